@@ -1,0 +1,50 @@
+/**
+ * One normalised description of every supported decoder-only architecture.
+ * Architecture differences are switches here, never copies of the forward pass.
+ */
+export type WeightDtype = 'bfloat16' | 'float16' | 'float32';
+
+export interface RopeSpec {
+  /** `llama3` and `linear` rescale the inverse frequencies; `yarn` also scales attention. */
+  type: 'default' | 'linear' | 'llama3' | 'yarn' | 'dynamic';
+  theta: number;
+  /** Fraction of head_dim that is rotated (1 for every supported family so far). */
+  partialRotaryFactor: number;
+  factor?: number;
+  lowFreqFactor?: number;
+  highFreqFactor?: number;
+  originalMaxPositionEmbeddings?: number;
+  betaFast?: number;
+  betaSlow?: number;
+  attentionFactor?: number;
+}
+
+export interface ModelSpec {
+  /** The `architectures[0]` of config.json, e.g. `Qwen2ForCausalLM`. */
+  hfArchitecture: string;
+  /** The family whose forward pass this is: switches below say how it differs. */
+  family: 'llama' | 'qwen2' | 'qwen3';
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  maxPositionEmbeddings: number;
+  tieWordEmbeddings: boolean;
+  /** Bias on q/k/v projections (Qwen2; Llama with attention_bias). */
+  qkvBias: boolean;
+  /** Bias on o_proj (Llama with attention_bias only). */
+  oBias: boolean;
+  /** Bias on gate/up/down (Llama with mlp_bias). */
+  mlpBias: boolean;
+  /** RMSNorm over each head of q and k before rotary (Qwen3). */
+  qkNorm: boolean;
+  rope: RopeSpec;
+  /** Storage dtype of the checkpoint. */
+  dtype: WeightDtype;
+  bosTokenId: number | null;
+  eosTokenIds: number[];
+}

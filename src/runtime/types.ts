@@ -1,0 +1,136 @@
+/**
+ * The ModelRunner seam: weights go in once, then one `execute(batch)` per engine step.
+ * Everything crossing it is a flat typed array; the runner never sees a Request.
+ */
+import type { ModelSpec, WeightDtype } from '../model/spec.js';
+
+export const KV_BLOCK_SIZE = 16;
+
+/** Raw tensor bytes as stored in a checkpoint (little-endian). */
+export interface TensorData {
+  dtype: WeightDtype;
+  shape: number[];
+  /** Exactly the tensor's bytes. */
+  bytes: Uint8Array;
+}
+
+/** Pulls checkpoint tensors one at a time, so a runner can convert and drop each. */
+export interface WeightSource {
+  has(name: string): boolean;
+  /** Throws an error naming the tensor when it is missing. */
+  read(name: string): TensorData;
+}
+
+/** One PEFT LoRA adapter, already scaled: delta W = scale * B @ A. */
+export interface LoraWeights {
+  rank: number;
+  /** lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA. */
+  scale: number;
+  /**
+   * Keyed by the base weight's name without `.weight`, e.g. `model.layers.0.self_attn.q_proj`.
+   * a: (rank, inFeatures), b: (outFeatures, rank), row-major fp32.
+   */
+  modules: Map<string, { a: Float32Array; b: Float32Array; inFeatures: number; outFeatures: number }>;
+}
+
+/**
+ * Per-sequence sampling settings for one step, one entry per sequence in the batch.
+ * Logprobs are always of the raw model distribution (before temperature and penalties), as vLLM's default.
+ */
+export interface SamplingBatch {
+  /** 1 where the last computed token's distribution is sampled (0 for a prefill chunk that is not the last). */
+  doSample: Uint8Array;
+  /** 0 means greedy. */
+  temperature: Float32Array;
+  topP: Float32Array;
+  /** 0 or -1 disables. */
+  topK: Int32Array;
+  minP: Float32Array;
+  repetitionPenalty: Float32Array;
+  presencePenalty: Float32Array;
+  frequencyPenalty: Float32Array;
+  /** Two u32 words (lo, hi) per sequence: the request's seed. */
+  seeds: Uint32Array;
+  /** Index of the token being generated (number of outputs so far): with the seed it picks the random draw, so results never depend on the batch. */
+  sampleIndex: Int32Array;
+  /** Prompt tokens (for repetition_penalty): ids flattened, `promptStart[numSeqs + 1]` offsets. Empty when no penalty is active. */
+  promptTokenIds: Int32Array;
+  promptStart: Int32Array;
+  /** Generated tokens so far (for all penalties): flattened with `outputStart[numSeqs + 1]` offsets. */
+  outputTokenIds: Int32Array;
+  outputStart: Int32Array;
+  /** Additive logit bias (logit_bias; -Infinity bans, e.g. EOS before min_tokens): pairs flattened with `biasStart[numSeqs + 1]`. */
+  biasTokenIds: Int32Array;
+  biasValues: Float32Array;
+  biasStart: Int32Array;
+  /** -1: no logprobs; 0: the sampled token's logprob only; k > 0: also the top k. */
+  numLogprobs: Int32Array;
+}
+
+/** Distributions wanted at given token positions of the batch (prompt_logprobs, echo). */
+export interface PositionLogprobRequest {
+  /** Index into the batch's tokens whose next-token distribution is wanted. */
+  tokenIndex: Int32Array;
+  /** The token whose logprob is reported at that position. */
+  targetTokenId: Int32Array;
+  /** How many top entries to report (same for all entries of a step). */
+  topK: number;
+}
+
+export interface StepBatch {
+  numSeqs: number;
+  numTokens: number;
+  /** [numTokens] token ids to compute, grouped by sequence in batch order. */
+  tokenIds: Int32Array;
+  /** [numTokens] absolute position of each token in its sequence. */
+  positions: Int32Array;
+  /** [numSeqs + 1] where each sequence's tokens start in tokenIds. */
+  queryStart: Int32Array;
+  /** [numSeqs] tokens in each sequence's KV cache once this step has written (previous + new). */
+  contextLens: Int32Array;
+  /** [numSeqs * maxBlocksPerSeq] physical block ids, -1 padded. */
+  blockTables: Int32Array;
+  maxBlocksPerSeq: number;
+  /** [numTokens] cache slot (blockId * KV_BLOCK_SIZE + offset) each new token's K and V are written to. */
+  slotMapping: Int32Array;
+  /** [numSeqs] adapter slot, -1 for the base model. */
+  adapterSlots: Int32Array;
+  sampling: SamplingBatch;
+  positionLogprobs: PositionLogprobRequest | null;
+}
+
+export interface StepOutput {
+  /** [numSeqs] chosen token, -1 where doSample was 0. */
+  sampledTokenIds: Int32Array;
+  /** [numSeqs] raw logprob of the chosen token (NaN where not sampled). */
+  sampledLogprobs: Float32Array;
+  /** Top-k of each sampled sequence, k = max(numLogprobs): [numSeqs * topK] ids and logprobs. */
+  topK: number;
+  topTokenIds: Int32Array;
+  topLogprobs: Float32Array;
+  /** For positionLogprobs: [entries] target logprobs, [entries * topK] ids and logprobs. */
+  positionTargetLogprobs: Float32Array;
+  positionTopTokenIds: Int32Array;
+  positionTopLogprobs: Float32Array;
+}
+
+export interface ModelRunner {
+  readonly spec: ModelSpec;
+  readonly device: 'cpu' | 'cuda';
+  /** KV blocks of KV_BLOCK_SIZE tokens available to the block manager. */
+  readonly numKvBlocks: number;
+  /** How many adapters can be resident at once (slots 0..maxLoras-1). */
+  readonly maxLoras: number;
+  execute(batch: StepBatch): Promise<StepOutput>;
+  loadAdapter(slot: number, weights: LoraWeights): void;
+  unloadAdapter(slot: number): void;
+  dispose(): void;
+}
+
+export interface RunnerOptions {
+  /** Bytes for the KV cache; the runner derives numKvBlocks from it. */
+  kvCacheBytes: number;
+  maxLoras: number;
+  maxLoraRank: number;
+  numThreads?: number;
+}

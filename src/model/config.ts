@@ -1,0 +1,144 @@
+/**
+ * config.json (+ generation_config.json) to ModelSpec, for both the older layout
+ * (`rope_theta`, `rope_scaling`, `torch_dtype`) and the newer one (`rope_parameters`, `dtype`).
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ModelLoadError } from './errors.js';
+import type { ModelSpec, RopeSpec, WeightDtype } from './spec.js';
+
+type Json = Record<string, unknown>;
+
+/** Architectures whose forward pass is one of ours; the value is the family it runs as. */
+const ARCHITECTURE_FAMILIES: Record<string, ModelSpec['family']> = {
+  LlamaForCausalLM: 'llama',
+  MistralForCausalLM: 'llama',
+  YiForCausalLM: 'llama',
+  Qwen2ForCausalLM: 'qwen2',
+  Qwen3ForCausalLM: 'qwen3',
+};
+
+export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURE_FAMILIES);
+
+function num(config: Json, key: string, fallback?: number): number {
+  const value = config[key];
+  if (typeof value === 'number') return value;
+  if (fallback !== undefined) return fallback;
+  throw new ModelLoadError(`config.json: missing numeric field "${key}"`);
+}
+
+function optionalNumber(obj: Json, key: string): number | undefined {
+  const value = obj[key];
+  return typeof value === 'number' ? value : undefined;
+}
+
+function tokenIds(value: unknown): number[] {
+  if (typeof value === 'number') return [value];
+  if (Array.isArray(value)) return value.filter((v): v is number => typeof v === 'number');
+  return [];
+}
+
+function parseDtype(config: Json): WeightDtype {
+  const raw = (config['dtype'] ?? config['torch_dtype'] ?? 'float32') as string;
+  switch (raw) {
+    case 'bfloat16':
+    case 'float16':
+    case 'float32':
+      return raw;
+    case 'float':
+      return 'float32';
+    case 'half':
+      return 'float16';
+    default:
+      throw new ModelLoadError(`config.json: unsupported dtype "${String(raw)}"`);
+  }
+}
+
+/** Newer configs nest everything in `rope_parameters`; older ones split `rope_theta` and `rope_scaling`. */
+function parseRope(config: Json): RopeSpec {
+  const params = (config['rope_parameters'] ?? config['rope_scaling'] ?? {}) as Json | null;
+  const p: Json = params ?? {};
+  const theta = optionalNumber(p, 'rope_theta') ?? optionalNumber(config, 'rope_theta') ?? 10000;
+  const rawType = (p['rope_type'] ?? p['type'] ?? 'default') as string;
+  const known: RopeSpec['type'][] = ['default', 'linear', 'llama3', 'yarn', 'dynamic'];
+  if (!known.includes(rawType as RopeSpec['type'])) {
+    throw new ModelLoadError(`config.json: unsupported rope type "${rawType}" (supported: ${known.join(', ')})`);
+  }
+  const rope: RopeSpec = {
+    type: rawType as RopeSpec['type'],
+    theta,
+    partialRotaryFactor: optionalNumber(p, 'partial_rotary_factor') ?? optionalNumber(config, 'partial_rotary_factor') ?? 1,
+  };
+  const optional: [keyof RopeSpec, string][] = [
+    ['factor', 'factor'],
+    ['lowFreqFactor', 'low_freq_factor'],
+    ['highFreqFactor', 'high_freq_factor'],
+    ['originalMaxPositionEmbeddings', 'original_max_position_embeddings'],
+    ['betaFast', 'beta_fast'],
+    ['betaSlow', 'beta_slow'],
+    ['attentionFactor', 'attention_factor'],
+  ];
+  for (const [field, key] of optional) {
+    const value = optionalNumber(p, key);
+    if (value !== undefined) (rope as unknown as Record<string, number>)[field] = value;
+  }
+  if (rope.type !== 'default' && rope.factor === undefined) {
+    throw new ModelLoadError(`config.json: rope type "${rope.type}" needs a "factor"`);
+  }
+  return rope;
+}
+
+export function specFromConfig(config: Json, generationConfig: Json = {}): ModelSpec {
+  const architectures = config['architectures'];
+  const hfArchitecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : '';
+  const family = ARCHITECTURE_FAMILIES[hfArchitecture];
+  if (!family) {
+    throw new ModelLoadError(
+      `unsupported architecture "${hfArchitecture || '(none in config.json)'}"; supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
+    );
+  }
+  const hiddenSize = num(config, 'hidden_size');
+  const numHeads = num(config, 'num_attention_heads');
+  const llamaBias = family === 'llama' && config['attention_bias'] === true;
+  const eosTokenIds = [...new Set([...tokenIds(generationConfig['eos_token_id']), ...tokenIds(config['eos_token_id'])])];
+  return {
+    hfArchitecture,
+    family,
+    vocabSize: num(config, 'vocab_size'),
+    hiddenSize,
+    intermediateSize: num(config, 'intermediate_size'),
+    numLayers: num(config, 'num_hidden_layers'),
+    numHeads,
+    numKvHeads: num(config, 'num_key_value_heads', numHeads),
+    // NOTE: Qwen3 and some Llama variants set head_dim independently of hidden_size / heads.
+    headDim: num(config, 'head_dim', hiddenSize / numHeads),
+    rmsNormEps: num(config, 'rms_norm_eps', 1e-6),
+    maxPositionEmbeddings: num(config, 'max_position_embeddings', 2048),
+    tieWordEmbeddings: config['tie_word_embeddings'] === true,
+    qkvBias: family === 'qwen2' || llamaBias || (family === 'qwen3' && config['attention_bias'] === true),
+    oBias: llamaBias,
+    mlpBias: family === 'llama' && config['mlp_bias'] === true,
+    qkNorm: family === 'qwen3',
+    rope: parseRope(config),
+    dtype: parseDtype(config),
+    bosTokenId: tokenIds(config['bos_token_id'])[0] ?? null,
+    eosTokenIds,
+  };
+}
+
+function readJson(path: string): Json {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Json;
+  } catch (err) {
+    throw new ModelLoadError(`cannot read ${path}: ${(err as Error).message}`);
+  }
+}
+
+/** The spec of the checkpoint in `dir`, with generation_config.json's EOS ids merged in. */
+export function loadModelSpec(dir: string): ModelSpec {
+  const configPath = join(dir, 'config.json');
+  if (!existsSync(configPath)) throw new ModelLoadError(`no config.json in ${dir}`);
+  const generationPath = join(dir, 'generation_config.json');
+  const generation = existsSync(generationPath) ? readJson(generationPath) : {};
+  return specFromConfig(readJson(configPath), generation);
+}

@@ -1,0 +1,91 @@
+/**
+ * A small argv parser shaped like vLLM's: `--flag value`, `--flag=value`, boolean
+ * `--flag` / `--no-flag`, list flags taking several values (`--lora-modules a=x b=y`) and
+ * repeatable. SWIFT's underscore spellings (`--max_model_len`) are the same flags.
+ */
+export type FlagKind = 'string' | 'number' | 'boolean' | 'list';
+
+export interface FlagSpec {
+  kind: FlagKind;
+  help: string;
+  default?: string | number | boolean;
+  /** Other spellings, e.g. `-i` or a SWIFT name that differs beyond underscores. */
+  aliases?: string[];
+}
+
+export type FlagSpecs = Record<string, FlagSpec>;
+export type ParsedFlags = Record<string, string | number | boolean | string[] | undefined>;
+
+export class UsageError extends Error {
+  override name = 'UsageError';
+}
+
+function canonical(name: string): string {
+  return name.replace(/_/g, '-');
+}
+
+export function parseFlags(argv: string[], specs: FlagSpecs): { flags: ParsedFlags; positionals: string[] } {
+  const byName = new Map<string, string>();
+  for (const [name, spec] of Object.entries(specs)) {
+    byName.set(name, name);
+    for (const alias of spec.aliases ?? []) byName.set(canonical(alias.replace(/^-+/, '')), name);
+  }
+  const flags: ParsedFlags = {};
+  const positionals: string[] = [];
+  for (const [name, spec] of Object.entries(specs)) if (spec.default !== undefined) flags[name] = spec.default;
+
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] as string;
+    if (!arg.startsWith('-') || arg === '-') {
+      positionals.push(arg);
+      continue;
+    }
+    const eq = arg.indexOf('=');
+    const rawName = canonical(arg.slice(0, eq === -1 ? undefined : eq).replace(/^-+/, ''));
+    const inlineValue = eq === -1 ? undefined : arg.slice(eq + 1);
+    const negated = rawName.startsWith('no-') && !byName.has(rawName) ? byName.get(rawName.slice(3)) : undefined;
+    const name = negated ?? byName.get(rawName);
+    const spec = name ? specs[name] : undefined;
+    if (!name || !spec) throw new UsageError(`unknown flag ${arg.split('=')[0]}`);
+    if (negated) {
+      if (spec.kind !== 'boolean') throw new UsageError(`--no-${name} only applies to a boolean flag`);
+      flags[name] = false;
+      continue;
+    }
+    if (spec.kind === 'boolean') {
+      flags[name] = inlineValue === undefined ? true : !['false', '0', 'no'].includes(inlineValue.toLowerCase());
+      continue;
+    }
+    if (spec.kind === 'list') {
+      const values = (flags[name] as string[] | undefined) ?? [];
+      if (inlineValue !== undefined) values.push(inlineValue);
+      while (inlineValue === undefined && i + 1 < argv.length && !(argv[i + 1] as string).startsWith('--')) {
+        values.push(argv[++i] as string);
+      }
+      if (values.length === 0) throw new UsageError(`--${name} needs at least one value`);
+      flags[name] = values;
+      continue;
+    }
+    const value = inlineValue ?? argv[++i];
+    if (value === undefined) throw new UsageError(`--${name} needs a value`);
+    if (spec.kind === 'number') {
+      const parsed = Number(value);
+      if (!Number.isFinite(parsed)) throw new UsageError(`--${name} expects a number, got "${value}"`);
+      flags[name] = parsed;
+    } else {
+      flags[name] = value;
+    }
+  }
+  return { flags, positionals };
+}
+
+export function helpText(command: string, summary: string, specs: FlagSpecs): string {
+  const lines = [`usage: swiftlet ${command} [flags]`, '', summary, '', 'flags:'];
+  for (const [name, spec] of Object.entries(specs)) {
+    const value = spec.kind === 'boolean' ? '' : spec.kind === 'list' ? ' V [V ...]' : ' V';
+    const aliases = spec.aliases?.length ? ` (also ${spec.aliases.join(', ')})` : '';
+    const fallback = spec.default !== undefined ? ` [default: ${String(spec.default)}]` : '';
+    lines.push(`  --${name}${value}${aliases}\n      ${spec.help}${fallback}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,164 @@
+/**
+ * OpenAI request bodies to engine inputs: prompt token ids and SamplingParams. Every
+ * caller mistake becomes an ApiError (400) naming the field.
+ */
+import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
+import { ConversationError, flattenContent } from '../chat/conversation.js';
+import { InvalidRequestError } from '../engine/errors.js';
+import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-params.js';
+import type { SamplingDefaults } from '../model/generation-config.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { ApiError, badRequest } from './errors.js';
+import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
+
+/** Renders messages with the model's chat template. */
+export interface ChatRenderer {
+  render(messages: TemplateMessage[], options: { addGenerationPrompt: boolean; continueFinalMessage?: boolean; kwargs?: Record<string, unknown> }): string;
+}
+
+export interface PromptContext {
+  tokenizer: Tokenizer;
+  chatTemplate: ChatRenderer;
+  maxModelLen: number;
+  /** From generation_config.json; empty when the server was told to ignore it. */
+  samplingDefaults: SamplingDefaults;
+}
+
+export interface PreparedPrompt {
+  promptTokenIds: number[];
+  /** The prompt as text, for `echo`. */
+  promptText: string;
+  params: SamplingParams;
+}
+
+type SharedFields = Pick<
+  CompletionRequest,
+  | 'max_tokens' | 'temperature' | 'top_p' | 'n' | 'stop' | 'seed' | 'presence_penalty' | 'frequency_penalty'
+  | 'logit_bias' | 'top_k' | 'min_p' | 'repetition_penalty' | 'ignore_eos' | 'min_tokens' | 'stop_token_ids'
+  | 'skip_special_tokens' | 'include_stop_str_in_output' | 'prompt_logprobs'
+>;
+
+function undefinedIfNull<T>(value: T | null | undefined): T | undefined {
+  return value ?? undefined;
+}
+
+/**
+ * NOTE: when max_tokens is left out, completions default to 16 (OpenAI, vLLM) unless
+ * generation_config says otherwise, and chat to whatever room the context leaves (vLLM).
+ */
+function samplingParams(
+  body: SharedFields,
+  maxTokens: number | undefined,
+  logprobs: number | null,
+  promptLength: number,
+  context: PromptContext,
+): SamplingParams {
+  const room = context.maxModelLen - promptLength;
+  if (room <= 0) {
+    throw badRequest(
+      `This model's maximum context length is ${context.maxModelLen} tokens. However, your prompt has ${promptLength} tokens, leaving no room for a completion.`,
+      'messages',
+    );
+  }
+  if (maxTokens !== undefined && maxTokens > room) {
+    throw badRequest(
+      `This model's maximum context length is ${context.maxModelLen} tokens. However, you requested ${promptLength + maxTokens} tokens (${promptLength} in the prompt, ${maxTokens} in the completion). Please reduce the length of the prompt or max_tokens.`,
+      'max_tokens',
+    );
+  }
+  const init: SamplingParamsInit = {
+    n: undefinedIfNull(body.n),
+    temperature: undefinedIfNull(body.temperature),
+    topP: undefinedIfNull(body.top_p),
+    topK: undefinedIfNull(body.top_k),
+    minP: undefinedIfNull(body.min_p),
+    seed: body.seed ?? null,
+    repetitionPenalty: undefinedIfNull(body.repetition_penalty),
+    presencePenalty: undefinedIfNull(body.presence_penalty),
+    frequencyPenalty: undefinedIfNull(body.frequency_penalty),
+    maxTokens,
+    minTokens: undefinedIfNull(body.min_tokens),
+    stop: body.stop ?? null,
+    stopTokenIds: body.stop_token_ids ?? null,
+    ignoreEos: undefinedIfNull(body.ignore_eos),
+    includeStopStrInOutput: undefinedIfNull(body.include_stop_str_in_output),
+    logprobs,
+    promptLogprobs: body.prompt_logprobs ?? null,
+    skipSpecialTokens: undefinedIfNull(body.skip_special_tokens),
+    logitBias: body.logit_bias ?? null,
+  };
+  const defaults = { ...context.samplingDefaults };
+  // A default max length from generation_config must still fit the context.
+  if (defaults.maxTokens !== undefined) defaults.maxTokens = Math.min(defaults.maxTokens, room);
+  try {
+    return new SamplingParams(init, defaults);
+  } catch (error) {
+    if (error instanceof InvalidRequestError) throw badRequest(error.message, error.param);
+    throw error;
+  }
+}
+
+function checkTokenIds(ids: number[], vocabSize: number, param: string): void {
+  const bad = ids.find((id) => id >= vocabSize);
+  if (bad !== undefined) throw badRequest(`token id ${bad} is out of range (vocabulary size ${vocabSize})`, param);
+}
+
+/** One PreparedPrompt per prompt of the request (a list of prompts gives several). */
+export function prepareCompletion(body: CompletionRequest, context: PromptContext): PreparedPrompt[] {
+  if (body.suffix) throw badRequest('suffix is not supported', 'suffix');
+  if (body.best_of !== undefined && body.best_of !== null && body.best_of !== (body.n ?? 1)) {
+    throw badRequest('best_of other than n is not supported', 'best_of');
+  }
+  const { tokenizer } = context;
+  const prompt = body.prompt;
+  let prompts: { ids: number[]; text: string }[];
+  if (typeof prompt === 'string') {
+    prompts = [{ ids: tokenizer.encode(prompt, { addSpecialTokens: true }), text: prompt }];
+  } else if (prompt.length > 0 && typeof prompt[0] === 'string') {
+    prompts = (prompt as string[]).map((text) => ({ ids: tokenizer.encode(text, { addSpecialTokens: true }), text }));
+  } else if (prompt.length > 0 && typeof prompt[0] === 'number') {
+    const ids = prompt as number[];
+    checkTokenIds(ids, tokenizer.vocabSize, 'prompt');
+    prompts = [{ ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) }];
+  } else {
+    prompts = (prompt as number[][]).map((ids) => {
+      checkTokenIds(ids, tokenizer.vocabSize, 'prompt');
+      return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
+    });
+  }
+  return prompts.map(({ ids, text }) => {
+    if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');
+    const maxTokens = body.max_tokens ?? undefined;
+    const params = samplingParams(body, maxTokens, body.logprobs ?? null, ids.length, context);
+    const withEcho = body.echo && body.logprobs !== undefined && body.logprobs !== null
+      ? new SamplingParams({ ...params.toInit(), promptLogprobs: Math.max(params.promptLogprobs ?? 0, body.logprobs) })
+      : params;
+    return { promptTokenIds: ids, promptText: text, params: withEcho };
+  });
+}
+
+export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
+    throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
+  }
+  let text: string;
+  try {
+    const messages = flattenContent(body.messages as TemplateMessage[]);
+    const continueFinal = body.continue_final_message ?? false;
+    text = context.chatTemplate.render(messages, {
+      addGenerationPrompt: continueFinal ? false : (body.add_generation_prompt ?? true),
+      continueFinalMessage: continueFinal,
+      kwargs: body.chat_template_kwargs ?? undefined,
+    });
+  } catch (error) {
+    if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
+    if (error instanceof ApiError) throw error;
+    throw badRequest(`the chat template could not render these messages: ${(error as Error).message}`, 'messages');
+  }
+  // NOTE: the template already wrote every special token, so none are added (as vLLM).
+  const ids = context.tokenizer.encode(text, { addSpecialTokens: false });
+  const room = Math.max(context.maxModelLen - ids.length, 1);
+  const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
+  const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
+  return { promptTokenIds: ids, promptText: text, params: samplingParams(body, maxTokens, logprobs, ids.length, context) };
+}

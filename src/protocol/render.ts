@@ -1,0 +1,153 @@
+/** Response bodies (whole and streamed) of /v1/completions and /v1/chat/completions. */
+import { chatLogprobs, completionLogprobs, type TokenNamer } from './logprobs.js';
+import { usageOf, type ChoiceResult, type PromptResult, type TokenLogprob, type Usage } from './results.js';
+
+export interface RenderOptions {
+  id: string;
+  model: string;
+  created: number;
+  namer: TokenNamer;
+  returnTokensAsTokenIds: boolean;
+}
+
+/** The OpenAI finish_reason: an aborted choice reports what vLLM reports, 'abort'. */
+function finishReason(choice: ChoiceResult): string | null {
+  return choice.finishReason;
+}
+
+/** With echo, the prompt's logprobs precede the completion's (the first prompt token's is null). */
+function echoEntries(prompt: PromptResult): { tokenId: number; logprob: TokenLogprob | null }[] {
+  return prompt.promptTokenIds.map((tokenId, i) => ({ tokenId, logprob: prompt.promptLogprobs?.[i] ?? null }));
+}
+
+/**
+ * `prompts[i]` belongs to choices i*n .. i*n+n-1 (a list of prompts with n samples each).
+ * With echo the prompt text (and its logprobs, when logprobs were asked) lead each choice.
+ */
+export function renderCompletion(
+  options: RenderOptions,
+  prompts: PromptResult[],
+  choices: ChoiceResult[],
+  echo: boolean,
+  n: number,
+): Record<string, unknown> {
+  return {
+    id: options.id,
+    object: 'text_completion',
+    created: options.created,
+    model: options.model,
+    choices: choices.map((choice) => {
+      const prompt = prompts[Math.floor(choice.index / n)] as PromptResult;
+      const prefix = echo ? prompt.promptText : '';
+      let logprobs = null;
+      if (choice.logprobs) {
+        const entries = [
+          ...(echo ? echoEntries(prompt) : []),
+          ...choice.tokenIds.map((tokenId, i) => ({ tokenId, logprob: choice.logprobs?.[i] ?? null })),
+        ];
+        logprobs = completionLogprobs(entries, options.namer, options.returnTokensAsTokenIds, 0);
+      }
+      return {
+        index: choice.index,
+        text: prefix + choice.text,
+        logprobs,
+        finish_reason: finishReason(choice),
+        stop_reason: choice.stopReason,
+        prompt_logprobs: null,
+      };
+    }),
+    usage: usageOf(prompts, choices),
+  };
+}
+
+export function renderChatCompletion(
+  options: RenderOptions,
+  prompt: PromptResult,
+  choices: ChoiceResult[],
+  numTopLogprobs: number,
+): Record<string, unknown> {
+  return {
+    id: options.id,
+    object: 'chat.completion',
+    created: options.created,
+    model: options.model,
+    choices: choices.map((choice) => ({
+      index: choice.index,
+      message: { role: 'assistant', content: choice.text, tool_calls: [] },
+      logprobs: choice.logprobs
+        ? chatLogprobs(choice.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
+        : null,
+      finish_reason: finishReason(choice),
+      stop_reason: choice.stopReason,
+    })),
+    usage: usageOf([prompt], choices),
+  };
+}
+
+/** One streamed piece of a choice: the text and tokens it adds, and how it ended if it did. */
+export interface ChoiceDelta {
+  index: number;
+  text: string;
+  tokenIds: number[];
+  logprobs: TokenLogprob[] | null;
+  finishReason: ChoiceResult['finishReason'];
+  stopReason: ChoiceResult['stopReason'];
+  /** Characters of this choice already sent, for completion logprobs' text_offset. */
+  textOffset: number;
+}
+
+export function completionChunk(options: RenderOptions, delta: ChoiceDelta): Record<string, unknown> {
+  return {
+    id: options.id,
+    object: 'text_completion',
+    created: options.created,
+    model: options.model,
+    choices: [
+      {
+        index: delta.index,
+        text: delta.text,
+        logprobs: delta.logprobs
+          ? completionLogprobs(
+              delta.tokenIds.map((tokenId, i) => ({ tokenId, logprob: delta.logprobs?.[i] ?? null })),
+              options.namer,
+              options.returnTokensAsTokenIds,
+              delta.textOffset,
+            )
+          : null,
+        finish_reason: delta.finishReason,
+        stop_reason: delta.stopReason,
+      },
+    ],
+  };
+}
+
+export function chatChunk(
+  options: RenderOptions,
+  delta: ChoiceDelta,
+  numTopLogprobs: number,
+  isFirst: boolean,
+): Record<string, unknown> {
+  const content: Record<string, unknown> = isFirst ? { role: 'assistant', content: delta.text } : { content: delta.text };
+  return {
+    id: options.id,
+    object: 'chat.completion.chunk',
+    created: options.created,
+    model: options.model,
+    choices: [
+      {
+        index: delta.index,
+        delta: content,
+        logprobs: delta.logprobs
+          ? chatLogprobs(delta.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
+          : null,
+        finish_reason: delta.finishReason,
+        stop_reason: delta.stopReason,
+      },
+    ],
+  };
+}
+
+/** The last chunk before [DONE] when stream_options.include_usage is set. */
+export function usageChunk(options: RenderOptions, object: 'text_completion' | 'chat.completion.chunk', usage: Usage): Record<string, unknown> {
+  return { id: options.id, object, created: options.created, model: options.model, choices: [], usage };
+}

@@ -10,11 +10,6 @@ export interface RenderOptions {
   returnTokensAsTokenIds: boolean;
 }
 
-/** The OpenAI finish_reason: an aborted choice reports what vLLM reports, 'abort'. */
-function finishReason(choice: ChoiceResult): string | null {
-  return choice.finishReason;
-}
-
 /** With echo, the prompt's logprobs precede the completion's (the first prompt token's is null). */
 function echoEntries(prompt: PromptResult): { tokenId: number; logprob: TokenLogprob | null }[] {
   return prompt.promptTokenIds.map((tokenId, i) => ({ tokenId, logprob: prompt.promptLogprobs?.[i] ?? null }));
@@ -51,7 +46,7 @@ export function renderCompletion(
         index: choice.index,
         text: prefix + choice.text,
         logprobs,
-        finish_reason: finishReason(choice),
+        finish_reason: choice.finishReason,
         stop_reason: choice.stopReason,
         prompt_logprobs: null,
       };
@@ -77,7 +72,7 @@ export function renderChatCompletion(
       logprobs: choice.logprobs
         ? chatLogprobs(choice.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
         : null,
-      finish_reason: finishReason(choice),
+      finish_reason: choice.finishReason,
       stop_reason: choice.stopReason,
     })),
     usage: usageOf([prompt], choices),

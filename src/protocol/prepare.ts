@@ -4,21 +4,17 @@
  */
 import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
 import { ConversationError, flattenContent } from '../chat/conversation.js';
+import { ChatTemplateError, type ChatTemplate } from '../chat/template.js';
 import { InvalidRequestError } from '../engine/errors.js';
 import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-params.js';
 import type { SamplingDefaults } from '../model/generation-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { ApiError, badRequest } from './errors.js';
+import { badRequest } from './errors.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
-
-/** Renders messages with the model's chat template. */
-export interface ChatRenderer {
-  render(messages: TemplateMessage[], options: { addGenerationPrompt: boolean; continueFinalMessage?: boolean; kwargs?: Record<string, unknown> }): string;
-}
 
 export interface PromptContext {
   tokenizer: Tokenizer;
-  chatTemplate: ChatRenderer;
+  chatTemplate: ChatTemplate;
   maxModelLen: number;
   /** From generation_config.json; empty when the server was told to ignore it. */
   samplingDefaults: SamplingDefaults;
@@ -144,15 +140,13 @@ export function prepareChat(body: ChatCompletionRequest, context: PromptContext)
   let text: string;
   try {
     const messages = flattenContent(body.messages as TemplateMessage[]);
-    const continueFinal = body.continue_final_message ?? false;
     text = context.chatTemplate.render(messages, {
-      addGenerationPrompt: continueFinal ? false : (body.add_generation_prompt ?? true),
-      continueFinalMessage: continueFinal,
+      addGenerationPrompt: body.add_generation_prompt ?? true,
+      tools: (body['tools'] as unknown[] | undefined) ?? undefined,
       kwargs: body.chat_template_kwargs ?? undefined,
     });
   } catch (error) {
-    if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
-    if (error instanceof ApiError) throw error;
+    if (error instanceof ConversationError || error instanceof ChatTemplateError) throw badRequest(error.message, 'messages');
     throw badRequest(`the chat template could not render these messages: ${(error as Error).message}`, 'messages');
   }
   // NOTE: the template already wrote every special token, so none are added (as vLLM).

@@ -1,10 +1,7 @@
 /** What a finished (or partly streamed) choice holds, independent of how it is rendered. */
-export interface TokenLogprob {
-  tokenId: number;
-  logprob: number;
-  /** Top alternatives, best first: [tokenId, logprob]. */
-  top: [number, number][];
-}
+import type { TokenLogprob } from '../engine/request.js';
+
+export type { TokenLogprob };
 
 export interface ChoiceResult {
   index: number;

@@ -66,8 +66,6 @@ export const chatCompletionRequestSchema = z.looseObject({
   top_logprobs: z.number().int().min(0).max(20).nullish(),
   // vLLM extensions for chat.
   add_generation_prompt: z.boolean().nullish(),
-  continue_final_message: z.boolean().nullish(),
-  echo: z.boolean().nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
 });
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

@@ -16,6 +16,8 @@ export interface PromptContext {
   tokenizer: Tokenizer;
   chatTemplate: ChatTemplate;
   maxModelLen: number;
+  /** The model's embedding rows (may exceed the tokenizer's count); prompt ids must be below it. */
+  modelVocabSize: number;
   /** From generation_config.json; empty when the server was told to ignore it. */
   samplingDefaults: SamplingDefaults;
 }
@@ -114,11 +116,11 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
     prompts = (prompt as string[]).map((text) => ({ ids: tokenizer.encode(text, { addSpecialTokens: true }), text }));
   } else if (prompt.length > 0 && typeof prompt[0] === 'number') {
     const ids = prompt as number[];
-    checkTokenIds(ids, tokenizer.vocabSize, 'prompt');
+    checkTokenIds(ids, context.modelVocabSize, 'prompt');
     prompts = [{ ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) }];
   } else {
     prompts = (prompt as number[][]).map((ids) => {
-      checkTokenIds(ids, tokenizer.vocabSize, 'prompt');
+      checkTokenIds(ids, context.modelVocabSize, 'prompt');
       return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
     });
   }

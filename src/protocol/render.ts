@@ -116,6 +116,25 @@ export function completionChunk(options: RenderOptions, delta: ChoiceDelta): Rec
   };
 }
 
+/** With echo, a streamed choice starts with the prompt's text (and its logprobs when asked). */
+export function echoChunk(options: RenderOptions, index: number, prompt: PromptResult, withLogprobs: boolean): Record<string, unknown> {
+  return {
+    id: options.id,
+    object: 'text_completion',
+    created: options.created,
+    model: options.model,
+    choices: [
+      {
+        index,
+        text: prompt.promptText,
+        logprobs: withLogprobs ? completionLogprobs(echoEntries(prompt), options.namer, options.returnTokensAsTokenIds, 0) : null,
+        finish_reason: null,
+        stop_reason: null,
+      },
+    ],
+  };
+}
+
 export function chatChunk(
   options: RenderOptions,
   delta: ChoiceDelta,

@@ -1,0 +1,44 @@
+#!/usr/bin/env node
+/** `swiftlet <command>`: one file per command under commands/, loaded on demand. */
+import { UsageError } from './args.js';
+
+interface Command {
+  summary: string;
+  load: () => Promise<{ run(argv: string[]): Promise<number> }>;
+}
+
+const COMMANDS: Record<string, Command> = {
+  'run-batch': { summary: 'answer an OpenAI Batch file (JSONL) with a model', load: () => import('./commands/run-batch.js') },
+};
+
+function usage(): string {
+  const lines = ['usage: swiftlet <command> [flags]   (swiftlet <command> --help for its flags)', '', 'commands:'];
+  for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${command.summary}`);
+  return lines.join('\n');
+}
+
+async function main(argv: string[]): Promise<number> {
+  const [name, ...rest] = argv;
+  if (!name || name === '--help' || name === '-h') {
+    console.log(usage());
+    return name ? 0 : 1;
+  }
+  const command = COMMANDS[name];
+  if (!command) {
+    console.error(`swiftlet: unknown command '${name}'\n\n${usage()}`);
+    return 2;
+  }
+  try {
+    return await (await command.load()).run(rest);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      console.error(`swiftlet ${name}: ${error.message}`);
+      return 2;
+    }
+    console.error(`swiftlet ${name}: ${(error as Error).message}`);
+    if (process.env['SWIFTLET_DEBUG']) console.error(error);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,133 @@
+/**
+ * One loaded model ready to serve: spec, tokenizer, chat template, runner, engine and its
+ * LoRA adapters. Every command that loads a model (run-batch, deploy, infer, app-ui, bench)
+ * builds one from the same ModelOptions, so the flags mean the same everywhere.
+ */
+import { ChatTemplate } from '../chat/template.js';
+import { isBuiltinTemplateName } from '../chat/builtin.js';
+import { readFileSync } from 'node:fs';
+import { basename } from 'node:path';
+import { IncrementalDetokenizer } from '../engine/detokenizer.js';
+import { LLMEngine } from '../engine/engine.js';
+import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
+import { loadModelSpec } from '../model/config.js';
+import { ModelLoadError } from '../model/errors.js';
+import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
+import type { ModelSpec } from '../model/spec.js';
+import { Tokenizer } from '../model/tokenizer.js';
+import type { PromptContext } from '../protocol/prepare.js';
+import { createRunner } from '../runtime/create-runner.js';
+import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
+import { AdapterRegistry, type AdapterEntry } from './adapters.js';
+import type { ModelOptions } from '../cli/model-flags.js';
+import { resolveModelDir } from './resolve-model.js';
+
+const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
+
+export type Logger = (message: string) => void;
+
+function engineTokenizer(tokenizer: Tokenizer): EngineTokenizer {
+  return {
+    decode: (ids, options) => tokenizer.decode(ids, options),
+    createDetokenizer: (promptIds, skipSpecialTokens) => new IncrementalDetokenizer(tokenizer, promptIds, skipSpecialTokens),
+  };
+}
+
+async function loadChatTemplate(dir: string, tokenizer: Tokenizer, choice: string | undefined): Promise<ChatTemplate> {
+  if (choice !== undefined) {
+    if (isBuiltinTemplateName(choice)) return ChatTemplate.builtin(choice, tokenizer);
+    return new ChatTemplate(new Map([['default', readFileSync(choice, 'utf8')]]), tokenizer, choice);
+  }
+  // NOTE: base models often ship no template; ChatML is what most chat fine-tunes use.
+  return (await ChatTemplate.fromDir(dir, tokenizer)) ?? ChatTemplate.builtin('chatml', tokenizer);
+}
+
+export class ModelHost {
+  private constructor(
+    readonly modelDir: string,
+    readonly servedModelName: string,
+    readonly spec: ModelSpec,
+    readonly tokenizer: Tokenizer,
+    readonly chatTemplate: ChatTemplate,
+    readonly runner: ModelRunner,
+    readonly engine: LLMEngine,
+    readonly adapters: AdapterRegistry,
+    readonly maxModelLen: number,
+    readonly samplingDefaults: SamplingDefaults,
+  ) {}
+
+  static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
+    const modelDir = await resolveModelDir(options.model);
+    const spec = loadModelSpec(modelDir);
+    if (options.maxModelLen !== undefined && options.maxModelLen > spec.maxPositionEmbeddings) {
+      throw new ModelLoadError(
+        `--max-model-len ${options.maxModelLen} exceeds the model's max_position_embeddings (${spec.maxPositionEmbeddings})`,
+      );
+    }
+    const tokenizer = await Tokenizer.fromDir(modelDir);
+    const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate);
+    const started = performance.now();
+    const runner = await createRunner({
+      modelDir,
+      device: options.device,
+      kvCacheBytes: options.kvCacheBytes ?? DEFAULT_CPU_KV_CACHE_BYTES,
+      gpuMemoryUtilization: options.gpuMemoryUtilization,
+      maxLoras: options.maxLoras,
+      maxLoraRank: options.maxLoraRank,
+      numThreads: options.numThreads,
+      tensorParallelSize: options.tensorParallelSize,
+    });
+    const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
+    const maxModelLen = Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, kvCapacity);
+    log(
+      `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+        `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,
+    );
+    const engine = new LLMEngine(runner, engineTokenizer(tokenizer), {
+      maxNumSeqs: options.maxNumSeqs,
+      maxNumBatchedTokens: options.maxNumBatchedTokens,
+      maxModelLen,
+      enableChunkedPrefill: options.enableChunkedPrefill,
+      enablePrefixCaching: options.enablePrefixCaching,
+      maxWaiting: options.maxWaiting,
+    });
+    const adapters = new AdapterRegistry(runner, options.maxLoraRank);
+    const host = new ModelHost(
+      modelDir,
+      options.servedModelName ?? (options.model ?? basename(modelDir)),
+      spec,
+      tokenizer,
+      chatTemplate,
+      runner,
+      engine,
+      adapters,
+      maxModelLen,
+      options.useGenerationConfig ? loadSamplingDefaults(modelDir) : {},
+    );
+    for (const { name, path } of options.loraModules) {
+      adapters.load(name, path);
+      log(`loaded LoRA adapter '${name}' from ${path}`);
+    }
+    return host;
+  }
+
+  promptContext(): PromptContext {
+    return {
+      tokenizer: this.tokenizer,
+      chatTemplate: this.chatTemplate,
+      maxModelLen: this.maxModelLen,
+      modelVocabSize: this.spec.vocabSize,
+      samplingDefaults: this.samplingDefaults,
+    };
+  }
+
+  /** The adapter a request's `model` names; null for the base model; undefined when unknown. */
+  resolveModel(name: string | null | undefined): AdapterEntry | null | undefined {
+    if (name === undefined || name === null || name === '' || name === this.servedModelName) return null;
+    return this.adapters.get(name);
+  }
+
+  dispose(): void {
+    this.runner.dispose();
+  }
+}

@@ -1,0 +1,410 @@
+/**
+ * LLMEngine: requests in, delta outputs out. One loop owns the scheduler; each step is
+ * schedule() -> await runner.execute(batch) -> postprocess(), so the event loop stays free
+ * while the device works. The loop stops when idle and restarts on add().
+ */
+import type { ModelRunner, StepOutput } from '../runtime/types.js';
+import { BlockPool, hashString } from './block-pool.js';
+import type { EngineTokenizer } from './engine-tokenizer.js';
+import { InvalidRequestError, QueueFullError } from './errors.js';
+import { KvCacheManager } from './kv-cache-manager.js';
+import { accumulateOutputs, type RequestOutput } from './output.js';
+import { ParentRequest } from './parent-request.js';
+import { Request, RequestStatus, type TokenLogprob } from './request.js';
+import { SamplingParams } from './sampling-params.js';
+import { Scheduler, type SchedulerOutput } from './scheduler.js';
+import { buildStepBatch, type BuiltStep } from './step-batch.js';
+import { StopChecker } from './stop-checker.js';
+
+export interface EngineConfig {
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  /** Defaults to the model's max_position_embeddings. */
+  maxModelLen: number;
+  enableChunkedPrefill: boolean;
+  enablePrefixCaching: boolean;
+  /** Sequences allowed to wait; add() throws QueueFullError beyond it. */
+  maxWaiting: number;
+  /** Largest logprobs / prompt_logprobs a request may ask for (vLLM's max_logprobs). */
+  maxLogprobs: number;
+  /** Defaults to the model spec's (generation_config's) EOS ids. */
+  eosTokenIds: readonly number[];
+  /** Use fewer KV blocks than the runner has (tests, memory headroom). */
+  numKvBlocks: number;
+  /** Run steps on their own whenever there is work; false: the caller drives step(). */
+  autoStep: boolean;
+}
+
+export interface AddRequest {
+  requestId: string;
+  promptTokenIds: readonly number[];
+  params?: SamplingParams;
+  /** Runner adapter slot; -1 or absent for the base model. */
+  adapterSlot?: number;
+  /** The adapter's identity for the prefix cache (e.g. its name); defaults to the slot. */
+  adapterKey?: string;
+}
+
+export interface EngineStats {
+  numRunning: number;
+  numWaiting: number;
+  numKvBlocksUsed: number;
+  numKvBlocksTotal: number;
+  prefixCacheQueryTokens: number;
+  prefixCacheHitTokens: number;
+  promptTokensTotal: number;
+  generationTokensTotal: number;
+  numPreemptions: number;
+  numStepsTotal: number;
+}
+
+export class LLMEngine {
+  readonly config: EngineConfig;
+  private readonly pool: BlockPool;
+  private readonly scheduler: Scheduler;
+  private readonly parents = new Map<string, ParentRequest>();
+  private readonly pendingAborts = new Set<string>();
+  private isStepping = false;
+  private isLoopRunning = false;
+  private numArrivals = 0;
+  private promptTokensTotal = 0;
+  private generationTokensTotal = 0;
+  private numStepsTotal = 0;
+
+  constructor(
+    readonly runner: ModelRunner,
+    readonly tokenizer: EngineTokenizer,
+    config: Partial<EngineConfig> = {},
+  ) {
+    const spec = runner.spec;
+    this.config = {
+      maxNumSeqs: 256,
+      maxNumBatchedTokens: 2048,
+      maxModelLen: spec.maxPositionEmbeddings,
+      enableChunkedPrefill: true,
+      enablePrefixCaching: true,
+      maxWaiting: Number.POSITIVE_INFINITY,
+      maxLogprobs: 20,
+      eosTokenIds: spec.eosTokenIds,
+      numKvBlocks: runner.numKvBlocks,
+      autoStep: true,
+      ...config,
+    };
+    if (this.config.numKvBlocks > runner.numKvBlocks) {
+      throw new Error(`numKvBlocks ${this.config.numKvBlocks} exceeds the runner's ${runner.numKvBlocks}`);
+    }
+    this.pool = new BlockPool(this.config.numKvBlocks);
+    this.scheduler = new Scheduler(this.config, new KvCacheManager(this.pool, this.config.enablePrefixCaching));
+  }
+
+  /**
+   * Queues a request; its outputs arrive as deltas, the last with `finished`. Throws
+   * InvalidRequestError (bad input, too long) or QueueFullError synchronously.
+   */
+  add(request: AddRequest): AsyncIterable<RequestOutput> {
+    const parent = this.createParent(request);
+    this.parents.set(parent.requestId, parent);
+    for (const child of parent.children) this.scheduler.add(child);
+    this.kick();
+    return parent.stream;
+  }
+
+  /** Ends a request and frees its blocks; during a step, right after the step returns. */
+  abort(requestId: string): boolean {
+    const parent = this.parents.get(requestId);
+    if (parent === undefined) return false;
+    if (this.isStepping) this.pendingAborts.add(requestId);
+    else this.finishAborted(parent);
+    return true;
+  }
+
+  /** Runs requests to completion, feeding them in as the queue allows; outputs in input order. */
+  async generate(requests: readonly AddRequest[]): Promise<RequestOutput[]> {
+    const results: Promise<RequestOutput>[] = [];
+    const active = new Set<Promise<unknown>>();
+    for (const request of requests) {
+      for (;;) {
+        try {
+          const collected = collect(this.add(request));
+          results.push(collected);
+          const settled: Promise<unknown> = collected.then(
+            () => active.delete(settled),
+            () => active.delete(settled),
+          );
+          active.add(settled);
+          break;
+        } catch (error) {
+          if (!(error instanceof QueueFullError) || active.size === 0) throw error;
+          await this.progress(Promise.race(active));
+        }
+      }
+    }
+    await this.progress(Promise.allSettled(results));
+    return Promise.all(results);
+  }
+
+  /** One engine step; with autoStep (the default) the engine calls it itself. */
+  async step(): Promise<void> {
+    if (this.isStepping) throw new Error('step() is already running');
+    const output = this.scheduler.schedule();
+    if (output.scheduled.length === 0) {
+      this.failUnschedulable();
+      return;
+    }
+    const built = buildStepBatch(output.scheduled, this.scheduler.kv, this.config.eosTokenIds);
+    this.isStepping = true;
+    let result: StepOutput;
+    try {
+      result = await this.runner.execute(built.batch);
+    } catch (error) {
+      this.isStepping = false;
+      this.failScheduled(output, error);
+      this.applyPendingAborts();
+      return;
+    }
+    this.isStepping = false;
+    this.numStepsTotal++;
+    this.scheduler.commit(output);
+    this.postprocess(output, built, result);
+    this.applyPendingAborts();
+  }
+
+  get hasUnfinished(): boolean {
+    return this.parents.size > 0;
+  }
+
+  stats(): EngineStats {
+    return {
+      numRunning: this.scheduler.numRunning,
+      numWaiting: this.scheduler.numWaiting,
+      numKvBlocksUsed: this.pool.numUsedBlocks,
+      numKvBlocksTotal: this.pool.numBlocks,
+      prefixCacheQueryTokens: this.pool.numQueryTokens,
+      prefixCacheHitTokens: this.pool.numHitTokens,
+      promptTokensTotal: this.promptTokensTotal,
+      generationTokensTotal: this.generationTokensTotal,
+      numPreemptions: this.scheduler.numPreemptions,
+      numStepsTotal: this.numStepsTotal,
+    };
+  }
+
+  /** Forgets cached prefixes, e.g. after an adapter slot was loaded with other weights. */
+  resetPrefixCache(): void {
+    this.pool.resetPrefixCache();
+  }
+
+  private createParent(init: AddRequest): ParentRequest {
+    const { requestId, promptTokenIds } = init;
+    const params = init.params ?? new SamplingParams();
+    const { vocabSize } = this.runner.spec;
+    if (typeof requestId !== 'string' || requestId.length === 0) {
+      throw new InvalidRequestError('requestId must be a non-empty string', 'request_id');
+    }
+    if (this.parents.has(requestId)) throw new InvalidRequestError(`request id ${requestId} is already in use`, 'request_id');
+    if (promptTokenIds.length === 0) throw new InvalidRequestError('the prompt must contain at least one token', 'prompt');
+    for (const id of promptTokenIds) {
+      if (!Number.isInteger(id) || id < 0 || id >= vocabSize) {
+        throw new InvalidRequestError(`prompt token id ${id} is outside the vocabulary [0, ${vocabSize})`, 'prompt');
+      }
+    }
+    for (const [value, param] of [
+      [params.logprobs, 'logprobs'],
+      [params.promptLogprobs, 'prompt_logprobs'],
+    ] as const) {
+      if (value !== null && value > this.config.maxLogprobs) {
+        throw new InvalidRequestError(`${param} must be at most ${this.config.maxLogprobs}, got ${value}`, param);
+      }
+    }
+    for (const id of params.logitBias?.keys() ?? []) {
+      if (id >= vocabSize) throw new InvalidRequestError(`logit_bias token id ${id} is outside the vocabulary`, 'logit_bias');
+    }
+    for (const id of params.stopTokenIds) {
+      if (id >= vocabSize) throw new InvalidRequestError(`stop_token_ids ${id} is outside the vocabulary`, 'stop_token_ids');
+    }
+    const adapterSlot = init.adapterSlot ?? -1;
+    if (!Number.isInteger(adapterSlot) || adapterSlot < -1 || adapterSlot >= this.runner.maxLoras) {
+      throw new InvalidRequestError(`adapter slot ${adapterSlot} is not loaded (max_loras ${this.runner.maxLoras})`, 'model');
+    }
+    const maxTokens = params.maxTokens ?? this.config.maxModelLen - promptTokenIds.length;
+    this.scheduler.checkFits(promptTokenIds.length, maxTokens);
+    if (this.scheduler.numWaiting + params.n > this.config.maxWaiting) {
+      throw new QueueFullError(this.scheduler.numWaiting, this.config.maxWaiting);
+    }
+
+    const adapterHash = adapterSlot < 0 ? 0 : hashString(init.adapterKey ?? `slot:${adapterSlot}`);
+    const arrivalIndex = this.numArrivals++;
+    const children: Request[] = [];
+    const stopCheckers: StopChecker[] = [];
+    for (let i = 0; i < params.n; i++) {
+      const childParams = params.n === 1 ? params : params.child(i);
+      children.push(
+        new Request({
+          requestId: params.n === 1 ? requestId : `${i}_${requestId}`,
+          parentId: requestId,
+          index: i,
+          promptTokenIds,
+          params: childParams,
+          maxTokens,
+          adapterSlot,
+          adapterHash,
+          arrivalIndex,
+          prefixSource: i === 0 ? null : (children[0] as Request),
+        }),
+      );
+      const detokenizer = this.tokenizer.createDetokenizer(promptTokenIds, childParams.skipSpecialTokens);
+      stopCheckers.push(new StopChecker(childParams, this.config.eosTokenIds, maxTokens, detokenizer));
+    }
+    return new ParentRequest(requestId, children, stopCheckers, () => this.abort(requestId));
+  }
+
+  private postprocess(output: SchedulerOutput, built: BuiltStep, result: StepOutput): void {
+    const touched = new Set<ParentRequest>();
+    for (const slice of built.promptLogprobSlices) {
+      const request = (output.scheduled[slice.seqIndex] as (typeof output.scheduled)[number]).request;
+      const promptLogprobs = request.promptLogprobs;
+      if (promptLogprobs === null || promptLogprobs.length !== slice.firstTarget) continue;
+      const k = built.batch.positionLogprobs?.topK ?? 0;
+      for (let e = slice.entryStart; e < slice.entryStart + slice.numEntries; e++) {
+        promptLogprobs.push({
+          tokenId: built.batch.positionLogprobs?.targetTokenId[e] as number,
+          logprob: result.positionTargetLogprobs[e] as number,
+          top: topEntries(result.positionTopTokenIds, result.positionTopLogprobs, e * k, slice.topK),
+        });
+      }
+      const parent = this.parents.get(request.parentId);
+      if (parent !== undefined) touched.add(parent);
+    }
+
+    output.scheduled.forEach(({ request, doSample }, s) => {
+      if (!doSample || request.isFinished || this.pendingAborts.has(request.parentId)) return;
+      const parent = this.parents.get(request.parentId);
+      if (parent === undefined) return;
+      const tokenId = result.sampledTokenIds[s] as number;
+      request.appendOutputToken(tokenId);
+      this.generationTokensTotal++;
+      if (request.index === 0 && request.numOutputTokens === 1) this.promptTokensTotal += request.numPromptTokens;
+      let logprob: TokenLogprob | null = null;
+      const numLogprobs = request.params.logprobs;
+      if (numLogprobs !== null) {
+        logprob = {
+          tokenId,
+          logprob: result.sampledLogprobs[s] as number,
+          top: topEntries(result.topTokenIds, result.topLogprobs, s * result.topK, numLogprobs),
+        };
+      }
+      const check = (parent.stopCheckers[request.index] as StopChecker).append(tokenId, request.numOutputTokens);
+      if (check.status !== null) {
+        request.stopReason = check.stopReason;
+        this.scheduler.finish(request, check.status);
+      }
+      parent.addDelta(request, tokenId, logprob, check.text);
+      touched.add(parent);
+    });
+
+    for (const parent of touched) this.emit(parent);
+  }
+
+  private emit(parent: ParentRequest): void {
+    const out = parent.takeOutput();
+    if (out !== null) parent.stream.push(out);
+    if (parent.isFinished) {
+      parent.stream.end();
+      this.parents.delete(parent.requestId);
+    }
+  }
+
+  private finishAborted(parent: ParentRequest): void {
+    parent.children.forEach((child, i) => {
+      if (child.isFinished) return;
+      this.scheduler.finish(child, RequestStatus.FINISHED_ABORTED);
+      parent.addDelta(child, -1, null, (parent.stopCheckers[i] as StopChecker).flush());
+    });
+    this.emit(parent);
+  }
+
+  private applyPendingAborts(): void {
+    for (const requestId of this.pendingAborts) {
+      const parent = this.parents.get(requestId);
+      if (parent !== undefined) this.finishAborted(parent);
+    }
+    this.pendingAborts.clear();
+  }
+
+  /** The runner failed: the step's requests end with the error; everything else goes on. */
+  private failScheduled(output: SchedulerOutput, error: unknown): void {
+    const failed = new Set<ParentRequest>();
+    for (const { request } of output.scheduled) {
+      const parent = this.parents.get(request.parentId);
+      if (parent !== undefined) failed.add(parent);
+    }
+    for (const parent of failed) this.failParent(parent, error);
+  }
+
+  /** NOTE: cannot happen while add() rejects what can never fit; a safety net against spinning. */
+  private failUnschedulable(): void {
+    if (this.scheduler.numRunning > 0) return;
+    const error = new Error('engine could not schedule any waiting request');
+    for (const parent of [...this.parents.values()]) this.failParent(parent, error);
+  }
+
+  private failParent(parent: ParentRequest, error: unknown): void {
+    for (const child of parent.children) this.scheduler.finish(child, RequestStatus.FINISHED_ABORTED);
+    this.parents.delete(parent.requestId);
+    parent.stream.fail(error);
+  }
+
+  private kick(): void {
+    if (!this.config.autoStep || this.isLoopRunning) return;
+    this.isLoopRunning = true;
+    void this.runLoop();
+  }
+
+  private async runLoop(): Promise<void> {
+    try {
+      while (this.scheduler.hasUnfinished) {
+        await this.step();
+        // NOTE: a runner that resolves at once would otherwise starve I/O callbacks.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+      }
+    } catch (error) {
+      for (const parent of [...this.parents.values()]) this.failParent(parent, error);
+    } finally {
+      this.isLoopRunning = false;
+    }
+  }
+
+  /** Waits for `promise`, stepping the engine meanwhile when the caller drives steps. */
+  private async progress(promise: Promise<unknown>): Promise<void> {
+    if (this.config.autoStep) {
+      await promise;
+      return;
+    }
+    let isDone = false;
+    void promise.then(
+      () => (isDone = true),
+      () => (isDone = true),
+    );
+    await Promise.resolve();
+    while (!isDone && this.scheduler.hasUnfinished) {
+      await this.step();
+      await new Promise<void>((resolve) => setImmediate(resolve));
+    }
+    await promise;
+  }
+}
+
+async function collect(stream: AsyncIterable<RequestOutput>): Promise<RequestOutput> {
+  const deltas: RequestOutput[] = [];
+  for await (const delta of stream) deltas.push(delta);
+  return accumulateOutputs(deltas);
+}
+
+function topEntries(ids: Int32Array, logprobs: Float32Array, offset: number, k: number): [number, number][] {
+  const top: [number, number][] = [];
+  for (let j = 0; j < k; j++) {
+    const id = ids[offset + j];
+    if (id === undefined || id < 0) break;
+    top.push([id, logprobs[offset + j] as number]);
+  }
+  return top;
+}

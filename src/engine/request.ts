@@ -1,0 +1,144 @@
+/**
+ * One sequence the scheduler runs: a prompt, the tokens generated so far, and how many of
+ * them are in the KV cache (`numComputedTokens` catches up with `numTokens`; there is no
+ * separate prefill or decode phase). A request with n > 1 is n of these (see parent-request.ts).
+ */
+import type { SamplingParams } from './sampling-params.js';
+
+export enum RequestStatus {
+  WAITING = 'waiting',
+  RUNNING = 'running',
+  PREEMPTED = 'preempted',
+  FINISHED_STOPPED = 'finished_stopped',
+  FINISHED_LENGTH = 'finished_length',
+  FINISHED_ABORTED = 'finished_aborted',
+}
+
+/** NOTE: the only legal transitions; everything else is a bug and throws. */
+const TRANSITIONS: Readonly<Record<RequestStatus, readonly RequestStatus[]>> = {
+  [RequestStatus.WAITING]: [RequestStatus.RUNNING, RequestStatus.FINISHED_ABORTED],
+  [RequestStatus.RUNNING]: [
+    RequestStatus.PREEMPTED,
+    RequestStatus.FINISHED_STOPPED,
+    RequestStatus.FINISHED_LENGTH,
+    RequestStatus.FINISHED_ABORTED,
+  ],
+  [RequestStatus.PREEMPTED]: [RequestStatus.RUNNING, RequestStatus.FINISHED_ABORTED],
+  [RequestStatus.FINISHED_STOPPED]: [],
+  [RequestStatus.FINISHED_LENGTH]: [],
+  [RequestStatus.FINISHED_ABORTED]: [],
+};
+
+export type FinishReason = 'stop' | 'length' | 'abort';
+
+export interface TokenLogprob {
+  tokenId: number;
+  logprob: number;
+  /** The top k of the distribution, most likely first. */
+  top: [tokenId: number, logprob: number][];
+}
+
+export interface RequestInit {
+  requestId: string;
+  parentId: string;
+  /** Which of the parent's n samples this is. */
+  index: number;
+  promptTokenIds: readonly number[];
+  params: SamplingParams;
+  /** Generation stops here (prompt + max_tokens, capped by max_model_len). */
+  maxTokens: number;
+  adapterSlot: number;
+  /** Identity of the adapter for block hashes (not the slot: a slot may be reloaded). */
+  adapterHash: number;
+  arrivalIndex: number;
+  /** n > 1: wait until this sibling has put the prompt's full blocks in the prefix cache. */
+  prefixSource: Request | null;
+}
+
+export class Request {
+  readonly requestId: string;
+  readonly parentId: string;
+  readonly index: number;
+  readonly params: SamplingParams;
+  readonly numPromptTokens: number;
+  readonly maxTokens: number;
+  readonly adapterSlot: number;
+  readonly adapterHash: number;
+  readonly arrivalIndex: number;
+  readonly prefixSource: Request | null;
+  /** Prompt then outputs; append-only. */
+  readonly allTokenIds: number[];
+  readonly outputTokenIds: number[] = [];
+  /** Hashes of full blocks of allTokenIds, filled lazily by the KV cache manager; tokens are append-only so they stay valid. */
+  readonly blockHashes: number[] = [];
+  status = RequestStatus.WAITING;
+  numComputedTokens = 0;
+  /** Prompt tokens found in the prefix cache the first time it was scheduled. */
+  numCachedPromptTokens = 0;
+  isScheduledOnce = false;
+  numPreemptions = 0;
+  /** Prompt logprobs known so far; index 0 is null (no distribution precedes the first token). */
+  readonly promptLogprobs: (TokenLogprob | null)[] | null;
+  stopReason: string | number | null = null;
+
+  constructor(init: RequestInit) {
+    this.requestId = init.requestId;
+    this.parentId = init.parentId;
+    this.index = init.index;
+    this.params = init.params;
+    this.numPromptTokens = init.promptTokenIds.length;
+    this.maxTokens = init.maxTokens;
+    this.adapterSlot = init.adapterSlot;
+    this.adapterHash = init.adapterHash;
+    this.arrivalIndex = init.arrivalIndex;
+    this.prefixSource = init.prefixSource;
+    this.allTokenIds = [...init.promptTokenIds];
+    this.promptLogprobs = init.params.promptLogprobs === null ? null : [null];
+  }
+
+  get numTokens(): number {
+    return this.allTokenIds.length;
+  }
+
+  get numOutputTokens(): number {
+    return this.outputTokenIds.length;
+  }
+
+  get isFinished(): boolean {
+    return TRANSITIONS[this.status].length === 0;
+  }
+
+  get isPromptLogprobsComplete(): boolean {
+    return this.promptLogprobs === null || this.promptLogprobs.length >= this.numPromptTokens;
+  }
+
+  get finishReason(): FinishReason | null {
+    switch (this.status) {
+      case RequestStatus.FINISHED_STOPPED:
+        return 'stop';
+      case RequestStatus.FINISHED_LENGTH:
+        return 'length';
+      case RequestStatus.FINISHED_ABORTED:
+        return 'abort';
+      default:
+        return null;
+    }
+  }
+
+  appendOutputToken(tokenId: number): void {
+    this.outputTokenIds.push(tokenId);
+    this.allTokenIds.push(tokenId);
+  }
+
+  transition(to: RequestStatus): void {
+    if (!TRANSITIONS[this.status].includes(to)) {
+      throw new Error(`request ${this.requestId}: illegal transition ${this.status} -> ${to}`);
+    }
+    if (to === RequestStatus.PREEMPTED) {
+      // NOTE: its blocks are freed; it recomputes prompt + outputs so far when resumed.
+      this.numComputedTokens = 0;
+      this.numPreemptions++;
+    }
+    this.status = to;
+  }
+}

@@ -1,0 +1,202 @@
+/**
+ * Continuous batching. Each step hands out a token budget: running requests first (one
+ * token each when decoding, a chunk when a long prompt is still being computed), then
+ * waiting ones in arrival order, chunking long prompts into what is left. When blocks run
+ * out, the newest running request is preempted and recomputed later.
+ */
+import { KV_BLOCK_SIZE } from '../runtime/types.js';
+import { RequestTooLongError } from './errors.js';
+import type { KvCacheManager } from './kv-cache-manager.js';
+import { NO_COMPUTED_BLOCKS } from './kv-cache-manager.js';
+import { Request, RequestStatus } from './request.js';
+
+export interface SchedulerConfig {
+  /** Most sequences in one step. */
+  maxNumSeqs: number;
+  /** Token budget of one step. */
+  maxNumBatchedTokens: number;
+  /** Prompt + output never exceed this. */
+  maxModelLen: number;
+  /** Split prompts into the step's remaining budget (otherwise a prompt goes in one step). */
+  enableChunkedPrefill: boolean;
+}
+
+export interface ScheduledSequence {
+  request: Request;
+  /** numComputedTokens before this step: the position of the first new token. */
+  start: number;
+  numNewTokens: number;
+  /** The step reaches the sequence's last token, so its distribution is sampled. */
+  doSample: boolean;
+}
+
+export interface SchedulerOutput {
+  scheduled: ScheduledSequence[];
+  numScheduledTokens: number;
+  preempted: Request[];
+}
+
+export class Scheduler {
+  /** Arrival order, except that preempted requests go back to the front. */
+  private waiting: Request[] = [];
+  /** Order of (re)admission: the last is the newest, preempted first. */
+  private running: Request[] = [];
+  numPreemptions = 0;
+
+  constructor(
+    readonly config: SchedulerConfig,
+    readonly kv: KvCacheManager,
+  ) {}
+
+  get numWaiting(): number {
+    return this.waiting.length;
+  }
+
+  get numRunning(): number {
+    return this.running.length;
+  }
+
+  get hasUnfinished(): boolean {
+    return this.waiting.length > 0 || this.running.length > 0;
+  }
+
+  /** Throws when a request of this size could never run, whatever else is in the engine. */
+  checkFits(numPromptTokens: number, maxTokens: number): void {
+    const { maxModelLen, maxNumBatchedTokens, enableChunkedPrefill } = this.config;
+    const numTokens = numPromptTokens + maxTokens;
+    if (numPromptTokens >= maxModelLen || numTokens > maxModelLen) {
+      throw new RequestTooLongError(
+        `this model's maximum context length is ${maxModelLen} tokens, but the request needs ` +
+          `${numTokens} (${numPromptTokens} in the prompt, ${maxTokens} for the completion)`,
+        numTokens,
+        maxModelLen,
+      );
+    }
+    // NOTE: the last generated token is never computed, so it needs no KV slot.
+    const numKvTokens = numTokens - 1;
+    const numBlocks = Math.ceil(numKvTokens / KV_BLOCK_SIZE);
+    if (numBlocks > this.kv.pool.numBlocks) {
+      const limit = this.kv.pool.numBlocks * KV_BLOCK_SIZE;
+      throw new RequestTooLongError(
+        `the request needs ${numKvTokens} tokens of KV cache (${numPromptTokens} in the prompt, ${maxTokens} for the ` +
+          `completion), more than the KV cache holds (${this.kv.pool.numBlocks} blocks = ${limit} tokens)`,
+        numKvTokens,
+        limit,
+      );
+    }
+    if (!enableChunkedPrefill && numKvTokens > maxNumBatchedTokens) {
+      throw new RequestTooLongError(
+        `the request needs ${numKvTokens} tokens in one step but chunked prefill is off and ` +
+          `max_num_batched_tokens is ${maxNumBatchedTokens}`,
+        numKvTokens,
+        maxNumBatchedTokens,
+      );
+    }
+  }
+
+  add(request: Request): void {
+    this.waiting.push(request);
+  }
+
+  schedule(): SchedulerOutput {
+    const { maxNumSeqs, maxNumBatchedTokens, enableChunkedPrefill } = this.config;
+    const scheduled: ScheduledSequence[] = [];
+    const preempted: Request[] = [];
+    let budget = maxNumBatchedTokens;
+
+    for (let i = 0; i < this.running.length && budget > 0; ) {
+      const request = this.running[i] as Request;
+      const numNewTokens = Math.min(request.numTokens - request.numComputedTokens, budget);
+      if (!enableChunkedPrefill && numNewTokens < request.numTokens - request.numComputedTokens) break;
+      let isAllocatable = true;
+      while (!this.kv.canAllocate(request, numNewTokens)) {
+        // NOTE: the newest running request is at the tail and not yet scheduled this step.
+        const victim = this.running.pop() as Request;
+        this.preempt(victim);
+        preempted.push(victim);
+        if (victim === request) {
+          isAllocatable = false;
+          break;
+        }
+      }
+      if (!isAllocatable) break;
+      this.kv.allocate(request, numNewTokens);
+      scheduled.push(this.scheduledSequence(request, numNewTokens));
+      budget -= numNewTokens;
+      i++;
+    }
+
+    // NOTE: no admissions in a step that had to preempt: memory is short.
+    for (let i = 0; preempted.length === 0 && i < this.waiting.length; ) {
+      if (budget === 0 || this.running.length >= maxNumSeqs) break;
+      const request = this.waiting[i] as Request;
+      if (!this.isReady(request)) {
+        i++;
+        continue;
+      }
+      const computed = this.kv.getComputedBlocks(request);
+      const numGap = request.numTokens - computed.numTokens;
+      if (!enableChunkedPrefill && numGap > budget) break;
+      const numNewTokens = Math.min(numGap, budget);
+      if (!this.kv.canAllocate(request, numNewTokens, computed)) break;
+      this.kv.allocate(request, numNewTokens, computed);
+      if (computed !== NO_COMPUTED_BLOCKS) this.kv.pool.recordPrefixQuery(request.numTokens, computed.numTokens);
+      request.numComputedTokens = computed.numTokens;
+      if (!request.isScheduledOnce) {
+        request.isScheduledOnce = true;
+        request.numCachedPromptTokens = computed.numTokens;
+      }
+      this.waiting.splice(i, 1);
+      request.transition(RequestStatus.RUNNING);
+      this.running.push(request);
+      scheduled.push(this.scheduledSequence(request, numNewTokens));
+      budget -= numNewTokens;
+    }
+
+    return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted };
+  }
+
+  /** After the runner has written the step's KV: advance computed counts and publish full blocks. */
+  commit(output: SchedulerOutput): void {
+    for (const { request, numNewTokens } of output.scheduled) {
+      if (request.isFinished) continue;
+      request.numComputedTokens += numNewTokens;
+      this.kv.cacheComputedBlocks(request);
+    }
+  }
+
+  /** Ends a request in any live state; frees its blocks at once. */
+  finish(request: Request, status: RequestStatus): void {
+    if (request.isFinished) return;
+    request.transition(status);
+    this.kv.free(request);
+    removeFrom(this.running, request) || removeFrom(this.waiting, request);
+  }
+
+  private preempt(request: Request): void {
+    this.kv.free(request);
+    request.transition(RequestStatus.PREEMPTED);
+    this.numPreemptions++;
+    this.waiting.unshift(request);
+  }
+
+  /** n > 1 siblings wait until the first has cached the prompt's full blocks, then share them. */
+  private isReady(request: Request): boolean {
+    const source = request.prefixSource;
+    if (source === null || source.isFinished || !this.kv.enablePrefixCaching) return true;
+    const numShared = Math.floor((request.numPromptTokens - 1) / KV_BLOCK_SIZE) * KV_BLOCK_SIZE;
+    return source.numComputedTokens >= numShared;
+  }
+
+  private scheduledSequence(request: Request, numNewTokens: number): ScheduledSequence {
+    const start = request.numComputedTokens;
+    return { request, start, numNewTokens, doSample: start + numNewTokens === request.numTokens };
+  }
+}
+
+function removeFrom(list: Request[], request: Request): boolean {
+  const i = list.indexOf(request);
+  if (i < 0) return false;
+  list.splice(i, 1);
+  return true;
+}

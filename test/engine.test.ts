@@ -438,3 +438,16 @@ test('generate() feeds a batch through a bounded queue and returns outputs in or
   const [m] = await manual.generate([requests[3] as AddRequest]);
   assert.deepEqual(m?.outputs[0]?.tokenIds, outs[3]?.outputs[0]?.tokenIds);
 });
+
+test('cached blocks are keyed by their whole prefix, not only their own tokens', async () => {
+  const random = rng(95);
+  const [w, x, y] = [randomPrompt(random, 16), randomPrompt(random, 16), randomPrompt(random, 16)];
+  const params = new SamplingParams({ temperature: 0, maxTokens: 5, ignoreEos: true });
+  const { engine } = makeEngine();
+  await engine.generate([{ requestId: 'wy', promptTokenIds: [...w, ...y, 1, 2, 3], params }]);
+  await engine.generate([{ requestId: 'xy', promptTokenIds: [...x, ...y, 4, 5, 6], params }]);
+  const c: AddRequest = { requestId: 'c', promptTokenIds: [...x, ...y, 7, 8, 9], params };
+  const [out] = await engine.generate([c]);
+  assert.equal(out?.numCachedPromptTokens, 32);
+  assert.deepEqual(out?.outputs[0]?.tokenIds, output0(await runAlone(c)).tokenIds);
+});

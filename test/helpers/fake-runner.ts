@@ -1,7 +1,8 @@
 /**
- * A deterministic fake ModelRunner with a real (fake) KV cache: it stores the token id,
- * position and adapter of every token written through slotMapping, and a sequence's
- * "logits" depend only on what it reads back through its block table up to contextLens.
+ * A deterministic fake ModelRunner with a real (fake) KV cache: every token written through
+ * slotMapping stores its position and a hash of itself, its adapter and the value at the
+ * previous position (read back through the block table), and a sequence's "logits" depend
+ * only on what it reads back through its block table up to contextLens.
  * So a wrong block table, slot mapping, prefix reuse or preemption changes its output, and
  * engine tests through the public API mean something. Sampling follows SamplingBatch:
  * penalties, bias, temperature, top-k/p, min-p, with a counter RNG keyed by seed and
@@ -54,9 +55,9 @@ export class FakeRunner implements ModelRunner {
   readonly numKvBlocks: number;
   readonly maxLoras: number;
   readonly batches: { numSeqs: number; numTokens: number; numSampled: number }[] = [];
-  private readonly kvTokens: Int32Array;
+  /** Per cache slot: a hash of the token and everything before it, and its position. */
+  private readonly kvValues: Uint32Array;
   private readonly kvPositions: Int32Array;
-  private readonly kvAdapters: Int32Array;
   private readonly failWhen: ((batch: StepBatch) => boolean) | undefined;
 
   constructor(options: FakeRunnerOptions = {}) {
@@ -64,9 +65,8 @@ export class FakeRunner implements ModelRunner {
     this.maxLoras = options.maxLoras ?? 2;
     this.spec = fakeSpec(options.vocabSize ?? 96, options.maxPositionEmbeddings ?? 4096);
     const numSlots = this.numKvBlocks * KV_BLOCK_SIZE;
-    this.kvTokens = new Int32Array(numSlots);
+    this.kvValues = new Uint32Array(numSlots);
     this.kvPositions = new Int32Array(numSlots).fill(-1);
-    this.kvAdapters = new Int32Array(numSlots);
     this.failWhen = options.failWhen;
   }
 
@@ -78,30 +78,34 @@ export class FakeRunner implements ModelRunner {
     const { numSeqs, sampling } = batch;
     let numSampled = 0;
 
-    for (let s = 0; s < numSeqs; s++) {
-      for (let t = batch.queryStart[s] as number; t < (batch.queryStart[s + 1] as number); t++) {
-        const slot = batch.slotMapping[t] as number;
-        if (slot < 0 || slot >= this.kvTokens.length) throw new Error(`slot ${slot} out of range`);
-        this.kvTokens[slot] = batch.tokenIds[t] as number;
-        this.kvPositions[slot] = batch.positions[t] as number;
-        this.kvAdapters[slot] = batch.adapterSlots[s] as number;
-      }
-    }
-
-    // Context hash after each position of each sequence, read back through the block table.
+    // NOTE: like real K/V, what a slot holds depends on the whole prefix before it (read back
+    // through the block table), so a block reused under another prefix changes the output.
     const hashAt: Map<number, number>[] = [];
     for (let s = 0; s < numSeqs; s++) {
-      const contextLen = batch.contextLens[s] as number;
-      const firstQueryPos = batch.positions[batch.queryStart[s] as number] as number;
-      const hashes = new Map<number, number>();
-      let h = 0x12345;
-      for (let p = 0; p < contextLen; p++) {
+      const slotOf = (p: number): number => {
         const block = batch.blockTables[s * batch.maxBlocksPerSeq + Math.floor(p / KV_BLOCK_SIZE)] as number;
-        if (block < 0) throw new Error(`seq ${s}: no block for position ${p}`);
-        const slot = block * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
+        if (block < 0 || block >= this.numKvBlocks) throw new Error(`seq ${s}: no block for position ${p}`);
+        return block * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
+      };
+      const readAt = (p: number): number => {
+        const slot = slotOf(p);
         if (this.kvPositions[slot] !== p) throw new Error(`seq ${s}: slot ${slot} holds position ${this.kvPositions[slot]}, expected ${p}`);
-        h = mix(mix(h, this.kvTokens[slot] as number), (this.kvAdapters[slot] as number) + 7);
-        if (p >= firstQueryPos) hashes.set(p, h);
+        return this.kvValues[slot] as number;
+      };
+      const adapter = (batch.adapterSlots[s] as number) + 7;
+      for (let t = batch.queryStart[s] as number; t < (batch.queryStart[s + 1] as number); t++) {
+        const p = batch.positions[t] as number;
+        const slot = batch.slotMapping[t] as number;
+        if (slot !== slotOf(p)) throw new Error(`seq ${s}: slot mapping ${slot} disagrees with the block table for position ${p}`);
+        const prev = p === 0 ? 0x12345 : readAt(p - 1);
+        this.kvValues[slot] = mix(mix(prev, batch.tokenIds[t] as number), adapter);
+        this.kvPositions[slot] = p;
+      }
+      const contextLen = batch.contextLens[s] as number;
+      const hashes = new Map<number, number>();
+      for (let p = 0; p < contextLen; p++) {
+        const value = readAt(p);
+        if (p >= (batch.positions[batch.queryStart[s] as number] as number)) hashes.set(p, value);
       }
       hashAt.push(hashes);
     }

@@ -1,0 +1,21 @@
+{
+  "targets": [
+    {
+      "target_name": "swiftlet_cpu",
+      "sources": [
+        "native/cpu/addon.cc",
+        "native/cpu/model.cc",
+        "native/cpu/gemm.cc",
+        "native/cpu/sampling.cc",
+        "native/cpu/tensor.cc",
+        "native/cpu/thread_pool.cc"
+      ],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
+      "cflags!": ["-fno-exceptions", "-O2", "-O0"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O0", "-std=gnu++20", "-std=gnu++17"],
+      "cflags_cc": ["-std=c++17", "-O3", "-march=native", "-fexceptions", "-pthread", "-Wno-maybe-uninitialized"],
+      "ldflags": ["-pthread"]
+    }
+  ]
+}

@@ -1,0 +1,606 @@
+#include "model.h"
+
+#include <immintrin.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <stdexcept>
+
+#include "gemm.h"
+#include "vecmath.h"
+
+namespace swiftlet {
+
+namespace {
+constexpr int kMaxRotaryHalf = 512;
+
+enum LayerBit : uint32_t {
+  kInputNorm = 1u << 0,
+  kPostNorm = 1u << 1,
+  kWeightBit0 = 2,  // bits 2..8: the seven projection weights
+  kBiasBit0 = 9,    // bits 9..15: their biases
+  kQNorm = 1u << 16,
+  kKNorm = 1u << 17,
+};
+
+const char* kProjectionNames[kNumProjections] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+
+std::vector<float> toFloats(DType dtype, const uint8_t* bytes, int64_t count) {
+  std::vector<float> out(count);
+  for (int64_t i = 0; i < count; i++) out[i] = loadElement(dtype, bytes, i);
+  return out;
+}
+
+std::string shapeString(const std::vector<int64_t>& shape) {
+  std::string s = "[";
+  for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+inline float silu(float v) { return v / (1.f + std::exp(-v)); }
+
+/** out = weight * (x / rms(x)), in the order transformers' RMSNorm uses. */
+inline void rmsNorm(const float* x, const float* weight, float* out, int64_t width, float eps) {
+  const float variance = dot(x, x, width) / static_cast<float>(width);
+  const float scale = 1.f / std::sqrt(variance + eps);
+  for (int64_t i = 0; i < width; i++) out[i] = weight[i] * (x[i] * scale);
+}
+}  // namespace
+
+int parseProjection(const std::string& name) {
+  for (int p = 0; p < kNumProjections; p++)
+    if (name == kProjectionNames[p]) return p;
+  return -1;
+}
+
+Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.numThreads) {
+  const ModelConfig& c = config_;
+  if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.numLayers <= 0 || c.numHeads <= 0 || c.numKvHeads <= 0 ||
+      c.headDim <= 0 || c.intermediateSize <= 0) {
+    throw std::runtime_error("model config has a non-positive size");
+  }
+  if (c.numHeads % c.numKvHeads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
+  if (c.rotaryDim > c.headDim || c.rotaryDim % 2 != 0 || c.rotaryDim / 2 > kMaxRotaryHalf ||
+      static_cast<int>(c.invFreq.size()) != c.rotaryDim / 2) {
+    throw std::runtime_error("rotary tables do not match head_dim");
+  }
+  if (c.maxTokens <= 0 || c.numKvBlocks <= 0) throw std::runtime_error("maxTokens and numKvBlocks must be positive");
+  qkvWidth_ = static_cast<int64_t>(c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  layers_.resize(c.numLayers);
+  adapters_.resize(std::max(c.maxLoras, 0));
+
+  layerCacheFloats_ = static_cast<int64_t>(c.numKvBlocks) * kBlockSize * c.numKvHeads * c.headDim;
+  kvCache_.allocate(static_cast<size_t>(layerCacheFloats_) * 2 * c.numLayers * sizeof(float));
+
+  const int64_t T = c.maxTokens;
+  const int64_t H = c.hiddenSize;
+  const int64_t I = c.intermediateSize;
+  x_.allocate(T * H * 4);
+  xn_.allocate(T * H * 4);
+  qkv_.allocate(T * qkvWidth_ * 4);
+  attn_.allocate(T * c.numHeads * c.headDim * 4);
+  proj_.allocate(T * H * 4);
+  gateUp_.allocate(T * 2 * I * 4);
+  act_.allocate(T * I * 4);
+  logitRows_ = static_cast<int>(std::min<int64_t>(T, 32));
+  logits_.allocate(static_cast<size_t>(logitRows_) * c.vocabSize * 4);
+  const int64_t maxContext = static_cast<int64_t>(c.numKvBlocks) * kBlockSize;
+  scoresPerThread_ = static_cast<int64_t>(c.numHeads / c.numKvHeads) * maxContext;
+  scores_.allocate(static_cast<size_t>(scoresPerThread_) * pool_.size() * 4);
+  loraTmp_.allocate(static_cast<size_t>(std::max(c.maxLoraRank, 1)) * pool_.size() * 4);
+  samplingScratch_.resize(pool_.size());
+  for (auto& s : samplingScratch_) s.resize(c.vocabSize);
+}
+
+float* Model::kCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer) * layerCacheFloats_; }
+float* Model::vCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer + 1) * layerCacheFloats_; }
+
+void Model::setWeight(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const uint8_t* bytes,
+                      size_t numBytes) {
+  const ModelConfig& c = config_;
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  if (static_cast<size_t>(count * dtypeBytes(dtype)) != numBytes) {
+    throw std::runtime_error("tensor \"" + name + "\": byte length does not match its shape " + shapeString(shape));
+  }
+  auto expect = [&](std::vector<int64_t> want) {
+    if (shape != want) {
+      throw std::runtime_error("tensor \"" + name + "\" has shape " + shapeString(shape) + ", expected " + shapeString(want));
+    }
+  };
+  const int64_t H = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
+  const int64_t qRows = static_cast<int64_t>(c.numHeads) * hd, kvRows = static_cast<int64_t>(c.numKvHeads) * hd;
+
+  if (name == "model.embed_tokens.weight") {
+    expect({c.vocabSize, H});
+    if (c.tieWordEmbeddings) {
+      lmHead_.allocate(dtype, c.vocabSize, H);
+      lmHead_.setRows(0, c.vocabSize, dtype, bytes);
+    } else {
+      embedding_.set(dtype, c.vocabSize, H, bytes);
+    }
+    return;
+  }
+  if (name == "lm_head.weight") {
+    if (c.tieWordEmbeddings) return;
+    expect({c.vocabSize, H});
+    lmHead_.allocate(dtype, c.vocabSize, H);
+    lmHead_.setRows(0, c.vocabSize, dtype, bytes);
+    return;
+  }
+  if (name == "model.norm.weight") {
+    expect({H});
+    finalNorm_ = toFloats(dtype, bytes, H);
+    return;
+  }
+  const std::string prefix = "model.layers.";
+  if (name.compare(0, prefix.size(), prefix) != 0) throw std::runtime_error("unexpected tensor \"" + name + "\"");
+  size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos) throw std::runtime_error("unexpected tensor \"" + name + "\"");
+  const int layerIndex = std::atoi(name.substr(prefix.size(), dot - prefix.size()).c_str());
+  if (layerIndex < 0 || layerIndex >= c.numLayers) throw std::runtime_error("tensor \"" + name + "\": layer out of range");
+  Layer& L = layers_[layerIndex];
+  const std::string rest = name.substr(dot + 1);
+
+  if (rest == "input_layernorm.weight") {
+    expect({H});
+    L.inputNorm = toFloats(dtype, bytes, H);
+    L.setMask |= kInputNorm;
+    return;
+  }
+  if (rest == "post_attention_layernorm.weight") {
+    expect({H});
+    L.postNorm = toFloats(dtype, bytes, H);
+    L.setMask |= kPostNorm;
+    return;
+  }
+  if (rest == "self_attn.q_norm.weight" || rest == "self_attn.k_norm.weight") {
+    expect({hd});
+    (rest[10] == 'q' ? L.qNorm : L.kNorm) = toFloats(dtype, bytes, hd);
+    L.setMask |= rest[10] == 'q' ? kQNorm : kKNorm;
+    return;
+  }
+  const size_t lastDot = rest.rfind('.');
+  const size_t projDot = rest.find('.');
+  const std::string kind = rest.substr(lastDot + 1);
+  const int proj = parseProjection(rest.substr(projDot + 1, lastDot - projDot - 1));
+  if (proj < 0 || (kind != "weight" && kind != "bias")) throw std::runtime_error("unexpected tensor \"" + name + "\"");
+  // Where this projection's rows sit in its (possibly fused) matrix.
+  PackedMatrix* matrix;
+  std::vector<float>* bias;
+  int64_t rowOffset, numRows, numCols = H, fusedRows;
+  switch (proj) {
+    case kQ: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = 0; numRows = qRows; fusedRows = qkvWidth_; break;
+    case kK: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = qRows; numRows = kvRows; fusedRows = qkvWidth_; break;
+    case kV: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = qRows + kvRows; numRows = kvRows; fusedRows = qkvWidth_; break;
+    case kO: matrix = &L.o; bias = &L.oBias; rowOffset = 0; numRows = H; numCols = qRows; fusedRows = H; break;
+    case kGate: matrix = &L.gateUp; bias = &L.gateUpBias; rowOffset = 0; numRows = I; fusedRows = 2 * I; break;
+    case kUp: matrix = &L.gateUp; bias = &L.gateUpBias; rowOffset = I; numRows = I; fusedRows = 2 * I; break;
+    default: matrix = &L.down; bias = &L.downBias; rowOffset = 0; numRows = H; numCols = I; fusedRows = H; break;
+  }
+  if (kind == "weight") {
+    expect({numRows, numCols});
+    if (!matrix->isAllocated()) matrix->allocate(dtype, fusedRows, numCols);
+    if (matrix->dtype() != dtype) {
+      throw std::runtime_error("tensor \"" + name + "\" has a different dtype from the projections fused with it");
+    }
+    matrix->setRows(rowOffset, numRows, dtype, bytes);
+    L.setMask |= 1u << (kWeightBit0 + proj);
+  } else {
+    expect({numRows});
+    if (bias->empty()) bias->assign(fusedRows, 0.f);
+    const std::vector<float> values = toFloats(dtype, bytes, numRows);
+    std::copy(values.begin(), values.end(), bias->begin() + rowOffset);
+    L.setMask |= 1u << (kBiasBit0 + proj);
+  }
+}
+
+void Model::checkComplete() const {
+  const ModelConfig& c = config_;
+  if (!lmHead_.isAllocated()) throw std::runtime_error(c.tieWordEmbeddings ? "missing model.embed_tokens.weight" : "missing lm_head.weight");
+  if (!c.tieWordEmbeddings && !embedding_.isAllocated()) throw std::runtime_error("missing model.embed_tokens.weight");
+  if (finalNorm_.empty()) throw std::runtime_error("missing model.norm.weight");
+  for (int l = 0; l < c.numLayers; l++) {
+    const uint32_t mask = layers_[l].setMask;
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    if (!(mask & kInputNorm)) throw std::runtime_error("missing " + p + "input_layernorm.weight");
+    if (!(mask & kPostNorm)) throw std::runtime_error("missing " + p + "post_attention_layernorm.weight");
+    for (int proj = 0; proj < kNumProjections; proj++) {
+      const std::string module = (proj <= kO ? "self_attn." : "mlp.") + std::string(kProjectionNames[proj]);
+      if (!(mask & (1u << (kWeightBit0 + proj)))) throw std::runtime_error("missing " + p + module + ".weight");
+      const bool wantBias = proj <= kV ? c.qkvBias : proj == kO ? c.oBias : c.mlpBias;
+      if (wantBias && !(mask & (1u << (kBiasBit0 + proj)))) throw std::runtime_error("missing " + p + module + ".bias");
+    }
+    if (c.qkNorm && !(mask & kQNorm)) throw std::runtime_error("missing " + p + "self_attn.q_norm.weight");
+    if (c.qkNorm && !(mask & kKNorm)) throw std::runtime_error("missing " + p + "self_attn.k_norm.weight");
+  }
+}
+
+void Model::setAdapter(int slot, std::unique_ptr<Adapter> adapter) {
+  if (slot < 0 || slot >= static_cast<int>(adapters_.size())) throw std::runtime_error("adapter slot out of range");
+  adapters_[slot] = std::move(adapter);
+}
+
+bool Model::hasAdapter(int slot) const {
+  return slot >= 0 && slot < static_cast<int>(adapters_.size()) && adapters_[slot] != nullptr;
+}
+
+void Model::validate(const StepInput& in) const {
+  const ModelConfig& c = config_;
+  const int S = in.numSeqs, T = in.numTokens;
+  auto fail = [](const std::string& message) { throw std::runtime_error("invalid step: " + message); };
+  if (S < 0 || T < 0) fail("negative sizes");
+  if (static_cast<int>(in.queryStart.size()) != S + 1 || in.queryStart[0] != 0 || in.queryStart[S] != T) fail("queryStart must run from 0 to numTokens");
+  for (int s = 0; s < S; s++)
+    if (in.queryStart[s + 1] < in.queryStart[s]) fail("queryStart must not decrease");
+  if (static_cast<int>(in.tokenIds.size()) != T || static_cast<int>(in.positions.size()) != T ||
+      static_cast<int>(in.slotMapping.size()) != T) {
+    fail("tokenIds, positions and slotMapping need numTokens entries");
+  }
+  if (static_cast<int>(in.adapterSlots.size()) != S || static_cast<int>(in.contextLens.size()) != S) fail("adapterSlots and contextLens need numSeqs entries");
+  if (in.maxBlocksPerSeq < 0 || in.blockTables.size() < static_cast<size_t>(S) * in.maxBlocksPerSeq) fail("blockTables is shorter than numSeqs * maxBlocksPerSeq");
+  const size_t perSeq = static_cast<size_t>(S);
+  if (in.doSample.size() != perSeq || in.temperature.size() != perSeq || in.topP.size() != perSeq ||
+      in.topK.size() != perSeq || in.minP.size() != perSeq || in.repetitionPenalty.size() != perSeq ||
+      in.presencePenalty.size() != perSeq || in.frequencyPenalty.size() != perSeq || in.seeds.size() != 2 * perSeq ||
+      in.sampleIndex.size() != perSeq || in.numLogprobs.size() != perSeq) {
+    fail("sampling arrays need numSeqs entries (seeds 2 per sequence)");
+  }
+  auto checkOffsets = [&](const std::vector<int32_t>& start, size_t total, const char* what) {
+    if (start.empty()) return;
+    if (start.size() != perSeq + 1 || start[0] != 0 || static_cast<size_t>(start[S]) > total) fail(std::string(what) + " offsets are malformed");
+    for (int s = 0; s < S; s++)
+      if (start[s + 1] < start[s]) fail(std::string(what) + " offsets must not decrease");
+  };
+  checkOffsets(in.promptStart, in.promptTokenIds.size(), "promptStart");
+  checkOffsets(in.outputStart, in.outputTokenIds.size(), "outputStart");
+  checkOffsets(in.biasStart, std::min(in.biasTokenIds.size(), in.biasValues.size()), "biasStart");
+  const int64_t numSlots = static_cast<int64_t>(c.numKvBlocks) * kBlockSize;
+  for (int s = 0; s < S; s++) {
+    const int slot = in.adapterSlots[s];
+    if (slot != -1 && !hasAdapter(slot)) fail("sequence " + std::to_string(s) + " uses adapter slot " + std::to_string(slot) + ", which holds no adapter");
+    if (in.doSample[s] && in.queryStart[s + 1] == in.queryStart[s]) fail("sequence " + std::to_string(s) + " is sampled but has no tokens");
+    if (in.numLogprobs[s] > c.vocabSize) fail("numLogprobs exceeds the vocabulary");
+    int32_t maxPosition = -1;
+    for (int t = in.queryStart[s]; t < in.queryStart[s + 1]; t++) {
+      const int32_t id = in.tokenIds[t], pos = in.positions[t], slotId = in.slotMapping[t];
+      if (id < 0 || id >= c.vocabSize) fail("token id " + std::to_string(id) + " is outside the vocabulary");
+      if (pos < 0 || pos >= numSlots) fail("position " + std::to_string(pos) + " is outside the KV cache");
+      if (slotId < 0 || slotId >= numSlots) fail("slot " + std::to_string(slotId) + " is outside the KV cache");
+      maxPosition = std::max(maxPosition, pos);
+    }
+    if (maxPosition < 0) continue;
+    const int numBlocks = maxPosition / kBlockSize + 1;
+    if (numBlocks > in.maxBlocksPerSeq) fail("sequence " + std::to_string(s) + " needs more blocks than maxBlocksPerSeq");
+    for (int b = 0; b < numBlocks; b++) {
+      const int32_t block = in.blockTables[static_cast<size_t>(s) * in.maxBlocksPerSeq + b];
+      if (block < 0 || block >= c.numKvBlocks) fail("sequence " + std::to_string(s) + " has block id " + std::to_string(block) + " outside the cache");
+    }
+  }
+  if (in.hasPositionLogprobs) {
+    if (in.positionTargetIds.size() != in.positionTokenIndex.size()) fail("positionLogprobs arrays differ in length");
+    if (in.positionTopK < 0 || in.positionTopK > c.vocabSize) fail("positionLogprobs.topK is out of range");
+    for (size_t e = 0; e < in.positionTokenIndex.size(); e++) {
+      if (in.positionTokenIndex[e] < 0 || in.positionTokenIndex[e] >= T) fail("positionLogprobs.tokenIndex is out of range");
+      if (in.positionTargetIds[e] < -1 || in.positionTargetIds[e] >= c.vocabSize) fail("positionLogprobs.targetTokenId is outside the vocabulary");
+    }
+  }
+}
+
+void Model::execute(const StepInput& in, StepResult& out) {
+  validate(in);
+  const int S = in.numSeqs;
+  out.sampledTokenIds.assign(S, -1);
+  out.sampledLogprobs.assign(S, NAN);
+  int topK = 0;
+  for (int s = 0; s < S; s++)
+    if (in.doSample[s]) topK = std::max(topK, in.numLogprobs[s]);
+  out.topK = topK;
+  out.topTokenIds.assign(static_cast<size_t>(S) * topK, -1);
+  out.topLogprobs.assign(static_cast<size_t>(S) * topK, NAN);
+  const size_t numEntries = in.hasPositionLogprobs ? in.positionTokenIndex.size() : 0;
+  out.positionTargetLogprobs.assign(numEntries, NAN);
+  out.positionTopTokenIds.assign(numEntries * in.positionTopK, -1);
+  out.positionTopLogprobs.assign(numEntries * in.positionTopK, NAN);
+
+  std::vector<int32_t> seqOfToken(in.numTokens);
+  slotOfToken_.resize(in.numTokens);
+  for (int s = 0; s < S; s++) {
+    for (int t = in.queryStart[s]; t < in.queryStart[s + 1]; t++) {
+      seqOfToken[t] = s;
+      slotOfToken_[t] = in.adapterSlots[s];
+    }
+  }
+  // NOTE: a step longer than the scratch runs as consecutive chunks; results are the same
+  // because each token attends only to positions already written to the cache.
+  for (int64_t t0 = 0; t0 < in.numTokens; t0 += config_.maxTokens) {
+    const int64_t n = std::min<int64_t>(config_.maxTokens, in.numTokens - t0);
+    forwardChunk(in, t0, n, seqOfToken);
+    logitsAndSampling(in, t0, n, out);
+  }
+}
+
+void Model::linear(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
+                   float* y, int64_t ldy) {
+  gemm(pool_, x, numTokens, ldx, w, y, ldy);
+  if (bias.empty()) return;
+  const int64_t N = w.numRows();
+  pool_.parallelFor(numTokens, [&](int64_t t0, int64_t t1) {
+    for (int64_t t = t0; t < t1; t++)
+      for (int64_t n = 0; n < N; n++) y[t * ldy + n] += bias[n];
+  });
+}
+
+void Model::applyLora(int layer, const std::vector<std::pair<int, int>>& parts, const float* x, int64_t ldx, float* y,
+                      int64_t ldy, int64_t numTokens, const int32_t* slotOfToken) {
+  bool any = false;
+  for (int64_t t = 0; t < numTokens && !any; t++) any = slotOfToken[t] >= 0;
+  if (!any) return;
+  const ModelConfig& c = config_;
+  pool_.parallelForThreads(numTokens, [&](int64_t t0, int64_t t1, int threadIndex) {
+    float* u = loraTmp_.as<float>() + threadIndex * std::max(c.maxLoraRank, 1);
+    for (int64_t t = t0; t < t1; t++) {
+      const int slot = slotOfToken[t];
+      if (slot < 0) continue;
+      const Adapter& adapter = *adapters_[slot];
+      const float* xr = x + t * ldx;
+      for (const auto& [proj, offset] : parts) {
+        const LoraModule& m = adapter.layers[layer][proj];
+        if (m.rank == 0) continue;
+        const int64_t in = static_cast<int64_t>(m.a.size()) / m.rank;
+        const int64_t outFeatures = static_cast<int64_t>(m.b.size()) / m.rank;
+        for (int r = 0; r < m.rank; r++) u[r] = dot(m.a.data() + r * in, xr, in);
+        float* yr = y + t * ldy + offset;
+        for (int64_t o = 0; o < outFeatures; o++) {
+          const float* br = m.b.data() + o * m.rank;
+          float delta = 0.f;
+          for (int r = 0; r < m.rank; r++) delta = std::fma(br[r], u[r], delta);
+          yr[o] += delta * adapter.scale;
+        }
+      }
+    }
+  });
+}
+
+void Model::rmsNormRows(const float* x, int64_t numRows, int64_t ld, const std::vector<float>& weight, float* out,
+                        int64_t ldOut, int64_t width) {
+  pool_.parallelFor(numRows, [&](int64_t r0, int64_t r1) {
+    for (int64_t r = r0; r < r1; r++) rmsNorm(x + r * ld, weight.data(), out + r * ldOut, width, config_.rmsNormEps);
+  });
+}
+
+void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::vector<int32_t>& seqOfToken) {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
+  const int64_t qWidth = static_cast<int64_t>(c.numHeads) * hd, kvWidth = static_cast<int64_t>(c.numKvHeads) * hd;
+  float* x = x_.as<float>();
+  float* xn = xn_.as<float>();
+  float* qkv = qkv_.as<float>();
+  float* attn = attn_.as<float>();
+  float* proj = proj_.as<float>();
+  float* gateUp = gateUp_.as<float>();
+  float* act = act_.as<float>();
+  const int32_t* slots = slotOfToken_.data() + t0;
+  const int64_t half = c.rotaryDim / 2;
+
+  pool_.parallelFor(T, [&](int64_t a, int64_t b) {
+    for (int64_t t = a; t < b; t++) {
+      const int32_t id = in.tokenIds[t0 + t];
+      if (c.tieWordEmbeddings) lmHead_.getRow(id, x + t * H);
+      else embedding_.getRow(id, x + t * H);
+    }
+  });
+
+  const std::vector<std::pair<int, int>> qkvParts = {{kQ, 0}, {kK, static_cast<int>(qWidth)}, {kV, static_cast<int>(qWidth + kvWidth)}};
+  const std::vector<std::pair<int, int>> oParts = {{kO, 0}};
+  const std::vector<std::pair<int, int>> gateUpParts = {{kGate, 0}, {kUp, static_cast<int>(I)}};
+  const std::vector<std::pair<int, int>> downParts = {{kDown, 0}};
+
+  for (int l = 0; l < c.numLayers; l++) {
+    Layer& L = layers_[l];
+    rmsNormRows(x, T, H, L.inputNorm, xn, H, H);
+    linear(L.qkv, L.qkvBias, xn, T, H, qkv, qkvWidth_);
+    applyLora(l, qkvParts, xn, H, qkv, qkvWidth_, T, slots);
+
+    // Per-head q/k norm (Qwen3), rotary, then K and V into the cache.
+    float* kc = kCache(l);
+    float* vc = vCache(l);
+    pool_.parallelFor(T, [&](int64_t a, int64_t b) {
+      float cosv[kMaxRotaryHalf], sinv[kMaxRotaryHalf];
+      for (int64_t t = a; t < b; t++) {
+        float* row = qkv + t * qkvWidth_;
+        const int numRotated = c.numHeads + c.numKvHeads;
+        if (c.qkNorm) {
+          for (int h = 0; h < numRotated; h++) {
+            const float* w = h < c.numHeads ? L.qNorm.data() : L.kNorm.data();
+            rmsNorm(row + h * hd, w, row + h * hd, hd, c.rmsNormEps);
+          }
+        }
+        const float position = static_cast<float>(in.positions[t0 + t]);
+        for (int64_t i = 0; i < half; i++) {
+          const float angle = position * c.invFreq[i];
+          cosv[i] = std::cos(angle) * c.attentionScale;
+          sinv[i] = std::sin(angle) * c.attentionScale;
+        }
+        for (int h = 0; h < numRotated; h++) {
+          float* v = row + h * hd;
+          for (int64_t i = 0; i < half; i++) {
+            const float x1 = v[i], x2 = v[i + half];
+            v[i] = x1 * cosv[i] - x2 * sinv[i];
+            v[i + half] = x2 * cosv[i] + x1 * sinv[i];
+          }
+        }
+        const int64_t slot = in.slotMapping[t0 + t];
+        std::memcpy(kc + slot * kvWidth, row + qWidth, kvWidth * sizeof(float));
+        std::memcpy(vc + slot * kvWidth, row + qWidth + kvWidth, kvWidth * sizeof(float));
+      }
+    });
+
+    attention(l, in, t0, T, seqOfToken);
+
+    linear(L.o, L.oBias, attn, T, qWidth, proj, H);
+    applyLora(l, oParts, attn, qWidth, proj, H, T, slots);
+    pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; i++) x[i] += proj[i];
+    });
+
+    rmsNormRows(x, T, H, L.postNorm, xn, H, H);
+    linear(L.gateUp, L.gateUpBias, xn, T, H, gateUp, 2 * I);
+    applyLora(l, gateUpParts, xn, H, gateUp, 2 * I, T, slots);
+    pool_.parallelFor(T, [&](int64_t a, int64_t b) {
+      for (int64_t t = a; t < b; t++) {
+        const float* g = gateUp + t * 2 * I;
+        const float* u = g + I;
+        float* out = act + t * I;
+#if defined(__AVX512F__)
+        int64_t i = 0;
+        const __m512 one = _mm512_set1_ps(1.f);
+        for (; i + 16 <= I; i += 16) {
+          const __m512 gv = _mm512_loadu_ps(g + i);
+          const __m512 s = _mm512_div_ps(gv, _mm512_add_ps(one, exp512(_mm512_sub_ps(_mm512_setzero_ps(), gv))));
+          _mm512_storeu_ps(out + i, _mm512_mul_ps(s, _mm512_loadu_ps(u + i)));
+        }
+        for (; i < I; i++) out[i] = silu(g[i]) * u[i];
+#else
+        for (int64_t i = 0; i < I; i++) out[i] = silu(g[i]) * u[i];
+#endif
+      }
+    });
+    linear(L.down, L.downBias, act, T, I, proj, H);
+    applyLora(l, downParts, act, I, proj, H, T, slots);
+    pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; i++) x[i] += proj[i];
+    });
+  }
+}
+
+void Model::attention(int layer, const StepInput& in, int64_t t0, int64_t T, const std::vector<int32_t>& seqOfToken) {
+  const ModelConfig& c = config_;
+  const int64_t hd = c.headDim;
+  const int group = c.numHeads / c.numKvHeads;
+  const int64_t qWidth = static_cast<int64_t>(c.numHeads) * hd, kvWidth = static_cast<int64_t>(c.numKvHeads) * hd;
+  const float scale = static_cast<float>(1.0 / std::sqrt(static_cast<double>(hd)));
+  const float* kc = kCache(layer);
+  const float* vc = vCache(layer);
+  const float* qkv = qkv_.as<float>();
+  float* attn = attn_.as<float>();
+  const int64_t maxContext = static_cast<int64_t>(c.numKvBlocks) * kBlockSize;
+  // One item = one token and one KV head with its group of query heads (K and V read once).
+  pool_.parallelForDynamic(T * c.numKvHeads, [&](int64_t item, int threadIndex) {
+    const int64_t t = item / c.numKvHeads;
+    const int g = static_cast<int>(item % c.numKvHeads);
+    const int64_t numContext = static_cast<int64_t>(in.positions[t0 + t]) + 1;
+    const int32_t* table = in.blockTables.data() + static_cast<int64_t>(seqOfToken[t0 + t]) * in.maxBlocksPerSeq;
+    float* scores = scores_.as<float>() + threadIndex * scoresPerThread_;
+    const float* q = qkv + t * qkvWidth_ + static_cast<int64_t>(g) * group * hd;
+    for (int64_t j = 0; j < numContext; j++) {
+      const int64_t slot = static_cast<int64_t>(table[j / kBlockSize]) * kBlockSize + j % kBlockSize;
+      const float* k = kc + slot * kvWidth + g * hd;
+      for (int h = 0; h < group; h++) scores[h * maxContext + j] = dot(q + h * hd, k, hd) * scale;
+    }
+    for (int h = 0; h < group; h++) {
+      float* s = scores + h * maxContext;
+      const float m = maxOf(s, numContext);
+      const float inv = 1.f / expShiftSum(s, m, s, numContext);
+      for (int64_t j = 0; j < numContext; j++) s[j] *= inv;
+    }
+    float* out = attn + t * qWidth + static_cast<int64_t>(g) * group * hd;
+    std::memset(out, 0, group * hd * sizeof(float));
+    for (int64_t j = 0; j < numContext; j++) {
+      const int64_t slot = static_cast<int64_t>(table[j / kBlockSize]) * kBlockSize + j % kBlockSize;
+      const float* v = vc + slot * kvWidth + g * hd;
+      for (int h = 0; h < group; h++) axpy(scores[h * maxContext + j], v, out + h * hd, hd);
+    }
+  });
+}
+
+void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepResult& out) {
+  const ModelConfig& c = config_;
+  const int64_t H = c.hiddenSize, V = c.vocabSize;
+  // A use of a row's distribution: >= 0 a sampled sequence, < 0 position entry -(e + 1).
+  struct Use {
+    int64_t row;
+    int64_t what;
+  };
+  std::vector<Use> uses;
+  for (int s = 0; s < in.numSeqs; s++) {
+    const int64_t row = in.queryStart[s + 1] - 1;
+    if (in.doSample[s] && row >= t0 && row < t0 + T) uses.push_back({row, s});
+  }
+  if (in.hasPositionLogprobs) {
+    for (size_t e = 0; e < in.positionTokenIndex.size(); e++) {
+      const int64_t row = in.positionTokenIndex[e];
+      if (row >= t0 && row < t0 + T) uses.push_back({row, -static_cast<int64_t>(e) - 1});
+    }
+  }
+  if (uses.empty()) return;
+  std::stable_sort(uses.begin(), uses.end(), [](const Use& a, const Use& b) { return a.row < b.row; });
+  std::vector<int64_t> rows;
+  for (const Use& u : uses)
+    if (rows.empty() || rows.back() != u.row) rows.push_back(u.row);
+
+  const float* x = x_.as<float>();
+  float* xn = xn_.as<float>();
+  float* logits = logits_.as<float>();
+  size_t nextUse = 0;
+  for (size_t r0 = 0; r0 < rows.size(); r0 += logitRows_) {
+    const size_t numRows = std::min<size_t>(logitRows_, rows.size() - r0);
+    pool_.parallelFor(static_cast<int64_t>(numRows), [&](int64_t a, int64_t b) {
+      for (int64_t i = a; i < b; i++) rmsNorm(x + (rows[r0 + i] - t0) * H, finalNorm_.data(), xn + i * H, H, c.rmsNormEps);
+    });
+    gemm(pool_, xn, static_cast<int64_t>(numRows), H, lmHead_, logits, V);
+    const size_t useBegin = nextUse;
+    while (nextUse < uses.size() && uses[nextUse].row <= rows[r0 + numRows - 1]) nextUse++;
+    const int64_t rowBase = static_cast<int64_t>(r0);
+    pool_.parallelForDynamic(static_cast<int64_t>(nextUse - useBegin), [&](int64_t k, int threadIndex) {
+      const Use& use = uses[useBegin + k];
+      const int64_t rowIndex = std::lower_bound(rows.begin() + rowBase, rows.begin() + rowBase + numRows, use.row) - rows.begin() - rowBase;
+      const float* rowLogits = logits + rowIndex * V;
+      const float lse = logSumExp(rowLogits, static_cast<int>(V));
+      if (use.what >= 0) {
+        const int s = static_cast<int>(use.what);
+        RowSampling rs;
+        rs.temperature = in.temperature[s];
+        rs.topP = in.topP[s];
+        rs.topK = in.topK[s];
+        rs.minP = in.minP[s];
+        rs.repetitionPenalty = in.repetitionPenalty[s];
+        rs.presencePenalty = in.presencePenalty[s];
+        rs.frequencyPenalty = in.frequencyPenalty[s];
+        rs.seedLo = in.seeds[2 * s];
+        rs.seedHi = in.seeds[2 * s + 1];
+        rs.sampleIndex = in.sampleIndex[s];
+        if (!in.promptStart.empty()) {
+          rs.promptIds = in.promptTokenIds.data() + in.promptStart[s];
+          rs.numPromptIds = in.promptStart[s + 1] - in.promptStart[s];
+        }
+        if (!in.outputStart.empty()) {
+          rs.outputIds = in.outputTokenIds.data() + in.outputStart[s];
+          rs.numOutputIds = in.outputStart[s + 1] - in.outputStart[s];
+        }
+        if (!in.biasStart.empty()) {
+          rs.biasIds = in.biasTokenIds.data() + in.biasStart[s];
+          rs.biasValues = in.biasValues.data() + in.biasStart[s];
+          rs.numBias = in.biasStart[s + 1] - in.biasStart[s];
+        }
+        const int32_t token = sampleToken(rowLogits, static_cast<int>(V), rs, samplingScratch_[threadIndex]);
+        out.sampledTokenIds[s] = token;
+        out.sampledLogprobs[s] = rowLogits[token] - lse;
+        if (in.numLogprobs[s] > 0) {
+          topLogprobs(rowLogits, static_cast<int>(V), lse, out.topK, out.topTokenIds.data() + static_cast<size_t>(s) * out.topK,
+                      out.topLogprobs.data() + static_cast<size_t>(s) * out.topK);
+        }
+      } else {
+        const size_t e = static_cast<size_t>(-use.what - 1);
+        const int32_t target = in.positionTargetIds[e];
+        if (target >= 0) out.positionTargetLogprobs[e] = rowLogits[target] - lse;
+        const int k = in.positionTopK;
+        topLogprobs(rowLogits, static_cast<int>(V), lse, k, out.positionTopTokenIds.data() + e * k,
+                    out.positionTopLogprobs.data() + e * k);
+      }
+    });
+  }
+}
+
+}  // namespace swiftlet

@@ -1,0 +1,150 @@
+// The forward pass of every supported decoder family (Llama, Qwen2, Qwen3): one code path,
+// switches for the differences (qkv / o / mlp bias, per-head q/k norm, head_dim, tied lm_head).
+#pragma once
+#include <array>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "sampling.h"
+#include "tensor.h"
+#include "thread_pool.h"
+
+namespace swiftlet {
+
+constexpr int kBlockSize = 16;
+
+struct ModelConfig {
+  int vocabSize = 0;
+  int hiddenSize = 0;
+  int intermediateSize = 0;
+  int numLayers = 0;
+  int numHeads = 0;
+  int numKvHeads = 0;
+  int headDim = 0;
+  float rmsNormEps = 1e-6f;
+  bool tieWordEmbeddings = false;
+  bool qkvBias = false;
+  bool oBias = false;
+  bool mlpBias = false;
+  bool qkNorm = false;
+  /** [rotaryDim / 2] */
+  std::vector<float> invFreq;
+  float attentionScale = 1.f;
+  int rotaryDim = 0;
+  /** Tokens per forward chunk: scratch is sized by it; a larger step runs as several chunks. */
+  int maxTokens = 256;
+  int numKvBlocks = 0;
+  int maxLoras = 0;
+  int maxLoraRank = 0;
+  int numThreads = 1;
+};
+
+/** The projections LoRA can target, in forward order. */
+enum Projection { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProjections };
+int parseProjection(const std::string& name);
+
+struct LoraModule {
+  int rank = 0;
+  /** a: [rank, in], b: [out, rank] */
+  std::vector<float> a;
+  std::vector<float> b;
+};
+
+struct Adapter {
+  float scale = 0.f;
+  /** [layer][projection]; rank 0 = not targeted. */
+  std::vector<std::array<LoraModule, kNumProjections>> layers;
+};
+
+/** One engine step, copied out of the JS arrays (see runtime/types.ts StepBatch). */
+struct StepInput {
+  int numSeqs = 0;
+  int numTokens = 0;
+  std::vector<int32_t> tokenIds, positions, queryStart, contextLens, blockTables, slotMapping, adapterSlots;
+  int maxBlocksPerSeq = 0;
+  std::vector<uint8_t> doSample;
+  std::vector<float> temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
+  std::vector<int32_t> topK;
+  std::vector<uint32_t> seeds;
+  std::vector<int32_t> sampleIndex;
+  std::vector<int32_t> promptTokenIds, promptStart, outputTokenIds, outputStart, biasTokenIds, biasStart;
+  std::vector<float> biasValues;
+  std::vector<int32_t> numLogprobs;
+  bool hasPositionLogprobs = false;
+  std::vector<int32_t> positionTokenIndex, positionTargetIds;
+  int positionTopK = 0;
+};
+
+struct StepResult {
+  std::vector<int32_t> sampledTokenIds;
+  std::vector<float> sampledLogprobs;
+  int topK = 0;
+  std::vector<int32_t> topTokenIds;
+  std::vector<float> topLogprobs;
+  std::vector<float> positionTargetLogprobs;
+  std::vector<int32_t> positionTopTokenIds;
+  std::vector<float> positionTopLogprobs;
+};
+
+class Model {
+ public:
+  explicit Model(ModelConfig config);
+  const ModelConfig& config() const { return config_; }
+
+  /** Takes one checkpoint tensor by its Hugging Face name; throws naming it on a wrong shape. */
+  void setWeight(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const uint8_t* bytes,
+                 size_t numBytes);
+  /** Throws naming the first weight never set. */
+  void checkComplete() const;
+
+  void setAdapter(int slot, std::unique_ptr<Adapter> adapter);
+  bool hasAdapter(int slot) const;
+
+  /** Throws std::runtime_error on a malformed step (nothing is written to the cache then). */
+  void execute(const StepInput& in, StepResult& out);
+
+  size_t kvCacheBytes() const { return kvCache_.size(); }
+
+ private:
+  struct Layer {
+    std::vector<float> inputNorm, postNorm, qNorm, kNorm;
+    /** qkv: [(numHeads + 2 * numKvHeads) * headDim, hidden]; gateUp: [2 * intermediate, hidden] */
+    PackedMatrix qkv, o, gateUp, down;
+    std::vector<float> qkvBias, oBias, gateUpBias, downBias;
+    uint32_t setMask = 0;
+  };
+
+  void validate(const StepInput& in) const;
+  void forwardChunk(const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
+  void linear(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
+              float* y, int64_t ldy);
+  void applyLora(int layer, const std::vector<std::pair<int, int>>& parts, const float* x, int64_t ldx, float* y,
+                 int64_t ldy, int64_t numTokens, const int32_t* slotOfToken);
+  void rmsNormRows(const float* x, int64_t numRows, int64_t ld, const std::vector<float>& weight, float* out,
+                   int64_t ldOut, int64_t width);
+  void attention(int layer, const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
+  void logitsAndSampling(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out);
+  float* kCache(int layer) const;
+  float* vCache(int layer) const;
+
+  ModelConfig config_;
+  ThreadPool pool_;
+  int64_t qkvWidth_;
+  std::vector<Layer> layers_;
+  PackedMatrix lmHead_;  // [vocab, hidden]; the embedding too when tied
+  RowMatrix embedding_;  // untied only
+  std::vector<float> finalNorm_;
+  std::vector<std::unique_ptr<Adapter>> adapters_;
+  AlignedBuffer kvCache_;
+  int64_t layerCacheFloats_;
+  // Scratch, sized once by maxTokens.
+  AlignedBuffer x_, xn_, qkv_, attn_, proj_, gateUp_, act_, logits_, scores_, loraTmp_;
+  int64_t scoresPerThread_;
+  int logitRows_;
+  std::vector<SamplingScratch> samplingScratch_;
+  std::vector<int32_t> slotOfToken_;
+};
+
+}  // namespace swiftlet

@@ -1,0 +1,95 @@
+/**
+ * The whole native CPU API (native/cpu/addon.cc), declared as types, and its loader.
+ * One JS handle class (`CpuModel`) over one C++ model; `execute` runs off the JS thread.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WeightDtype } from '../../model/spec.js';
+import type { StepBatch, StepOutput } from '../types.js';
+
+export interface NativeModelConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+  /** [rotaryDim / 2] inverse frequencies (rope scaling already applied). */
+  invFreq: Float32Array;
+  /** Multiplies cos and sin. */
+  attentionScale: number;
+  rotaryDim: number;
+  /** Tokens per forward chunk (sizes the scratch); a longer step runs as consecutive chunks. */
+  maxTokens: number;
+  numKvBlocks: number;
+  maxLoras: number;
+  maxLoraRank: number;
+  /** 0 = every core. */
+  numThreads: number;
+}
+
+export type NativeProjection = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
+
+export interface NativeLoraModule {
+  layer: number;
+  projection: NativeProjection;
+  rank: number;
+  /** [rank, inFeatures] */
+  a: Float32Array;
+  /** [outFeatures, rank] */
+  b: Float32Array;
+}
+
+export interface NativeCpuModel {
+  /** One checkpoint tensor by its Hugging Face name; converted to the kernel layout, then the bytes may be dropped. */
+  setWeight(name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): void;
+  /** Throws naming the first weight never set. */
+  finishLoading(): void;
+  /** One engine step; rejects (and writes nothing) on a malformed batch. One step at a time. */
+  execute(batch: StepBatch): Promise<StepOutput>;
+  /** Takes effect at once, or after the step in flight. */
+  loadAdapter(slot: number, scale: number, modules: NativeLoraModule[]): void;
+  unloadAdapter(slot: number): void;
+  /** Frees weights and KV cache (after the step in flight, if any). */
+  dispose(): void;
+  kvCacheBytes(): number;
+}
+
+export interface NativeCpuAddon {
+  CpuModel: new (config: NativeModelConfig) => NativeCpuModel;
+}
+
+const ADDON_FILE = join('build', 'Release', 'swiftlet_cpu.node');
+
+/** The repository root: the nearest folder above this file holding the built addon or package.json. */
+function findAddonPath(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    const candidate = join(dir, ADDON_FILE);
+    if (existsSync(candidate)) return candidate;
+    const parent = dirname(dir);
+    if (parent === dir) {
+      throw new Error(`CPU runtime not built: no ${ADDON_FILE} above ${fileURLToPath(import.meta.url)} (run npm install or npm run build)`);
+    }
+    dir = parent;
+  }
+}
+
+let cached: NativeCpuAddon | undefined;
+
+export function loadCpuAddon(): NativeCpuAddon {
+  if (!cached) {
+    const require = createRequire(import.meta.url);
+    cached = require(findAddonPath()) as NativeCpuAddon;
+  }
+  return cached;
+}

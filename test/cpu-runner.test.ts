@@ -1,0 +1,260 @@
+/** The CPU runner against the transformers reference (test/fixtures/tiny-qwen2.ref.json). */
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync, writeFileSync, copyFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { loadModelSpec } from '../src/model/config.js';
+import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import { CpuRunner } from '../src/runtime/cpu/cpu-runner.js';
+import {
+  buildStepBatch,
+  commitStep,
+  GREEDY,
+  ManualBlockPool,
+  ManualSequence,
+  type ManualSampling,
+  type ManualStepEntry,
+} from '../src/runtime/cpu/manual-batch.js';
+import { createRunner } from '../src/runtime/create-runner.js';
+import type { ModelRunner, StepOutput, TensorData, WeightSource } from '../src/runtime/types.js';
+import { fixtureDir } from './helpers/paths.js';
+
+export interface RefLogprobs {
+  ids: number[];
+  positions: { token: number; logprob: number; top: [number, number][] }[];
+  next_top: [number, number][];
+}
+export interface RefGeneration {
+  prompt_ids: number[];
+  output_ids: number[];
+  margins: number[];
+}
+export interface Reference {
+  eos: number[];
+  logprobs: RefLogprobs[];
+  chat: RefGeneration[];
+  raw: RefGeneration[];
+  lora: { a: { dir: string; chat: RefGeneration[]; raw: RefGeneration[]; logprobs: RefLogprobs[] } };
+}
+
+export const MODEL_DIR = join(fixtureDir, 'tiny-qwen2');
+export const reference = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
+const TOLERANCE = 1e-3;
+const LOW_MARGIN = 1e-3;
+
+export function openTinyRunner(): Promise<ModelRunner> {
+  return createRunner({ modelDir: MODEL_DIR, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 2, maxLoraRank: 16 });
+}
+
+/** Teacher-forced: every sequence at once, a distribution at every position. */
+export async function teacherForced(runner: ModelRunner, refs: RefLogprobs[], adapterSlot = -1): Promise<StepOutput> {
+  const pool = new ManualBlockPool(runner.numKvBlocks);
+  const entries: ManualStepEntry[] = refs.map((r) => ({ seq: new ManualSequence(r.ids, GREEDY, adapterSlot), numTokens: r.ids.length, sample: false }));
+  const tokenIndex: number[] = [];
+  const targetTokenId: number[] = [];
+  let offset = 0;
+  for (const r of refs) {
+    r.ids.forEach((_, i) => {
+      tokenIndex.push(offset + i);
+      targetTokenId.push(r.ids[i + 1] ?? -1);
+    });
+    offset += r.ids.length;
+  }
+  const batch = buildStepBatch(pool, entries, { tokenIndex: Int32Array.from(tokenIndex), targetTokenId: Int32Array.from(targetTokenId), topK: 5 });
+  return runner.execute(batch);
+}
+
+/** Ranks may swap only between reference entries closer than the tolerance. */
+function assertTopMatches(got: { ids: number[]; lps: number[] }, want: [number, number][], where: string): void {
+  want.forEach(([id, lp], k) => {
+    const gotLp = got.lps[k] ?? NaN;
+    assert.ok(Math.abs(gotLp - lp) <= TOLERANCE, `${where} top[${k}] logprob ${gotLp} vs ${lp}`);
+    if (got.ids[k] !== id) {
+      const near = want.some(([otherId, otherLp]) => otherId === got.ids[k] && Math.abs(otherLp - lp) <= TOLERANCE);
+      assert.ok(near, `${where} top[${k}] id ${got.ids[k]} vs ${id}`);
+    }
+  });
+}
+
+export function checkTeacherForced(out: StepOutput, refs: RefLogprobs[], label: string): number {
+  let entry = 0;
+  let checked = 0;
+  for (const [r, ref] of refs.entries()) {
+    for (let i = 0; i < ref.ids.length; i++, entry++) {
+      const where = `${label} seq ${r} position ${i}`;
+      const ids = [...out.positionTopTokenIds.subarray(entry * 5, entry * 5 + 5)];
+      const lps = [...out.positionTopLogprobs.subarray(entry * 5, entry * 5 + 5)];
+      const pos = ref.positions[i];
+      if (pos) {
+        const got = out.positionTargetLogprobs[entry] ?? NaN;
+        assert.ok(Math.abs(got - pos.logprob) <= TOLERANCE, `${where}: logprob ${got} vs ${pos.logprob}`);
+        assertTopMatches({ ids, lps }, pos.top, where);
+      } else {
+        assertTopMatches({ ids, lps }, ref.next_top, `${where} (next_top)`);
+      }
+      checked++;
+    }
+  }
+  return checked;
+}
+
+/**
+ * Greedy generation of several sequences at once, each joining `stagger` steps after the
+ * previous (so prefills and decodes share steps), up to the reference's output length.
+ */
+export async function generateGreedy(runner: ModelRunner, refs: RefGeneration[], adapterSlots: number[], stagger = 1): Promise<number[][]> {
+  const pool = new ManualBlockPool(runner.numKvBlocks);
+  const seqs = refs.map((r, i) => new ManualSequence(r.prompt_ids, GREEDY, adapterSlots[i] ?? -1));
+  for (let step = 0; ; step++) {
+    const entries: ManualStepEntry[] = [];
+    seqs.forEach((seq, i) => {
+      const ref = refs[i];
+      if (!ref || step < i * stagger || seq.outputIds.length >= ref.output_ids.length) return;
+      entries.push({ seq, numTokens: seq.tokens.length - seq.numComputed, sample: true });
+    });
+    if (entries.length === 0) break;
+    const out = await runner.execute(buildStepBatch(pool, entries));
+    commitStep(entries, out.sampledTokenIds);
+  }
+  return seqs.map((s) => s.outputIds);
+}
+
+/** Identical greedy tokens, except after a step whose reference margin is under 1e-3. */
+export function checkGreedy(outputs: number[][], refs: RefGeneration[], label: string): void {
+  refs.forEach((ref, i) => {
+    const got = outputs[i] ?? [];
+    for (let k = 0; k < ref.output_ids.length; k++) {
+      assert.equal(got[k], ref.output_ids[k], `${label} ${i}: token ${k} (${JSON.stringify(got)} vs ${JSON.stringify(ref.output_ids)})`);
+      if ((ref.margins[k] ?? Infinity) < LOW_MARGIN) break;
+    }
+  });
+}
+
+describe('cpu runner vs transformers (tiny-qwen2)', () => {
+  let runner: ModelRunner;
+  before(async () => {
+    runner = await openTinyRunner();
+  });
+  after(() => runner.dispose());
+
+  test('teacher-forced logprobs at every position of every sequence, all in one step', async () => {
+    const out = await teacherForced(runner, reference.logprobs);
+    const checked = checkTeacherForced(out, reference.logprobs, 'base');
+    assert.equal(checked, reference.logprobs.reduce((n, r) => n + r.ids.length, 0));
+  });
+
+  test('greedy chat and raw completions, several sequences per step', async () => {
+    const refs = [...reference.chat, ...reference.raw];
+    const outputs = await generateGreedy(runner, refs, refs.map(() => -1));
+    checkGreedy(outputs, refs, 'base');
+  });
+
+  test('the 1200-token sequence in chunks of 100 across steps equals computing it at once', async () => {
+    const ref = reference.logprobs.find((r) => r.ids.length === 1200);
+    assert.ok(ref);
+    const whole = await teacherForced(runner, [ref]);
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const seq = new ManualSequence(ref.ids);
+    const chunked: number[] = [];
+    for (let start = 0; start < ref.ids.length; start += 100) {
+      const entries = [{ seq, numTokens: Math.min(100, ref.ids.length - start), sample: false }];
+      const tokenIndex = Int32Array.from({ length: entries[0]!.numTokens }, (_, i) => i);
+      const targetTokenId = Int32Array.from(tokenIndex, (i) => ref.ids[start + i + 1] ?? -1);
+      const out = await runner.execute(buildStepBatch(pool, entries, { tokenIndex, targetTokenId, topK: 5 }));
+      commitStep(entries, out.sampledTokenIds);
+      chunked.push(...out.positionTargetLogprobs);
+    }
+    assert.deepEqual(Float32Array.from(chunked), whole.positionTargetLogprobs);
+  });
+
+  test('a row gives the same results alone as among other rows', async () => {
+    const [a, b, c] = [reference.chat[0]!, reference.raw[1]!, reference.chat[2]!];
+    const runSteps = async (refs: RefGeneration[]) => {
+      const pool = new ManualBlockPool(runner.numKvBlocks);
+      const sampling: ManualSampling = { ...GREEDY, numLogprobs: 5 };
+      const seqs = refs.map((r) => new ManualSequence(r.prompt_ids, sampling));
+      const logprobs: number[][] = refs.map(() => []);
+      for (let step = 0; step < 6; step++) {
+        const entries = seqs.map((seq) => ({ seq, numTokens: seq.tokens.length - seq.numComputed, sample: true }));
+        const out = await runner.execute(buildStepBatch(pool, entries));
+        refs.forEach((_, i) => logprobs[i]!.push(out.sampledLogprobs[i]!, ...out.topLogprobs.subarray(i * out.topK, (i + 1) * out.topK)));
+        commitStep(entries, out.sampledTokenIds);
+      }
+      return { tokens: seqs.map((s) => s.outputIds), logprobs };
+    };
+    const alone = await runSteps([a]);
+    const among = await runSteps([b, a, c]);
+    assert.deepEqual(among.tokens[1], alone.tokens[0]);
+    assert.deepEqual(among.logprobs[1], alone.logprobs[0]);
+  });
+
+  test('seeded sampling is reproducible and independent of the batch', async () => {
+    const sampling = (seed: number): ManualSampling => ({ ...GREEDY, temperature: 3, topP: 0.95, topK: 200, minP: 0.01, seed, repetitionPenalty: 1.1, presencePenalty: 0.2, frequencyPenalty: 0.1 });
+    const generate = async (seeds: number[], prompts: number[][]) => {
+      const pool = new ManualBlockPool(runner.numKvBlocks);
+      const seqs = prompts.map((p, i) => new ManualSequence(p, sampling(seeds[i]!)));
+      for (let step = 0; step < 12; step++) {
+        const entries = seqs.map((seq) => ({ seq, numTokens: seq.tokens.length - seq.numComputed, sample: true }));
+        commitStep(entries, (await runner.execute(buildStepBatch(pool, entries))).sampledTokenIds);
+      }
+      return seqs.map((s) => s.outputIds);
+    };
+    const prompt = reference.raw[0]!.prompt_ids;
+    const first = await generate([1234], [prompt]);
+    const again = await generate([1234], [prompt]);
+    const batched = await generate([7, 1234, 99], [reference.chat[1]!.prompt_ids, prompt, prompt]);
+    assert.deepEqual(again[0], first[0]);
+    assert.deepEqual(batched[1], first[0]);
+    assert.notDeepEqual(batched[2], first[0], 'another seed should draw differently');
+  });
+
+  test('temperature 0 with a bias ban never picks the banned token', async () => {
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const ref = reference.raw[1]!;
+    const banned = ref.output_ids[0]!;
+    const seq = new ManualSequence(ref.prompt_ids, { ...GREEDY, bias: new Map([[banned, -Infinity]]) });
+    const out = await runner.execute(buildStepBatch(pool, [{ seq, numTokens: seq.tokens.length, sample: true }]));
+    assert.notEqual(out.sampledTokenIds[0], banned);
+  });
+
+  test('a malformed step is rejected and the runner keeps working', async () => {
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const seq = new ManualSequence([1, 2, 3]);
+    const batch = buildStepBatch(pool, [{ seq, numTokens: 3, sample: true }]);
+    batch.tokenIds[1] = 10_000_000;
+    await assert.rejects(runner.execute(batch), /outside the vocabulary/);
+    batch.tokenIds[1] = 2;
+    const out = await runner.execute(batch);
+    assert.ok(out.sampledTokenIds[0]! >= 0);
+  });
+});
+
+describe('cpu runner load errors', () => {
+  test('a missing tensor is named', () => {
+    const spec = loadModelSpec(MODEL_DIR);
+    const checkpoint = SafetensorsCheckpoint.open(MODEL_DIR);
+    const hidden = 'model.layers.1.mlp.down_proj.weight';
+    const source: WeightSource = {
+      has: (name) => name !== hidden && checkpoint.has(name),
+      read: (name): TensorData => checkpoint.read(name),
+    };
+    assert.throws(() => CpuRunner.load(spec, source, { kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 }), new RegExp(hidden.replaceAll('.', '\\.')));
+    checkpoint.close();
+  });
+
+  test('an unsupported architecture is named', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'swiftlet-arch-'));
+    const config = JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Record<string, unknown>;
+    writeFileSync(join(dir, 'config.json'), JSON.stringify({ ...config, architectures: ['GPT2LMHeadModel'] }));
+    copyFileSync(join(MODEL_DIR, 'model.safetensors'), join(dir, 'model.safetensors'));
+    await assert.rejects(createRunner({ modelDir: dir, device: 'cpu', kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 }), /GPT2LMHeadModel/);
+  });
+
+  test('cuda is refused clearly; auto picks the cpu', async () => {
+    await assert.rejects(createRunner({ modelDir: MODEL_DIR, device: 'cuda', kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 }), /CUDA runner not available/);
+    const runner = await createRunner({ modelDir: MODEL_DIR, device: 'auto', kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 });
+    assert.equal(runner.device, 'cpu');
+    runner.dispose();
+  });
+});

@@ -3,7 +3,7 @@
  * schedule() -> await runner.execute(batch) -> postprocess(), so the event loop stays free
  * while the device works. The loop stops when idle and restarts on add().
  */
-import type { ModelRunner, StepOutput } from '../runtime/types.js';
+import { KV_BLOCK_SIZE, type ModelRunner, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';
 import type { EngineTokenizer } from './engine-tokenizer.js';
 import { InvalidRequestError, QueueFullError } from './errors.js';
@@ -19,7 +19,7 @@ import { StopChecker } from './stop-checker.js';
 export interface EngineConfig {
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
-  /** Defaults to the model's max_position_embeddings. */
+  /** Defaults to the model's max_position_embeddings, capped by what the KV cache holds. */
   maxModelLen: number;
   enableChunkedPrefill: boolean;
   enablePrefixCaching: boolean;
@@ -77,16 +77,18 @@ export class LLMEngine {
     config: Partial<EngineConfig> = {},
   ) {
     const spec = runner.spec;
+    const numKvBlocks = config.numKvBlocks ?? runner.numKvBlocks;
     this.config = {
       maxNumSeqs: 256,
       maxNumBatchedTokens: 2048,
-      maxModelLen: spec.maxPositionEmbeddings,
+      // NOTE: as vLLM, no longer than the KV cache can hold, so a request without max_tokens can run.
+      maxModelLen: Math.min(spec.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE),
       enableChunkedPrefill: true,
       enablePrefixCaching: true,
       maxWaiting: Number.POSITIVE_INFINITY,
       maxLogprobs: 20,
       eosTokenIds: spec.eosTokenIds,
-      numKvBlocks: runner.numKvBlocks,
+      numKvBlocks,
       autoStep: true,
       ...config,
     };
@@ -148,7 +150,7 @@ export class LLMEngine {
     if (this.isStepping) throw new Error('step() is already running');
     const output = this.scheduler.schedule();
     if (output.scheduled.length === 0) {
-      this.failUnschedulable();
+      if (output.preempted.length === 0) this.failUnschedulable();
       return;
     }
     const built = buildStepBatch(output.scheduled, this.scheduler.kv, this.config.eosTokenIds);

@@ -51,6 +51,8 @@ export class SamplingParams {
   readonly seed: number;
   /** Whether the caller chose the seed. */
   readonly isSeeded: boolean;
+  /** The seed as SamplingBatch.seeds wants it: u32 (lo, hi). */
+  readonly seedWords: readonly [number, number];
   readonly repetitionPenalty: number;
   readonly presencePenalty: number;
   readonly frequencyPenalty: number;
@@ -89,6 +91,7 @@ export class SamplingParams {
     this.skipSpecialTokens = init.skipSpecialTokens ?? true;
     this.logitBias = normaliseLogitBias(init.logitBias ?? null);
     this.validate();
+    this.seedWords = seedWords(this.seed);
     Object.freeze(this);
   }
 

@@ -4,7 +4,6 @@
 import { KV_BLOCK_SIZE } from '../runtime/types.js';
 import type { PositionLogprobRequest, SamplingBatch, StepBatch } from '../runtime/types.js';
 import type { KvCacheManager } from './kv-cache-manager.js';
-import { seedWords } from './sampling-params.js';
 import type { ScheduledSequence } from './scheduler.js';
 
 /** Which positionLogprobs entries belong to which sequence: prompt positions firstTarget.. get entries entryStart... */
@@ -143,7 +142,7 @@ function buildSamplingBatch(scheduled: readonly ScheduledSequence[], eosTokenIds
     repetitionPenalty[s] = params.repetitionPenalty;
     presencePenalty[s] = params.presencePenalty;
     frequencyPenalty[s] = params.frequencyPenalty;
-    const [lo, hi] = seedWords(params.seed);
+    const [lo, hi] = params.seedWords;
     seeds[2 * s] = lo;
     seeds[2 * s + 1] = hi;
     sampleIndex[s] = request.numOutputTokens;

@@ -162,3 +162,8 @@ function checkModuleShape(spec: ModelSpec, moduleName: string, inFeatures: numbe
     throw new ModelLoadError(`${dir}: ${moduleName} maps ${inFeatures} -> ${outFeatures} features; the model needs ${want?.[0]} -> ${want?.[1]}`);
   }
 }
+
+/** Positional form of loadLoraAdapter. */
+export function readLoraAdapter(dir: string, maxRank: number, spec?: ModelSpec): LoraWeights {
+  return loadLoraAdapter(dir, spec ? { maxRank, spec } : { maxRank });
+}

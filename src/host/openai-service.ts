@@ -2,6 +2,8 @@
  * The OpenAI operations over one ModelHost, independent of transport: the HTTP server and
  * `run-batch` both call these. Validation errors throw ApiError before anything runs;
  * a stream aborts its engine requests when the consumer stops reading or the signal fires.
+ * Besides completions: vLLM's /tokenize and /detokenize, and loading and unloading LoRA
+ * adapters at run time (unloading aborts the adapter's requests in flight).
  */
 import { randomUUID } from 'node:crypto';
 import type { ZodType } from 'zod';
@@ -9,7 +11,7 @@ import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
 import type { AddRequest } from '../engine/engine.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
 import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
-import { prepareChat, prepareCompletion, type PreparedPrompt } from '../protocol/prepare.js';
+import { prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
 import {
   chatChunk,
   completionChunk,
@@ -22,12 +24,37 @@ import {
 import type { ChoiceResult, PromptResult } from '../protocol/results.js';
 import { usageOf } from '../protocol/results.js';
 import { chatCompletionRequestSchema, completionRequestSchema } from '../protocol/schemas.js';
+import {
+  detokenizeRequestSchema,
+  loadLoraAdapterRequestSchema,
+  tokenizeChatSchema,
+  tokenizeCompletionSchema,
+  unloadLoraAdapterRequestSchema,
+} from '../protocol/tokenize.js';
+import { AdapterError, type AdapterEntry } from './adapters.js';
 import type { ModelHost } from './model-host.js';
 
 export type Json = Record<string, unknown>;
 
 /** Either a whole response body, or the chunks of an SSE stream (without `[DONE]`). */
 export type ServiceResult = { kind: 'json'; body: Json } | { kind: 'stream'; chunks: AsyncIterable<Json> };
+
+/** What one engine request did, for metrics; every submitted request reports `finished` once. */
+export interface RequestFinishedInfo {
+  finishReason: 'stop' | 'length' | 'abort' | 'error';
+  seconds: number;
+  numPromptTokens: number;
+  numGenerationTokens: number;
+}
+
+/** Timing hooks (e.g. the server's Prometheus metrics); all optional. */
+export interface ServiceObserver {
+  /** The first output tokens of an engine request came `seconds` after it was added. */
+  firstToken?(seconds: number): void;
+  /** Seconds between two consecutive outputs with tokens of one engine request. */
+  interToken?(seconds: number): void;
+  finished?(info: RequestFinishedInfo): void;
+}
 
 function parse<T>(schema: ZodType<T>, body: unknown): T {
   if (body === null || typeof body !== 'object' || Array.isArray(body)) throw badRequest('the request body must be a JSON object');
@@ -72,7 +99,18 @@ interface Submitted {
 }
 
 export class OpenAIService {
-  constructor(readonly host: ModelHost) {}
+  /** Engine request id -> the adapter it runs with (null: the base model), until its stream ends. */
+  private readonly inFlight = new Map<string, AdapterEntry | null>();
+
+  constructor(
+    readonly host: ModelHost,
+    private readonly observer: ServiceObserver = {},
+  ) {}
+
+  /** Engine requests submitted through this service whose streams have not ended. */
+  get numInFlight(): number {
+    return this.inFlight.size;
+  }
 
   listModels(): Json {
     const created = Math.floor(Date.now() / 1000);
@@ -143,10 +181,14 @@ export class OpenAIService {
         };
         const stream = engine.add(request);
         requestIds.push(request.requestId);
-        streams.push(tagged(stream, promptIndex));
+        this.inFlight.set(request.requestId, adapter);
+        streams.push(this.observed(stream, request.requestId, prompt.promptTokenIds.length, promptIndex));
       });
     } catch (error) {
-      for (const id of requestIds) engine.abort(id);
+      for (const id of requestIds) {
+        engine.abort(id);
+        this.inFlight.delete(id);
+      }
       throw toApiError(error);
     }
     if (signal) {
@@ -155,6 +197,116 @@ export class OpenAIService {
       else signal.addEventListener('abort', abortAll, { once: true });
     }
     return { prompts, streams, requestIds };
+  }
+
+  /**
+   * Tags an engine stream with its prompt's index and reports its timing. NOTE: a stream that is
+   * never iterated is still aborted by the submit signal, but reports nothing here.
+   */
+  private async *observed(
+    stream: AsyncIterable<RequestOutput>,
+    requestId: string,
+    numPromptTokens: number,
+    promptIndex: number,
+  ): AsyncGenerator<{ promptIndex: number; output: RequestOutput }> {
+    const added = performance.now();
+    let lastTokenAt: number | null = null;
+    let numGenerationTokens = 0;
+    let finishReason: RequestFinishedInfo['finishReason'] = 'abort';
+    try {
+      for await (const output of stream) {
+        const numNew = output.outputs.reduce((sum, out) => sum + out.tokenIds.length, 0);
+        if (numNew > 0) {
+          const now = performance.now();
+          if (lastTokenAt === null) this.observer.firstToken?.((now - added) / 1000);
+          else this.observer.interToken?.((now - lastTokenAt) / 1000);
+          lastTokenAt = now;
+          numGenerationTokens += numNew;
+        }
+        if (output.finished) finishReason = output.outputs[0]?.finishReason ?? finishReason;
+        yield { promptIndex, output };
+      }
+    } catch (error) {
+      finishReason = 'error';
+      throw error;
+    } finally {
+      this.inFlight.delete(requestId);
+      this.host.engine.abort(requestId);
+      this.observer.finished?.({ finishReason, seconds: (performance.now() - added) / 1000, numPromptTokens, numGenerationTokens });
+    }
+  }
+
+  /** vLLM's /tokenize: a completion prompt or chat messages to token ids. */
+  tokenize(rawBody: unknown): Json {
+    const isChat = rawBody !== null && typeof rawBody === 'object' && 'messages' in rawBody;
+    const { tokenizer, maxModelLen } = this.host;
+    let ids: number[];
+    let returnTokenStrs: boolean;
+    if (isChat) {
+      const body = parse(tokenizeChatSchema, rawBody);
+      this.checkModel(body.model);
+      const text = renderChatPrompt(body, this.host.promptContext());
+      // NOTE: a template writes its own special tokens, so none are added by default (as vLLM).
+      ids = tokenizer.encode(text, { addSpecialTokens: body.add_special_tokens ?? false });
+      returnTokenStrs = body.return_token_strs ?? false;
+    } else {
+      const body = parse(tokenizeCompletionSchema, rawBody);
+      this.checkModel(body.model);
+      ids = tokenizer.encode(body.prompt, { addSpecialTokens: body.add_special_tokens ?? true });
+      returnTokenStrs = body.return_token_strs ?? false;
+    }
+    const tokenStrs = returnTokenStrs ? ids.map((id) => tokenizer.idToToken(id) ?? null) : null;
+    return { count: ids.length, max_model_len: maxModelLen, tokens: ids, token_strs: tokenStrs };
+  }
+
+  /** vLLM's /detokenize: token ids to text (special tokens kept). */
+  detokenize(rawBody: unknown): Json {
+    const body = parse(detokenizeRequestSchema, rawBody);
+    this.checkModel(body.model);
+    const vocabSize = this.host.spec.vocabSize;
+    const bad = body.tokens.find((id) => id >= vocabSize);
+    if (bad !== undefined) throw badRequest(`token id ${bad} is out of range (vocabulary size ${vocabSize})`, 'tokens');
+    return { prompt: this.host.tokenizer.decode(body.tokens, { skipSpecialTokens: false }) };
+  }
+
+  /** vLLM's /v1/load_lora_adapter; answers with vLLM's success sentence. */
+  loadAdapter(rawBody: unknown): string {
+    const { lora_name: name, lora_path: path } = parse(loadLoraAdapterRequestSchema, rawBody);
+    if (name === this.host.servedModelName) throw badRequest(`'${name}' is the base model's name`, 'lora_name');
+    if (this.host.adapters.get(name)) throw badRequest(`The lora adapter '${name}' has already been loaded.`, 'lora_name');
+    try {
+      this.host.adapters.load(name, path);
+    } catch (error) {
+      throw adapterApiError(error);
+    }
+    return `Success: LoRA adapter '${name}' added successfully.`;
+  }
+
+  /**
+   * vLLM's /v1/unload_lora_adapter. The adapter's requests in flight end at once with
+   * finish_reason "abort"; NOTE: the engine applies aborts before its next step and the runner
+   * applies slot changes after the step in flight, so no step runs with an unloaded slot.
+   */
+  unloadAdapter(rawBody: unknown): string {
+    const { lora_name: name } = parse(unloadLoraAdapterRequestSchema, rawBody);
+    const entry = this.host.adapters.get(name);
+    if (!entry) throw notFound(`The lora adapter '${name}' cannot be found.`, 'lora_name');
+    for (const [requestId, adapter] of this.inFlight) if (adapter === entry) this.host.engine.abort(requestId);
+    try {
+      this.host.adapters.unload(name);
+    } catch (error) {
+      throw adapterApiError(error);
+    }
+    return `Success: LoRA adapter '${name}' removed successfully.`;
+  }
+
+  /** Aborts every engine request this service has in flight (e.g. at the end of a shutdown grace period). */
+  abortAll(): void {
+    for (const requestId of this.inFlight.keys()) this.host.engine.abort(requestId);
+  }
+
+  private checkModel(model: string | null | undefined): void {
+    if (this.host.resolveModel(model) === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
   }
 
   private async collect(submitted: Submitted, n: number): Promise<{ promptResults: PromptResult[]; choices: ChoiceResult[] }> {
@@ -211,8 +363,10 @@ export class OpenAIService {
   }
 }
 
-async function* tagged(stream: AsyncIterable<RequestOutput>, promptIndex: number): AsyncGenerator<{ promptIndex: number; output: RequestOutput }> {
-  for await (const output of stream) yield { promptIndex, output };
+
+function adapterApiError(error: unknown): unknown {
+  if (error instanceof AdapterError) return new ApiError(error.status, error.message, error.status === 404 ? 'NotFoundError' : 'BadRequestError', 'lora_name');
+  return error;
 }
 
 function promptResult(prompt: PreparedPrompt): PromptResult {

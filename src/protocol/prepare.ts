@@ -135,22 +135,31 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
   });
 }
 
-export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
-  if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
-    throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
-  }
-  let text: string;
+/** The fields of a chat request (or a chat /tokenize request) that shape the prompt text. */
+export type ChatPromptFields = Pick<ChatCompletionRequest, 'messages' | 'add_generation_prompt' | 'chat_template_kwargs'> & {
+  tools?: unknown;
+};
+
+/** Messages through the chat template to prompt text; a conversation it refuses is a 400. */
+export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate'>): string {
   try {
     const messages = flattenContent(body.messages as TemplateMessage[]);
-    text = context.chatTemplate.render(messages, {
+    return context.chatTemplate.render(messages, {
       addGenerationPrompt: body.add_generation_prompt ?? true,
-      tools: (body['tools'] as unknown[] | undefined) ?? undefined,
+      tools: (body.tools as unknown[] | null | undefined) ?? undefined,
       kwargs: body.chat_template_kwargs ?? undefined,
     });
   } catch (error) {
     if (error instanceof ConversationError || error instanceof ChatTemplateError) throw badRequest(error.message, 'messages');
     throw badRequest(`the chat template could not render these messages: ${(error as Error).message}`, 'messages');
   }
+}
+
+export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
+  if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
+    throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
+  }
+  const text = renderChatPrompt(body, context);
   // NOTE: the template already wrote every special token, so none are added (as vLLM).
   const ids = context.tokenizer.encode(text, { addSpecialTokens: false });
   const room = Math.max(context.maxModelLen - ids.length, 1);

@@ -1,0 +1,66 @@
+/**
+ * `swiftlet deploy --model DIR [--host 127.0.0.1] [--port 8000] [--api-key KEY]`: the
+ * OpenAI-compatible server. SIGTERM / SIGINT stop accepting, let requests in flight finish
+ * within --shutdown-timeout seconds, abort the rest and exit 0; a second signal exits at once.
+ */
+import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
+import { ModelHost } from '../../host/model-host.js';
+import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
+
+const FLAGS: FlagSpecs = {
+  host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' },
+  port: { kind: 'number', default: 8000, help: 'port to listen on (0 picks a free one)' },
+  'api-key': { kind: 'string', help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize, /detokenize (default: $SWIFTLET_API_KEY)' },
+  'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
+  'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
+  'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
+  help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
+  ...MODEL_FLAGS,
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, FLAGS);
+  if (flags['help']) {
+    console.log(helpText('deploy', 'Serve a model (and its LoRA adapters) over an OpenAI-compatible HTTP API.', FLAGS));
+    return 0;
+  }
+  // NOTE: vLLM's `vllm serve MODEL` takes the model as a positional; accept that too.
+  if (flags['model'] === undefined && positionals.length === 1) flags['model'] = positionals[0];
+  else if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]}`);
+  const port = flags['port'] as number;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new UsageError('--port must be an integer in 0..65535');
+  const shutdownTimeout = flags['shutdown-timeout'] as number;
+  if (!(shutdownTimeout >= 0)) throw new UsageError('--shutdown-timeout must be a number of seconds >= 0');
+  const maxBody = flags['max-request-body'] as string | undefined;
+  const options = modelOptionsFrom(flags);
+  const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
+
+  const host = await ModelHost.load(options, log);
+  const server = await startServer(host, {
+    hostname: flags['host'] as string,
+    port,
+    apiKey: (flags['api-key'] as string | undefined) ?? process.env['SWIFTLET_API_KEY'] ?? undefined,
+    allowedOrigins: (flags['allowed-origins'] as string[] | undefined) ?? ['*'],
+    maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
+    log,
+  });
+  const names = [host.servedModelName, ...host.adapters.list().map((adapter) => adapter.name)];
+  log(`serving ${names.map((name) => `'${name}'`).join(', ')} on ${server.url} (OpenAI API at ${server.url}/v1)`);
+
+  const signal = await new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGTERM', () => resolve('SIGTERM'));
+    process.once('SIGINT', () => resolve('SIGINT'));
+  });
+  log(`${signal}: shutting down (in-flight requests get ${shutdownTimeout} s)`);
+  const forceExit = () => {
+    log('second signal: exiting now');
+    process.exit(1);
+  };
+  process.once('SIGTERM', forceExit);
+  process.once('SIGINT', forceExit);
+  await server.shutdown(shutdownTimeout * 1000);
+  host.dispose();
+  log('stopped');
+  return 0;
+}

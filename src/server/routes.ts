@@ -1,0 +1,82 @@
+/**
+ * The endpoints: each route parses what it needs, calls the transport-independent
+ * OpenAIService, and writes JSON, text or SSE. Handlers may throw; the server turns what
+ * they throw into an error response.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { OpenAIService, ServiceResult } from '../host/openai-service.js';
+import { notFound } from '../protocol/errors.js';
+import { readJsonBody, sendJson, sendText } from './http-io.js';
+import type { ServerMetrics } from './metrics.js';
+import { writeSse } from './sse.js';
+import { SWIFTLET_VERSION } from './version.js';
+
+export interface RouteContext {
+  req: IncomingMessage;
+  res: ServerResponse;
+  /** Fires when the client goes away before its response is complete, or at a forced shutdown. */
+  signal: AbortSignal;
+  /** Headers every response carries (CORS). */
+  headers: Record<string, string>;
+  /** The path's parameter for a pattern route (e.g. the model id of /v1/models/{id}). */
+  param: string | null;
+}
+
+export interface Route {
+  method: 'GET' | 'POST';
+  /** Needs the API key when one is set. */
+  isGuarded: boolean;
+  handle(context: RouteContext): Promise<void>;
+}
+
+export interface RouteDeps {
+  service: OpenAIService;
+  metrics: ServerMetrics;
+  maxBodyBytes: number;
+  isShuttingDown(): boolean;
+}
+
+/** Path -> its routes (one per method). `/v1/models/` also matches `/v1/models/{id}`. */
+export type RouteTable = ReadonlyMap<string, readonly Route[]>;
+
+export const MODEL_PREFIX = '/v1/models/';
+
+async function sendResult(context: RouteContext, result: ServiceResult): Promise<void> {
+  if (result.kind === 'json') sendJson(context.res, 200, result.body, context.headers);
+  else await writeSse(context.res, result.chunks, context.headers);
+}
+
+export function buildRoutes(deps: RouteDeps): RouteTable {
+  const { service, metrics, maxBodyBytes } = deps;
+  const body = (context: RouteContext) => readJsonBody(context.req, maxBodyBytes);
+  const get = (isGuarded: boolean, handle: (context: RouteContext) => void | Promise<void>): Route => ({
+    method: 'GET',
+    isGuarded,
+    handle: async (context) => handle(context),
+  });
+  const post = (isGuarded: boolean, handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded, handle });
+
+  return new Map<string, Route[]>([
+    ['/health', [get(false, ({ res, headers }) => {
+      if (deps.isShuttingDown()) sendJson(res, 503, { status: 'shutting down' }, headers);
+      else {
+        res.writeHead(200, { ...headers, 'Content-Length': 0 });
+        res.end();
+      }
+    })]],
+    ['/metrics', [get(false, ({ res }) => sendText(res, 200, metrics.render(service.host.engine.stats()), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }))]],
+    ['/version', [get(false, ({ res, headers }) => sendJson(res, 200, { version: SWIFTLET_VERSION }, headers))]],
+    ['/v1/models', [get(true, ({ res, headers }) => sendJson(res, 200, service.listModels(), headers))]],
+    [MODEL_PREFIX, [get(true, ({ res, headers, param }) => {
+      const model = (service.listModels()['data'] as { id: string }[]).find((entry) => entry.id === param);
+      if (!model) throw notFound(`The model \`${param}\` does not exist.`, 'model');
+      sendJson(res, 200, model, headers);
+    })]],
+    ['/v1/chat/completions', [post(true, async (context) => sendResult(context, await service.chat(await body(context), context.signal)))]],
+    ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
+    ['/tokenize', [post(true, async (context) => sendJson(context.res, 200, service.tokenize(await body(context)), context.headers))]],
+    ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],
+    ['/v1/load_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.loadAdapter(await body(context)), context.headers))]],
+    ['/v1/unload_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+  ]);
+}

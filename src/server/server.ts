@@ -1,0 +1,194 @@
+/**
+ * The OpenAI-compatible HTTP server over one ModelHost, on node:http. One function per
+ * request: CORS, routing (404/405), the API key, the handler; whatever a handler throws becomes
+ * an OpenAI-style error response, so nothing reaches node:http. A client that goes away
+ * aborts its engine requests through its AbortSignal. shutdown() stops accepting, waits
+ * for in-flight requests up to a grace period, then aborts the rest.
+ */
+import { once } from 'node:events';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { OpenAIService } from '../host/openai-service.js';
+import type { Logger, ModelHost } from '../host/model-host.js';
+import { ApiError } from '../protocol/errors.js';
+import { ApiKeyGuard } from './auth.js';
+import { CorsPolicy } from './cors.js';
+import { isWritable, sendError, toApiError } from './http-io.js';
+import { ServerMetrics } from './metrics.js';
+import { buildRoutes, MODEL_PREFIX, type Route, type RouteTable } from './routes.js';
+
+export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
+const ABORT_WAIT_MS = 5_000;
+
+export interface ServerOptions {
+  /** Address to listen on; default 127.0.0.1. */
+  hostname?: string;
+  /** Default 8000; 0 picks a free port. */
+  port?: number;
+  /** When set, /v1/*, /tokenize and /detokenize need `Authorization: Bearer <apiKey>`. */
+  apiKey?: string;
+  /** Origins allowed by CORS; default any (`*`). */
+  allowedOrigins?: string[];
+  /** Larger request bodies get 413. Default 32 MiB. */
+  maxBodyBytes?: number;
+  log?: Logger;
+}
+
+export interface RunningServer {
+  readonly url: string;
+  readonly hostname: string;
+  readonly port: number;
+  readonly server: Server;
+  readonly service: OpenAIService;
+  readonly metrics: ServerMetrics;
+  /** HTTP requests being answered now. */
+  readonly numActiveRequests: number;
+  /**
+   * Stops accepting; in-flight requests may finish within `graceMs`, then the rest are
+   * aborted (streams end with finish_reason "abort"). Resolves once every connection is closed.
+   */
+  shutdown(graceMs: number): Promise<void>;
+}
+
+interface ActiveRequest {
+  controller: AbortController;
+  done: Promise<void>;
+}
+
+/** Metric label for a path: the route's own path, so unknown paths cannot blow up cardinality. */
+function endpointLabel(routes: RouteTable, path: string): string {
+  if (routes.has(path)) return path;
+  if (path.startsWith(MODEL_PREFIX)) return `${MODEL_PREFIX}{id}`;
+  return 'unmatched';
+}
+
+function findRoutes(routes: RouteTable, path: string): { routes: readonly Route[]; param: string | null } | null {
+  const exact = routes.get(path);
+  if (exact) return { routes: exact, param: null };
+  if (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length) {
+    return { routes: routes.get(MODEL_PREFIX) ?? [], param: decodeURIComponent(path.slice(MODEL_PREFIX.length)) };
+  }
+  return null;
+}
+
+export async function startServer(host: ModelHost, options: ServerOptions = {}): Promise<RunningServer> {
+  const hostname = options.hostname ?? '127.0.0.1';
+  const log = options.log ?? (() => {});
+  const metrics = new ServerMetrics(host.servedModelName);
+  const service = new OpenAIService(host, metrics);
+  const guard = options.apiKey ? new ApiKeyGuard(options.apiKey) : null;
+  const cors = new CorsPolicy(options.allowedOrigins);
+  const active = new Set<ActiveRequest>();
+  let isShuttingDown = false;
+  const routes = buildRoutes({
+    service,
+    metrics,
+    maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
+    isShuttingDown: () => isShuttingDown,
+  });
+
+  async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+    const headers = cors.headers(req);
+    const path = (req.url ?? '/').split('?')[0] as string;
+    if (isShuttingDown) {
+      sendError(res, new ApiError(503, 'the server is shutting down', 'ServiceUnavailableError'), { ...headers, Connection: 'close' });
+      return;
+    }
+    if (req.method === 'OPTIONS') {
+      cors.preflight(req, res);
+      return;
+    }
+    const found = findRoutes(routes, path);
+    if (!found) {
+      sendError(res, new ApiError(404, `no route for ${req.method} ${path}`, 'NotFoundError'), headers);
+      return;
+    }
+    const route = found.routes.find((candidate) => candidate.method === req.method || (candidate.method === 'GET' && req.method === 'HEAD'));
+    if (!route) {
+      const allowed = [...new Set(found.routes.map((candidate) => candidate.method)), 'OPTIONS'].join(', ');
+      sendError(res, new ApiError(405, `method ${req.method} is not allowed for ${path}; use ${allowed}`, 'MethodNotAllowedError'), { ...headers, Allow: allowed });
+      return;
+    }
+    const denied = route.isGuarded && guard ? guard.check(req) : null;
+    if (denied) {
+      sendError(res, denied, { ...headers, 'WWW-Authenticate': 'Bearer' });
+      return;
+    }
+    try {
+      await route.handle({ req, res, signal, headers, param: found.param });
+    } catch (error) {
+      const apiError = toApiError(error);
+      if (apiError.status >= 500) log(`error in ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
+      // NOTE: an unread upload would otherwise keep the connection busy after a 413.
+      sendError(res, apiError, apiError.status === 413 ? { ...headers, Connection: 'close' } : headers);
+    }
+  }
+
+  function onRequest(req: IncomingMessage, res: ServerResponse): void {
+    const controller = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) controller.abort();
+    });
+    const done = dispatch(req, res, controller.signal)
+      .catch((error: unknown) => {
+        // NOTE: only a bug gets here (dispatch catches handler errors); answer rather than hang.
+        log(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
+        if (isWritable(res)) sendError(res, toApiError(error));
+      })
+      .finally(() => {
+        if (isWritable(res)) res.end();
+        active.delete(entry);
+        const path = (req.url ?? '/').split('?')[0] as string;
+        const status = res.writableFinished ? res.statusCode : 499;
+        metrics.countHttp(req.method ?? 'UNKNOWN', endpointLabel(routes, path), status);
+      });
+    const entry: ActiveRequest = { controller, done };
+    active.add(entry);
+  }
+
+  const server = createServer({ keepAliveTimeout: 5_000 }, onRequest);
+  server.on('clientError', (error, socket) => {
+    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    else socket.destroy(error);
+  });
+  server.listen(options.port ?? 8000, hostname);
+  await once(server, 'listening');
+  const address = server.address() as AddressInfo;
+  const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
+
+  let shutdownPromise: Promise<void> | null = null;
+  async function shutdown(graceMs: number): Promise<void> {
+    isShuttingDown = true;
+    const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+    server.closeIdleConnections();
+    const allDone = () => Promise.all([...active].map((entry) => entry.done)).then(() => undefined);
+    let timer: NodeJS.Timeout | undefined;
+    const isInTime = await Promise.race([
+      allDone().then(() => true),
+      new Promise<boolean>((resolve) => (timer = setTimeout(() => resolve(false), graceMs))),
+    ]);
+    clearTimeout(timer);
+    if (!isInTime) {
+      log(`shutdown: aborting ${active.size} request(s) still running after ${graceMs} ms`);
+      for (const entry of active) entry.controller.abort();
+      service.abortAll();
+      // NOTE: aborted requests end after the engine step in flight; bounded all the same.
+      await Promise.race([allDone(), new Promise<void>((resolve) => setTimeout(resolve, ABORT_WAIT_MS).unref())]);
+    }
+    server.closeAllConnections();
+    await closed;
+  }
+
+  return {
+    url: `http://${urlHost}:${address.port}`,
+    hostname,
+    port: address.port,
+    server,
+    service,
+    metrics,
+    get numActiveRequests() {
+      return active.size;
+    },
+    shutdown: (graceMs) => (shutdownPromise ??= shutdown(graceMs)),
+  };
+}

@@ -58,6 +58,17 @@ test('running requests first, then waiting ones chunked into the remaining budge
   assert.equal(out.numScheduledTokens, 38);
 });
 
+test('long_prefill_token_threshold caps a long prompt\'s chunk so a short one arriving behind it runs next step', () => {
+  const { add, step } = setup(64, { longPrefillTokenThreshold: 16 });
+  add(100);
+  assert.deepEqual(step().scheduled.map((s) => [s.request.requestId, s.numNewTokens]), [['r0', 16]]);
+  add(5);
+  assert.deepEqual(step().scheduled.map((s) => [s.request.requestId, s.numNewTokens, s.doSample]), [
+    ['r0', 16, false],
+    ['r1', 5, true],
+  ]);
+});
+
 test('without chunked prefill a prompt waits for a step with room for all of it', () => {
   const { add, step } = setup(64, { enableChunkedPrefill: false });
   add(10);

@@ -17,6 +17,7 @@ export const MODEL_FLAGS: FlagSpecs = {
   'gpu-memory-utilization': { kind: 'number', default: 0.9, help: 'fraction of GPU memory swiftlet may use' },
   'enable-prefix-caching': { kind: 'boolean', default: true, help: 'reuse KV blocks of equal prompt prefixes' },
   'enable-chunked-prefill': { kind: 'boolean', default: true, help: 'split long prompts over steps' },
+  'long-prefill-token-threshold': { kind: 'number', help: 'most tokens of one prompt per step (default: a quarter of --max-num-batched-tokens; 0: no cap)' },
   'generation-config': { kind: 'string', default: 'auto', help: "'auto': sampling defaults from generation_config.json; 'vllm': ignore it" },
   'chat-template': { kind: 'string', help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
@@ -38,6 +39,7 @@ export interface ModelOptions {
   gpuMemoryUtilization: number;
   enablePrefixCaching: boolean;
   enableChunkedPrefill: boolean;
+  longPrefillTokenThreshold: number | undefined;
   useGenerationConfig: boolean;
   chatTemplate: string | undefined;
   numThreads: number | undefined;
@@ -98,6 +100,7 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     gpuMemoryUtilization: flags['gpu-memory-utilization'] as number,
     enablePrefixCaching: flags['enable-prefix-caching'] as boolean,
     enableChunkedPrefill: flags['enable-chunked-prefill'] as boolean,
+    longPrefillTokenThreshold: flags['long-prefill-token-threshold'] as number | undefined,
     useGenerationConfig: generationConfig === 'auto',
     chatTemplate: flags['chat-template'] as string | undefined,
     numThreads: flags['num-threads'] as number | undefined,

@@ -22,6 +22,8 @@ export interface EngineConfig {
   /** Defaults to the model's max_position_embeddings, capped by what the KV cache holds. */
   maxModelLen: number;
   enableChunkedPrefill: boolean;
+  /** Cap on one prompt's chunk per step (0: none); defaults to a quarter of the step budget. */
+  longPrefillTokenThreshold: number;
   enablePrefixCaching: boolean;
   /** Sequences allowed to wait; add() throws QueueFullError beyond it. */
   maxWaiting: number;
@@ -78,9 +80,11 @@ export class LLMEngine {
   ) {
     const spec = runner.spec;
     const numKvBlocks = config.numKvBlocks ?? runner.numKvBlocks;
+    const maxNumBatchedTokens = config.maxNumBatchedTokens ?? 2048;
     this.config = {
       maxNumSeqs: 256,
-      maxNumBatchedTokens: 2048,
+      maxNumBatchedTokens,
+      longPrefillTokenThreshold: Math.max(Math.floor(maxNumBatchedTokens / 4), 1),
       // NOTE: as vLLM, no longer than the KV cache can hold, so a request without max_tokens can run.
       maxModelLen: Math.min(spec.maxPositionEmbeddings, numKvBlocks * KV_BLOCK_SIZE),
       enableChunkedPrefill: true,

@@ -19,6 +19,12 @@ export interface SchedulerConfig {
   maxModelLen: number;
   /** Split prompts into the step's remaining budget (otherwise a prompt goes in one step). */
   enableChunkedPrefill: boolean;
+  /**
+   * With chunked prefill, no prompt takes more than this many tokens of one step (0: no cap),
+   * as vLLM's long_prefill_token_threshold: a short prompt arriving behind a long one then
+   * gets budget in the very next step instead of waiting for the whole long prefill.
+   */
+  longPrefillTokenThreshold?: number;
 }
 
 export interface ScheduledSequence {
@@ -103,10 +109,12 @@ export class Scheduler {
     const scheduled: ScheduledSequence[] = [];
     const preempted: Request[] = [];
     let budget = maxNumBatchedTokens;
+    const threshold = enableChunkedPrefill ? (this.config.longPrefillTokenThreshold ?? 0) : 0;
+    const chunkCap = threshold > 0 ? threshold : Number.POSITIVE_INFINITY;
 
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const request = this.running[i] as Request;
-      const numNewTokens = Math.min(request.numTokens - request.numComputedTokens, budget);
+      const numNewTokens = Math.min(request.numTokens - request.numComputedTokens, budget, chunkCap);
       if (!enableChunkedPrefill && numNewTokens < request.numTokens - request.numComputedTokens) break;
       let isAllocatable = true;
       while (!this.kv.canAllocate(request, numNewTokens)) {
@@ -137,7 +145,7 @@ export class Scheduler {
       const computed = this.kv.getComputedBlocks(request);
       const numGap = request.numTokens - computed.numTokens;
       if (!enableChunkedPrefill && numGap > budget) break;
-      const numNewTokens = Math.min(numGap, budget);
+      const numNewTokens = Math.min(numGap, budget, chunkCap);
       if (!this.kv.canAllocate(request, numNewTokens, computed)) break;
       this.kv.allocate(request, numNewTokens, computed);
       if (computed !== NO_COMPUTED_BLOCKS) this.kv.pool.recordPrefixQuery(request.numTokens, computed.numTokens);

@@ -88,6 +88,7 @@ export class ModelHost {
       maxNumBatchedTokens: options.maxNumBatchedTokens,
       maxModelLen,
       enableChunkedPrefill: options.enableChunkedPrefill,
+      ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
       enablePrefixCaching: options.enablePrefixCaching,
       maxWaiting: options.maxWaiting,
     });

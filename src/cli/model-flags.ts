@@ -39,7 +39,7 @@ export interface ModelOptions {
   gpuMemoryUtilization: number;
   enablePrefixCaching: boolean;
   enableChunkedPrefill: boolean;
-  longPrefillTokenThreshold: number | undefined;
+  longPrefillTokenThreshold?: number;
   useGenerationConfig: boolean;
   chatTemplate: string | undefined;
   numThreads: number | undefined;

@@ -1,0 +1,143 @@
+/**
+ * GPU benchmark on a Qwen2.5-7B-shaped bf16 model with random weights made on the GPU:
+ *  1. batch 1, prompt 512, 256 new tokens: decode tokens/s and ms/token against the
+ *     memory-bandwidth roofline (weight bytes / device-to-device copy bandwidth measured here);
+ *  2. N requests at once (default 128), prompt 512, 256 new tokens: output tokens/s.
+ * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
+ * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
+ *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--json out.json]
+ */
+import { writeFileSync } from 'node:fs';
+import { LLMEngine } from '../src/engine/engine.js';
+import type { EngineTokenizer } from '../src/engine/engine-tokenizer.js';
+import { SamplingParams } from '../src/engine/sampling-params.js';
+import { specFromConfig } from '../src/model/config.js';
+import { randomModelConfig } from '../src/model/random-weights.js';
+import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
+import { loadCudaAddon } from '../src/runtime/cuda/native.js';
+
+function flag(name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`);
+  return i >= 0 ? (process.argv[i + 1] ?? fallback) : fallback;
+}
+
+const shape = flag('shape', 'qwen2.5-7b');
+const promptLen = Number(flag('prompt', '512'));
+const genLen = Number(flag('gen', '256'));
+const batch = Number(flag('batch', '128'));
+const maxBatchedTokens = Number(flag('max-batched-tokens', '16384'));
+const jsonPath = flag('json', '');
+
+/** The benchmark never looks at text. */
+const noText: EngineTokenizer = {
+  decode: () => '',
+  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
+};
+
+function randomPrompts(count: number, length: number, vocab: number, seed: number): number[][] {
+  let s = seed >>> 0;
+  const next = () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s;
+  };
+  return Array.from({ length: count }, () => Array.from({ length }, () => next() % Math.min(vocab, 150000)));
+}
+
+async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
+  const start = performance.now();
+  const firstTokenAt: number[] = [];
+  let outputTokens = 0;
+  await Promise.all(
+    prompts.map(async (p, i) => {
+      const stream = engine.add({
+        requestId: `r${i}-${start}`,
+        promptTokenIds: p,
+        params: new SamplingParams({ temperature: 0, maxTokens, ignoreEos: true }),
+      });
+      for await (const out of stream) {
+        const n = out.outputs[0]?.tokenIds.length ?? 0;
+        if (n > 0 && firstTokenAt[i] === undefined) firstTokenAt[i] = performance.now();
+        outputTokens += n;
+      }
+    }),
+  );
+  const end = performance.now();
+  const lastFirst = Math.max(...firstTokenAt.map((t) => t ?? end));
+  return { seconds: (end - start) / 1e3, outputTokens, ttftSeconds: (lastFirst - start) / 1e3, decodeSeconds: (end - lastFirst) / 1e3 };
+}
+
+async function main(): Promise<void> {
+  const addon = loadCudaAddon();
+  const device = addon.deviceInfo(0);
+  // Copy bandwidth first, while the card is empty: 2 GiB buffers, read + write counted.
+  const copyBandwidth = addon.measureCopyBandwidth(0, 2 ** 31, 20);
+  const spec = specFromConfig(randomModelConfig(shape));
+  const maxModelLen = Math.max(1024, promptLen + genLen + 16);
+  const loadStart = performance.now();
+  const runner = CudaRunner.withRandomWeights(spec, 0, {
+    maxNumSeqs: Math.max(batch, 1),
+    maxNumTokens: maxBatchedTokens,
+    maxModelLen,
+    gpuMemoryUtilization: 0.9,
+  });
+  const loadSeconds = (performance.now() - loadStart) / 1e3;
+  const engine = new LLMEngine(runner, noText, {
+    maxNumSeqs: Math.max(batch, 1),
+    maxNumBatchedTokens: maxBatchedTokens,
+    maxModelLen,
+    enablePrefixCaching: false,
+  });
+  const matrixParams =
+    spec.vocabSize * spec.hiddenSize * (spec.tieWordEmbeddings ? 1 : 2) +
+    spec.numLayers *
+      (spec.hiddenSize * (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim +
+        spec.numHeads * spec.headDim * spec.hiddenSize +
+        3 * spec.hiddenSize * spec.intermediateSize);
+  // NOTE: a decode step reads every matrix but the embedding table (only its looked-up rows).
+  const bytesPerStep = (matrixParams - (spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize)) * 2;
+  const rooflineMs = (bytesPerStep / copyBandwidth) * 1e3;
+  console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs), ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
+  console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerStep / 1e9).toFixed(2)} GB read per decode step -> roofline ${rooflineMs.toFixed(2)} ms/token`);
+
+  // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
+  const vocab = spec.vocabSize;
+  await run(engine, randomPrompts(1, promptLen, vocab, 1), 8);
+  await run(engine, randomPrompts(batch, promptLen, vocab, 2), 4);
+
+  const single = await run(engine, randomPrompts(1, promptLen, vocab, 3), genLen);
+  const decodeMsPerToken = (single.decodeSeconds / (genLen - 1)) * 1e3;
+  const many = await run(engine, randomPrompts(batch, promptLen, vocab, 4), genLen);
+  const result = {
+    device: device.name,
+    shape,
+    promptLen,
+    genLen,
+    driver: 'LLMEngine (continuous batching, chunked prefill, maxNumBatchedTokens ' + maxBatchedTokens + ')',
+    copyBandwidthTBs: copyBandwidth / 1e12,
+    weightBytesPerStep: bytesPerStep,
+    rooflineMsPerToken: rooflineMs,
+    batch1: {
+      ttftMs: single.ttftSeconds * 1e3,
+      decodeMsPerToken,
+      decodeTokensPerSecond: 1e3 / decodeMsPerToken,
+      fractionOfRoofline: rooflineMs / decodeMsPerToken,
+      totalSeconds: single.seconds,
+    },
+    batchN: {
+      requests: batch,
+      outputTokens: many.outputTokens,
+      seconds: many.seconds,
+      outputTokensPerSecond: many.outputTokens / many.seconds,
+      prefillSeconds: many.ttftSeconds,
+    },
+  };
+  console.log(`batch 1: TTFT ${result.batch1.ttftMs.toFixed(1)} ms, decode ${decodeMsPerToken.toFixed(2)} ms/token = ${result.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(result.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
+  console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s)`);
+  if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));
+  runner.dispose();
+}
+
+main().catch((error) => {
+  console.error(error);
+  process.exit(1);
+});

@@ -1,0 +1,6 @@
+// Every swiftlet CUDA kernel, compiled as one unit into kernels.fatbin (sm_80, sm_90) and loaded
+// at run time with cuModuleLoadData: the host addon needs no CUDA toolkit.
+#include "kernels/common.cuh"
+#include "kernels/elementwise.cuh"
+#include "kernels/attention.cuh"
+#include "kernels/sampling.cuh"

@@ -1,0 +1,716 @@
+#include "model.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <fstream>
+#include <sstream>
+
+namespace swiftlet_cuda {
+namespace {
+
+constexpr int kBlockSize = 16;
+constexpr int kPrefillRows = 64;  // attn::BQ
+constexpr int kDecodePart = 128;  // attn::PART
+
+size_t prefillSmemBytes(int d) {
+  const size_t ldk = d + 8, lds = 64 + 4, ldp = 64 + 8, ldo = d + 4;
+  return 2 * 64 * ldk * 2 + 64 * lds * 4 + 64 * ldp * 2 + 64 * ldo * 4;
+}
+
+uint16_t floatToBf16(float f) {
+  uint32_t u;
+  std::memcpy(&u, &f, 4);
+  if ((u & 0x7fffffffu) > 0x7f800000u) return 0x7fc0;  // NaN
+  u += 0x7fffu + ((u >> 16) & 1u);                     // round to nearest even
+  return (uint16_t)(u >> 16);
+}
+
+float halfToFloat(uint16_t h) {
+  const uint32_t sign = (h & 0x8000u) << 16, exp = (h >> 10) & 0x1f, mant = h & 0x3ff;
+  uint32_t u;
+  if (exp == 0) {
+    float f = std::ldexp((float)mant, -24);
+    return sign ? -f : f;
+  } else if (exp == 31) {
+    u = sign | 0x7f800000u | (mant << 13);
+  } else {
+    u = sign | ((exp + 112) << 23) | (mant << 13);
+  }
+  float f;
+  std::memcpy(&f, &u, 4);
+  return f;
+}
+
+float toFloat(const std::string& dtype, const uint8_t* bytes, size_t i) {
+  if (dtype == "float32") {
+    float f;
+    std::memcpy(&f, bytes + 4 * i, 4);
+    return f;
+  }
+  uint16_t h;
+  std::memcpy(&h, bytes + 2 * i, 2);
+  if (dtype == "bfloat16") {
+    uint32_t u = (uint32_t)h << 16;
+    float f;
+    std::memcpy(&f, &u, 4);
+    return f;
+  }
+  return halfToFloat(h);
+}
+
+size_t align256(size_t n) { return (n + 255) & ~size_t(255); }
+
+struct ContextGuard {
+  ContextGuard(const DriverApi& cu, CUcontext ctx) { checkCu(cu.ctxSetCurrent(ctx), "cuCtxSetCurrent"); }
+};
+
+}  // namespace
+
+DeviceInfo deviceInfo(int ordinal) {
+  const DriverApi& cu = driver();
+  CUdevice dev;
+  checkCu(cu.deviceGet(&dev, ordinal), "cuDeviceGet");
+  CUcontext ctx;
+  checkCu(cu.primaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+  checkCu(cu.ctxSetCurrent(ctx), "cuCtxSetCurrent");
+  DeviceInfo info{};
+  char name[256] = {0};
+  cu.deviceGetName(name, sizeof(name) - 1, dev);
+  info.name = name;
+  cu.memGetInfo(&info.freeMemory, &info.totalMemory);
+  cu.deviceGetAttribute(&info.smCount, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev);
+  cu.deviceGetAttribute(&info.ccMajor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev);
+  cu.deviceGetAttribute(&info.ccMinor, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MINOR, dev);
+  cu.primaryCtxRelease(dev);
+  return info;
+}
+
+double measureCopyBandwidth(int ordinal, size_t bytes, int iterations) {
+  const DriverApi& cu = driver();
+  CUdevice dev;
+  checkCu(cu.deviceGet(&dev, ordinal), "cuDeviceGet");
+  CUcontext ctx;
+  checkCu(cu.primaryCtxRetain(&ctx, dev), "cuDevicePrimaryCtxRetain");
+  checkCu(cu.ctxSetCurrent(ctx), "cuCtxSetCurrent");
+  CUdeviceptr a = 0, b = 0;
+  CUstream stream;
+  CUevent start, stop;
+  checkCu(cu.memAlloc(&a, bytes), "cuMemAlloc (bandwidth probe)");
+  checkCu(cu.memAlloc(&b, bytes), "cuMemAlloc (bandwidth probe)");
+  checkCu(cu.streamCreate(&stream, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+  checkCu(cu.eventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
+  checkCu(cu.eventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  checkCu(cu.memsetD8Async(a, 1, bytes, stream), "cuMemsetD8Async");
+  for (int i = 0; i < 3; i++) checkCu(cu.memcpyDtoDAsync(b, a, bytes, stream), "cuMemcpyDtoDAsync");
+  checkCu(cu.eventRecord(start, stream), "cuEventRecord");
+  for (int i = 0; i < iterations; i++) {
+    checkCu(cu.memcpyDtoDAsync(i % 2 ? a : b, i % 2 ? b : a, bytes, stream), "cuMemcpyDtoDAsync");
+  }
+  checkCu(cu.eventRecord(stop, stream), "cuEventRecord");
+  checkCu(cu.eventSynchronize(stop), "cuEventSynchronize");
+  float ms = 0;
+  checkCu(cu.eventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
+  cu.eventDestroy(start);
+  cu.eventDestroy(stop);
+  cu.streamDestroy(stream);
+  cu.memFree(a);
+  cu.memFree(b);
+  cu.primaryCtxRelease(dev);
+  return 2.0 * (double)bytes * iterations / (ms * 1e-3);
+}
+
+Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cublasLt()) {
+  const ModelConfig& c = cfg_;
+  if (c.headDim != 16 && c.headDim != 32 && c.headDim != 64 && c.headDim != 128)
+    throw CudaError("CUDA runner: head_dim " + std::to_string(c.headDim) + " is not supported (16, 32, 64, 128)");
+  if (c.numHeads % c.numKvHeads != 0 || c.numHeads / c.numKvHeads > 16)
+    throw CudaError("CUDA runner: query heads per KV head must divide evenly and be at most 16");
+  if (c.hidden % 8 != 0 || c.inter % 8 != 0) throw CudaError("CUDA runner: hidden and intermediate sizes must be multiples of 8");
+  if (c.rotaryDim > c.headDim || (int)c.invFreq.size() < c.rotaryDim / 2)
+    throw CudaError("CUDA runner: rotary tables do not match head_dim");
+
+  checkCu(cu_.deviceGet(&dev_, c.device), "cuDeviceGet");
+  checkCu(cu_.primaryCtxRetain(&ctx_, dev_), "cuDevicePrimaryCtxRetain");
+  ContextGuard guard(cu_, ctx_);
+  int major = 0;
+  cu_.deviceGetAttribute(&major, CU_DEVICE_ATTRIBUTE_COMPUTE_CAPABILITY_MAJOR, dev_);
+  if (major < 8) throw CudaError("CUDA runner needs compute capability 8.0 or newer (bf16 tensor cores)");
+
+  std::ifstream file(c.fatbinPath, std::ios::binary);
+  if (!file) throw CudaError("CUDA kernels not found at " + c.fatbinPath + " (build them: make -C native/cuda)");
+  std::stringstream buf;
+  buf << file.rdbuf();
+  const std::string image = buf.str();
+  checkCu(cu_.moduleLoadData(&module_, image.data()), "cuModuleLoadData (kernels.fatbin)");
+  checkCu(cu_.streamCreate(&stream_, CU_STREAM_NON_BLOCKING), "cuStreamCreate");
+
+  checkLt(lt_.create(&ltHandle_), "cublasLtCreate");
+  const int opT = CUBLAS_OP_T, opN = CUBLAS_OP_N;
+  for (cublasLtMatmulDesc_t* d : {&descBf16_, &descF32_}) {
+    checkLt(lt_.matmulDescCreate(d, CUBLAS_COMPUTE_32F, CUDA_R_32F), "cublasLtMatmulDescCreate");
+    checkLt(lt_.matmulDescSetAttribute(*d, CUBLASLT_MATMUL_DESC_TRANSA, &opT, sizeof(opT)), "set TRANSA");
+    checkLt(lt_.matmulDescSetAttribute(*d, CUBLASLT_MATMUL_DESC_TRANSB, &opN, sizeof(opN)), "set TRANSB");
+  }
+  checkLt(lt_.preferenceCreate(&pref_), "cublasLtMatmulPreferenceCreate");
+  uint64_t ws = workspaceBytes_;
+  checkLt(lt_.preferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
+          "set MAX_WORKSPACE_BYTES");
+
+  const size_t H = c.hidden, D = c.headDim, V = c.vocabSize, I = c.inter;
+  qkvRows_ = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  const size_t qDim = (size_t)c.numHeads * D;
+
+  // Weights.
+  embed_ = alloc(V * H * 2);
+  lmHead_ = c.tieWordEmbeddings ? embed_ : alloc(V * H * 2);
+  finalNorm_ = alloc(H * 4);
+  layers_.resize(c.numLayers);
+  for (Layer& l : layers_) {
+    l.qkv = alloc((size_t)qkvRows_ * H * 2);
+    l.o = alloc(H * qDim * 2);
+    l.gateUp = alloc(2 * I * H * 2);
+    l.down = alloc(H * I * 2);
+    l.inputNorm = alloc(H * 4);
+    l.postNorm = alloc(H * 4);
+    if (c.qkvBias) l.qkvBias = alloc((size_t)qkvRows_ * 4);
+    if (c.oBias) l.oBias = alloc(H * 4);
+    if (c.mlpBias) {
+      l.gateUpBias = alloc(2 * I * 4);
+      l.downBias = alloc(H * 4);
+    }
+    if (c.qkNorm) {
+      l.qNorm = alloc(D * 4);
+      l.kNorm = alloc(D * 4);
+    }
+  }
+  weightBytes_ = 0;
+  invFreq_ = alloc(c.invFreq.size() * 4 + 4);
+  checkCu(cu_.memcpyHtoDAsync(invFreq_, c.invFreq.data(), c.invFreq.size() * 4, stream_), "upload invFreq");
+
+  // Scratch.
+  const size_t T = c.maxNumTokens, S = c.maxNumSeqs;
+  maxBlocksPerSeq_ = (c.maxModelLen + kBlockSize - 1) / kBlockSize;
+  maxSplits_ = std::min((c.maxModelLen + kDecodePart - 1) / kDecodePart, 32);
+  logitsCap_ = std::max(c.maxNumSeqs, 256);
+  maxWorkItems_ = c.maxNumTokens / kPrefillRows + c.maxNumSeqs;
+  residual_ = alloc(T * H * 4);
+  normed_ = alloc(T * H * 2);
+  qkvOut_ = alloc(T * qkvRows_ * 2);
+  q_ = alloc(T * qDim * 2);
+  attnOut_ = alloc(T * qDim * 2);
+  delta_ = alloc(T * H * 2);
+  gateUpOut_ = alloc(T * 2 * I * 2);
+  act_ = alloc(T * I * 2);
+  finalNormed_ = alloc((size_t)logitsCap_ * H * 2);
+  logits_ = alloc((size_t)logitsCap_ * V * 4);
+  processed_ = alloc((size_t)logitsCap_ * V * 4);
+  counts_ = alloc((size_t)logitsCap_ * V * 4);
+  checkCu(cu_.memsetD8Async(counts_, 0, (size_t)logitsCap_ * V * 4, stream_), "clear counts");
+  partOut_ = alloc(S * c.numHeads * maxSplits_ * D * 4);
+  partMax_ = alloc(S * c.numHeads * maxSplits_ * 4);
+  partSum_ = alloc(S * c.numHeads * maxSplits_ * 4);
+  workspace_ = alloc(workspaceBytes_);
+
+  size_t offset = 0;
+  auto region = [&](size_t count) {
+    Region r{offset, count};
+    offset += (count + 63) & ~size_t(63);
+    return r;
+  };
+  rTokens_ = region(T);
+  rPositions_ = region(T);
+  rSlots_ = region(T);
+  rQueryStart_ = region(S + 1);
+  rContextLens_ = region(S);
+  rBlockTables_ = region(S * maxBlocksPerSeq_);
+  rWork_ = region(2 * (size_t)maxWorkItems_);
+  rLogitRows_ = region(S + T);
+  arenaInts_ = offset;
+  arena_ = alloc(arenaInts_ * 4);
+  checkCu(cu_.memAllocHost((void**)&arenaHost_, arenaInts_ * 4), "cuMemAllocHost");
+  checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+
+  for (int b : {1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
+    if (b < c.maxNumSeqs) buckets_.push_back(b);
+  buckets_.push_back(c.maxNumSeqs);
+
+  const std::string prefill = "attention_prefill_d" + std::to_string(c.headDim);
+  checkCu(cu_.funcSetAttribute(fn(prefill.c_str()), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                               (int)prefillSmemBytes(c.headDim)),
+          "cuFuncSetAttribute (prefill shared memory)");
+}
+
+Model::~Model() {
+  try {
+    ContextGuard guard(cu_, ctx_);
+    cu_.streamSynchronize(stream_);
+    for (auto& [b, g] : graphs_) cu_.graphExecDestroy(g);
+    for (auto& [k, p] : plans_) {
+      lt_.matrixLayoutDestroy(p.a);
+      lt_.matrixLayoutDestroy(p.b);
+      lt_.matrixLayoutDestroy(p.c);
+    }
+    if (pref_) lt_.preferenceDestroy(pref_);
+    if (descBf16_) lt_.matmulDescDestroy(descBf16_);
+    if (descF32_) lt_.matmulDescDestroy(descF32_);
+    if (ltHandle_) lt_.destroy(ltHandle_);
+    for (CUdeviceptr p : allocations_) cu_.memFree(p);
+    if (arenaHost_) cu_.memFreeHost(arenaHost_);
+    if (samplingInHost_) cu_.memFreeHost(samplingInHost_);
+    if (samplingOutHost_) cu_.memFreeHost(samplingOutHost_);
+    if (stream_) cu_.streamDestroy(stream_);
+    if (module_) cu_.moduleUnload(module_);
+    cu_.primaryCtxRelease(dev_);
+  } catch (...) {
+  }
+}
+
+CUdeviceptr Model::alloc(size_t bytes) {
+  CUdeviceptr p = 0;
+  CUresult r = cu_.memAlloc(&p, std::max<size_t>(bytes, 256));
+  if (r != CUDA_SUCCESS) {
+    size_t free = 0, total = 0;
+    cu_.memGetInfo(&free, &total);
+    throw CudaError("CUDA out of memory allocating " + std::to_string(bytes >> 20) + " MiB (" +
+                    std::to_string(free >> 20) + " MiB free of " + std::to_string(total >> 20) + ")");
+  }
+  allocations_.push_back(p);
+  return p;
+}
+
+CUfunction Model::fn(const char* name) {
+  auto it = functions_.find(name);
+  if (it != functions_.end()) return it->second;
+  CUfunction f;
+  checkCu(cu_.moduleGetFunction(&f, module_, name), (std::string("cuModuleGetFunction ") + name).c_str());
+  functions_[name] = f;
+  return f;
+}
+
+void Model::launch(CUfunction f, Dim3 grid, Dim3 block, unsigned smem, std::vector<void*> args) {
+  if (grid.x == 0 || grid.y == 0 || grid.z == 0) return;
+  checkCu(cu_.launchKernel(f, grid.x, grid.y, grid.z, block.x, block.y, block.z, smem, stream_, args.data(), nullptr),
+          "cuLaunchKernel");
+}
+
+// y[rows, n] = x[rows, k] @ w[n, k]^T, in column-major terms D(n x rows) = W^T(n x k) X(k x rows).
+void Model::gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, int k, bool f32Out) {
+  if (rows == 0) return;
+  auto key = std::make_tuple(rows, n, k, f32Out);
+  auto it = plans_.find(key);
+  if (it == plans_.end()) {
+    GemmPlan p;
+    checkLt(lt_.matrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k), "layout A");
+    checkLt(lt_.matrixLayoutCreate(&p.b, CUDA_R_16BF, k, rows, k), "layout B");
+    checkLt(lt_.matrixLayoutCreate(&p.c, f32Out ? CUDA_R_32F : CUDA_R_16BF, n, rows, n), "layout C");
+    cublasLtMatmulHeuristicResult_t results[4];
+    int found = 0;
+    checkLt(lt_.algoGetHeuristic(ltHandle_, f32Out ? descF32_ : descBf16_, p.a, p.b, p.c, p.c, pref_, 4, results, &found),
+            "cublasLtMatmulAlgoGetHeuristic");
+    if (found == 0) throw CudaError("cuBLASLt found no algorithm for a " + std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k) + " GEMM");
+    p.algo = results[0].algo;
+    p.hasAlgo = true;
+    it = plans_.emplace(key, p).first;
+  }
+  const float alpha = 1.f, beta = 0.f;
+  const GemmPlan& p = it->second;
+  checkLt(lt_.matmul(ltHandle_, f32Out ? descF32_ : descBf16_, &alpha, (const void*)w, p.a, (const void*)x, p.b, &beta,
+                     (const void*)y, p.c, (void*)y, p.c, &p.algo, (void*)workspace_, workspaceBytes_, stream_),
+          "cublasLtMatmul");
+}
+
+void Model::uploadBf16(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count) {
+  ContextGuard guard(cu_, ctx_);
+  const void* src = bytes;
+  std::vector<uint16_t> converted;
+  if (dtype != "bfloat16") {
+    converted.resize(count);
+    for (size_t i = 0; i < count; i++) converted[i] = floatToBf16(toFloat(dtype, bytes, i));
+    src = converted.data();
+  }
+  checkCu(cu_.memcpyHtoDAsync(dst, src, count * 2, stream_), "upload weight");
+  checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+  weightBytes_ += count * 2;
+}
+
+void Model::uploadF32(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count) {
+  ContextGuard guard(cu_, ctx_);
+  std::vector<float> converted(count);
+  for (size_t i = 0; i < count; i++) converted[i] = toFloat(dtype, bytes, i);
+  checkCu(cu_.memcpyHtoDAsync(dst, converted.data(), count * 4, stream_), "upload weight");
+  checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+  weightBytes_ += count * 4;
+}
+
+bool Model::uploadTensor(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+                         const uint8_t* bytes, size_t numBytes) {
+  size_t count = 1;
+  for (int64_t s : shape) count *= (size_t)s;
+  const size_t elem = dtype == "float32" ? 4 : 2;
+  if (dtype != "float32" && dtype != "float16" && dtype != "bfloat16")
+    throw CudaError("tensor " + name + ": unsupported dtype " + dtype);
+  if (count * elem != numBytes) throw CudaError("tensor " + name + ": byte length does not match its shape");
+  const ModelConfig& c = cfg_;
+  const size_t H = c.hidden, D = c.headDim, I = c.inter, V = c.vocabSize;
+  auto expect = [&](size_t n) {
+    if (count != n)
+      throw CudaError("tensor " + name + " has " + std::to_string(count) + " elements, expected " + std::to_string(n));
+  };
+  if (name == "model.embed_tokens.weight") {
+    expect(V * H);
+    uploadBf16(embed_, dtype, bytes, count);
+    return true;
+  }
+  if (name == "lm_head.weight") {
+    if (c.tieWordEmbeddings) return false;
+    expect(V * H);
+    uploadBf16(lmHead_, dtype, bytes, count);
+    return true;
+  }
+  if (name == "model.norm.weight") {
+    expect(H);
+    uploadF32(finalNorm_, dtype, bytes, count);
+    return true;
+  }
+  const std::string prefix = "model.layers.";
+  if (name.compare(0, prefix.size(), prefix) != 0) return false;
+  size_t dot = name.find('.', prefix.size());
+  if (dot == std::string::npos) return false;
+  const int li = std::stoi(name.substr(prefix.size(), dot - prefix.size()));
+  if (li < 0 || li >= c.numLayers) return false;
+  const std::string rest = name.substr(dot + 1);
+  Layer& l = layers_[li];
+  const size_t qRows = (size_t)c.numHeads * D, kvRows = (size_t)c.numKvHeads * D;
+  if (rest == "input_layernorm.weight") expect(H), uploadF32(l.inputNorm, dtype, bytes, count);
+  else if (rest == "post_attention_layernorm.weight") expect(H), uploadF32(l.postNorm, dtype, bytes, count);
+  else if (rest == "self_attn.q_proj.weight") expect(qRows * H), uploadBf16(l.qkv, dtype, bytes, count);
+  else if (rest == "self_attn.k_proj.weight") expect(kvRows * H), uploadBf16(l.qkv + qRows * H * 2, dtype, bytes, count);
+  else if (rest == "self_attn.v_proj.weight")
+    expect(kvRows * H), uploadBf16(l.qkv + (qRows + kvRows) * H * 2, dtype, bytes, count);
+  else if (rest == "self_attn.o_proj.weight") expect(H * qRows), uploadBf16(l.o, dtype, bytes, count);
+  else if (rest == "mlp.gate_proj.weight") expect(I * H), uploadBf16(l.gateUp, dtype, bytes, count);
+  else if (rest == "mlp.up_proj.weight") expect(I * H), uploadBf16(l.gateUp + I * H * 2, dtype, bytes, count);
+  else if (rest == "mlp.down_proj.weight") expect(H * I), uploadBf16(l.down, dtype, bytes, count);
+  else if (rest == "self_attn.q_proj.bias" && l.qkvBias) expect(qRows), uploadF32(l.qkvBias, dtype, bytes, count);
+  else if (rest == "self_attn.k_proj.bias" && l.qkvBias)
+    expect(kvRows), uploadF32(l.qkvBias + qRows * 4, dtype, bytes, count);
+  else if (rest == "self_attn.v_proj.bias" && l.qkvBias)
+    expect(kvRows), uploadF32(l.qkvBias + (qRows + kvRows) * 4, dtype, bytes, count);
+  else if (rest == "self_attn.o_proj.bias" && l.oBias) expect(H), uploadF32(l.oBias, dtype, bytes, count);
+  else if (rest == "mlp.gate_proj.bias" && l.gateUpBias) expect(I), uploadF32(l.gateUpBias, dtype, bytes, count);
+  else if (rest == "mlp.up_proj.bias" && l.gateUpBias) expect(I), uploadF32(l.gateUpBias + I * 4, dtype, bytes, count);
+  else if (rest == "mlp.down_proj.bias" && l.downBias) expect(H), uploadF32(l.downBias, dtype, bytes, count);
+  else if (rest == "self_attn.q_norm.weight" && l.qNorm) expect(D), uploadF32(l.qNorm, dtype, bytes, count);
+  else if (rest == "self_attn.k_norm.weight" && l.kNorm) expect(D), uploadF32(l.kNorm, dtype, bytes, count);
+  else return false;
+  return true;
+}
+
+void Model::initRandomWeights(uint64_t seed) {
+  ContextGuard guard(cu_, ctx_);
+  const ModelConfig& c = cfg_;
+  const size_t H = c.hidden, D = c.headDim, I = c.inter, V = c.vocabSize;
+  const float scale = 0.02f * std::sqrt(3.f);  // uniform with std 0.02, transformers' initializer_range
+  uint64_t stream = seed * 0x9E3779B97F4A7C15ull;
+  auto fillBf16 = [&](CUdeviceptr p, size_t n) {
+    uint64_t s = ++stream;
+    float sc = scale;
+    launch(fn("fill_uniform_bf16"), {1024}, {256}, 0, {&p, &n, &s, &sc});
+    weightBytes_ += n * 2;
+  };
+  auto fillF32 = [&](CUdeviceptr p, size_t n, float center, float spread) {
+    if (!p) return;
+    uint64_t s = ++stream;
+    launch(fn("fill_uniform_f32"), {64}, {256}, 0, {&p, &n, &s, &center, &spread});
+    weightBytes_ += n * 4;
+  };
+  fillBf16(embed_, V * H);
+  if (!c.tieWordEmbeddings) fillBf16(lmHead_, V * H);
+  fillF32(finalNorm_, H, 1.f, 0.f);
+  for (Layer& l : layers_) {
+    fillBf16(l.qkv, (size_t)qkvRows_ * H);
+    fillBf16(l.o, H * c.numHeads * D);
+    fillBf16(l.gateUp, 2 * I * H);
+    fillBf16(l.down, H * I);
+    fillF32(l.inputNorm, H, 1.f, 0.f);
+    fillF32(l.postNorm, H, 1.f, 0.f);
+    fillF32(l.qkvBias, qkvRows_, 0.f, 0.02f);
+    fillF32(l.oBias, H, 0.f, 0.02f);
+    fillF32(l.gateUpBias, 2 * I, 0.f, 0.02f);
+    fillF32(l.downBias, H, 0.f, 0.02f);
+    fillF32(l.qNorm, D, 1.f, 0.f);
+    fillF32(l.kNorm, D, 1.f, 0.f);
+  }
+  checkCu(cu_.streamSynchronize(stream_), "random weights");
+}
+
+int Model::allocateKvCache(size_t bytes, double utilization) {
+  ContextGuard guard(cu_, ctx_);
+  if (kvCache_) throw CudaError("KV cache already allocated");
+  const ModelConfig& c = cfg_;
+  const size_t blockBytes = (size_t)2 * c.numLayers * c.numKvHeads * kBlockSize * c.headDim * 2;
+  size_t free = 0, total = 0;
+  checkCu(cu_.memGetInfo(&free, &total), "cuMemGetInfo");
+  const size_t reserve = 512ull << 20;  // CUDA graphs, cuBLASLt and the driver's own growth
+  size_t budget;
+  if (bytes > 0) {
+    budget = bytes;
+  } else {
+    const double used = (double)(total - free);
+    const double allowed = utilization * (double)total - used - (double)reserve;
+    if (allowed <= 0) throw CudaError("gpu memory utilization " + std::to_string(utilization) + " leaves no room for the KV cache after the weights");
+    budget = (size_t)allowed;
+  }
+  if (budget + reserve > free) budget = free > reserve ? free - reserve : 0;
+  const int blocks = (int)std::min<size_t>(budget / blockBytes, 1u << 30);
+  if (blocks < 1) throw CudaError("no GPU memory left for even one KV block");
+  kvLayerBytes_ = (size_t)blocks * c.numKvHeads * kBlockSize * c.headDim * 2;
+  kvCache_ = alloc(kvLayerBytes_ * 2 * c.numLayers);
+  numKvBlocks_ = blocks;
+  return blocks;
+}
+
+int Model::graphBucketFor(int numSeqs) const {
+  if (!cfg_.useCudaGraphs) return 0;
+  for (int b : buckets_)
+    if (b >= numSeqs) return b;
+  return 0;
+}
+
+void Model::ensureSamplingBuffers(size_t inBytes, size_t outBytes) {
+  if (inBytes > samplingInBytes_) {
+    size_t n = std::max(inBytes, samplingInBytes_ * 2);
+    if (samplingIn_) cu_.memFree(samplingIn_), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), samplingIn_));
+    if (samplingInHost_) cu_.memFreeHost(samplingInHost_);
+    samplingIn_ = alloc(n);
+    checkCu(cu_.memAllocHost((void**)&samplingInHost_, n), "cuMemAllocHost");
+    samplingInBytes_ = n;
+  }
+  if (outBytes > samplingOutBytes_) {
+    size_t n = std::max(outBytes, samplingOutBytes_ * 2);
+    if (samplingOut_) cu_.memFree(samplingOut_), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), samplingOut_));
+    if (samplingOutHost_) cu_.memFreeHost(samplingOutHost_);
+    samplingOut_ = alloc(n);
+    checkCu(cu_.memAllocHost((void**)&samplingOutHost_, n), "cuMemAllocHost");
+    samplingOutBytes_ = n;
+  }
+}
+
+void Model::copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows) {
+  auto put = [&](const Region& r, const std::vector<int>& v, size_t count) {
+    if (count == 0) return;
+    if (count > r.count || count > v.size()) throw CudaError("step input larger than its buffer");
+    std::memcpy(arenaHost_ + r.offset, v.data(), count * 4);
+    checkCu(cu_.memcpyHtoDAsync(dev(r), arenaHost_ + r.offset, count * 4, stream_), "upload step");
+  };
+  put(rTokens_, in.tokenIds, numTokens);
+  put(rPositions_, in.positions, numTokens);
+  put(rSlots_, in.slotMapping, numTokens);
+  put(rQueryStart_, in.queryStart, numSeqs + 1);
+  put(rContextLens_, in.contextLens, numSeqs);
+  put(rBlockTables_, in.blockTables, (size_t)numSeqs * maxBlocksPerSeq_);
+  put(rWork_, in.workItems, in.workItems.size());
+  put(rLogitRows_, in.logitRows, numLogitRows);
+}
+
+void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
+  const ModelConfig& c = cfg_;
+  int H = c.hidden, I = c.inter, nH = c.numHeads, nKV = c.numKvHeads, D = c.headDim;
+  float eps = c.rmsNormEps;
+  CUdeviceptr tokens = dev(rTokens_), positions = dev(rPositions_), slots = dev(rSlots_),
+              queryStart = dev(rQueryStart_), contextLens = dev(rContextLens_), blockTables = dev(rBlockTables_),
+              work = dev(rWork_);
+  const unsigned normThreads = H >= 2048 ? 1024 : (H >= 512 ? 256 : 64);
+  launch(fn("embed_tokens"), {(unsigned)T}, {256}, 0, {&tokens, &embed_, &residual_, &H});
+
+  const std::string prefillName = "attention_prefill_d" + std::to_string(D);
+  const int G = nH / nKV;
+  const std::string decodeName = "attention_decode_d" + std::to_string(D) + "_g" + (G <= 8 ? "8" : "16");
+  CUfunction prefillFn = fn(prefillName.c_str()), decodeFn = fn(decodeName.c_str());
+  const unsigned prefillSmem = (unsigned)prefillSmemBytes(D);
+  float scaleLog2 = (float)(1.0 / std::sqrt((double)D) * 1.4426950408889634);
+  float attnScale = c.attentionScale;
+  int rotaryDim = c.rotaryDim, maxBlocks = maxBlocksPerSeq_, maxSplits = maxSplits_;
+  const bool vecSilu = !c.mlpBias;
+
+  for (int li = 0; li < c.numLayers; li++) {
+    Layer& l = layers_[li];
+    CUdeviceptr prevDelta = li == 0 ? 0 : delta_;
+    CUdeviceptr prevBias = li == 0 ? 0 : layers_[li - 1].downBias;
+    launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
+           {&residual_, &prevDelta, &prevBias, &l.inputNorm, &normed_, &H, &eps});
+    gemm(normed_, l.qkv, qkvOut_, T, qkvRows_, H, false);
+    CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
+    launch(fn("qkv_rope_cache"), {(unsigned)T}, {128}, 4 * D * 4,
+           {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
+            &kCache, &vCache, &nH, &nKV, &D, &eps});
+    if (numWork > 0) {
+      launch(prefillFn, {(unsigned)numWork, (unsigned)nH}, {128}, prefillSmem,
+             {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &work, &attnOut_, &nH, &nKV,
+              &scaleLog2});
+    }
+    if (anyDecode) {
+      launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
+             {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
+              &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
+      launch(fn("attention_decode_combine"), {(unsigned)S, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
+             {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits});
+    }
+    gemm(attnOut_, l.o, delta_, T, H, nH * D, false);
+    launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
+           {&residual_, &delta_, &l.oBias, &l.postNorm, &normed_, &H, &eps});
+    gemm(normed_, l.gateUp, gateUpOut_, T, 2 * I, H, false);
+    const unsigned siluBlocks = (unsigned)std::min<size_t>(((size_t)T * I / 8 + 255) / 256, 65535);
+    if (vecSilu) {
+      launch(fn("silu_mul8"), {siluBlocks}, {256}, 0, {&gateUpOut_, &act_, &T, &I});
+    } else {
+      launch(fn("silu_mul"), {siluBlocks * 8}, {256}, 0, {&gateUpOut_, &l.gateUpBias, &act_, &T, &I});
+    }
+    gemm(act_, l.down, delta_, T, H, I, false);
+  }
+}
+
+void Model::computeLogits(int rowBegin, int numRows) {
+  const ModelConfig& c = cfg_;
+  int H = c.hidden;
+  float eps = c.rmsNormEps;
+  CUdeviceptr rows = dev(rLogitRows_) + (size_t)rowBegin * 4;
+  CUdeviceptr lastBias = layers_.back().downBias;
+  const unsigned normThreads = H >= 2048 ? 1024 : (H >= 512 ? 256 : 64);
+  launch(fn("final_norm_rows"), {(unsigned)numRows}, {normThreads}, 0,
+         {&residual_, &delta_, &lastBias, &rows, &finalNorm_, &finalNormed_, &H, &eps});
+  gemm(finalNormed_, lmHead_, logits_, numRows, c.vocabSize, H, true);
+}
+
+StepResult Model::execute(const StepInput& in) {
+  ContextGuard guard(cu_, ctx_);
+  if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
+  const ModelConfig& c = cfg_;
+  const int S = in.numSeqs, T = in.numTokens;
+  int V = c.vocabSize;
+  const int numSample = (int)in.sampleRows.size(), numPos = (int)in.positionRows.size();
+  const int K = in.sampleTopK, PK = in.positionTopK;
+
+  // Sampling inputs: rows, then the flattened token lists.
+  size_t off = 0;
+  auto place = [&](size_t bytes) {
+    size_t o = off;
+    off = align256(off + bytes);
+    return o;
+  };
+  const size_t oSample = place(numSample * sizeof(SampleRow)), oPos = place(numPos * sizeof(PositionRow)),
+               oPrompt = place(in.promptIds.size() * 4), oOutput = place(in.outputIds.size() * 4),
+               oBiasIds = place(in.biasIds.size() * 4), oBiasValues = place(in.biasValues.size() * 4);
+  const size_t inBytes = off;
+  off = 0;
+  const size_t oIds = place(numSample * 4), oLps = place(numSample * 4), oLse = place(numSample * 4),
+               oTopIds = place((size_t)numSample * K * 4), oTopLps = place((size_t)numSample * K * 4),
+               oPosTarget = place(numPos * 4), oPosTopIds = place((size_t)numPos * PK * 4),
+               oPosTopLps = place((size_t)numPos * PK * 4);
+  const size_t outBytes = off;
+  ensureSamplingBuffers(std::max<size_t>(inBytes, 256), std::max<size_t>(outBytes, 256));
+  auto copyIn = [&](size_t o, const void* src, size_t bytes) {
+    if (bytes) std::memcpy(samplingInHost_ + o, src, bytes);
+  };
+  copyIn(oSample, in.sampleRows.data(), numSample * sizeof(SampleRow));
+  copyIn(oPos, in.positionRows.data(), numPos * sizeof(PositionRow));
+  copyIn(oPrompt, in.promptIds.data(), in.promptIds.size() * 4);
+  copyIn(oOutput, in.outputIds.data(), in.outputIds.size() * 4);
+  copyIn(oBiasIds, in.biasIds.data(), in.biasIds.size() * 4);
+  copyIn(oBiasValues, in.biasValues.data(), in.biasValues.size() * 4);
+  checkCu(cu_.memcpyHtoDAsync(samplingIn_, samplingInHost_, inBytes, stream_), "upload sampling inputs");
+
+  CUdeviceptr dSample = samplingIn_ + oSample, dPos = samplingIn_ + oPos, dPrompt = samplingIn_ + oPrompt,
+              dOutput = samplingIn_ + oOutput, dBiasIds = samplingIn_ + oBiasIds,
+              dBiasValues = samplingIn_ + oBiasValues;
+  CUdeviceptr dIds = samplingOut_ + oIds, dLps = samplingOut_ + oLps, dLse = samplingOut_ + oLse,
+              dTopIds = samplingOut_ + oTopIds, dTopLps = samplingOut_ + oTopLps,
+              dPosTarget = samplingOut_ + oPosTarget, dPosTopIds = samplingOut_ + oPosTopIds,
+              dPosTopLps = samplingOut_ + oPosTopLps;
+
+  auto sampleChunk = [&](int chunkBase, int sampleBegin, int sampleEnd, int posBegin, int posEnd) {
+    int chunk = chunkBase, sb = sampleBegin, pb = posBegin, k = K, pk = PK;
+    if (sampleEnd > sampleBegin) {
+      launch(fn("sample_row_logprobs"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
+             {&logits_, &V, &chunk, &dSample, &sb, &k, &dLse, &dTopIds, &dTopLps});
+      if (in.anyProcessing) {
+        launch(fn("apply_penalties"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
+               {&logits_, &processed_, &V, &chunk, &dSample, &sb, &dPrompt, &dOutput, &dBiasIds, &dBiasValues,
+                &counts_});
+      }
+      launch(fn("sample_rows"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
+             {&logits_, &processed_, &V, &chunk, &dSample, &sb, &dLse, &dIds, &dLps});
+    }
+    if (posEnd > posBegin) {
+      launch(fn("position_row_logprobs"), {(unsigned)(posEnd - posBegin)}, {1024}, 0,
+             {&logits_, &V, &chunk, &dPos, &pb, &pk, &dPosTarget, &dPosTopIds, &dPosTopLps});
+    }
+  };
+
+  if (in.graphBucket > 0) {
+    const int B = in.graphBucket;
+    copyInputs(in, B, B, B);
+    auto it = graphs_.find(B);
+    if (it == graphs_.end()) {
+      // First step of this bucket: run it eagerly, then capture the same launches for replay.
+      runLayers(B, B, 0, true);
+      computeLogits(0, B);
+      CUgraph graph;
+      checkCu(cu_.streamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+      try {
+        runLayers(B, B, 0, true);
+        computeLogits(0, B);
+      } catch (...) {
+        cu_.streamEndCapture(stream_, &graph);
+        throw;
+      }
+      checkCu(cu_.streamEndCapture(stream_, &graph), "cuStreamEndCapture");
+      CUgraphExec exec;
+      checkCu(cu_.graphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
+      cu_.graphDestroy(graph);
+      graphs_[B] = exec;
+    } else {
+      checkCu(cu_.graphLaunch(it->second, stream_), "cuGraphLaunch");
+    }
+    sampleChunk(0, 0, numSample, 0, 0);
+  } else {
+    const int numRows = (int)in.logitRows.size();
+    bool anyDecode = false;
+    for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
+    copyInputs(in, T, S, numRows);
+    runLayers(T, S, (int)in.workItems.size() / 2, anyDecode);
+    // Logits rows: sample rows [0, numSample), then position rows; in chunks of logitsCap_.
+    for (int base = 0; base < numRows; base += logitsCap_) {
+      const int end = std::min(numRows, base + logitsCap_);
+      computeLogits(base, end - base);
+      const int sb = std::min(base, numSample), se = std::min(end, numSample);
+      const int pb = std::max(base, numSample) - numSample, pe = std::max(end, numSample) - numSample;
+      sampleChunk(base, sb, se, pb, pe);
+    }
+  }
+
+  checkCu(cu_.memcpyDtoHAsync(samplingOutHost_, samplingOut_, outBytes, stream_), "download results");
+  checkCu(cu_.streamSynchronize(stream_), "step");
+
+  StepResult r;
+  auto ints = [&](size_t o, size_t n) {
+    const int* p = reinterpret_cast<const int*>(samplingOutHost_ + o);
+    return std::vector<int>(p, p + n);
+  };
+  auto floats = [&](size_t o, size_t n) {
+    const float* p = reinterpret_cast<const float*>(samplingOutHost_ + o);
+    return std::vector<float>(p, p + n);
+  };
+  r.sampledIds = ints(oIds, numSample);
+  r.sampledLps = floats(oLps, numSample);
+  r.topIds = ints(oTopIds, (size_t)numSample * K);
+  r.topLps = floats(oTopLps, (size_t)numSample * K);
+  r.positionTargetLps = floats(oPosTarget, numPos);
+  r.positionTopIds = ints(oPosTopIds, (size_t)numPos * PK);
+  r.positionTopLps = floats(oPosTopLps, (size_t)numPos * PK);
+  (void)oLse;
+  return r;
+}
+
+}  // namespace swiftlet_cuda

@@ -1,0 +1,176 @@
+// One model on one GPU: weights uploaded once in bf16, scratch allocated once up front, the paged
+// KV cache sized from what is left, and one forward pass + sampling per step. Decode steps replay
+// CUDA graphs captured per batch-size bucket.
+#pragma once
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <tuple>
+#include <vector>
+
+#include "cuda_api.h"
+
+namespace swiftlet_cuda {
+
+struct Dim3 {
+  unsigned x = 1, y = 1, z = 1;
+};
+
+struct ModelConfig {
+  int vocabSize = 0, hidden = 0, inter = 0, numLayers = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
+  float rmsNormEps = 1e-6f;
+  bool tieWordEmbeddings = false, qkvBias = false, oBias = false, mlpBias = false, qkNorm = false;
+  std::vector<float> invFreq;
+  float attentionScale = 1.f;
+  int rotaryDim = 0;
+  int maxNumTokens = 8192, maxNumSeqs = 256, maxModelLen = 4096;
+  bool useCudaGraphs = true;
+  int device = 0;
+  std::string fatbinPath;
+};
+
+// Mirrors SampleRow in kernels/sampling.cuh.
+struct SampleRow {
+  float temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
+  int topK;
+  uint32_t seedLo, seedHi;
+  int sampleIndex, numLogprobs, logitRow;
+  int promptBeg, promptEnd, outputBeg, outputEnd, biasBeg, biasEnd;
+  int needsProcessing;
+};
+struct PositionRow {
+  int logitRow, target;
+};
+
+// One engine step, copied out of the JS objects on the JS thread.
+struct StepInput {
+  int numSeqs = 0, numTokens = 0;
+  int graphBucket = 0;  // > 0: replay (or capture) the decode graph of this many sequences
+  std::vector<int> tokenIds, positions, slotMapping, queryStart, contextLens, blockTables, workItems;
+  std::vector<int> logitRows;   // token index of each logits row (eager steps)
+  std::vector<int> sampledSeq;  // sequence of each sample row
+  std::vector<SampleRow> sampleRows;
+  std::vector<PositionRow> positionRows;
+  int sampleTopK = 0, positionTopK = 0;
+  bool anyProcessing = false;
+  std::vector<int> promptIds, outputIds, biasIds;
+  std::vector<float> biasValues;
+};
+
+struct StepResult {
+  std::vector<int> sampledIds;
+  std::vector<float> sampledLps;
+  std::vector<int> topIds;
+  std::vector<float> topLps;
+  std::vector<float> positionTargetLps;
+  std::vector<int> positionTopIds;
+  std::vector<float> positionTopLps;
+};
+
+struct DeviceInfo {
+  std::string name;
+  size_t totalMemory, freeMemory;
+  int smCount, ccMajor, ccMinor;
+};
+DeviceInfo deviceInfo(int ordinal);
+// Device-to-device copy bandwidth in bytes/s, counting bytes read plus bytes written.
+double measureCopyBandwidth(int ordinal, size_t bytes, int iterations);
+
+class Model {
+ public:
+  explicit Model(const ModelConfig& config);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  // Converts one checkpoint tensor to its device form; false for a tensor the model does not use.
+  bool uploadTensor(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
+                    const uint8_t* bytes, size_t numBytes);
+  // Benchmark weights: uniform random matrices (std 0.02), unit norms, made on the GPU.
+  void initRandomWeights(uint64_t seed);
+  // Allocates the KV cache: `bytes` if > 0, else what `utilization` of the card leaves. Returns blocks.
+  int allocateKvCache(size_t bytes, double utilization);
+  int numKvBlocks() const { return numKvBlocks_; }
+  int maxBlocksPerSeq() const { return maxBlocksPerSeq_; }
+  const ModelConfig& config() const { return cfg_; }
+  size_t weightBytes() const { return weightBytes_; }
+
+  // Runs on a worker thread: one forward pass and sampling.
+  StepResult execute(const StepInput& in);
+  int graphBucketFor(int numSeqs) const;
+
+ private:
+  struct Layer {
+    CUdeviceptr qkv = 0, o = 0, gateUp = 0, down = 0;
+    CUdeviceptr inputNorm = 0, postNorm = 0, qkvBias = 0, oBias = 0, gateUpBias = 0, downBias = 0;
+    CUdeviceptr qNorm = 0, kNorm = 0;
+  };
+  struct GemmPlan {
+    cublasLtMatrixLayout_t a = nullptr, b = nullptr, c = nullptr;
+    cublasLtMatmulAlgo_t algo{};
+    bool hasAlgo = false;
+  };
+
+  CUdeviceptr alloc(size_t bytes);
+  CUfunction fn(const char* name);
+  void launch(CUfunction f, Dim3 grid, Dim3 block, unsigned smem, std::vector<void*> args);
+  void gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, int k, bool f32Out);
+  void uploadF32(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
+  void uploadBf16(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
+  void copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows);
+  void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode);
+  void computeLogits(int rowBegin, int numRows);
+
+  ModelConfig cfg_;
+  const DriverApi& cu_;
+  const CublasLtApi& lt_;
+  CUdevice dev_ = 0;
+  CUcontext ctx_ = nullptr;
+  CUmodule module_ = nullptr;
+  CUstream stream_ = nullptr;
+  cublasLtHandle_t ltHandle_ = nullptr;
+  cublasLtMatmulDesc_t descBf16_ = nullptr, descF32_ = nullptr;
+  cublasLtMatmulPreference_t pref_ = nullptr;
+  std::map<std::tuple<int, int, int, bool>, GemmPlan> plans_;
+  std::map<std::string, CUfunction> functions_;
+  std::vector<CUdeviceptr> allocations_;
+  size_t weightBytes_ = 0;
+
+  int qkvRows_ = 0, maxBlocksPerSeq_ = 0, maxSplits_ = 0, logitsCap_ = 0, maxWorkItems_ = 0;
+  CUdeviceptr embed_ = 0, lmHead_ = 0, finalNorm_ = 0, invFreq_ = 0;
+  std::vector<Layer> layers_;
+
+  // Scratch, sized for maxNumTokens tokens / maxNumSeqs sequences / logitsCap_ logits rows.
+  CUdeviceptr residual_ = 0, normed_ = 0, qkvOut_ = 0, q_ = 0, attnOut_ = 0, delta_ = 0, gateUpOut_ = 0,
+              act_ = 0, finalNormed_ = 0, logits_ = 0, processed_ = 0, counts_ = 0, partOut_ = 0, partMax_ = 0,
+              partSum_ = 0, workspace_ = 0;
+  size_t workspaceBytes_ = 32u << 20;
+
+  // Step inputs at fixed device addresses (CUDA graphs bake them in), with a pinned mirror.
+  struct Region {
+    size_t offset, count;
+  };
+  Region rTokens_{}, rPositions_{}, rSlots_{}, rQueryStart_{}, rContextLens_{}, rBlockTables_{}, rWork_{},
+      rLogitRows_{};
+  CUdeviceptr arena_ = 0;
+  int* arenaHost_ = nullptr;
+  size_t arenaInts_ = 0;
+  CUdeviceptr dev(const Region& r) const { return arena_ + r.offset * 4; }
+
+  // Per-step sampling inputs and outputs: grown on demand, outside the graphs.
+  CUdeviceptr samplingIn_ = 0, samplingOut_ = 0;
+  size_t samplingInBytes_ = 0, samplingOutBytes_ = 0;
+  uint8_t* samplingInHost_ = nullptr;
+  uint8_t* samplingOutHost_ = nullptr;
+  void ensureSamplingBuffers(size_t inBytes, size_t outBytes);
+
+  CUdeviceptr kvCache_ = 0;
+  size_t kvLayerBytes_ = 0;
+  int numKvBlocks_ = 0;
+
+  std::map<int, CUgraphExec> graphs_;
+  std::vector<int> buckets_;
+};
+
+}  // namespace swiftlet_cuda

@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""bf16 references for the CUDA runner, computed with transformers on the GPU.
+
+Usage: gpu-check-ref.py MODEL_DIR FIXTURE_REF_JSON OUT_JSON
+
+Same layout as test/fixtures/tiny-qwen2.ref.json (see test/fixtures/README.md) for the
+`logprobs`, `chat` and `raw` blocks, but computed in bfloat16 on CUDA, the precision the CUDA
+runner works in: teacher-forced logprobs (log_softmax in fp32 of the bf16 logits) and greedy
+generations of the same length as the fixture's, with the top-1 minus top-2 logit margin of
+every step. EOS does not stop these generations (min_new_tokens), so every step is compared.
+"""
+import json
+import sys
+
+import torch
+from transformers import AutoModelForCausalLM
+
+
+def main() -> None:
+    model_dir, fixture_path, out_path = sys.argv[1:4]
+    fixture = json.load(open(fixture_path))
+    torch.manual_seed(0)
+    model = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.bfloat16).cuda().eval()
+
+    def top5(lp: torch.Tensor) -> list:
+        values, ids = lp.topk(5)
+        return [[int(i), float(v)] for i, v in zip(ids.tolist(), values.tolist())]
+
+    logprobs = []
+    with torch.no_grad():
+        for entry in fixture["logprobs"]:
+            ids = entry["ids"]
+            logits = model(torch.tensor([ids], device="cuda")).logits[0].float()
+            lp = torch.log_softmax(logits, dim=-1)
+            positions = []
+            for i in range(len(ids) - 1):
+                positions.append({"logprob": float(lp[i, ids[i + 1]]), "top": top5(lp[i])})
+            logprobs.append({"ids": ids, "positions": positions, "next_top": top5(lp[len(ids) - 1])})
+
+        def generate(block: list) -> list:
+            out = []
+            for entry in block:
+                prompt = entry["prompt_ids"]
+                n = len(entry["output_ids"])
+                result = model.generate(
+                    torch.tensor([prompt], device="cuda"),
+                    attention_mask=torch.ones(1, len(prompt), dtype=torch.long, device="cuda"),
+                    do_sample=False, max_new_tokens=n, min_new_tokens=n, output_scores=True,
+                    return_dict_in_generate=True, pad_token_id=0,
+                )
+                ids = result.sequences[0, len(prompt):].tolist()
+                margins = []
+                for scores in result.scores:
+                    top = scores[0].float().topk(2).values.tolist()
+                    margins.append(top[0] - top[1])
+                out.append({"prompt_ids": prompt, "output_ids": ids, "margins": margins})
+            return out
+
+        chat = generate(fixture["chat"])
+        raw = generate(fixture["raw"])
+
+    json.dump({"model": model_dir, "dtype": "bfloat16", "device": torch.cuda.get_device_name(0),
+               "logprobs": logprobs, "chat": chat, "raw": raw}, open(out_path, "w"))
+    print(f"bf16 reference: {len(logprobs)} teacher-forced sequences, {len(chat) + len(raw)} generations -> {out_path}")
+
+
+if __name__ == "__main__":
+    main()

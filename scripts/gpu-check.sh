@@ -1,0 +1,17 @@
+#!/bin/bash
+# Correctness of the CUDA runner on the GPU machine; fails loudly on any mismatch.
+#  1. builds the CUDA part if it is missing (make -C native/cuda; needs nvcc) and the TypeScript
+#     if dist/ is missing (needs npm);
+#  2. computes bf16 references for test/fixtures/tiny-qwen2 with transformers on the GPU;
+#  3. runs test/cuda.test.ts against them with SWIFTLET_REQUIRE_CUDA=1 (no silent skip).
+# Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first step
+# whose reference top-1/top-2 logit margin is under 0.1.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+[ -f native/cuda/build/kernels.fatbin ] && [ -f native/cuda/build/swiftlet_cuda.node ] || make -C native/cuda
+[ -f dist/test/cuda.test.js ] || npx tsc -p .
+out="${OUT:-$(mktemp -d)}"
+ref="$out/tiny-qwen2.bf16-ref.json"
+python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref"
+SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 node --test --test-reporter=spec dist/test/cuda.test.js
+echo "gpu-check: all CUDA correctness checks passed"

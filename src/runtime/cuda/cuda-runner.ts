@@ -1,0 +1,132 @@
+/**
+ * The CUDA ModelRunner: weights uploaded once in bf16, the KV cache sized from the GPU memory
+ * left, then one native call per engine step (forward, sampling and logprobs on the GPU; only
+ * the chosen ids and asked-for logprobs come back).
+ */
+import { ModelLoadError } from '../../model/errors.js';
+import { ropeTables } from '../../model/rope.js';
+import type { ModelSpec } from '../../model/spec.js';
+import { checkWeights, requiredTensorNames } from '../../model/weights.js';
+import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
+import { KV_BLOCK_SIZE } from '../types.js';
+import { kernelImagePath, loadCudaAddon, type NativeCudaModel } from './native.js';
+
+export interface CudaRunnerOptions extends Partial<RunnerOptions> {
+  /** Fraction of the card's memory for weights, scratch and KV cache, used when kvCacheBytes is 0 or absent (vLLM's default 0.9). */
+  gpuMemoryUtilization?: number;
+  /** Largest step in tokens (the engine's maxNumBatchedTokens). */
+  maxNumTokens?: number;
+  /** Largest batch in sequences (the engine's maxNumSeqs). */
+  maxNumSeqs?: number;
+  /** Longest context; defaults to the model's max_position_embeddings, at most 32768. */
+  maxModelLen?: number;
+  /** Skip CUDA graphs (vLLM's --enforce-eager). */
+  enforceEager?: boolean;
+  /** CUDA device ordinal. */
+  device?: number;
+}
+
+const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
+
+/** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, bf16). */
+export function cudaKvBytesPerBlock(spec: ModelSpec): number {
+  return spec.numLayers * 2 * KV_BLOCK_SIZE * spec.numKvHeads * spec.headDim * 2;
+}
+
+export class CudaRunner implements ModelRunner {
+  readonly device = 'cuda' as const;
+  readonly maxLoras = 0;
+  private native: NativeCudaModel | null;
+
+  private constructor(
+    readonly spec: ModelSpec,
+    native: NativeCudaModel,
+    readonly numKvBlocks: number,
+    readonly maxModelLen: number,
+    readonly weightBytes: number,
+  ) {
+    this.native = native;
+  }
+
+  /** Checks the checkpoint has every tensor, uploads them one at a time, then sizes the KV cache. */
+  static load(spec: ModelSpec, source: WeightSource, options: CudaRunnerOptions = {}): CudaRunner {
+    checkWeights(spec, source);
+    return CudaRunner.build(spec, options, (native) => {
+      for (const name of requiredTensorNames(spec)) {
+        const tensor = source.read(name);
+        native.uploadTensor(name, tensor.dtype, tensor.shape, tensor.bytes);
+      }
+    });
+  }
+
+  /** A runner whose weights are made on the GPU from a seed (benchmarks: no checkpoint needed). */
+  static withRandomWeights(spec: ModelSpec, seed: number, options: CudaRunnerOptions = {}): CudaRunner {
+    return CudaRunner.build(spec, options, (native) => native.initRandomWeights(seed));
+  }
+
+  private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel) => void): CudaRunner {
+    if (!SUPPORTED_FAMILIES.has(spec.family)) {
+      throw new ModelLoadError(`the CUDA runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
+    }
+    if ((options.maxLoras ?? 0) > 0) {
+      throw new ModelLoadError('LoRA adapters are not supported by the CUDA runner yet (use --device cpu, or merge the adapter)');
+    }
+    const addon = loadCudaAddon();
+    const rope = ropeTables(spec);
+    const maxModelLen = options.maxModelLen ?? Math.min(spec.maxPositionEmbeddings, 32768);
+    const native = new addon.CudaModel({
+      vocabSize: spec.vocabSize,
+      hiddenSize: spec.hiddenSize,
+      intermediateSize: spec.intermediateSize,
+      numLayers: spec.numLayers,
+      numHeads: spec.numHeads,
+      numKvHeads: spec.numKvHeads,
+      headDim: spec.headDim,
+      rmsNormEps: spec.rmsNormEps,
+      tieWordEmbeddings: spec.tieWordEmbeddings,
+      qkvBias: spec.qkvBias,
+      oBias: spec.oBias,
+      mlpBias: spec.mlpBias,
+      qkNorm: spec.qkNorm,
+      invFreq: rope.invFreq,
+      attentionScale: rope.attentionScale,
+      rotaryDim: rope.rotaryDim,
+      maxNumTokens: options.maxNumTokens ?? 8192,
+      maxNumSeqs: options.maxNumSeqs ?? 256,
+      maxModelLen,
+      useCudaGraphs: !(options.enforceEager ?? false),
+      device: options.device ?? 0,
+      fatbinPath: kernelImagePath(),
+    });
+    try {
+      fill(native);
+      const numKvBlocks = native.allocateKvCache(options.kvCacheBytes ?? 0, options.gpuMemoryUtilization ?? 0.9);
+      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes);
+    } catch (error) {
+      native.dispose();
+      throw error;
+    }
+  }
+
+  execute(batch: StepBatch): Promise<StepOutput> {
+    if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
+    try {
+      return this.native.execute(batch);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  loadAdapter(_slot: number, _weights: LoraWeights): void {
+    throw new Error('LoRA adapters are not supported by the CUDA runner yet');
+  }
+
+  unloadAdapter(_slot: number): void {
+    throw new Error('LoRA adapters are not supported by the CUDA runner yet');
+  }
+
+  dispose(): void {
+    this.native?.dispose();
+    this.native = null;
+  }
+}

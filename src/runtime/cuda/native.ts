@@ -1,0 +1,124 @@
+/**
+ * The whole native CUDA API (native/cuda/src/addon.cc), declared as types, and its loader.
+ * The addon and the kernel image are optional build products (`make -C native/cuda`): a
+ * machine without them, or without a GPU, gets a CudaUnavailableError saying which is missing.
+ */
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { WeightDtype } from '../../model/spec.js';
+import type { StepBatch, StepOutput } from '../types.js';
+
+export interface NativeCudaModelConfig {
+  vocabSize: number;
+  hiddenSize: number;
+  intermediateSize: number;
+  numLayers: number;
+  numHeads: number;
+  numKvHeads: number;
+  headDim: number;
+  rmsNormEps: number;
+  tieWordEmbeddings: boolean;
+  qkvBias: boolean;
+  oBias: boolean;
+  mlpBias: boolean;
+  qkNorm: boolean;
+  /** [rotaryDim / 2] inverse frequencies (rope scaling already applied). */
+  invFreq: Float32Array;
+  /** Multiplies cos and sin. */
+  attentionScale: number;
+  rotaryDim: number;
+  /** Largest step (tokens) and batch (sequences); sizes the scratch and the CUDA graph buckets. */
+  maxNumTokens: number;
+  maxNumSeqs: number;
+  /** Longest context a sequence may reach (block tables are this long). */
+  maxModelLen: number;
+  /** Replay decode steps through CUDA graphs captured per batch-size bucket. */
+  useCudaGraphs: boolean;
+  /** CUDA device ordinal. */
+  device: number;
+  /** Path of kernels.fatbin. */
+  fatbinPath: string;
+}
+
+export interface NativeCudaModel {
+  /** One checkpoint tensor by its Hugging Face name, converted to bf16 (matrices) or fp32 (vectors) on the GPU. False when unused. */
+  uploadTensor(name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): boolean;
+  /** Benchmark weights made on the GPU: uniform matrices with std 0.02, unit norms. */
+  initRandomWeights(seed: number): void;
+  /** `bytes` if > 0, else what `utilization` of the card leaves after weights and scratch. Returns the block count. */
+  allocateKvCache(bytes: number, utilization: number): number;
+  /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */
+  execute(batch: StepBatch): Promise<StepOutput>;
+  info(): { numKvBlocks: number; maxBlocksPerSeq: number; weightBytes: number };
+  dispose(): void;
+}
+
+export interface CudaDeviceInfo {
+  name: string;
+  totalMemory: number;
+  freeMemory: number;
+  multiprocessors: number;
+  computeCapability: string;
+}
+
+export interface NativeCudaAddon {
+  /** '' when the driver, a device and cuBLASLt are usable; else why not. */
+  probe(): string;
+  deviceInfo(ordinal: number): CudaDeviceInfo;
+  /** Device-to-device copy bandwidth in bytes/s (bytes read + bytes written). */
+  measureCopyBandwidth(ordinal: number, bytes: number, iterations: number): number;
+  CudaModel: new (config: NativeCudaModelConfig) => NativeCudaModel;
+}
+
+export class CudaUnavailableError extends Error {
+  override name = 'CudaUnavailableError';
+}
+
+function repoRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) return process.cwd();
+    dir = parent;
+  }
+  return dir;
+}
+
+export function cudaBuildDir(): string {
+  return process.env.SWIFTLET_CUDA_BUILD ?? join(repoRoot(), 'native', 'cuda', 'build');
+}
+
+export function kernelImagePath(): string {
+  return join(cudaBuildDir(), 'kernels.fatbin');
+}
+
+let cached: NativeCudaAddon | null = null;
+
+/** Loads the addon and checks the GPU; throws CudaUnavailableError with the reason. */
+export function loadCudaAddon(): NativeCudaAddon {
+  if (cached) return cached;
+  const addonPath = join(cudaBuildDir(), 'swiftlet_cuda.node');
+  if (!existsSync(addonPath)) {
+    throw new CudaUnavailableError(`CUDA support is not built (no ${addonPath}); build it with: make -C native/cuda`);
+  }
+  if (!existsSync(kernelImagePath())) {
+    throw new CudaUnavailableError(`CUDA kernels are not built (no ${kernelImagePath()}); build them with: make -C native/cuda kernels`);
+  }
+  const addon = createRequire(import.meta.url)(addonPath) as NativeCudaAddon;
+  const problem = addon.probe();
+  if (problem !== '') throw new CudaUnavailableError(`CUDA is not usable here: ${problem}`);
+  cached = addon;
+  return addon;
+}
+
+/** Whether the CUDA runner can run here, and if not why (never throws). */
+export function cudaAvailability(): { available: true } | { available: false; reason: string } {
+  try {
+    loadCudaAddon();
+    return { available: true };
+  } catch (error) {
+    return { available: false, reason: error instanceof Error ? error.message : String(error) };
+  }
+}

@@ -1,0 +1,327 @@
+/**
+ * The CUDA runner on the tiny-qwen2 fixture. Skipped with a message where CUDA is unusable
+ * (no GPU, addon not built), unless SWIFTLET_REQUIRE_CUDA=1 (scripts/gpu-check.sh), which makes
+ * that a failure. Against transformers: SWIFTLET_CUDA_REF names a bf16 reference computed on
+ * the GPU by scripts/gpu-check-ref.py (bf16 drifts too far from the fp32 fixture for 1e-3).
+ * Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first
+ * step whose reference top-1/top-2 logit margin is under 0.1.
+ */
+import assert from 'node:assert/strict';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after, before, describe, test } from 'node:test';
+import { LLMEngine } from '../src/engine/engine.js';
+import { SamplingParams } from '../src/engine/sampling-params.js';
+import { loadModelSpec } from '../src/model/config.js';
+import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import {
+  buildStepBatch,
+  commitStep,
+  GREEDY,
+  ManualBlockPool,
+  ManualSequence,
+  type ManualSampling,
+  type ManualStepEntry,
+} from '../src/runtime/cpu/manual-batch.js';
+import { CudaRunner, type CudaRunnerOptions } from '../src/runtime/cuda/cuda-runner.js';
+import { cudaAvailability } from '../src/runtime/cuda/native.js';
+import type { StepOutput } from '../src/runtime/types.js';
+import { FakeTokenizer } from './helpers/fake-runner.js';
+import { fixtureDir } from './helpers/paths.js';
+
+const LOGPROB_TOLERANCE = 5e-2;
+const SELF_TOLERANCE = 3e-2;
+const LOW_MARGIN = 0.1;
+const MODEL_DIR = join(fixtureDir, 'tiny-qwen2');
+
+interface RefPosition {
+  logprob: number;
+  top: [number, number][];
+}
+interface RefLogprobs {
+  ids: number[];
+  positions: RefPosition[];
+  next_top: [number, number][];
+}
+interface RefGeneration {
+  prompt_ids: number[];
+  output_ids: number[];
+  margins: number[];
+}
+interface BfReference {
+  logprobs: RefLogprobs[];
+  chat: RefGeneration[];
+  raw: RefGeneration[];
+}
+
+const fixture = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as BfReference;
+const refPath = process.env.SWIFTLET_CUDA_REF;
+const bfRef: BfReference | null = refPath && existsSync(refPath) ? (JSON.parse(readFileSync(refPath, 'utf8')) as BfReference) : null;
+const availability = cudaAvailability();
+const required = process.env.SWIFTLET_REQUIRE_CUDA === '1';
+const skipReason = availability.available ? false : `CUDA unavailable: ${availability.reason}`;
+const noRef = bfRef ? false : 'no bf16 reference (SWIFTLET_CUDA_REF); scripts/gpu-check.sh computes one';
+
+if (required) {
+  test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => {
+    assert.ok(availability.available, availability.available ? '' : availability.reason);
+  });
+}
+
+function openRunner(options: CudaRunnerOptions = {}): CudaRunner {
+  const spec = loadModelSpec(MODEL_DIR);
+  const checkpoint = SafetensorsCheckpoint.open(MODEL_DIR);
+  try {
+    return CudaRunner.load(spec, checkpoint, { kvCacheBytes: 64 << 20, maxNumSeqs: 16, maxNumTokens: 4096, maxModelLen: 4096, ...options });
+  } finally {
+    checkpoint.close();
+  }
+}
+
+/** Every position's distribution of every sequence, all in one step. */
+async function teacherForced(runner: CudaRunner, seqs: number[][]): Promise<StepOutput> {
+  const pool = new ManualBlockPool(runner.numKvBlocks);
+  const entries: ManualStepEntry[] = seqs.map((ids) => ({ seq: new ManualSequence(ids), numTokens: ids.length, sample: false }));
+  const tokenIndex: number[] = [];
+  const targets: number[] = [];
+  let offset = 0;
+  for (const ids of seqs) {
+    ids.forEach((_, i) => {
+      tokenIndex.push(offset + i);
+      targets.push(ids[i + 1] ?? 0);
+    });
+    offset += ids.length;
+  }
+  return runner.execute(buildStepBatch(pool, entries, { tokenIndex: Int32Array.from(tokenIndex), targetTokenId: Int32Array.from(targets), topK: 5 }));
+}
+
+/** Greedy (or `sampling`) generation, sequence i joining at step i * stagger; returns outputs and per-step top-2 margins. */
+async function generate(
+  runner: CudaRunner,
+  prompts: number[][],
+  lengths: number[],
+  sampling: ManualSampling[] = prompts.map(() => GREEDY),
+  stagger = 1,
+): Promise<{ outputs: number[][]; margins: number[][] }> {
+  const pool = new ManualBlockPool(runner.numKvBlocks);
+  const seqs = prompts.map((p, i) => new ManualSequence(p, { ...(sampling[i] ?? GREEDY), numLogprobs: 2 }));
+  const margins: number[][] = prompts.map(() => []);
+  for (let step = 0; ; step++) {
+    const entries: ManualStepEntry[] = [];
+    const which: number[] = [];
+    seqs.forEach((seq, i) => {
+      if (step < i * stagger || seq.outputIds.length >= (lengths[i] ?? 0)) return;
+      entries.push({ seq, numTokens: seq.tokens.length - seq.numComputed, sample: true });
+      which.push(i);
+    });
+    if (entries.length === 0) break;
+    const out = await runner.execute(buildStepBatch(pool, entries));
+    which.forEach((i, s) => margins[i]?.push((out.topLogprobs[s * out.topK] ?? NaN) - (out.topLogprobs[s * out.topK + 1] ?? NaN)));
+    commitStep(entries, out.sampledTokenIds);
+  }
+  return { outputs: seqs.map((s) => s.outputIds), margins };
+}
+
+function assertGreedy(got: number[], want: number[], margins: number[], where: string): number {
+  let compared = 0;
+  for (let k = 0; k < want.length; k++) {
+    assert.equal(got[k], want[k], `${where}: token ${k} differs (got ${JSON.stringify(got)}, want ${JSON.stringify(want)})`);
+    compared++;
+    if ((margins[k] ?? Infinity) < LOW_MARGIN) break;
+  }
+  return compared;
+}
+
+describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
+  let runner: CudaRunner;
+  before(() => {
+    runner = openRunner();
+  });
+  after(() => runner?.dispose());
+
+  test('teacher-forced logprobs match transformers bf16 (5e-2), every position of every sequence in one step', { skip: noRef }, async () => {
+    const ref = bfRef as BfReference;
+    const out = await teacherForced(runner, ref.logprobs.map((r) => r.ids));
+    let entry = 0;
+    let worst = 0;
+    for (const [r, seq] of ref.logprobs.entries()) {
+      for (let i = 0; i < seq.ids.length; i++, entry++) {
+        const want = seq.positions[i];
+        const top = want ? want.top : seq.next_top;
+        const gotTop = [...out.positionTopTokenIds.subarray(entry * 5, entry * 5 + 5)];
+        const gotTopLp = [...out.positionTopLogprobs.subarray(entry * 5, entry * 5 + 5)];
+        if (want) {
+          const got = out.positionTargetLogprobs[entry] ?? NaN;
+          worst = Math.max(worst, Math.abs(got - want.logprob));
+          assert.ok(Math.abs(got - want.logprob) <= LOGPROB_TOLERANCE, `seq ${r} position ${i}: logprob ${got} vs ${want.logprob}`);
+        }
+        top.forEach(([id, lp], k) => {
+          assert.ok(Math.abs((gotTopLp[k] ?? NaN) - lp) <= LOGPROB_TOLERANCE, `seq ${r} position ${i} top[${k}]: ${gotTopLp[k]} vs ${lp}`);
+          if (gotTop[k] !== id) {
+            const near = top.some(([o, olp]) => o === gotTop[k] && Math.abs(olp - lp) <= LOGPROB_TOLERANCE);
+            assert.ok(near, `seq ${r} position ${i} top[${k}] id ${gotTop[k]} vs ${id}`);
+          }
+        });
+      }
+    }
+    console.log(`# teacher-forced: ${entry} positions, worst |logprob - ref| = ${worst.toFixed(4)}`);
+  });
+
+  test('greedy generations match transformers bf16 (prefills and decodes sharing steps, CUDA graphs)', { skip: noRef }, async () => {
+    const ref = bfRef as BfReference;
+    const refs = [...ref.chat, ...ref.raw];
+    const { outputs } = await generate(runner, refs.map((r) => r.prompt_ids), refs.map((r) => r.output_ids.length));
+    let compared = 0;
+    refs.forEach((r, i) => (compared += assertGreedy(outputs[i] ?? [], r.output_ids, r.margins, `generation ${i}`)));
+    console.log(`# greedy: ${compared} tokens compared over ${refs.length} generations`);
+  });
+
+  test('greedy through LLMEngine matches transformers bf16', { skip: noRef }, async () => {
+    const ref = bfRef as BfReference;
+    const engine = new LLMEngine(runner, new FakeTokenizer(200000), { maxNumSeqs: 16, maxNumBatchedTokens: 256, maxModelLen: 4096 });
+    const results = await engine.generate(
+      ref.raw.map((r, i) => ({
+        requestId: `raw-${i}`,
+        promptTokenIds: r.prompt_ids,
+        params: new SamplingParams({ temperature: 0, maxTokens: r.output_ids.length, ignoreEos: true }),
+      })),
+    );
+    results.forEach((res, i) => {
+      const r = ref.raw[i] as RefGeneration;
+      assertGreedy(res.outputs[0]?.tokenIds ?? [], r.output_ids, r.margins, `engine raw ${i}`);
+    });
+  });
+
+  test('chunked prefill and a reused prefix give the one-pass logprobs', async () => {
+    const a = fixture.logprobs[4]?.ids ?? [];
+    const b = fixture.logprobs[5]?.ids ?? [];
+    assert.equal(a.length, 440);
+    const whole = await teacherForced(runner, [a, b]);
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const seqA = new ManualSequence(a);
+    for (let start = 0; start < a.length; start += 100) {
+      const n = Math.min(100, a.length - start);
+      const entries: ManualStepEntry[] = [{ seq: seqA, numTokens: n, sample: false }];
+      const tokenIndex = Int32Array.from({ length: n }, (_, i) => i);
+      const targetTokenId = Int32Array.from({ length: n }, (_, i) => a[start + i + 1] ?? 0);
+      const out = await runner.execute(buildStepBatch(pool, entries, { tokenIndex, targetTokenId, topK: 1 }));
+      for (let i = 0; i < n - (start + n === a.length ? 1 : 0); i++) {
+        const got = out.positionTargetLogprobs[i] ?? NaN;
+        const want = whole.positionTargetLogprobs[start + i] ?? NaN;
+        assert.ok(Math.abs(got - want) <= SELF_TOLERANCE, `chunk at ${start}, token ${i}: ${got} vs one pass ${want}`);
+      }
+      commitStep(entries, out.sampledTokenIds);
+    }
+    // b shares a's first 400 tokens (25 full blocks): reuse them and compute only the last 40.
+    assert.deepEqual(b.slice(0, 400), a.slice(0, 400));
+    const seqB = new ManualSequence(b);
+    seqB.blocks.push(...seqA.blocks.slice(0, 25));
+    seqB.numComputed = 400;
+    const entries: ManualStepEntry[] = [{ seq: seqB, numTokens: 40, sample: false }];
+    const tokenIndex = Int32Array.from({ length: 39 }, (_, i) => i);
+    const targetTokenId = Int32Array.from({ length: 39 }, (_, i) => b[400 + i + 1] ?? 0);
+    const out = await runner.execute(buildStepBatch(pool, entries, { tokenIndex, targetTokenId, topK: 1 }));
+    for (let i = 0; i < 39; i++) {
+      const got = out.positionTargetLogprobs[i] ?? NaN;
+      const want = whole.positionTargetLogprobs[440 + 400 + i] ?? NaN;
+      assert.ok(Math.abs(got - want) <= SELF_TOLERANCE, `prefix reuse token ${400 + i}: ${got} vs one pass ${want}`);
+    }
+  });
+
+  test('decode steps over a long context give the one-pass logprobs (split attention)', async () => {
+    const ids = fixture.logprobs[3]?.ids ?? [];
+    assert.equal(ids.length, 1200);
+    const whole = await teacherForced(runner, [ids]);
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const seq = new ManualSequence(ids);
+    const prefill: ManualStepEntry[] = [{ seq, numTokens: 1100, sample: false }];
+    commitStep(prefill, (await runner.execute(buildStepBatch(pool, prefill))).sampledTokenIds);
+    for (let t = 1100; t < 1199; t++) {
+      const entries: ManualStepEntry[] = [{ seq, numTokens: 1, sample: true }];
+      const batch = buildStepBatch(pool, entries);
+      batch.sampling.numLogprobs[0] = 0;
+      const out = await runner.execute({ ...batch, positionLogprobs: { tokenIndex: Int32Array.of(0), targetTokenId: Int32Array.of(ids[t + 1] ?? 0), topK: 0 } });
+      const got = out.positionTargetLogprobs[0] ?? NaN;
+      const want = whole.positionTargetLogprobs[t] ?? NaN;
+      assert.ok(Math.abs(got - want) <= SELF_TOLERANCE, `decode at ${t}: ${got} vs one pass ${want}`);
+      seq.numComputed++;
+    }
+  });
+
+  test('decode through CUDA graphs equals eager decode', async () => {
+    const eager = openRunner({ enforceEager: true });
+    try {
+      const prompts = fixture.raw.slice(0, 3).map((r) => (r as unknown as RefGeneration).prompt_ids);
+      const lengths = prompts.map(() => 24);
+      const viaGraphs = await generate(runner, prompts, lengths, undefined, 0);
+      const viaEager = await generate(eager, prompts, lengths, undefined, 0);
+      prompts.forEach((_, i) => assertGreedy(viaGraphs.outputs[i] ?? [], viaEager.outputs[i] ?? [], viaEager.margins[i] ?? [], `prompt ${i}`));
+    } finally {
+      eager.dispose();
+    }
+  });
+
+  test('seeded sampling gives the same tokens alone and in a batch', async () => {
+    const prompts = fixture.raw.slice(0, 4).map((r) => (r as unknown as RefGeneration).prompt_ids);
+    const target: ManualSampling = { ...GREEDY, temperature: 0.9, topK: 40, topP: 0.9, minP: 0.02, seed: 1234 };
+    const others: ManualSampling[] = [
+      { ...GREEDY, temperature: 1.2, seed: 7 },
+      GREEDY,
+      { ...GREEDY, temperature: 0.7, topP: 0.5, seed: 99, repetitionPenalty: 1.3 },
+    ];
+    const alone = await generate(runner, [prompts[0] ?? []], [16], [target]);
+    const batched = await generate(runner, [prompts[0] ?? [], prompts[1] ?? [], prompts[2] ?? [], prompts[3] ?? []], [16, 16, 16, 16], [target, ...others], 0);
+    assert.deepEqual(batched.outputs[0], alone.outputs[0]);
+    const otherSeed = await generate(runner, [prompts[0] ?? []], [16], [{ ...target, seed: 4321 }]);
+    assert.notDeepEqual(otherSeed.outputs[0], alone.outputs[0], 'a different seed should draw differently');
+  });
+
+  test('top_k=1 sampling is greedy; logit bias forces and bans tokens', async () => {
+    const prompt = (fixture.raw[0] as unknown as RefGeneration).prompt_ids;
+    const greedy = await generate(runner, [prompt], [8]);
+    const topK1 = await generate(runner, [prompt], [8], [{ ...GREEDY, temperature: 1, topK: 1, seed: 5 }]);
+    assert.deepEqual(topK1.outputs[0], greedy.outputs[0]);
+    const forced = await generate(runner, [prompt], [4], [{ ...GREEDY, bias: new Map([[1234, 100]]) }]);
+    assert.deepEqual(forced.outputs[0], [1234, 1234, 1234, 1234]);
+    const first = greedy.outputs[0]?.[0] ?? -1;
+    const banned = await generate(runner, [prompt], [1], [{ ...GREEDY, bias: new Map([[first, -Infinity]]) }]);
+    assert.notEqual(banned.outputs[0]?.[0], first);
+  });
+
+  test('penalties: frequency and repetition penalties stop repeats', async () => {
+    const prompt = (fixture.raw[1] as unknown as RefGeneration).prompt_ids;
+    const freq = await generate(runner, [prompt], [24], [{ ...GREEDY, frequencyPenalty: 100 }]);
+    const out = freq.outputs[0] ?? [];
+    assert.equal(new Set(out).size, out.length, `frequency penalty 100 still repeated: ${JSON.stringify(out)}`);
+    const rep = await generate(runner, [prompt], [24], [{ ...GREEDY, repetitionPenalty: 1e4 }]);
+    const repOut = rep.outputs[0] ?? [];
+    assert.equal(new Set(repOut).size, repOut.length, `repetition penalty still repeated: ${JSON.stringify(repOut)}`);
+    for (const t of repOut) assert.ok(!prompt.includes(t), `repetition penalty let prompt token ${t} through`);
+  });
+
+  test('sampled logprobs and top logprobs agree with position logprobs', async () => {
+    const prompt = (fixture.raw[2] as unknown as RefGeneration).prompt_ids;
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const entries: ManualStepEntry[] = [{ seq: new ManualSequence(prompt, { ...GREEDY, numLogprobs: 5 }), numTokens: prompt.length, sample: true }];
+    const batch = buildStepBatch(pool, entries, { tokenIndex: Int32Array.of(prompt.length - 1), targetTokenId: Int32Array.of(0), topK: 5 });
+    const out = await runner.execute(batch);
+    assert.equal(out.topK, 5);
+    assert.deepEqual([...out.topTokenIds], [...out.positionTopTokenIds]);
+    assert.equal(out.sampledTokenIds[0], out.positionTopTokenIds[0]);
+    assert.ok(Math.abs((out.sampledLogprobs[0] ?? NaN) - (out.positionTopLogprobs[0] ?? NaN)) < 1e-5);
+    out.topLogprobs.forEach((lp, k) => assert.ok(Math.abs(lp - (out.positionTopLogprobs[k] ?? NaN)) < 1e-5));
+  });
+
+  test('rejects a malformed step with a clear error and keeps serving', async () => {
+    const prompt = (fixture.raw[0] as unknown as RefGeneration).prompt_ids;
+    const pool = new ManualBlockPool(runner.numKvBlocks);
+    const entries: ManualStepEntry[] = [{ seq: new ManualSequence(prompt), numTokens: prompt.length, sample: true }];
+    const batch = buildStepBatch(pool, entries);
+    const bad = { ...batch, tokenIds: Int32Array.from(batch.tokenIds, (t, i) => (i === 0 ? 10_000_000 : t)) };
+    await assert.rejects(runner.execute(bad), /token id 10000000 out of range/);
+    const lora = { ...batch, adapterSlots: Int32Array.of(0) };
+    await assert.rejects(runner.execute(lora), /LoRA/);
+    const ok = await runner.execute(batch);
+    assert.ok((ok.sampledTokenIds[0] ?? -1) >= 0);
+  });
+});

@@ -1,0 +1,163 @@
+/**
+ * `swiftlet bench`: offline engine benchmarks on a checkpoint or on random weights of a
+ * named shape (no download), generation ignoring EOS, results as one JSON line.
+ *   --scenario throughput   N requests arriving together (output tokens/s)
+ *   --scenario sequential   the same requests one at a time
+ *   --scenario ttft         a short request arriving while a long prompt is being computed
+ */
+import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
+import { LLMEngine, type AddRequest } from '../../engine/engine.js';
+import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
+import type { RequestOutput } from '../../engine/output.js';
+import { SamplingParams } from '../../engine/sampling-params.js';
+import { ModelHost } from '../../host/model-host.js';
+import { randomModel, RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
+import { createRunnerFor } from '../../runtime/create-runner.js';
+
+const FLAGS: FlagSpecs = {
+  scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential or ttft' },
+  shape: { kind: 'string', help: `random weights of a named shape instead of --model (${Object.keys(RANDOM_MODEL_CONFIGS).join(', ')})` },
+  dtype: { kind: 'string', default: 'bfloat16', help: 'random weights\' dtype: bfloat16, float16 or float32' },
+  'num-prompts': { kind: 'number', default: 64, help: 'requests (throughput, sequential)' },
+  'input-len': { kind: 'number', default: 256, help: 'prompt tokens (ttft: of the long prompt)' },
+  'output-len': { kind: 'number', default: 64, help: 'generated tokens per request' },
+  'short-len': { kind: 'number', default: 16, help: 'ttft: prompt tokens of the short request' },
+  seed: { kind: 'number', default: 0, help: 'seed for prompts and random weights' },
+  help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
+  ...MODEL_FLAGS,
+};
+
+/** Random-weight models have no tokenizer; the benchmark counts tokens, not text. */
+const NO_TEXT: EngineTokenizer = {
+  decode: () => '',
+  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
+};
+
+async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<{ engine: LLMEngine; dispose: () => void; label: string }> {
+  if (shape === undefined) {
+    const host = await ModelHost.load(options, (message) => console.error(message));
+    return { engine: host.engine, dispose: () => host.dispose(), label: host.modelDir };
+  }
+  if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
+  const { spec, source } = randomModel(shape, { seed, dtype });
+  const started = performance.now();
+  const runner = await createRunnerFor(spec, source, {
+    device: options.device,
+    kvCacheBytes: options.kvCacheBytes ?? 1 << 30,
+    gpuMemoryUtilization: options.gpuMemoryUtilization,
+    maxLoras: options.maxLoras,
+    maxLoraRank: options.maxLoraRank,
+    numThreads: options.numThreads,
+    tensorParallelSize: options.tensorParallelSize,
+  });
+  console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
+  const engine = new LLMEngine(runner, NO_TEXT, {
+    maxNumSeqs: options.maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens,
+    maxModelLen: options.maxModelLen ?? spec.maxPositionEmbeddings,
+    enableChunkedPrefill: options.enableChunkedPrefill,
+    enablePrefixCaching: options.enablePrefixCaching,
+    ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
+  });
+  return { engine, dispose: () => runner.dispose(), label: `random ${shape} ${dtype}` };
+}
+
+/** Deterministic prompts of random ids, distinct per request so the prefix cache cannot help. */
+function prompts(count: number, length: number, seed: number, vocab = 150000): number[][] {
+  let state = (seed * 2654435761 + 1) >>> 0;
+  const next = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return (state >>> 0) % vocab;
+  };
+  return Array.from({ length: count }, () => Array.from({ length }, next));
+}
+
+let nextRequestId = 0;
+function request(promptTokenIds: number[], maxTokens: number): AddRequest {
+  return { requestId: `bench-${nextRequestId++}`, promptTokenIds, params: new SamplingParams({ maxTokens, temperature: 0, ignoreEos: true }) };
+}
+
+/** Resolves with the time of the first output and of the last. */
+async function timed(stream: AsyncIterable<RequestOutput>, start: number): Promise<{ ttft: number; total: number; tokens: number }> {
+  let ttft = NaN;
+  let tokens = 0;
+  for await (const output of stream) {
+    if (Number.isNaN(ttft)) ttft = performance.now() - start;
+    for (const out of output.outputs) tokens += out.tokenIds.length;
+  }
+  return { ttft, total: performance.now() - start, tokens };
+}
+
+async function throughput(engine: LLMEngine, all: number[][], outputLen: number, sequential: boolean): Promise<Record<string, number>> {
+  const start = performance.now();
+  const results = [];
+  if (sequential) {
+    for (const prompt of all) results.push(await timed(engine.add(request(prompt, outputLen)), performance.now()));
+  } else {
+    results.push(...(await Promise.all(all.map((prompt) => timed(engine.add(request(prompt, outputLen)), start)))));
+  }
+  const seconds = (performance.now() - start) / 1000;
+  const outputTokens = results.reduce((sum, r) => sum + r.tokens, 0);
+  const inputTokens = all.reduce((sum, p) => sum + p.length, 0);
+  return {
+    seconds,
+    outputTokens,
+    outputTokensPerSecond: outputTokens / seconds,
+    totalTokensPerSecond: (inputTokens + outputTokens) / seconds,
+    meanTtftMs: results.reduce((sum, r) => sum + r.ttft, 0) / results.length,
+  };
+}
+
+async function ttftBehindLong(engine: LLMEngine, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
+  const [long, short] = [prompts(1, longLen, seed)[0] as number[], prompts(1, shortLen, seed + 1)[0] as number[]];
+  const start = performance.now();
+  const longDone = timed(engine.add(request(long, 1)), start);
+  // NOTE: the short request arrives once the long prompt's first step is under way.
+  await new Promise((resolve) => setTimeout(resolve, 5));
+  const shortStart = performance.now();
+  const shortResult = await timed(engine.add(request(short, 1)), shortStart);
+  const longResult = await longDone;
+  return { shortTtftMs: shortResult.ttft, longTtftMs: longResult.ttft };
+}
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags } = parseFlags(argv, FLAGS);
+  if (flags['help']) {
+    console.log(helpText('bench', 'Offline engine benchmarks (random weights of a named shape, or --model).', FLAGS));
+    return 0;
+  }
+  const scenario = flags['scenario'] as string;
+  if (!['throughput', 'sequential', 'ttft'].includes(scenario)) throw new UsageError('--scenario must be throughput, sequential or ttft');
+  const options = modelOptionsFrom(flags);
+  const shape = flags['shape'] as string | undefined;
+  if (shape === undefined && options.model === undefined) throw new UsageError('give --shape NAME (random weights) or --model DIR');
+  const seed = flags['seed'] as number;
+  const inputLen = flags['input-len'] as number;
+  const outputLen = flags['output-len'] as number;
+  const { engine, dispose, label } = await loadEngine(options, shape, flags['dtype'] as string, seed);
+  try {
+    const result =
+      scenario === 'ttft'
+        ? await ttftBehindLong(engine, inputLen, flags['short-len'] as number, seed)
+        : await throughput(engine, prompts(flags['num-prompts'] as number, inputLen, seed), outputLen, scenario === 'sequential');
+    const stats = engine.stats();
+    console.log(JSON.stringify({
+      scenario,
+      model: label,
+      numPrompts: scenario === 'ttft' ? 2 : flags['num-prompts'],
+      inputLen,
+      outputLen,
+      chunkedPrefill: engine.config.enableChunkedPrefill,
+      maxNumBatchedTokens: engine.config.maxNumBatchedTokens,
+      ...Object.fromEntries(Object.entries(result).map(([key, value]) => [key, Math.round(value * 100) / 100])),
+      steps: stats.numStepsTotal,
+      preemptions: stats.numPreemptions,
+    }));
+    return 0;
+  } finally {
+    dispose();
+  }
+}

@@ -1,0 +1,111 @@
+/**
+ * `swiftlet deploy` as a real child process: flags (SWIFT spellings too), the API key, a
+ * request through the openai client, and SIGTERM letting a request in flight finish before
+ * the process exits 0.
+ */
+import assert from 'node:assert/strict';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { test } from 'node:test';
+import { fileURLToPath } from 'node:url';
+import OpenAI from 'openai';
+import { ADAPTER_DIR, MODEL_DIR, MODEL_NAME, reference } from './helpers/live-server.js';
+import { repoRoot } from './helpers/paths.js';
+
+/** The CLI as this test runs: compiled (dist/test) or from source through tsx. */
+function cliCommand(): string[] {
+  const isCompiled = fileURLToPath(import.meta.url).includes(`${join('dist', 'test')}`);
+  const compiled = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+  if (isCompiled && existsSync(compiled)) return [compiled];
+  return ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'main.ts')];
+}
+
+interface Deployed {
+  child: ChildProcess;
+  url: string;
+  log: string[];
+}
+
+async function deploy(args: string[]): Promise<Deployed> {
+  const child = spawn(process.execPath, [...cliCommand(), 'deploy', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  const log: string[] = [];
+  const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no "serving" line in time:\n${log.join('\n')}`)), 30_000);
+    lines.on('line', (line) => {
+      log.push(line);
+      const match = / on (http:\/\/\S+) \(OpenAI API/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1] as string);
+      }
+    });
+    child.once('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`deploy exited with ${code}:\n${log.join('\n')}`));
+    });
+  });
+  return { child, url, log };
+}
+
+test('swiftlet deploy serves the model and adapter behind an API key, and exits 0 on SIGTERM after in-flight work', async () => {
+  const { child, url, log } = await deploy([
+    '--model', MODEL_DIR,
+    '--served-model-name', MODEL_NAME,
+    '--lora_modules', `a=${ADAPTER_DIR}`,
+    '--host', '127.0.0.1',
+    '--port', '0',
+    '--api-key', 'k3y',
+    '--device', 'cpu',
+    '--kv-cache-memory', '32MiB',
+    '--max_model_len', '2048',
+    '--shutdown-timeout', '20',
+  ]);
+  try {
+    const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k3y', maxRetries: 0 });
+    const models = await client.models.list();
+    assert.deepEqual(
+      models.data.map((m) => [m.id, (m as unknown as { max_model_len: number }).max_model_len]),
+      [[MODEL_NAME, 2048], ['a', 2048]],
+    );
+    await assert.rejects(new OpenAI({ baseURL: `${url}/v1`, apiKey: 'nope', maxRetries: 0 }).models.list(), OpenAI.AuthenticationError);
+    const ref = reference.lora.a.raw[0];
+    assert.ok(ref);
+    const completion = await client.completions.create({ model: 'a', prompt: ref.prompt, max_tokens: ref.output_ids.length, temperature: 0 });
+    assert.equal(completion.choices[0]?.text, ref.text);
+
+    const stream = await client.completions.create({ model: MODEL_NAME, prompt: 'The quick brown fox', max_tokens: 60, temperature: 0, stream: true });
+    const iterator = stream[Symbol.asyncIterator]();
+    assert.equal((await iterator.next()).done, false);
+    const exited = once(child, 'exit');
+    child.kill('SIGTERM');
+    let numChunks = 1;
+    let finishReason: string | null = null;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      numChunks++;
+      finishReason = next.value.choices[0]?.finish_reason ?? finishReason;
+    }
+    assert.equal(finishReason, 'length');
+    assert.equal(numChunks, 60);
+    const [code, signal] = (await exited) as [number | null, NodeJS.Signals | null];
+    assert.equal(signal, null);
+    assert.equal(code, 0, log.join('\n'));
+    assert.ok(log.some((line) => /SIGTERM: shutting down/.test(line)));
+  } finally {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  }
+});
+
+test('swiftlet deploy refuses bad flags with a usage error (exit 2)', async () => {
+  const child = spawn(process.execPath, [...cliCommand(), 'deploy', '--model', MODEL_DIR, '--port', 'eighty'], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString()));
+  const [code] = (await once(child, 'exit')) as [number | null];
+  assert.equal(code, 2);
+  assert.match(stderr, /--port expects a number/);
+});

@@ -2,7 +2,7 @@
  * Deterministic random weights for named model shapes: a WeightSource (and its ModelSpec)
  * for benchmarks and tests that need a real-sized model without a download, and a writer
  * that saves one as a Hugging Face checkpoint directory.
- * Weights are uniform with standard deviation 0.02 (biases too), norms are 1: activations stay sane.
+ * Weights are uniform with standard deviation 0.02 (biases too), norms 1 +- 0.1: activations stay sane.
  */
 import { closeSync, mkdirSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
@@ -70,16 +70,37 @@ export const RANDOM_MODEL_CONFIGS: Record<string, Json> = {
     bos_token_id: 151643,
     eos_token_id: 151645,
   },
+  'qwen3-tiny': {
+    architectures: ['Qwen3ForCausalLM'],
+    model_type: 'qwen3',
+    hidden_act: 'silu',
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    num_key_value_heads: 2,
+    head_dim: 32,
+    intermediate_size: 96,
+    vocab_size: 1000,
+    max_position_embeddings: 4096,
+    rms_norm_eps: 1e-6,
+    rope_theta: 1000000.0,
+    tie_word_embeddings: true,
+    torch_dtype: 'bfloat16',
+    bos_token_id: 1,
+    eos_token_id: 2,
+  },
   'llama-tiny': {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
     hidden_act: 'silu',
-    hidden_size: 128,
+    hidden_size: 96,
     num_hidden_layers: 2,
-    num_attention_heads: 4,
+    num_attention_heads: 6,
     num_key_value_heads: 2,
-    intermediate_size: 256,
-    vocab_size: 1024,
+    intermediate_size: 200,
+    vocab_size: 999,
+    attention_bias: true,
+    mlp_bias: true,
     max_position_embeddings: 4096,
     rms_norm_eps: 1e-5,
     rope_theta: 500000.0,
@@ -97,6 +118,8 @@ export interface RandomModelOptions {
   dtype?: WeightDtype;
   /** Fewer layers than the named shape, for quick tests. */
   numLayers?: number;
+  /** Standard deviation of the weights (default 0.02). */
+  std?: number;
 }
 
 export interface RandomModel {
@@ -144,6 +167,7 @@ export class RandomWeightSource implements WeightSource {
   constructor(
     readonly spec: ModelSpec,
     readonly seed = 0,
+    readonly std = 0.02,
   ) {
     const H = spec.hiddenSize;
     const I = spec.intermediateSize;
@@ -197,18 +221,16 @@ export class RandomWeightSource implements WeightSource {
     const bits = new Uint32Array(values.buffer);
     let state = hashName(name, this.seed) | 1;
     // NOTE: uniform on [-a, a] with a = 0.02 * sqrt(3) has standard deviation 0.02.
-    const amplitude = 0.02 * Math.sqrt(3) * 2 / 4294967296;
+    // Norm weights are 1 +- 0.1.
+    const amplitude = ((isNorm ? 0.1 : this.std * Math.sqrt(3)) * 2) / 4294967296;
+    const offset = isNorm ? 1 : 0;
     for (let start = 0; start < count; start += values.length) {
       const n = Math.min(values.length, count - start);
       for (let i = 0; i < n; i++) {
-        if (isNorm) {
-          values[i] = 1;
-          continue;
-        }
         state ^= state << 13;
         state ^= state >>> 17;
         state ^= state << 5;
-        values[i] = ((state >>> 0) - 2147483648) * amplitude;
+        values[i] = offset + ((state >>> 0) - 2147483648) * amplitude;
       }
       if (dtype === 'float32') {
         bytes.set(new Uint8Array(values.buffer, 0, n * 4), start * 4);
@@ -235,7 +257,7 @@ export function randomModelConfig(shapeName: string, options: RandomModelOptions
 export function randomModel(shapeName: string, options: RandomModelOptions = {}): RandomModel {
   const config = randomModelConfig(shapeName, options);
   const spec = specFromConfig(config);
-  return { config, spec, source: new RandomWeightSource(spec, options.seed ?? 0) };
+  return { config, spec, source: new RandomWeightSource(spec, options.seed ?? 0, options.std ?? 0.02) };
 }
 
 const SAFETENSORS_DTYPES: Record<WeightDtype, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32' };

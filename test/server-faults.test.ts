@@ -130,6 +130,9 @@ test('unknown route 404, wrong method 405 with Allow, body over the limit 413', 
   assert.equal(wrongMethod.headers.get('allow'), 'POST, OPTIONS');
   errorOf(await wrongMethod.json());
   assert.equal((await fetch(`${live.url}/v1/models`, { method: 'DELETE' })).status, 405);
+  const overDefault = await postJson(`${live.url}/v1/completions`, { model: MODEL_NAME, prompt: 'x'.repeat(33 * 1024 * 1024) });
+  assert.equal(overDefault.status, 413);
+  assert.match(errorOf(overDefault.json).message, /limit of 33554432 bytes/);
 
   const small = await startLiveServer({}, { maxBodyBytes: 1024 });
   try {

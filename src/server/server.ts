@@ -66,7 +66,13 @@ function findRoutes(routes: RouteTable, path: string): { routes: readonly Route[
   const exact = routes.get(path);
   if (exact) return { routes: exact, param: null };
   if (path.startsWith(MODEL_PREFIX) && path.length > MODEL_PREFIX.length) {
-    return { routes: routes.get(MODEL_PREFIX) ?? [], param: decodeURIComponent(path.slice(MODEL_PREFIX.length)) };
+    let param = path.slice(MODEL_PREFIX.length);
+    try {
+      param = decodeURIComponent(param);
+    } catch {
+      // NOTE: a malformed escape is matched as written (and so is not found).
+    }
+    return { routes: routes.get(MODEL_PREFIX) ?? [], param };
   }
   return null;
 }
@@ -126,6 +132,9 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const controller = new AbortController();
+    // NOTE: a client that resets the connection makes these emit 'error'; that is handled by the close below.
+    req.on('error', () => controller.abort());
+    res.on('error', () => controller.abort());
     res.on('close', () => {
       if (!res.writableFinished) controller.abort();
     });
@@ -153,6 +162,7 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
   });
   server.listen(options.port ?? 8000, hostname);
   await once(server, 'listening');
+  server.on('error', (error) => log(`server error: ${error.message}`));
   const address = server.address() as AddressInfo;
   const urlHost = address.family === 'IPv6' ? `[${address.address}]` : address.address;
 

@@ -19,6 +19,24 @@ const FLAGS: FlagSpecs = {
   ...MODEL_FLAGS,
 };
 
+/** Origins as listed, or as vLLM's single JSON list (`--allowed-origins '["*"]'`). */
+function allowedOrigins(values: string[] | undefined): string[] {
+  if (values === undefined) return ['*'];
+  if (values.length === 1 && (values[0] as string).trim().startsWith('[')) {
+    let parsed: unknown;
+    try {
+      parsed = JSON.parse(values[0] as string);
+    } catch {
+      throw new UsageError(`--allowed-origins: not a JSON list: ${values[0]}`);
+    }
+    if (!Array.isArray(parsed) || !parsed.every((origin) => typeof origin === 'string')) {
+      throw new UsageError('--allowed-origins: the JSON list must hold strings');
+    }
+    return parsed as string[];
+  }
+  return values;
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, FLAGS);
   if (flags['help']) {
@@ -41,7 +59,7 @@ export async function run(argv: string[]): Promise<number> {
     hostname: flags['host'] as string,
     port,
     apiKey: (flags['api-key'] as string | undefined) ?? process.env['SWIFTLET_API_KEY'] ?? undefined,
-    allowedOrigins: (flags['allowed-origins'] as string[] | undefined) ?? ['*'],
+    allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),
     maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
     log,
   });

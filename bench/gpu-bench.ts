@@ -66,7 +66,36 @@ async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
   return { seconds: (end - start) / 1e3, outputTokens, ttftSeconds: (lastFirst - start) / 1e3, decodeSeconds: (end - lastFirst) / 1e3 };
 }
 
+/**
+ * --profile: per-stage GPU time of decode steps (SWIFTLET_CUDA_PROFILE=1: eager steps with events,
+ * printed when the runner is disposed), at batch 1 and at `batch`, and the decode attention
+ * kernel without its load unrolling (SWIFTLET_DECODE_UNROLL=1) for comparison.
+ */
+async function profile(): Promise<void> {
+  const spec = specFromConfig(randomModelConfig(shape));
+  const maxModelLen = Math.max(1024, promptLen + genLen + 16);
+  const cases: [string, number, Record<string, string>][] = [
+    ['batch 1', 1, {}],
+    [`batch ${batch}`, batch, {}],
+    [`batch ${batch}, decode attention without unrolling`, batch, { SWIFTLET_DECODE_UNROLL: '1' }],
+    [`batch 1, cuBLASLt instead of GEMV`, 1, { SWIFTLET_CUDA_NO_GEMV: '1' }],
+  ];
+  for (const [label, n, env] of cases) {
+    process.env.SWIFTLET_CUDA_PROFILE = '1';
+    delete process.env.SWIFTLET_DECODE_UNROLL;
+    delete process.env.SWIFTLET_CUDA_NO_GEMV;
+    Object.assign(process.env, env);
+    const runner = CudaRunner.withRandomWeights(spec, 0, { maxNumSeqs: Math.max(n, 1), maxNumTokens: maxBatchedTokens, maxModelLen });
+    const engine = new LLMEngine(runner, noText, { maxNumSeqs: Math.max(n, 1), maxNumBatchedTokens: maxBatchedTokens, maxModelLen, enablePrefixCaching: false });
+    const r = await run(engine, randomPrompts(n, promptLen, spec.vocabSize, 5), 64);
+    console.log(`## ${label}: decode ${((r.decodeSeconds / 63) * 1e3).toFixed(2)} ms/step through the engine (eager, with events)`);
+    runner.dispose();
+  }
+  delete process.env.SWIFTLET_CUDA_PROFILE;
+}
+
 async function main(): Promise<void> {
+  if (process.argv.includes('--profile')) return profile();
   const addon = loadCudaAddon();
   const device = addon.deviceInfo(0);
   // Copy bandwidth first, while the card is empty: 2 GiB buffers, read + write counted.

@@ -4,10 +4,14 @@
 Usage: gpu-check-ref.py MODEL_DIR FIXTURE_REF_JSON OUT_JSON
 
 Same layout as test/fixtures/tiny-qwen2.ref.json (see test/fixtures/README.md) for the
-`logprobs`, `chat` and `raw` blocks, but computed in bfloat16 on CUDA, the precision the CUDA
-runner works in: teacher-forced logprobs (log_softmax in fp32 of the bf16 logits) and greedy
-generations of the same length as the fixture's, with the top-1 minus top-2 logit margin of
-every step. EOS does not stop these generations (min_new_tokens), so every step is compared.
+`logprobs`, `chat` and `raw` blocks, computed on CUDA:
+- `logprobs`: teacher-forced, the model in bfloat16 (the CUDA runner's precision) but the
+  lm_head product in fp32 on the bf16 final hidden state, as the runner does: bf16 logits
+  alone are quantised to 1/16..1/8 at this model's logit sizes, which would swamp the check.
+- `logprobs_fp32`: the same checkpoint upcast to fp32 (exact for bf16 weights): the answer a
+  bf16 engine should approach.
+- `chat`, `raw`: greedy generations in bf16 of the fixture's lengths, with the top-1 minus
+  top-2 logit margin of every step; EOS does not stop them (min_new_tokens).
 """
 import json
 import sys
@@ -26,16 +30,21 @@ def main() -> None:
         values, ids = lp.topk(5)
         return [[int(i), float(v)] for i, v in zip(ids.tolist(), values.tolist())]
 
-    logprobs = []
-    with torch.no_grad():
+    model32 = AutoModelForCausalLM.from_pretrained(model_dir, dtype=torch.float32).cuda().eval()
+    head = model.get_output_embeddings().weight.float()
+
+    def teacher_forced(logits_of) -> list:
+        out = []
         for entry in fixture["logprobs"]:
             ids = entry["ids"]
-            logits = model(torch.tensor([ids], device="cuda")).logits[0].float()
-            lp = torch.log_softmax(logits, dim=-1)
-            positions = []
-            for i in range(len(ids) - 1):
-                positions.append({"logprob": float(lp[i, ids[i + 1]]), "top": top5(lp[i])})
-            logprobs.append({"ids": ids, "positions": positions, "next_top": top5(lp[len(ids) - 1])})
+            lp = torch.log_softmax(logits_of(torch.tensor([ids], device="cuda")), dim=-1)
+            positions = [{"logprob": float(lp[i, ids[i + 1]]), "top": top5(lp[i])} for i in range(len(ids) - 1)]
+            out.append({"ids": ids, "positions": positions, "next_top": top5(lp[len(ids) - 1])})
+        return out
+
+    with torch.no_grad():
+        logprobs = teacher_forced(lambda ids: model.model(ids).last_hidden_state[0].float() @ head.T)
+        logprobs_fp32 = teacher_forced(lambda ids: model32(ids).logits[0].float())
 
         def generate(block: list) -> list:
             out = []
@@ -60,7 +69,7 @@ def main() -> None:
         raw = generate(fixture["raw"])
 
     json.dump({"model": model_dir, "dtype": "bfloat16", "device": torch.cuda.get_device_name(0),
-               "logprobs": logprobs, "chat": chat, "raw": raw}, open(out_path, "w"))
+               "logprobs": logprobs, "logprobs_fp32": logprobs_fp32, "chat": chat, "raw": raw}, open(out_path, "w"))
     print(f"bf16 reference: {len(logprobs)} teacher-forced sequences, {len(chat) + len(raw)} generations -> {out_path}")
 
 

@@ -4,3 +4,4 @@
 #include "kernels/elementwise.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/sampling.cuh"
+#include "kernels/gemv.cuh"

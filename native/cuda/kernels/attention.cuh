@@ -183,7 +183,7 @@ __device__ __forceinline__ void decodeSplits(int ctx, int maxSplits, int& numSpl
 // grid: (numSeqs, nKV, maxSplits); block 128. Sequences whose query length is not 1 are left to
 // the prefill kernel. Each block walks its split chunk by chunk with an online softmax and writes
 // a partial output (unnormalised), its running max (log2 units) and sum.
-template <int D, int MAXG>
+template <int D, int MAXG, int U>
 __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restrict__ kCache,
                                 const bf16* __restrict__ vCache, const int* __restrict__ blockTables,
                                 int maxBlocks, const int* __restrict__ queryStart,
@@ -225,26 +225,34 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
 
   for (int start = begin; start < end; start += PART) {
     const int n = min(end - start, PART);
-    for (int base = warp * TPW; base < n; base += NW * TPW) {
-      const int i = base + sub;
-      float k[8];
-      if (i < n) {
-        const int j = start + i;
-        const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
-        unpack8(*reinterpret_cast<const uint4*>(kCache + off), k);
-      } else {
+    // NOTE: U token groups are loaded before any is used, so each lane has U 16-byte loads in flight.
+    for (int base = warp * TPW; base < n; base += NW * TPW * U) {
+      float k[U][8];
 #pragma unroll
-        for (int e = 0; e < 8; e++) k[e] = 0.f;
+      for (int u = 0; u < U; u++) {
+        const int i = base + u * NW * TPW + sub;
+        if (i < n) {
+          const int j = start + i;
+          const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
+          unpack8(*reinterpret_cast<const uint4*>(kCache + off), k[u]);
+        } else {
+#pragma unroll
+          for (int e = 0; e < 8; e++) k[u][e] = 0.f;
+        }
       }
 #pragma unroll
-      for (int g = 0; g < MAXG; g++) {
-        if (g < G) {
-          float dot = 0.f;
+      for (int u = 0; u < U; u++) {
+        const int i = base + u * NW * TPW + sub;
 #pragma unroll
-          for (int e = 0; e < 8; e++) dot += qr[g][e] * k[e];
+        for (int g = 0; g < MAXG; g++) {
+          if (g < G) {
+            float dot = 0.f;
 #pragma unroll
-          for (int o = TPT / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
-          if (i < n && part == 0) sS[g][i] = dot;
+            for (int e = 0; e < 8; e++) dot += qr[g][e] * k[u][e];
+#pragma unroll
+            for (int o = TPT / 2; o > 0; o >>= 1) dot += __shfl_xor_sync(0xffffffffu, dot, o);
+            if (i < n && part == 0) sS[g][i] = dot;
+          }
         }
       }
     }
@@ -280,19 +288,28 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
         for (int e = 0; e < 8; e++) acc[g][e] *= alpha;
       }
     }
-    for (int base = warp * TPW; base < n; base += NW * TPW) {
-      const int i = base + sub;
-      if (i < n) {
-        const int j = start + i;
-        const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
-        float v[8];
-        unpack8(*reinterpret_cast<const uint4*>(vCache + off), v);
+    for (int base = warp * TPW; base < n; base += NW * TPW * U) {
+      float v[U][8];
 #pragma unroll
-        for (int g = 0; g < MAXG; g++) {
-          if (g < G) {
-            const float p = sS[g][i];
+      for (int u = 0; u < U; u++) {
+        const int i = base + u * NW * TPW + sub;
+        if (i < n) {
+          const int j = start + i;
+          const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
+          unpack8(*reinterpret_cast<const uint4*>(vCache + off), v[u]);
+        }
+      }
 #pragma unroll
-            for (int e = 0; e < 8; e++) acc[g][e] += p * v[e];
+      for (int u = 0; u < U; u++) {
+        const int i = base + u * NW * TPW + sub;
+        if (i < n) {
+#pragma unroll
+          for (int g = 0; g < MAXG; g++) {
+            if (g < G) {
+              const float p = sS[g][i];
+#pragma unroll
+              for (int e = 0; e < 8; e++) acc[g][e] += p * v[u][e];
+            }
           }
         }
       }
@@ -324,22 +341,25 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
   }
 }
 
-#define DECODE_KERNEL(D, G)                                                                                 \
-  extern "C" __global__ void __launch_bounds__(128) attention_decode_d##D##_g##G(                           \
+// U: token groups whose loads are issued together (more bytes in flight, more registers).
+#define DECODE_KERNEL(D, G, U)                                                                              \
+  extern "C" __global__ void __launch_bounds__(128) attention_decode_d##D##_g##G##_u##U(                    \
       const bf16* q, const bf16* kCache, const bf16* vCache, const int* blockTables, int maxBlocks,         \
       const int* queryStart, const int* contextLens, float* partOut, float* partMax, float* partSum,       \
       int nH, int nKV, int maxSplits, float scaleLog2) {                                                    \
-    attentionDecode<D, G>(q, kCache, vCache, blockTables, maxBlocks, queryStart, contextLens, partOut,     \
-                          partMax, partSum, nH, nKV, maxSplits, scaleLog2);                                 \
+    attentionDecode<D, G, U>(q, kCache, vCache, blockTables, maxBlocks, queryStart, contextLens, partOut,  \
+                             partMax, partSum, nH, nKV, maxSplits, scaleLog2);                              \
   }
-DECODE_KERNEL(16, 8)
-DECODE_KERNEL(32, 8)
-DECODE_KERNEL(64, 8)
-DECODE_KERNEL(128, 8)
-DECODE_KERNEL(16, 16)
-DECODE_KERNEL(32, 16)
-DECODE_KERNEL(64, 16)
-DECODE_KERNEL(128, 16)
+DECODE_KERNEL(16, 8, 1)
+DECODE_KERNEL(32, 8, 1)
+DECODE_KERNEL(64, 8, 1)
+DECODE_KERNEL(128, 8, 1)
+DECODE_KERNEL(64, 8, 4)
+DECODE_KERNEL(128, 8, 4)
+DECODE_KERNEL(16, 16, 1)
+DECODE_KERNEL(32, 16, 1)
+DECODE_KERNEL(64, 16, 1)
+DECODE_KERNEL(128, 16, 1)
 
 // grid: (numSeqs, nH); block: max(D, 32). Merges the splits of one query head.
 extern "C" __global__ void attention_decode_combine(const float* __restrict__ partOut,

@@ -1,7 +1,10 @@
 #include "model.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -235,6 +238,18 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
     if (b < c.maxNumSeqs) buckets_.push_back(b);
   buckets_.push_back(c.maxNumSeqs);
 
+  profiling_ = std::getenv("SWIFTLET_CUDA_PROFILE") && std::string(std::getenv("SWIFTLET_CUDA_PROFILE")) == "1";
+  useGemv_ = !(std::getenv("SWIFTLET_CUDA_NO_GEMV") && std::string(std::getenv("SWIFTLET_CUDA_NO_GEMV")) == "1");
+  const int group = c.numHeads / c.numKvHeads;
+  const bool unroll = (c.headDim == 64 || c.headDim == 128) && group <= 8 &&
+                      !(std::getenv("SWIFTLET_DECODE_UNROLL") && std::string(std::getenv("SWIFTLET_DECODE_UNROLL")) == "1");
+  decodeKernel_ = "attention_decode_d" + std::to_string(c.headDim) + (group <= 8 ? "_g8" : "_g16") + (unroll ? "_u4" : "_u1");
+  fn(decodeKernel_.c_str());
+  if (profiling_) {
+    profileEvents_.resize(64 * c.numLayers + 64);
+    for (CUevent& e : profileEvents_) checkCu(cu_.eventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
+  }
+
   const std::string prefill = "attention_prefill_d" + std::to_string(c.headDim);
   checkCu(cu_.funcSetAttribute(fn(prefill.c_str()), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
                                (int)prefillSmemBytes(c.headDim)),
@@ -242,9 +257,19 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
 }
 
 Model::~Model() {
+  if (profiling_ && profileSteps_ > 0) {
+    double gpu = 0;
+    for (auto& [name, st] : profileStats_) gpu += st.first;
+    std::fprintf(stderr, "# profile: %ld decode steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n", profileSteps_,
+                 gpu / profileSteps_, profileWallMs_ / profileSteps_);
+    for (auto& [name, st] : profileStats_)
+      std::fprintf(stderr, "#   %-14s %9.1f us/step (%5.1f%%)\n", name.c_str(), 1e3 * st.first / profileSteps_,
+                   100.0 * st.first / gpu);
+  }
   try {
     ContextGuard guard(cu_, ctx_);
     cu_.streamSynchronize(stream_);
+    for (CUevent e : profileEvents_) cu_.eventDestroy(e);
     for (auto& [b, g] : graphs_) cu_.graphExecDestroy(g);
     for (auto& [k, p] : plans_) {
       lt_.matrixLayoutDestroy(p.a);
@@ -294,9 +319,52 @@ void Model::launch(CUfunction f, Dim3 grid, Dim3 block, unsigned smem, std::vect
           "cuLaunchKernel");
 }
 
+void Model::mark(const char* name) {
+  if (!profileStep_) return;
+  if (profileUsed_ >= profileEvents_.size()) return;
+  checkCu(cu_.eventRecord(profileEvents_[profileUsed_], stream_), "cuEventRecord");
+  profileNames_.push_back(name);
+  profileUsed_++;
+}
+
+void Model::tunePlan(GemmPlan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,
+                     cublasLtMatmulHeuristicResult_t* results, int found) {
+  CUevent start, stop;
+  checkCu(cu_.eventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
+  checkCu(cu_.eventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
+  const float alpha = 1.f, beta = 0.f;
+  float best = 1e30f;
+  for (int i = 0; i < found; i++) {
+    if (results[i].state != 0 || results[i].workspaceSize > workspaceBytes_) continue;
+    auto run = [&] {
+      return lt_.matmul(ltHandle_, f32Out ? descF32_ : descBf16_, &alpha, (const void*)w, p.a, (const void*)x, p.b,
+                        &beta, (const void*)y, p.c, (void*)y, p.c, &results[i].algo, (void*)workspace_,
+                        workspaceBytes_, stream_);
+    };
+    if (run() != 0) continue;
+    checkCu(cu_.eventRecord(start, stream_), "cuEventRecord");
+    for (int r = 0; r < 5; r++) run();
+    checkCu(cu_.eventRecord(stop, stream_), "cuEventRecord");
+    checkCu(cu_.eventSynchronize(stop), "cuEventSynchronize");
+    float ms = 0;
+    cu_.eventElapsedTime(&ms, start, stop);
+    if (ms < best) {
+      best = ms;
+      p.algo = results[i].algo;
+    }
+  }
+  cu_.eventDestroy(start);
+  cu_.eventDestroy(stop);
+}
+
 // y[rows, n] = x[rows, k] @ w[n, k]^T, in column-major terms D(n x rows) = W^T(n x k) X(k x rows).
 void Model::gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, int k, bool f32Out) {
   if (rows == 0) return;
+  if (useGemv_ && rows <= 4) {
+    const std::string name = std::string(f32Out ? "gemv_f32_m" : "gemv_bf16_m") + std::to_string(rows);
+    launch(fn(name.c_str()), {(unsigned)((n + 7) / 8)}, {256}, 0, {&x, &w, &y, &n, &k});
+    return;
+  }
   auto key = std::make_tuple(rows, n, k, f32Out);
   auto it = plans_.find(key);
   if (it == plans_.end()) {
@@ -304,13 +372,15 @@ void Model::gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, i
     checkLt(lt_.matrixLayoutCreate(&p.a, CUDA_R_16BF, k, n, k), "layout A");
     checkLt(lt_.matrixLayoutCreate(&p.b, CUDA_R_16BF, k, rows, k), "layout B");
     checkLt(lt_.matrixLayoutCreate(&p.c, f32Out ? CUDA_R_32F : CUDA_R_16BF, n, rows, n), "layout C");
-    cublasLtMatmulHeuristicResult_t results[4];
+    cublasLtMatmulHeuristicResult_t results[8];
     int found = 0;
-    checkLt(lt_.algoGetHeuristic(ltHandle_, f32Out ? descF32_ : descBf16_, p.a, p.b, p.c, p.c, pref_, 4, results, &found),
+    checkLt(lt_.algoGetHeuristic(ltHandle_, f32Out ? descF32_ : descBf16_, p.a, p.b, p.c, p.c, pref_, tuning_ ? 8 : 1,
+                                 results, &found),
             "cublasLtMatmulAlgoGetHeuristic");
     if (found == 0) throw CudaError("cuBLASLt found no algorithm for a " + std::to_string(rows) + "x" + std::to_string(n) + "x" + std::to_string(k) + " GEMM");
     p.algo = results[0].algo;
     p.hasAlgo = true;
+    if (tuning_ && found > 1) tunePlan(p, f32Out, x, w, y, results, found);
     it = plans_.emplace(key, p).first;
   }
   const float alpha = 1.f, beta = 0.f;
@@ -472,7 +542,7 @@ int Model::allocateKvCache(size_t bytes, double utilization) {
 }
 
 int Model::graphBucketFor(int numSeqs) const {
-  if (!cfg_.useCudaGraphs) return 0;
+  if (!cfg_.useCudaGraphs || profiling_) return 0;
   for (int b : buckets_)
     if (b >= numSeqs) return b;
   return 0;
@@ -523,11 +593,12 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
               work = dev(rWork_);
   const unsigned normThreads = H >= 2048 ? 1024 : (H >= 512 ? 256 : 64);
   launch(fn("embed_tokens"), {(unsigned)T}, {256}, 0, {&tokens, &embed_, &residual_, &H});
+  mark("embed");
 
   const std::string prefillName = "attention_prefill_d" + std::to_string(D);
   const int G = nH / nKV;
-  const std::string decodeName = "attention_decode_d" + std::to_string(D) + "_g" + (G <= 8 ? "8" : "16");
-  CUfunction prefillFn = fn(prefillName.c_str()), decodeFn = fn(decodeName.c_str());
+  (void)G;
+  CUfunction prefillFn = fn(prefillName.c_str()), decodeFn = fn(decodeKernel_.c_str());
   const unsigned prefillSmem = (unsigned)prefillSmemBytes(D);
   float scaleLog2 = (float)(1.0 / std::sqrt((double)D) * 1.4426950408889634);
   float attnScale = c.attentionScale;
@@ -540,15 +611,19 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
     CUdeviceptr prevBias = li == 0 ? 0 : layers_[li - 1].downBias;
     launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
            {&residual_, &prevDelta, &prevBias, &l.inputNorm, &normed_, &H, &eps});
+    mark("norms");
     gemm(normed_, l.qkv, qkvOut_, T, qkvRows_, H, false);
+    mark("gemm qkv");
     CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
     launch(fn("qkv_rope_cache"), {(unsigned)T}, {128}, 4 * D * 4,
            {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
             &kCache, &vCache, &nH, &nKV, &D, &eps});
+    mark("rope+cache");
     if (numWork > 0) {
       launch(prefillFn, {(unsigned)numWork, (unsigned)nH}, {128}, prefillSmem,
              {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &work, &attnOut_, &nH, &nKV,
               &scaleLog2});
+      mark("attn prefill");
     }
     if (anyDecode) {
       launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
@@ -556,18 +631,24 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
               &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
       launch(fn("attention_decode_combine"), {(unsigned)S, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
              {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits});
+      mark("attn decode");
     }
     gemm(attnOut_, l.o, delta_, T, H, nH * D, false);
+    mark("gemm o");
     launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
            {&residual_, &delta_, &l.oBias, &l.postNorm, &normed_, &H, &eps});
+    mark("norms");
     gemm(normed_, l.gateUp, gateUpOut_, T, 2 * I, H, false);
+    mark("gemm gate_up");
     const unsigned siluBlocks = (unsigned)std::min<size_t>(((size_t)T * I / 8 + 255) / 256, 65535);
     if (vecSilu) {
       launch(fn("silu_mul8"), {siluBlocks}, {256}, 0, {&gateUpOut_, &act_, &T, &I});
     } else {
       launch(fn("silu_mul"), {siluBlocks * 8}, {256}, 0, {&gateUpOut_, &l.gateUpBias, &act_, &T, &I});
     }
+    mark("silu");
     gemm(act_, l.down, delta_, T, H, I, false);
+    mark("gemm down");
   }
 }
 
@@ -580,11 +661,18 @@ void Model::computeLogits(int rowBegin, int numRows) {
   const unsigned normThreads = H >= 2048 ? 1024 : (H >= 512 ? 256 : 64);
   launch(fn("final_norm_rows"), {(unsigned)numRows}, {normThreads}, 0,
          {&residual_, &delta_, &lastBias, &rows, &finalNorm_, &finalNormed_, &H, &eps});
+  mark("norms");
   gemm(finalNormed_, lmHead_, logits_, numRows, c.vocabSize, H, true);
+  mark("gemm lm_head");
 }
 
 StepResult Model::execute(const StepInput& in) {
   ContextGuard guard(cu_, ctx_);
+  const auto wallStart = std::chrono::steady_clock::now();
+  profileStep_ = profiling_ && in.numSeqs == in.numTokens;
+  profileUsed_ = 0;
+  profileNames_.clear();
+  mark("begin");
   if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
   const ModelConfig& c = cfg_;
   const int S = in.numSeqs, T = in.numTokens;
@@ -642,6 +730,7 @@ StepResult Model::execute(const StepInput& in) {
       launch(fn("sample_rows"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
              {&logits_, &processed_, &V, &chunk, &dSample, &sb, &dLse, &dIds, &dLps});
     }
+    mark("sampling");
     if (posEnd > posBegin) {
       launch(fn("position_row_logprobs"), {(unsigned)(posEnd - posBegin)}, {1024}, 0,
              {&logits_, &V, &chunk, &dPos, &pb, &pk, &dPosTarget, &dPosTopIds, &dPosTopLps});
@@ -653,9 +742,17 @@ StepResult Model::execute(const StepInput& in) {
     copyInputs(in, B, B, B);
     auto it = graphs_.find(B);
     if (it == graphs_.end()) {
-      // First step of this bucket: run it eagerly, then capture the same launches for replay.
-      runLayers(B, B, 0, true);
-      computeLogits(0, B);
+      // First step of this bucket: run it eagerly (timing the GEMM algorithms for its shapes),
+      // then capture the same launches for replay.
+      tuning_ = true;
+      try {
+        runLayers(B, B, 0, true);
+        computeLogits(0, B);
+      } catch (...) {
+        tuning_ = false;
+        throw;
+      }
+      tuning_ = false;
       CUgraph graph;
       checkCu(cu_.streamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
       try {
@@ -692,6 +789,17 @@ StepResult Model::execute(const StepInput& in) {
 
   checkCu(cu_.memcpyDtoHAsync(samplingOutHost_, samplingOut_, outBytes, stream_), "download results");
   checkCu(cu_.streamSynchronize(stream_), "step");
+  if (profileStep_) {
+    for (size_t i = 1; i < profileUsed_; i++) {
+      float ms = 0;
+      cu_.eventElapsedTime(&ms, profileEvents_[i - 1], profileEvents_[i]);
+      auto& st = profileStats_[profileNames_[i]];
+      st.first += ms;
+      st.second++;
+    }
+    profileSteps_++;
+    profileWallMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
+  }
 
   StepResult r;
   auto ints = [&](size_t o, size_t n) {

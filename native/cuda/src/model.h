@@ -171,6 +171,25 @@ class Model {
 
   std::map<int, CUgraphExec> graphs_;
   std::vector<int> buckets_;
+
+  // GEMM algorithm choice by timing (only for the shapes of graph buckets, replayed many times).
+  bool tuning_ = false;
+  bool useGemv_ = true;
+  std::string decodeKernel_;
+  void tunePlan(GemmPlan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,
+                cublasLtMatmulHeuristicResult_t* results, int found);
+
+  // SWIFTLET_CUDA_PROFILE=1: eager steps with an event after every stage; decode-step averages
+  // are printed to stderr when the model is destroyed.
+  bool profiling_ = false;
+  bool profileStep_ = false;
+  std::vector<CUevent> profileEvents_;
+  std::vector<const char*> profileNames_;
+  size_t profileUsed_ = 0;
+  std::map<std::string, std::pair<double, long>> profileStats_;
+  long profileSteps_ = 0;
+  double profileWallMs_ = 0;
+  void mark(const char* name);
 };
 
 }  // namespace swiftlet_cuda

@@ -78,6 +78,7 @@ describe('swiftlet run-batch on the fixture model', () => {
   lines.push(line('unknown-model', '/v1/completions', { model: 'nope', prompt: 'hi' }));
   lines.push(line('seeded', '/v1/completions', { prompt: 'The quick brown fox', max_tokens: 8, temperature: 1, seed: 7 }));
   lines.push(line('seeded-again', '/v1/completions', { prompt: 'The quick brown fox', max_tokens: 8, temperature: 1, seed: 7 }));
+  lines.push(line('prompt-logprobs', '/v1/completions', { prompt: reference.logprobs[0]!.ids, max_tokens: 1, temperature: 0, prompt_logprobs: 5 }));
   lines.push(line('stopped', '/v1/completions', { prompt: reference.raw[0]!.prompt, max_tokens: 32, temperature: 0, stop: [' ->'] }));
 
   before(async () => {
@@ -147,6 +148,18 @@ describe('swiftlet run-batch on the fixture model', () => {
       assert.match(entry['error']['message'], message, id);
       assert.match(entry['response']['body']['error']['message'], message, id);
     }
+  });
+
+  test('prompt_logprobs come back in vLLM\'s shape, matching transformers', () => {
+    const ref = reference.logprobs[0]!;
+    const entries = body('prompt-logprobs')['choices'][0]['prompt_logprobs'] as (Record<string, { logprob: number; rank: number | null }> | null)[];
+    assert.equal(entries.length, ref.ids.length);
+    assert.equal(entries[0], null);
+    ref.positions.forEach((position, i) => {
+      const entry = entries[i + 1]!;
+      assert.ok(Math.abs(entry[String(position.token)]!.logprob - position.logprob) <= LOGPROB_TOLERANCE, `position ${i}`);
+      assert.equal(entry[String(position.top[0]![0])]!.rank, 1);
+    });
   });
 
   test('a seed reproduces a sampled completion; stop strings end it', () => {

@@ -370,7 +370,13 @@ function adapterApiError(error: unknown): unknown {
 }
 
 function promptResult(prompt: PreparedPrompt): PromptResult {
-  return { promptTokenIds: prompt.promptTokenIds, promptText: prompt.promptText, promptLogprobs: null, numCachedTokens: 0 };
+  return {
+    promptTokenIds: prompt.promptTokenIds,
+    promptText: prompt.promptText,
+    promptLogprobs: null,
+    wantsPromptLogprobs: prompt.wantsPromptLogprobs,
+    numCachedTokens: 0,
+  };
 }
 
 function absorbPromptInfo(prompt: PromptResult, output: RequestOutput): void {

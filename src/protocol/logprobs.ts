@@ -88,3 +88,25 @@ export function chatLogprobs(
     refusal: null,
   };
 }
+
+/** vLLM's `prompt_logprobs`: per prompt token, the token and the top alternatives keyed by id. */
+export type PromptLogprobsEntry = Record<string, { logprob: number; rank: number | null; decoded_token: string }> | null;
+
+export function promptLogprobs(
+  promptTokenIds: number[],
+  entries: (TokenLogprob | null)[],
+  namer: TokenNamer,
+  asTokenIds: boolean,
+): PromptLogprobsEntry[] {
+  return promptTokenIds.map((tokenId, i) => {
+    const entry = entries[i];
+    if (!entry) return null;
+    const out: NonNullable<PromptLogprobsEntry> = {};
+    entry.top.forEach(([id, lp], rank) => {
+      out[String(id)] = { logprob: finite(lp), rank: rank + 1, decoded_token: tokenName(namer, id, asTokenIds) };
+    });
+    // NOTE: the runner reports ranks only within the top k; a prompt token outside it has none.
+    out[String(tokenId)] ??= { logprob: finite(entry.logprob), rank: null, decoded_token: tokenName(namer, tokenId, asTokenIds) };
+    return out;
+  });
+}

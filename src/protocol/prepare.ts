@@ -27,6 +27,8 @@ export interface PreparedPrompt {
   /** The prompt as text, for `echo`. */
   promptText: string;
   params: SamplingParams;
+  /** prompt_logprobs was asked for (echo + logprobs also computes them, but reports them in `logprobs`). */
+  wantsPromptLogprobs: boolean;
 }
 
 type SharedFields = Pick<
@@ -131,7 +133,7 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
     const withEcho = body.echo && body.logprobs !== undefined && body.logprobs !== null
       ? new SamplingParams({ ...params.toInit(), promptLogprobs: Math.max(params.promptLogprobs ?? 0, body.logprobs) })
       : params;
-    return { promptTokenIds: ids, promptText: text, params: withEcho };
+    return { promptTokenIds: ids, promptText: text, params: withEcho, wantsPromptLogprobs: body.prompt_logprobs != null };
   });
 }
 
@@ -165,5 +167,10 @@ export function prepareChat(body: ChatCompletionRequest, context: PromptContext)
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
-  return { promptTokenIds: ids, promptText: text, params: samplingParams(body, maxTokens, logprobs, ids.length, context) };
+  return {
+    promptTokenIds: ids,
+    promptText: text,
+    params: samplingParams(body, maxTokens, logprobs, ids.length, context),
+    wantsPromptLogprobs: body.prompt_logprobs != null,
+  };
 }

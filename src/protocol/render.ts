@@ -1,5 +1,5 @@
 /** Response bodies (whole and streamed) of /v1/completions and /v1/chat/completions. */
-import { chatLogprobs, completionLogprobs, type TokenNamer } from './logprobs.js';
+import { chatLogprobs, completionLogprobs, promptLogprobs, type PromptLogprobsEntry, type TokenNamer } from './logprobs.js';
 import { usageOf, type ChoiceResult, type PromptResult, type TokenLogprob, type Usage } from './results.js';
 
 export interface RenderOptions {
@@ -48,7 +48,7 @@ export function renderCompletion(
         logprobs,
         finish_reason: choice.finishReason,
         stop_reason: choice.stopReason,
-        prompt_logprobs: null,
+        prompt_logprobs: renderPromptLogprobs(options, prompt),
       };
     }),
     usage: usageOf(prompts, choices),
@@ -76,7 +76,14 @@ export function renderChatCompletion(
       stop_reason: choice.stopReason,
     })),
     usage: usageOf([prompt], choices),
+    prompt_logprobs: renderPromptLogprobs(options, prompt),
   };
+}
+
+/** Present only when the request asked for prompt_logprobs (echo's logprobs come through `logprobs`). */
+function renderPromptLogprobs(options: RenderOptions, prompt: PromptResult): PromptLogprobsEntry[] | null {
+  if (!prompt.promptLogprobs || !prompt.wantsPromptLogprobs) return null;
+  return promptLogprobs(prompt.promptTokenIds, prompt.promptLogprobs, options.namer, options.returnTokensAsTokenIds);
 }
 
 /** One streamed piece of a choice: the text and tokens it adds, and how it ended if it did. */

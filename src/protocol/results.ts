@@ -18,6 +18,8 @@ export interface PromptResult {
   promptText: string;
   /** One per prompt token; the first is null (nothing precedes it). */
   promptLogprobs: (TokenLogprob | null)[] | null;
+  /** The request asked for prompt_logprobs itself (not only through echo + logprobs). */
+  wantsPromptLogprobs: boolean;
   numCachedTokens: number;
 }
 

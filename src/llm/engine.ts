@@ -1,0 +1,359 @@
+/**
+ * The library's in-process engine, SWIFT's PtEngine/VllmEngine workflow in TypeScript:
+ *
+ *   const engine = await Engine.load({ model: 'Qwen/Qwen2.5-0.5B-Instruct' });
+ *   const [answer] = await engine.infer([{ query: 'hi' }], { maxTokens: 64, temperature: 0 });
+ *
+ * Requests go through the model's chat template into the batching LLMEngine; everything
+ * passed to one infer() call is submitted at once, so it runs batched.
+ */
+import { randomUUID } from 'node:crypto';
+import { flattenContent, type ChatMessage } from '../chat/conversation.js';
+import type { ChatTemplate } from '../chat/template.js';
+import { parseFlags } from '../cli/args.js';
+import { MODEL_FLAGS, modelOptionsFrom, parseBytes, type ModelOptions } from '../cli/model-flags.js';
+import type { EngineStats } from '../engine/engine.js';
+import type { RequestOutput, TokenLogprob } from '../engine/output.js';
+import { SamplingParams } from '../engine/sampling-params.js';
+import type { AdapterEntry } from '../host/adapters.js';
+import { ModelHost, type Logger } from '../host/model-host.js';
+import type { Tokenizer } from '../model/tokenizer.js';
+import { requestMessages, withAnswer } from './conversation.js';
+import { asInferRequestError, InferRequestError } from './errors.js';
+import type {
+  FinishReason,
+  InferBackend,
+  InferRequest,
+  InferResponse,
+  InferStreamChunk,
+  RequestConfig,
+  TokenLogprobInfo,
+  Usage,
+} from './types.js';
+
+/** How to load a model; what is left out takes the same default as the CLI flag of that name. */
+export interface EngineOptions {
+  /** A checkpoint directory, a hub id or a model type. */
+  model?: string;
+  /** LoRA adapters to load, `{ name: path }` or `[{ name, path }]`; pick one per request with `model`. */
+  loraModules?: Readonly<Record<string, string>> | readonly { name: string; path: string }[];
+  device?: 'cpu' | 'cuda' | 'auto';
+  /** Longest prompt + answer; default: the model's, capped by the KV cache. */
+  maxModelLen?: number;
+  maxNumSeqs?: number;
+  maxNumBatchedTokens?: number;
+  /** KV cache size in bytes or as text (`'512MiB'`); CPU default 1 GiB. */
+  kvCacheMemory?: number | string;
+  gpuMemoryUtilization?: number;
+  tensorParallelSize?: number;
+  maxLoras?: number;
+  maxLoraRank?: number;
+  enablePrefixCaching?: boolean;
+  enableChunkedPrefill?: boolean;
+  /** A Jinja file or a built-in template name (chatml, qwen, llama3) instead of the model's. */
+  chatTemplate?: string;
+  /** Sampling defaults from generation_config.json (default true). */
+  useGenerationConfig?: boolean;
+  numThreads?: number;
+  /** The base model's name in responses and for `model` in requests; default: `model`. */
+  servedModelName?: string;
+  /** Progress messages while loading (default: none). */
+  log?: Logger;
+}
+
+interface Started {
+  request: InferRequest;
+  messages: ChatMessage[];
+  requestId: string;
+  numPromptTokens: number;
+  stream: AsyncIterable<RequestOutput>;
+  topLogprobs: number;
+  /** Undoes the signal listener. */
+  release: () => void;
+}
+
+/** The CLI's defaults for every model flag, so the library and the commands agree. */
+function defaultModelOptions(): ModelOptions {
+  return modelOptionsFrom(parseFlags([], MODEL_FLAGS).flags);
+}
+
+export function modelOptionsOf(options: EngineOptions): ModelOptions {
+  const defaults = defaultModelOptions();
+  const loraModules = options.loraModules === undefined
+    ? []
+    : Array.isArray(options.loraModules)
+      ? options.loraModules.map(({ name, path }) => ({ name, path }))
+      : Object.entries(options.loraModules as Record<string, string>).map(([name, path]) => ({ name, path }));
+  const kvCacheMemory = options.kvCacheMemory;
+  const defined = <T>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);
+  return {
+    ...defaults,
+    model: options.model,
+    servedModelName: options.servedModelName,
+    loraModules,
+    maxLoras: defined(options.maxLoras, Math.max(defaults.maxLoras, loraModules.length)),
+    maxLoraRank: defined(options.maxLoraRank, defaults.maxLoraRank),
+    maxModelLen: options.maxModelLen,
+    device: defined(options.device, defaults.device),
+    tensorParallelSize: defined(options.tensorParallelSize, defaults.tensorParallelSize),
+    maxNumSeqs: defined(options.maxNumSeqs, defaults.maxNumSeqs),
+    maxNumBatchedTokens: defined(options.maxNumBatchedTokens, defaults.maxNumBatchedTokens),
+    kvCacheBytes: typeof kvCacheMemory === 'string' ? parseBytes(kvCacheMemory) : kvCacheMemory,
+    gpuMemoryUtilization: defined(options.gpuMemoryUtilization, defaults.gpuMemoryUtilization),
+    enablePrefixCaching: defined(options.enablePrefixCaching, defaults.enablePrefixCaching),
+    enableChunkedPrefill: defined(options.enableChunkedPrefill, defaults.enableChunkedPrefill),
+    useGenerationConfig: defined(options.useGenerationConfig, true),
+    chatTemplate: options.chatTemplate,
+    numThreads: options.numThreads,
+    // NOTE: a library caller hands over whole lists at once; the queue must take them.
+    maxWaiting: Number.POSITIVE_INFINITY,
+  };
+}
+
+export class Engine implements InferBackend {
+  /** Engine request id -> the adapter it runs with, until its stream ends. */
+  private readonly inFlight = new Map<string, AdapterEntry | null>();
+  private isClosed = false;
+
+  /** Wraps a loaded ModelHost (the CLI's way in); most callers want Engine.load(). */
+  constructor(readonly host: ModelHost) {}
+
+  static async load(options: EngineOptions = {}): Promise<Engine> {
+    return new Engine(await ModelHost.load(modelOptionsOf(options), options.log));
+  }
+
+  get chatTemplate(): ChatTemplate {
+    return this.host.chatTemplate;
+  }
+
+  get tokenizer(): Tokenizer {
+    return this.host.tokenizer;
+  }
+
+  /** The base model's name (what `model` selects besides adapter names). */
+  get modelName(): string {
+    return this.host.servedModelName;
+  }
+
+  get modelDir(): string {
+    return this.host.modelDir;
+  }
+
+  get maxModelLen(): number {
+    return this.host.maxModelLen;
+  }
+
+  get adapterNames(): string[] {
+    return this.host.adapters.list().map((adapter) => adapter.name);
+  }
+
+  loadAdapter(name: string, path: string): void {
+    if (name === this.modelName) throw new InferRequestError(`'${name}' is the base model's name`, 'model');
+    this.host.adapters.load(name, path);
+  }
+
+  /** Requests still running with the adapter end at once with finishReason 'abort'. */
+  unloadAdapter(name: string): void {
+    const entry = this.host.adapters.get(name);
+    for (const [requestId, adapter] of this.inFlight) if (entry !== undefined && adapter === entry) this.host.engine.abort(requestId);
+    this.host.adapters.unload(name);
+  }
+
+  /** The prompt text a request becomes (what the model sees). */
+  applyChatTemplate(request: InferRequest, options: { addGenerationPrompt?: boolean; chatTemplateKwargs?: Readonly<Record<string, unknown>> } = {}): string {
+    try {
+      return this.chatTemplate.render(flattenContent(requestMessages(request)), {
+        addGenerationPrompt: options.addGenerationPrompt ?? true,
+        kwargs: options.chatTemplateKwargs,
+      });
+    } catch (error) {
+      throw asInferRequestError(error);
+    }
+  }
+
+  /** Answers every request; all are submitted together, so they run batched. Results in input order. */
+  async infer(requests: readonly InferRequest[], config: RequestConfig = {}): Promise<InferResponse[]> {
+    const started: Started[] = [];
+    try {
+      requests.forEach((request, index) => {
+        try {
+          started.push(this.start(request, config));
+        } catch (error) {
+          const converted = asInferRequestError(error);
+          throw converted instanceof InferRequestError ? converted.withIndex(index) : converted;
+        }
+      });
+      return await Promise.all(started.map((s) => this.collect(s)));
+    } catch (error) {
+      for (const s of started) this.host.engine.abort(s.requestId);
+      throw error;
+    }
+  }
+
+  /** One request's answer. */
+  async chat(request: InferRequest, config: RequestConfig = {}): Promise<InferResponse> {
+    const [response] = await this.infer([request], config);
+    return response as InferResponse;
+  }
+
+  /**
+   * The answer as it is generated. Leaving the loop early (break, return, throw) aborts the
+   * request; so does `config.signal`, which ends the stream with finishReason 'abort'.
+   */
+  async *inferStream(request: InferRequest, config: RequestConfig = {}): AsyncGenerator<InferStreamChunk> {
+    let started: Started;
+    try {
+      started = this.start(request, config);
+    } catch (error) {
+      throw asInferRequestError(error);
+    }
+    yield* this.chunks(started);
+  }
+
+  stats(): EngineStats {
+    return this.host.engine.stats();
+  }
+
+  /** Aborts whatever still runs, waits for the engine to settle, frees the model. */
+  async close(): Promise<void> {
+    if (this.isClosed) return;
+    this.isClosed = true;
+    for (const requestId of this.inFlight.keys()) this.host.engine.abort(requestId);
+    // NOTE: a step in flight finishes before its aborts apply; the runner must outlive it.
+    while (this.host.engine.hasUnfinished) await new Promise((resolve) => setTimeout(resolve, 2));
+    this.host.dispose();
+  }
+
+  private start(request: InferRequest, config: RequestConfig): Started {
+    if (this.isClosed) throw new Error('the engine is closed');
+    const messages = requestMessages(request);
+    const text = this.chatTemplate.render(flattenContent(messages), { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs });
+    // NOTE: the template already wrote every special token, so none are added (as vLLM).
+    const promptTokenIds = this.tokenizer.encode(text, { addSpecialTokens: false });
+    const adapter = this.host.resolveModel(config.model);
+    if (adapter === undefined) {
+      throw new InferRequestError(`no model or adapter named '${config.model}' (have: ${[this.modelName, ...this.adapterNames].join(', ')})`, 'model');
+    }
+    const params = this.samplingParams(config, promptTokenIds.length);
+    const requestId = randomUUID();
+    const stream = this.host.engine.add({
+      requestId,
+      promptTokenIds,
+      params,
+      adapterSlot: adapter?.slot ?? -1,
+      adapterKey: adapter?.key,
+    });
+    this.inFlight.set(requestId, adapter);
+    let release = () => {};
+    const signal = config.signal;
+    if (signal !== undefined) {
+      const abort = () => this.host.engine.abort(requestId);
+      if (signal.aborted) abort();
+      else {
+        signal.addEventListener('abort', abort, { once: true });
+        release = () => signal.removeEventListener('abort', abort);
+      }
+    }
+    return { request, messages, requestId, numPromptTokens: promptTokenIds.length, stream, topLogprobs: params.logprobs ?? 0, release };
+  }
+
+  private samplingParams(config: RequestConfig, numPromptTokens: number): SamplingParams {
+    const room = this.maxModelLen - numPromptTokens;
+    if (room <= 0) {
+      throw new InferRequestError(
+        `the prompt has ${numPromptTokens} tokens, leaving no room for an answer in the model's context of ${this.maxModelLen}`,
+        'messages',
+      );
+    }
+    if (config.maxTokens !== undefined && config.maxTokens > room) {
+      throw new InferRequestError(
+        `the prompt (${numPromptTokens} tokens) and maxTokens (${config.maxTokens}) exceed the model's context of ${this.maxModelLen}`,
+        'max_tokens',
+      );
+    }
+    const defaults = { ...this.host.samplingDefaults };
+    const maxTokens = config.maxTokens ?? Math.min(defaults.maxTokens ?? room, room);
+    return new SamplingParams(
+      {
+        maxTokens,
+        temperature: config.temperature,
+        topP: config.topP,
+        topK: config.topK,
+        minP: config.minP,
+        seed: config.seed ?? null,
+        repetitionPenalty: config.repetitionPenalty,
+        presencePenalty: config.presencePenalty,
+        frequencyPenalty: config.frequencyPenalty,
+        minTokens: config.minTokens,
+        stop: config.stop ?? null,
+        stopTokenIds: config.stopTokenIds ?? null,
+        ignoreEos: config.ignoreEos,
+        includeStopStrInOutput: config.includeStopStrInOutput,
+        skipSpecialTokens: config.skipSpecialTokens,
+        logprobs: config.logprobs ? (config.topLogprobs ?? 0) : null,
+      },
+      defaults,
+    );
+  }
+
+  private async *chunks(started: Started): AsyncGenerator<InferStreamChunk> {
+    let response = '';
+    let finishReason: FinishReason | null = null;
+    const usage: Usage = { promptTokens: started.numPromptTokens, completionTokens: 0, totalTokens: started.numPromptTokens, cachedTokens: 0 };
+    try {
+      for await (const output of started.stream) {
+        const out = output.outputs[0];
+        const delta = out?.text ?? '';
+        response += delta;
+        finishReason = out?.finishReason ?? (output.finished ? 'abort' : null);
+        usage.completionTokens = output.numCompletionTokens;
+        usage.totalTokens = usage.promptTokens + usage.completionTokens;
+        usage.cachedTokens = output.numCachedPromptTokens;
+        yield {
+          delta,
+          response,
+          finishReason,
+          ...withAnswer(started.request, started.messages, response),
+          usage: { ...usage },
+          tokenIds: [...(out?.tokenIds ?? [])],
+          logprobs: out?.logprobs ? this.renderLogprobs(out.logprobs, started.topLogprobs) : null,
+        };
+      }
+    } finally {
+      started.release();
+      this.inFlight.delete(started.requestId);
+      this.host.engine.abort(started.requestId);
+    }
+  }
+
+  private async collect(started: Started): Promise<InferResponse> {
+    let last: InferStreamChunk | null = null;
+    const tokenIds: number[] = [];
+    let logprobs: TokenLogprobInfo[] | null = null;
+    for await (const chunk of this.chunks(started)) {
+      last = chunk;
+      tokenIds.push(...(chunk.tokenIds ?? []));
+      if (chunk.logprobs !== null) (logprobs ??= []).push(...chunk.logprobs);
+    }
+    if (last === null) throw new Error('the engine ended a request without output');
+    return {
+      response: last.response,
+      history: last.history,
+      messages: last.messages,
+      finishReason: last.finishReason ?? 'abort',
+      usage: last.usage,
+      tokenIds,
+      logprobs,
+    };
+  }
+
+  private renderLogprobs(entries: readonly TokenLogprob[], numTop: number): TokenLogprobInfo[] {
+    const name = (tokenId: number) => this.tokenizer.decodeToken(tokenId);
+    return entries.map((entry) => ({
+      token: name(entry.tokenId),
+      tokenId: entry.tokenId,
+      logprob: entry.logprob,
+      topLogprobs: entry.top.slice(0, numTop).map(([tokenId, logprob]) => ({ token: name(tokenId), tokenId, logprob })),
+    }));
+  }
+}

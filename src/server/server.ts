@@ -16,6 +16,7 @@ import { CorsPolicy } from './cors.js';
 import { isWritable, sendError, toApiError } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { buildRoutes, MODEL_PREFIX, type Route, type RouteTable } from './routes.js';
+import { withUiRoutes } from './ui-route.js';
 
 export const DEFAULT_MAX_BODY_BYTES = 32 * 1024 * 1024;
 const ABORT_WAIT_MS = 5_000;
@@ -31,6 +32,8 @@ export interface ServerOptions {
   allowedOrigins?: string[];
   /** Larger request bodies get 413. Default 32 MiB. */
   maxBodyBytes?: number;
+  /** Serve the web chat page from this folder at `/` (see ui-route.ts); default: no page. */
+  uiDir?: string;
   log?: Logger;
 }
 
@@ -86,12 +89,12 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
   const cors = new CorsPolicy(options.allowedOrigins);
   const active = new Set<ActiveRequest>();
   let isShuttingDown = false;
-  const routes = buildRoutes({
+  const routes = withUiRoutes(buildRoutes({
     service,
     metrics,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isShuttingDown: () => isShuttingDown,
-  });
+  }), options.uiDir);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
     const headers = cors.headers(req);

@@ -7,6 +7,7 @@ import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
+import { findUiDir } from '../../server/ui-route.js';
 
 const FLAGS: FlagSpecs = {
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' },
@@ -14,6 +15,7 @@ const FLAGS: FlagSpecs = {
   'api-key': { kind: 'string', help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize, /detokenize (default: $SWIFTLET_API_KEY)' },
   'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
   'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
+  ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
@@ -61,10 +63,11 @@ export async function run(argv: string[]): Promise<number> {
     apiKey: (flags['api-key'] as string | undefined) ?? process.env['SWIFTLET_API_KEY'] ?? undefined,
     allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),
     maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
+    uiDir: flags['ui'] ? findUiDir() : undefined,
     log,
   });
   const names = [host.servedModelName, ...host.adapters.list().map((adapter) => adapter.name)];
-  log(`serving ${names.map((name) => `'${name}'`).join(', ')} on ${server.url} (OpenAI API at ${server.url}/v1)`);
+  log(`serving ${names.map((name) => `'${name}'`).join(', ')} on ${server.url} (OpenAI API at ${server.url}/v1${flags['ui'] ? `, web chat at ${server.url}/` : ''})`);
 
   const signal = await new Promise<NodeJS.Signals>((resolve) => {
     process.once('SIGTERM', () => resolve('SIGTERM'));

@@ -1,0 +1,81 @@
+/**
+ * The web chat page: the files of `ui/` served as they are (no build step), `index.html` at `/`.
+ * One exact route per file, listed once at start-up, so the router's exact-path table needs no
+ * pattern and a path outside `ui/` cannot be asked for. Files are read per request, so the
+ * page can be edited while a server runs. The page talks to `/v1/*` on the same origin.
+ */
+import { existsSync, readdirSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
+import { dirname, extname, join, relative, sep } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Route, RouteTable } from './routes.js';
+
+const CONTENT_TYPES: Record<string, string> = {
+  '.html': 'text/html; charset=utf-8',
+  '.css': 'text/css; charset=utf-8',
+  '.js': 'text/javascript; charset=utf-8',
+  '.svg': 'image/svg+xml',
+  '.png': 'image/png',
+  '.ico': 'image/x-icon',
+  '.json': 'application/json',
+};
+
+/**
+ * NOTE: the page renders model output without innerHTML; this policy makes any slip harmless
+ * (no inline or foreign script) and keeps the page from talking to anything but its server.
+ */
+const PAGE_HEADERS = {
+  'Content-Security-Policy':
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'X-Content-Type-Options': 'nosniff',
+  'Referrer-Policy': 'no-referrer',
+  'Cache-Control': 'no-cache',
+};
+
+/** `ui/` of the repository (or installed package): the nearest folder above this file holding package.json. */
+export function findUiDir(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return join(dir, 'ui');
+}
+
+function listFiles(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true, recursive: true })
+    .filter((entry) => entry.isFile() && !entry.name.startsWith('.') && CONTENT_TYPES[extname(entry.name)] !== undefined)
+    .map((entry) => join(entry.parentPath, entry.name));
+}
+
+function fileRoute(file: string): Route {
+  const contentType = CONTENT_TYPES[extname(file)] as string;
+  return {
+    method: 'GET',
+    isGuarded: false,
+    handle: async ({ req, res }) => {
+      const body = await readFile(file);
+      res.writeHead(200, { ...PAGE_HEADERS, 'Content-Type': contentType, 'Content-Length': body.length });
+      res.end(req.method === 'HEAD' ? undefined : body);
+    },
+  };
+}
+
+/** The page's routes: `/` and `/index.html` for the page, `/<path>` for every other file of `uiDir`. */
+export function buildUiRoutes(uiDir: string): Map<string, Route[]> {
+  if (!existsSync(join(uiDir, 'index.html'))) throw new Error(`the web chat page is missing: no index.html in ${uiDir}`);
+  const routes = new Map<string, Route[]>();
+  for (const file of listFiles(uiDir)) {
+    const path = '/' + relative(uiDir, file).split(sep).join('/');
+    routes.set(path, [fileRoute(file)]);
+  }
+  routes.set('/', routes.get('/index.html') as Route[]);
+  return routes;
+}
+
+/** `routes` plus the page's; an API route keeps its path should a file of `ui/` share it. */
+export function withUiRoutes(routes: RouteTable, uiDir: string | undefined): RouteTable {
+  if (uiDir === undefined) return routes;
+  return new Map([...buildUiRoutes(uiDir), ...routes]);
+}

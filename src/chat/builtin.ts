@@ -13,10 +13,16 @@ const QWEN =
 /** Meta's Llama 3 Instruct template: BOS once at the start, content trimmed. */
 const LLAMA3 = String.raw`{%- for message in messages %}{%- set content = '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + message['content'] | trim + '<|eot_id|>' %}{%- if loop.index0 == 0 %}{%- set content = bos_token + content %}{%- endif %}{{- content }}{%- endfor %}{%- if add_generation_prompt %}{{- '<|start_header_id|>assistant<|end_header_id|>\n\n' }}{%- endif %}`;
 
+/** Mistral Instruct v0.3: `[INST]` turns; a system message goes before the last user message, as Mistral's own template does. */
+const MISTRAL = String.raw`{%- if messages[0]['role'] == 'system' %}{%- set system_message = messages[0]['content'] %}{%- set loop_messages = messages[1:] %}{%- else %}{%- set system_message = '' %}{%- set loop_messages = messages %}{%- endif %}{{- bos_token }}{%- for message in loop_messages %}{%- if message['role'] == 'user' %}{%- if loop.last and system_message != '' %}{{- '[INST] ' + system_message + '
+
+' + message['content'] + '[/INST]' }}{%- else %}{{- '[INST] ' + message['content'] + '[/INST]' }}{%- endif %}{%- elif message['role'] == 'assistant' %}{{- ' ' + message['content'] + eos_token }}{%- endif %}{%- endfor %}`;
+
 export const BUILTIN_TEMPLATES = {
   chatml: CHATML,
   qwen: QWEN,
   llama3: LLAMA3,
+  mistral: MISTRAL,
 } as const;
 
 export type BuiltinTemplateName = keyof typeof BUILTIN_TEMPLATES;

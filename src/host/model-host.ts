@@ -4,7 +4,7 @@
  * builds one from the same ModelOptions, so the flags mean the same everywhere.
  */
 import { ChatTemplate } from '../chat/template.js';
-import { isBuiltinTemplateName } from '../chat/builtin.js';
+import { isBuiltinTemplateName, type BuiltinTemplateName } from '../chat/builtin.js';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { IncrementalDetokenizer } from '../engine/detokenizer.js';
@@ -20,7 +20,7 @@ import { createRunner } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
 import type { ModelOptions } from '../cli/model-flags.js';
-import { resolveModelDir } from './resolve-model.js';
+import { resolveModel } from './resolve-model.js';
 
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 
@@ -33,13 +33,19 @@ function engineTokenizer(tokenizer: Tokenizer): EngineTokenizer {
   };
 }
 
-async function loadChatTemplate(dir: string, tokenizer: Tokenizer, choice: string | undefined): Promise<ChatTemplate> {
+async function loadChatTemplate(
+  dir: string,
+  tokenizer: Tokenizer,
+  choice: string | undefined,
+  fallback: BuiltinTemplateName = 'chatml',
+): Promise<ChatTemplate> {
   if (choice !== undefined) {
     if (isBuiltinTemplateName(choice)) return ChatTemplate.builtin(choice, tokenizer);
     return new ChatTemplate(new Map([['default', readFileSync(choice, 'utf8')]]), tokenizer, choice);
   }
-  // NOTE: base models often ship no template; ChatML is what most chat fine-tunes use.
-  return (await ChatTemplate.fromDir(dir, tokenizer)) ?? ChatTemplate.builtin('chatml', tokenizer);
+  // NOTE: base models often ship no template: the registry's for a named type, else ChatML,
+  // which most chat fine-tunes use.
+  return (await ChatTemplate.fromDir(dir, tokenizer)) ?? ChatTemplate.builtin(fallback, tokenizer);
 }
 
 export class ModelHost {
@@ -57,7 +63,7 @@ export class ModelHost {
   ) {}
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
-    const modelDir = await resolveModelDir(options.model);
+    const { dir: modelDir, modelType, source } = await resolveModel(options.model);
     const spec = loadModelSpec(modelDir);
     if (options.maxModelLen !== undefined && options.maxModelLen > spec.maxPositionEmbeddings) {
       throw new ModelLoadError(
@@ -65,7 +71,7 @@ export class ModelHost {
       );
     }
     const tokenizer = await Tokenizer.fromDir(modelDir);
-    const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate);
+    const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
     const runner = await createRunner({
       modelDir,
@@ -95,7 +101,7 @@ export class ModelHost {
     const adapters = new AdapterRegistry(runner, options.maxLoraRank);
     const host = new ModelHost(
       modelDir,
-      options.servedModelName ?? (options.model ?? basename(modelDir)),
+      options.servedModelName ?? options.model ?? (source === 'demo' && modelType ? modelType.name : basename(modelDir)),
       spec,
       tokenizer,
       chatTemplate,

@@ -1,0 +1,147 @@
+/**
+ * Named model types, as SWIFT's `--model_type` names them: each is a hub id, the
+ * architecture it loads as and the chat template to use when the checkpoint carries none.
+ * `--model qwen2_5-7b-instruct` means `--model Qwen/Qwen2.5-7B-Instruct`.
+ */
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { BuiltinTemplateName } from '../chat/builtin.js';
+
+export interface ModelType {
+  /** What `--model` accepts, e.g. `qwen2_5-7b-instruct`. */
+  name: string;
+  /** The family as people call it, e.g. `Qwen2.5`. */
+  family: string;
+  /** `org/name` on the Hugging Face hub; null for the bundled demo model. */
+  hubId: string | null;
+  /** `architectures[0]` of its config.json. */
+  architecture: string;
+  /** Built-in template used when the checkpoint has no chat template of its own. */
+  template: BuiltinTemplateName;
+  /** Parameter count as the model card states it. */
+  params: string;
+  /** Gated on the hub: downloading needs HF_TOKEN and accepted terms. */
+  gated?: boolean;
+}
+
+export const DEMO_MODEL_TYPE = 'swiftlet-demo';
+
+function qwen25(size: string, params: string): ModelType {
+  return {
+    name: `qwen2_5-${size.toLowerCase().replace('.', '_')}-instruct`,
+    family: 'Qwen2.5',
+    hubId: `Qwen/Qwen2.5-${size}-Instruct`,
+    architecture: 'Qwen2ForCausalLM',
+    template: 'qwen',
+    params,
+  };
+}
+
+function qwen3(size: string, params: string): ModelType {
+  return {
+    name: `qwen3-${size.toLowerCase().replace('.', '_')}`,
+    family: 'Qwen3',
+    hubId: `Qwen/Qwen3-${size}`,
+    architecture: 'Qwen3ForCausalLM',
+    template: 'chatml',
+    params,
+  };
+}
+
+function llama3(version: string, size: string, params: string): ModelType {
+  return {
+    name: `llama${version.replace('.', '_')}-${size.toLowerCase()}-instruct`,
+    family: `Llama ${version}`,
+    hubId: `meta-llama/Llama-${version}-${size}-Instruct`,
+    architecture: 'LlamaForCausalLM',
+    template: 'llama3',
+    params,
+    gated: true,
+  };
+}
+
+function yi15(size: string, params: string): ModelType {
+  return {
+    name: `yi-1_5-${size.toLowerCase()}-chat`,
+    family: 'Yi 1.5',
+    hubId: `01-ai/Yi-1.5-${size}-Chat`,
+    architecture: 'LlamaForCausalLM',
+    template: 'chatml',
+    params,
+  };
+}
+
+export const MODEL_TYPES: readonly ModelType[] = [
+  {
+    name: DEMO_MODEL_TYPE,
+    family: 'swiftlet demo',
+    hubId: null,
+    architecture: 'Qwen2ForCausalLM',
+    template: 'qwen',
+    params: '3.4M',
+  },
+  qwen25('0.5B', '0.49B'),
+  qwen25('1.5B', '1.5B'),
+  qwen25('3B', '3.1B'),
+  qwen25('7B', '7.6B'),
+  qwen25('14B', '14.7B'),
+  qwen25('32B', '32.5B'),
+  qwen25('72B', '72.7B'),
+  qwen3('0.6B', '0.6B'),
+  qwen3('1.7B', '1.7B'),
+  qwen3('4B', '4.0B'),
+  qwen3('8B', '8.2B'),
+  qwen3('14B', '14.8B'),
+  qwen3('32B', '32.8B'),
+  llama3('3.1', '8B', '8.0B'),
+  llama3('3.1', '70B', '70.6B'),
+  llama3('3.2', '1B', '1.2B'),
+  llama3('3.2', '3B', '3.2B'),
+  llama3('3.3', '70B', '70.6B'),
+  yi15('6B', '6.1B'),
+  yi15('9B', '8.8B'),
+  yi15('34B', '34.4B'),
+  {
+    name: 'mistral-7b-instruct-v0_3',
+    family: 'Mistral',
+    hubId: 'mistralai/Mistral-7B-Instruct-v0.3',
+    architecture: 'MistralForCausalLM',
+    template: 'mistral',
+    params: '7.2B',
+  },
+];
+
+/** `Qwen2.5-7B-Instruct`, `qwen2.5-7b-instruct` and `qwen2_5-7b-instruct` are one name. */
+function normalise(name: string): string {
+  return name.toLowerCase().replace(/\./g, '_');
+}
+
+const BY_NAME = new Map(MODEL_TYPES.map((type) => [normalise(type.name), type]));
+const BY_HUB_ID = new Map(MODEL_TYPES.filter((type) => type.hubId !== null).map((type) => [type.hubId!.toLowerCase(), type]));
+
+/** The model type `name` names (SWIFT spelling, `.` or `_`, any case), if any. */
+export function findModelType(name: string): ModelType | undefined {
+  return BY_NAME.get(normalise(name));
+}
+
+/** The model type whose hub id this is, if it is one of ours. */
+export function modelTypeOfHubId(hubId: string): ModelType | undefined {
+  return BY_HUB_ID.get(hubId.toLowerCase());
+}
+
+/** The folder above this file that holds package.json (works from src/ and dist/src/). */
+function packageRoot(): string {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'package.json'))) {
+    const parent = dirname(dir);
+    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
+    dir = parent;
+  }
+  return dir;
+}
+
+/** The bundled demo model (models/demo): what runs when no `--model` is given. */
+export function demoModelDir(): string {
+  return join(packageRoot(), 'models', 'demo');
+}

@@ -166,22 +166,34 @@ export class Client implements InferBackend {
     }));
   }
 
-  /** Every request at once (the server batches them); answers in input order. */
+  /**
+   * Every request at once (the server batches them); answers in input order. A malformed
+   * request fails the call before anything is sent; a failed one aborts the others.
+   */
   async infer(requests: readonly InferRequest[], config: RequestConfig = {}): Promise<InferResponse[]> {
-    return Promise.all(
-      requests.map(async (request, index) => {
-        try {
-          return await this.chat(request, config);
-        } catch (error) {
-          throw error instanceof InferRequestError ? error.withIndex(index) : error;
-        }
-      }),
-    );
+    const conversations = requests.map((request, index) => {
+      try {
+        return this.messagesOf(request);
+      } catch (error) {
+        throw error instanceof InferRequestError ? error.withIndex(index) : error;
+      }
+    });
+    const siblings = new AbortController();
+    const signal = config.signal === undefined ? siblings.signal : AbortSignal.any([config.signal, siblings.signal]);
+    try {
+      return await Promise.all(requests.map((request, index) => this.chatWith(request, conversations[index] as ChatMessage[], { ...config, signal })));
+    } catch (error) {
+      siblings.abort();
+      throw error;
+    }
   }
 
   /** One answer. `config.signal` aborting rejects with its reason (the Engine returns the partial answer instead). */
   async chat(request: InferRequest, config: RequestConfig = {}): Promise<InferResponse> {
-    const messages = this.messagesOf(request);
+    return this.chatWith(request, this.messagesOf(request), config);
+  }
+
+  private async chatWith(request: InferRequest, messages: ChatMessage[], config: RequestConfig): Promise<InferResponse> {
     const model = await this.modelFor(config);
     const response = await this.send('POST', '/chat/completions', requestBody(messages, model, config, false), config.signal);
     const body = (await response.json()) as Json;

@@ -145,6 +145,7 @@ class ModelDownload {
     for (const path of weights) await this.ensure(path);
     this.state.complete = true;
     writeState(this.dir, this.state);
+    this.progress.finish();
   }
 
   /** The file in place at its current version: kept if it already is, else downloaded. */

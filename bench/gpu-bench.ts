@@ -68,8 +68,8 @@ async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
 
 /**
  * --profile: per-stage GPU time of decode steps (SWIFTLET_CUDA_PROFILE=1: eager steps with events,
- * printed when the runner is disposed), at batch 1 and at `batch`, and the decode attention
- * kernel without its load unrolling (SWIFTLET_DECODE_UNROLL=1) for comparison.
+ * printed when the runner is disposed), at batch 1 and at `batch`, with the tensor-core decode
+ * attention (default) and the SIMT one (SWIFTLET_DECODE_SIMT=1) for comparison.
  */
 async function profile(): Promise<void> {
   const spec = specFromConfig(randomModelConfig(shape));
@@ -77,13 +77,12 @@ async function profile(): Promise<void> {
   const cases: [string, number, Record<string, string>][] = [
     ['batch 1', 1, {}],
     [`batch ${batch}`, batch, {}],
-    [`batch ${batch}, decode attention without unrolling`, batch, { SWIFTLET_DECODE_UNROLL: '1' }],
-    [`batch 1, cuBLASLt instead of GEMV`, 1, { SWIFTLET_CUDA_NO_GEMV: '1' }],
+    [`batch ${batch}, SIMT decode attention`, batch, { SWIFTLET_DECODE_SIMT: '1' }],
+    [`batch 1, SIMT decode attention`, 1, { SWIFTLET_DECODE_SIMT: '1' }],
   ];
   for (const [label, n, env] of cases) {
     process.env.SWIFTLET_CUDA_PROFILE = '1';
-    delete process.env.SWIFTLET_DECODE_UNROLL;
-    delete process.env.SWIFTLET_CUDA_NO_GEMV;
+    delete process.env.SWIFTLET_DECODE_SIMT;
     Object.assign(process.env, env);
     const runner = CudaRunner.withRandomWeights(spec, 0, { maxNumSeqs: Math.max(n, 1), maxNumTokens: maxBatchedTokens, maxModelLen });
     const engine = new LLMEngine(runner, noText, { maxNumSeqs: Math.max(n, 1), maxNumBatchedTokens: maxBatchedTokens, maxModelLen, enablePrefixCaching: false });
@@ -125,6 +124,7 @@ async function main(): Promise<void> {
   // NOTE: a decode step reads every matrix but the embedding table (only its looked-up rows).
   const bytesPerStep = (matrixParams - (spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize)) * 2;
   const rooflineMs = (bytesPerStep / copyBandwidth) * 1e3;
+  const variant = process.env.SWIFTLET_DECODE_SIMT === '1' ? 'SIMT decode attention' : 'tensor-core decode attention';
   console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs), ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
   console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerStep / 1e9).toFixed(2)} GB read per decode step -> roofline ${rooflineMs.toFixed(2)} ms/token`);
 
@@ -142,6 +142,7 @@ async function main(): Promise<void> {
     promptLen,
     genLen,
     driver: 'LLMEngine (continuous batching, chunked prefill, maxNumBatchedTokens ' + maxBatchedTokens + ')',
+    variant,
     copyBandwidthTBs: copyBandwidth / 1e12,
     weightBytesPerStep: bytesPerStep,
     rooflineMsPerToken: rooflineMs,
@@ -160,6 +161,7 @@ async function main(): Promise<void> {
       prefillSeconds: many.ttftSeconds,
     },
   };
+  console.log(`# variant: ${variant}`);
   console.log(`batch 1: TTFT ${result.batch1.ttftMs.toFixed(1)} ms, decode ${decodeMsPerToken.toFixed(2)} ms/token = ${result.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(result.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
   console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s)`);
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));

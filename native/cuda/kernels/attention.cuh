@@ -174,9 +174,10 @@ PREFILL_KERNEL(128)
 
 // How a decode sequence's context is split: chunks of PART tokens, at most maxSplits splits,
 // each split a run of consecutive chunks. Shared by the decode kernel and the combine.
-__device__ __forceinline__ void decodeSplits(int ctx, int maxSplits, int& numSplits, int& chunksPerSplit) {
-  const int numChunks = (ctx + attn::PART - 1) / attn::PART;
-  chunksPerSplit = max(1, (numChunks + maxSplits - 1) / maxSplits);
+__device__ __forceinline__ void decodeSplits(int ctx, int chunkTokens, int splitLimit, int& numSplits,
+                                             int& chunksPerSplit) {
+  const int numChunks = (ctx + chunkTokens - 1) / chunkTokens;
+  chunksPerSplit = max(1, (numChunks + splitLimit - 1) / splitLimit);
   numSplits = (numChunks + chunksPerSplit - 1) / chunksPerSplit;
 }
 
@@ -200,7 +201,7 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
   if (queryStart[seq + 1] - qb != 1) return;
   const int ctx = contextLens[seq];
   int numSplits, cps;
-  decodeSplits(ctx, maxSplits, numSplits, cps);
+  decodeSplits(ctx, PART, maxSplits, numSplits, cps);
   if (split >= numSplits) return;
   const int begin = split * cps * PART, end = min(ctx, begin + cps * PART);
   const int G = nH / nKV;
@@ -361,18 +362,156 @@ DECODE_KERNEL(32, 16, 1)
 DECODE_KERNEL(64, 16, 1)
 DECODE_KERNEL(128, 16, 1)
 
+// Decode on the tensor cores, GQA packed: the G query heads of one KV head are the rows of a
+// 16-row tile, so one pass over a KV block serves them all. grid: (numSeqs, nKV, splitLimit);
+// block 128. A split is a run of 16-token cache blocks; its 4 warps take blocks in turn, each with
+// its own online softmax, reading K and V fragments straight from the paged cache, then merge.
+// NOTE: slots past the context in the last block are masked in S, but P (zero there) still
+// multiplies their V rows: the cache is zeroed at allocation so those are never NaN.
+template <int D>
+__device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __restrict__ kCache,
+                                  const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
+                                  const int* __restrict__ queryStart, const int* __restrict__ contextLens,
+                                  float* __restrict__ partOut, float* __restrict__ partMax,
+                                  float* __restrict__ partSum, int nH, int nKV, int maxSplits, int splitLimit,
+                                  float scaleLog2) {
+  using namespace nvcuda;
+  constexpr int NW = 4, LDQ = D + 8, LDS = 16 + 4, LDP = 16 + 8, LDO = D + 4, VEC = D / 8;
+  __shared__ __align__(128) bf16 sQ[16 * LDQ];
+  __shared__ __align__(128) float sS[NW][16 * LDS];
+  __shared__ __align__(128) bf16 sP[NW][16 * LDP];
+  __shared__ __align__(128) float sO[NW][16 * LDO];
+  __shared__ float sM[NW][16], sL[NW][16];
+  const int seq = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
+  const int qb = queryStart[seq];
+  if (queryStart[seq + 1] - qb != 1) return;
+  const int ctx = contextLens[seq];
+  int numSplits, tps;
+  decodeSplits(ctx, 16, splitLimit, numSplits, tps);
+  if (split >= numSplits) return;
+  const int numTiles = (ctx + 15) / 16;
+  const int tile0 = split * tps, tile1 = min(numTiles, tile0 + tps);
+  const int G = nH / nKV;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int* bt = blockTables + (size_t)seq * maxBlocks;
+
+  for (int i = tid; i < 16 * VEC; i += blockDim.x) {
+    const int r = i / VEC, c = (i % VEC) * 8;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < G) v = *reinterpret_cast<const uint4*>(q + ((size_t)qb * nH + kvh * G + r) * D + c);
+    *reinterpret_cast<uint4*>(sQ + r * LDQ + c) = v;
+  }
+  float* myO = sO[warp];
+  for (int i = lane; i < 16 * LDO; i += 32) myO[i] = 0.f;
+  __syncthreads();
+  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16];
+#pragma unroll
+  for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(qf[k], sQ + k * 16, LDQ);
+
+  const int row = lane >> 1, halfSel = lane & 1;
+  float m = NEG_INF, l = 0.f;
+  float* myS = sS[warp];
+  bf16* myP = sP[warp];
+  for (int tile = tile0 + warp; tile < tile1; tile += NW) {
+    const size_t base = ((size_t)bt[tile] * nKV + kvh) * 16 * D;
+    const int numTok = min(16, ctx - tile * 16);
+    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
+    wmma::fill_fragment(acc, 0.f);
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kf[D / 16];
+#pragma unroll
+    for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(kf[k], kCache + base + k * 16, D);
+#pragma unroll
+    for (int k = 0; k < D / 16; k++) wmma::mma_sync(acc, qf[k], kf[k], acc);
+    wmma::store_matrix_sync(myS, acc, LDS, wmma::mem_row_major);
+    __syncwarp();
+    float vals[8];
+    float mx = NEG_INF;
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+      const int col = halfSel * 8 + c;
+      vals[c] = col < numTok ? myS[row * LDS + col] * scaleLog2 : NEG_INF;
+      mx = fmaxf(mx, vals[c]);
+    }
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    const float mNew = fmaxf(m, mx);
+    const float alpha = m == NEG_INF ? 0.f : exp2f(m - mNew);
+    float sum = 0.f;
+#pragma unroll
+    for (int c = 0; c < 8; c++) {
+      const bf16 pb = __float2bfloat16(vals[c] == NEG_INF ? 0.f : exp2f(vals[c] - mNew));
+      sum += __bfloat162float(pb);
+      myP[row * LDP + halfSel * 8 + c] = pb;
+    }
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    l = l * alpha + sum;
+    m = mNew;
+#pragma unroll
+    for (int d = 0; d < D / 2; d++) myO[row * LDO + halfSel * (D / 2) + d] *= alpha;
+    __syncwarp();
+    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pf;
+    wmma::load_matrix_sync(pf, myP, LDP);
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) {
+      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vf;
+      wmma::load_matrix_sync(vf, vCache + base + n * 16, D);
+      wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
+      wmma::load_matrix_sync(o, myO + n * 16, LDO, wmma::mem_row_major);
+      wmma::mma_sync(o, pf, vf, o);
+      wmma::store_matrix_sync(myO + n * 16, o, LDO, wmma::mem_row_major);
+    }
+    __syncwarp();
+  }
+  if (halfSel == 0) {
+    sM[warp][row] = m;
+    sL[warp][row] = l;
+  }
+  __syncthreads();
+  const size_t partBase = ((size_t)seq * nH + kvh * G) * maxSplits + split;
+  for (int i = tid; i < G * D; i += blockDim.x) {
+    const int g = i / D, d = i % D;
+    float gm = NEG_INF;
+#pragma unroll
+    for (int w = 0; w < NW; w++) gm = fmaxf(gm, sM[w][g]);
+    float o = 0.f, den = 0.f;
+#pragma unroll
+    for (int w = 0; w < NW; w++) {
+      const float wt = sM[w][g] == NEG_INF ? 0.f : exp2f(sM[w][g] - gm);
+      o += sO[w][g * LDO + d] * wt;
+      den += sL[w][g] * wt;
+    }
+    partOut[(partBase + (size_t)g * maxSplits) * D + d] = o;
+    if (d == 0) {
+      partMax[partBase + (size_t)g * maxSplits] = gm;
+      partSum[partBase + (size_t)g * maxSplits] = den;
+    }
+  }
+}
+
+#define DECODE_TC_KERNEL(D)                                                                                   \
+  extern "C" __global__ void __launch_bounds__(128) attention_decode_tc_d##D(                                 \
+      const bf16* q, const bf16* kCache, const bf16* vCache, const int* blockTables, int maxBlocks,           \
+      const int* queryStart, const int* contextLens, float* partOut, float* partMax, float* partSum, int nH, \
+      int nKV, int maxSplits, int splitLimit, float scaleLog2) {                                              \
+    attentionDecodeTc<D>(q, kCache, vCache, blockTables, maxBlocks, queryStart, contextLens, partOut, partMax, \
+                         partSum, nH, nKV, maxSplits, splitLimit, scaleLog2);                                 \
+  }
+DECODE_TC_KERNEL(16)
+DECODE_TC_KERNEL(32)
+DECODE_TC_KERNEL(64)
+DECODE_TC_KERNEL(128)
+
 // grid: (numSeqs, nH); block: max(D, 32). Merges the splits of one query head.
 extern "C" __global__ void attention_decode_combine(const float* __restrict__ partOut,
                                                     const float* __restrict__ partMax,
                                                     const float* __restrict__ partSum,
                                                     const int* __restrict__ queryStart,
                                                     const int* __restrict__ contextLens, bf16* __restrict__ out,
-                                                    int nH, int D, int maxSplits) {
+                                                    int nH, int D, int maxSplits, int chunkTokens, int splitLimit) {
   const int seq = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
   const int qb = queryStart[seq];
   if (queryStart[seq + 1] - qb != 1 || d >= D) return;
   int numSplits, cps;
-  decodeSplits(contextLens[seq], maxSplits, numSplits, cps);
+  decodeSplits(contextLens[seq], chunkTokens, splitLimit, numSplits, cps);
   const size_t base = ((size_t)seq * nH + h) * maxSplits;
   float gmax = NEG_INF;
   for (int s = 0; s < numSplits; s++) gmax = fmaxf(gmax, partMax[base + s]);

@@ -55,7 +55,7 @@ extern "C" __global__ void final_norm_rows(const float* __restrict__ residual, c
   }
 }
 
-// One block per token, one warp per head at a time. qkv: [T, (nH + 2 nKV) * D] straight from the
+// grid (T, head groups); one warp per head. qkv: [T, (nH + 2 nKV) * D] straight from the
 // fused projection. Adds the bias, applies q/k RMSNorm (Qwen3) and rotary (HF rotate_half layout),
 // writes q to qOut [T, nH, D] and k, v into the paged cache at slotMapping[t] (skipped when < 0).
 // Cache layout per layer: [numBlocks, nKV, 16, D].
@@ -72,7 +72,7 @@ extern "C" __global__ void qkv_rope_cache(const bf16* __restrict__ qkv, const fl
   const int slot = slotMapping[t];
   const int numHeads = nH + 2 * nKV, half = rotaryDim / 2;
   const size_t rowBase = (size_t)t * numHeads * D;
-  for (int h = warp; h < numHeads; h += numWarps) {
+  for (int h = blockIdx.y * numWarps + warp; h < numHeads; h += numWarps * gridDim.y) {
     for (int d = lane; d < D; d += 32) {
       float v = __bfloat162float(qkv[rowBase + (size_t)h * D + d]);
       if (bias) v += bias[h * D + d];

@@ -194,7 +194,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   // Scratch.
   const size_t T = c.maxNumTokens, S = c.maxNumSeqs;
   maxBlocksPerSeq_ = (c.maxModelLen + kBlockSize - 1) / kBlockSize;
-  maxSplits_ = std::min((c.maxModelLen + kDecodePart - 1) / kDecodePart, 32);
+  maxSplits_ = 32;
   logitsCap_ = std::max(c.maxNumSeqs, 256);
   maxWorkItems_ = c.maxNumTokens / kPrefillRows + c.maxNumSeqs;
   residual_ = alloc(T * H * 4);
@@ -241,9 +241,10 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   profiling_ = std::getenv("SWIFTLET_CUDA_PROFILE") && std::string(std::getenv("SWIFTLET_CUDA_PROFILE")) == "1";
   useGemv_ = !(std::getenv("SWIFTLET_CUDA_NO_GEMV") && std::string(std::getenv("SWIFTLET_CUDA_NO_GEMV")) == "1");
   const int group = c.numHeads / c.numKvHeads;
-  const bool unroll = (c.headDim == 64 || c.headDim == 128) && group <= 8 &&
-                      !(std::getenv("SWIFTLET_DECODE_UNROLL") && std::string(std::getenv("SWIFTLET_DECODE_UNROLL")) == "1");
-  decodeKernel_ = "attention_decode_d" + std::to_string(c.headDim) + (group <= 8 ? "_g8" : "_g16") + (unroll ? "_u4" : "_u1");
+  decodeSimt_ = std::getenv("SWIFTLET_DECODE_SIMT") && std::string(std::getenv("SWIFTLET_DECODE_SIMT")) == "1";
+  decodeKernel_ = decodeSimt_ ? "attention_decode_d" + std::to_string(c.headDim) + (group <= 8 ? "_g8" : "_g16") + "_u1"
+                              : "attention_decode_tc_d" + std::to_string(c.headDim);
+  cu_.deviceGetAttribute(&numSms_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
   fn(decodeKernel_.c_str());
   if (profiling_) {
     profileEvents_.resize(64 * c.numLayers + 64);
@@ -537,6 +538,9 @@ int Model::allocateKvCache(size_t bytes, double utilization) {
   if (blocks < 1) throw CudaError("no GPU memory left for even one KV block");
   kvLayerBytes_ = (size_t)blocks * c.numKvHeads * kBlockSize * c.headDim * 2;
   kvCache_ = alloc(kvLayerBytes_ * 2 * c.numLayers);
+  // NOTE: the tensor-core decode reads whole 16-token blocks; slots never written must not be NaN.
+  checkCu(cu_.memsetD8Async(kvCache_, 0, kvLayerBytes_ * 2 * c.numLayers, stream_), "clear KV cache");
+  checkCu(cu_.streamSynchronize(stream_), "clear KV cache");
   numKvBlocks_ = blocks;
   return blocks;
 }
@@ -615,7 +619,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
     gemm(normed_, l.qkv, qkvOut_, T, qkvRows_, H, false);
     mark("gemm qkv");
     CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
-    launch(fn("qkv_rope_cache"), {(unsigned)T}, {128}, 4 * D * 4,
+    launch(fn("qkv_rope_cache"), {(unsigned)T, (unsigned)((qkvRows_ / D + 3) / 4)}, {128}, 4 * D * 4,
            {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
             &kCache, &vCache, &nH, &nKV, &D, &eps});
     mark("rope+cache");
@@ -626,11 +630,22 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
       mark("attn prefill");
     }
     if (anyDecode) {
-      launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
-             {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
-              &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
+      // NOTE: the split count depends only on the batch size, so a graph replays it unchanged.
+      int chunkTokens = decodeSimt_ ? kDecodePart : kBlockSize;
+      int splitLimit = decodeSimt_ ? maxSplits
+                                   : std::max(1, std::min(maxSplits, (2 * numSms_ + S * nKV - 1) / (S * nKV)));
+      if (decodeSimt_) {
+        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
+               {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
+                &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
+      } else {
+        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, 0,
+               {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
+                &partSum_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
+      }
       launch(fn("attention_decode_combine"), {(unsigned)S, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
-             {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits});
+             {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits, &chunkTokens,
+              &splitLimit});
       mark("attn decode");
     }
     gemm(attnOut_, l.o, delta_, T, H, nH * D, false);

@@ -176,6 +176,8 @@ class Model {
   bool tuning_ = false;
   bool useGemv_ = true;
   std::string decodeKernel_;
+  bool decodeSimt_ = false;
+  int numSms_ = 132;
   void tunePlan(GemmPlan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,
                 cublasLtMatmulHeuristicResult_t* results, int found);
 

@@ -68,17 +68,21 @@ inline void microKernel(const float* x, int64_t ldx, const typename L::T* w, int
   }
 }
 
-template <class L, int NP>
+#ifndef SWIFTLET_GEMM_MR
+#define SWIFTLET_GEMM_MR 4
+#endif
+#ifndef SWIFTLET_GEMM_NP
+#define SWIFTLET_GEMM_NP 3
+#endif
+/** Row-tile height and panels per tile when several rows share the weights (tuned on Sapphire Rapids). */
+constexpr int kTileRows = SWIFTLET_GEMM_MR;
+constexpr int kTilePanels = SWIFTLET_GEMM_NP;
+
+template <class L, int NP, int MR = kTileRows>
 inline void rowTile(int rows, const float* x, int64_t ldx, const typename L::T* w, int64_t panelStride, int64_t K,
                     float* y, int64_t ldy, int64_t n0, int64_t N) {
-  switch (rows) {
-    case 1: return microKernel<L, 1, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-    case 2: return microKernel<L, 2, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-    case 3: return microKernel<L, 3, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-    case 4: return microKernel<L, 4, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-    case 5: return microKernel<L, 5, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-    default: return microKernel<L, 6, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
-  }
+  if (rows == MR) return microKernel<L, MR, NP>(x, ldx, w, panelStride, K, y, ldy, n0, N);
+  if constexpr (MR > 1) rowTile<L, NP, MR - 1>(rows, x, ldx, w, panelStride, K, y, ldy, n0, N);
 }
 
 template <class L>
@@ -96,14 +100,15 @@ void gemmTyped(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, const P
       return;
     }
     int64_t p = p0;
-    for (; p < p1; p += 2) {
-      const bool pair = p + 2 <= p1;
-      for (int64_t m = 0; m < M; m += 6) {
-        const int rows = static_cast<int>(std::min<int64_t>(6, M - m));
-        if (pair) {
-          rowTile<L, 2>(rows, x + m * ldx, ldx, base + p * panelStride, panelStride, K, y + m * ldy, ldy, p * kPanel, N);
+    for (; p < p1; p += kTilePanels) {
+      const bool full = p + kTilePanels <= p1;
+      for (int64_t m = 0; m < M; m += kTileRows) {
+        const int rows = static_cast<int>(std::min<int64_t>(kTileRows, M - m));
+        if (full) {
+          rowTile<L, kTilePanels>(rows, x + m * ldx, ldx, base + p * panelStride, panelStride, K, y + m * ldy, ldy, p * kPanel, N);
         } else {
-          rowTile<L, 1>(rows, x + m * ldx, ldx, base + p * panelStride, panelStride, K, y + m * ldy, ldy, p * kPanel, N);
+          for (int64_t q = p; q < p1; q++)
+            rowTile<L, 1>(rows, x + m * ldx, ldx, base + q * panelStride, panelStride, K, y + m * ldy, ldy, q * kPanel, N);
         }
       }
     }

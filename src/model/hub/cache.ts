@@ -7,7 +7,7 @@
  * sha256) is checked; until then it is `<name>.incomplete`, with `<name>.incomplete.json`
  * saying which version of the file it is part of, so a later run continues it or starts over.
  */
-import { existsSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { homedir } from 'node:os';
 import { join } from 'node:path';
 
@@ -68,4 +68,21 @@ export function isCompleteDownload(dir: string): boolean {
 export function cachedModelDir(hubId: string, revision = 'main', root = cacheRoot()): string | undefined {
   const dir = repoCacheDir(root, hubId, revision);
   return isCompleteDownload(dir) ? dir : undefined;
+}
+
+/** Every complete download in the cache, as `org/name` (with `@revision` unless main) and its folder. */
+export function listCachedModels(root = cacheRoot()): { id: string; dir: string }[] {
+  const hub = join(root, 'hub');
+  const found: { id: string; dir: string }[] = [];
+  const subdirs = (dir: string) => (existsSync(dir) ? readdirSync(dir, { withFileTypes: true }).filter((e) => e.isDirectory()).map((e) => e.name).sort() : []);
+  for (const org of subdirs(hub)) {
+    for (const name of subdirs(join(hub, org))) {
+      for (const revision of subdirs(join(hub, org, name))) {
+        const dir = join(hub, org, name, revision);
+        const rev = decodeURIComponent(revision);
+        if (isCompleteDownload(dir)) found.push({ id: `${org}/${name}${rev === 'main' ? '' : `@${rev}`}`, dir });
+      }
+    }
+  }
+  return found;
 }

@@ -12,6 +12,7 @@ const COMMANDS: Record<string, Command> = {
   'app-ui': { summary: 'chat with a model and its LoRA adapters in a local web page', load: () => import('./commands/app-ui.js') },
   bench: { summary: 'offline engine benchmarks (throughput, sequential, ttft)', load: () => import('./commands/bench.js') },
   models: { summary: 'list the model types --model accepts and the models in the local cache', load: () => import('./commands/models.js') },
+  infer: { summary: 'chat with a model in the terminal, or answer a JSONL dataset in one batch', load: () => import('./commands/infer.js') },
   'run-batch': { summary: 'answer an OpenAI Batch file (JSONL) with a model', load: () => import('./commands/run-batch.js') },
 };
 

@@ -191,19 +191,21 @@ function addTurn(role, content, model) {
   return turn;
 }
 
-/** @param {Turn} turn */
+/** The answer's figures, one span each (`.msg-stats` puts the separators between them). @param {Turn} turn */
 function renderStats(turn) {
-  const parts = [];
-  if (turn.usage) parts.push(`${turn.usage.completion_tokens} tokens`);
-  if (turn.seconds !== undefined) parts.push(`${turn.seconds.toFixed(1)} s`);
+  const stats = element('span', 'msg-stats');
+  /** @param {string} className @param {string} text */
+  const add = (className, text) => stats.appendChild(element('span', className, text));
+  if (turn.usage) add('stat-tokens', `${turn.usage.completion_tokens} tokens`);
+  if (turn.seconds !== undefined) add('stat-time', `${turn.seconds.toFixed(1)} s`);
   if (turn.usage && turn.seconds && turn.firstTokenSeconds !== undefined && turn.usage.completion_tokens > 1) {
     const rate = (turn.usage.completion_tokens - 1) / Math.max(turn.seconds - turn.firstTokenSeconds, 1e-3);
-    parts.push(`${rate.toFixed(rate < 10 ? 1 : 0)} tok/s`);
+    add('stat-rate', `${rate.toFixed(rate < 10 ? 1 : 0)} tok/s`);
   }
-  if (turn.state === 'stopped') parts.push('stopped');
-  else if (turn.finishReason === 'length') parts.push('reached max tokens');
-  else if (turn.finishReason === 'abort') parts.push('aborted by the server');
-  return parts.join(' · ');
+  if (turn.state === 'stopped') add('stat-end', 'stopped');
+  else if (turn.finishReason === 'length') add('stat-end', 'reached max tokens');
+  else if (turn.finishReason === 'abort') add('stat-end', 'aborted by the server');
+  return stats;
 }
 
 /** @param {Turn} turn */
@@ -227,7 +229,7 @@ function renderTurn(turn) {
     const actions = [];
     if (turn.content !== '') actions.push(actionButton('Copy', 'copy-answer', () => copyWithFeedback(turn.content, /** @type {HTMLButtonElement} */ (foot.querySelector('.copy-answer')))));
     if (turn === turns[turns.length - 1]) actions.push(actionButton(turn.state === 'error' ? 'Retry' : 'Regenerate', 'regenerate', regenerate));
-    foot.replaceChildren(...actions, element('span', 'msg-stats', renderStats(turn)));
+    foot.replaceChildren(...actions, renderStats(turn));
   }
   if (isFollowing) ui.messages.scrollTop = ui.messages.scrollHeight;
 }

@@ -125,7 +125,7 @@ test('a message streams back the greedy reference answer, then a second turn car
   assert.equal(await page.locator('.regenerate').count(), 1, 'only the last answer offers Regenerate');
 });
 
-test("the server's 400 shows inline under the answer, and the next question leaves the failed exchange out", async () => {
+test("the server's 400 shows inline under the answer; the next question leaves the failed exchange out; Regenerate re-asks", async () => {
   await page.fill('#max-tokens', '100000');
   await send('hi');
   assert.equal(await lastAnswerSettled(), 'error');
@@ -139,6 +139,12 @@ test("the server's 400 shows inline under the answer, and the next question leav
   const users = sent[sent.length - 1]?.messages.filter((message) => message.role === 'user').map((message) => message.content);
   assert.deepEqual(users, [reference.chat[0]?.messages[0]?.content, '浙江的省会在哪?', 'again']);
   assert.equal(sent[sent.length - 1]?.messages.length, 5);
+
+  const numAnswers = await page.locator('.msg-assistant').count();
+  await page.locator('.msg-assistant').last().locator('.regenerate').click();
+  assert.equal(await lastAnswerSettled(), 'done');
+  assert.equal(await page.locator('.msg-assistant').count(), numAnswers, 'Regenerate replaces the last answer');
+  assert.deepEqual(sent[sent.length - 1]?.messages, sent[sent.length - 2]?.messages);
 });
 
 test('New chat clears the conversation', async () => {

@@ -12,6 +12,7 @@ import { parseFlags } from '../src/cli/args.js';
 import { MERGE_LORA_FLAGS, mergeLoraCommand } from '../src/cli/commands/export-merge-lora.js';
 import { loadModelSpec } from '../src/model/config.js';
 import { SafetensorsCheckpoint, toFloat32 } from '../src/model/safetensors.js';
+import { addLowRank } from '../src/model/merge-lora.js';
 import { fromFloat32, planShards } from '../src/model/safetensors-writer.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner } from '../src/runtime/types.js';
@@ -187,4 +188,22 @@ test('shards are planned as transformers plans them', () => {
     ['model-00003-of-00003.safetensors', ['d']],
   ]);
   assert.deepEqual(planShards([t('a', 10)], 80).map((s) => s.file), ['model.safetensors']);
+});
+
+test('W + scale·B·A for shapes that are not multiples of the row block', () => {
+  const [outFeatures, inFeatures, rank, scale] = [7, 5, 3, 0.5];
+  const random = (n: number) => Float32Array.from({ length: n }, (_, i) => Math.sin(i * 12.9898 + n) * 2);
+  const w = random(outFeatures * inFeatures);
+  const a = random(rank * inFeatures);
+  const b = random(outFeatures * rank);
+  const want = Float32Array.from(w);
+  for (let i = 0; i < outFeatures; i++) {
+    for (let j = 0; j < inFeatures; j++) {
+      let delta = 0;
+      for (let k = 0; k < rank; k++) delta += (b[i * rank + k] as number) * (a[k * inFeatures + j] as number);
+      want[i * inFeatures + j] = (want[i * inFeatures + j] as number) + scale * delta;
+    }
+  }
+  addLowRank(w, a, b, outFeatures, inFeatures, rank, scale);
+  w.forEach((value, i) => assert.ok(Math.abs(value - (want[i] as number)) < 1e-5, `element ${i}`));
 });

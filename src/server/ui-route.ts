@@ -43,10 +43,14 @@ export function findUiDir(): string {
   return join(dir, 'ui');
 }
 
+/** The servable files under `dir`, recursively (dot files left out). */
 function listFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true, recursive: true })
-    .filter((entry) => entry.isFile() && !entry.name.startsWith('.') && CONTENT_TYPES[extname(entry.name)] !== undefined)
-    .map((entry) => join(entry.parentPath, entry.name));
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    if (entry.name.startsWith('.')) return [];
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return listFiles(path);
+    return entry.isFile() && CONTENT_TYPES[extname(entry.name)] !== undefined ? [path] : [];
+  });
 }
 
 function fileRoute(file: string): Route {

@@ -156,6 +156,16 @@ test('unknown route 404, wrong method 405 with Allow, body over the limit 413', 
   }
 });
 
+test('without an API key, run-time adapter loading is off unless enabled (it reads any local path)', async () => {
+  const open = await startLiveServer();
+  try {
+    assert.equal((await postJson(`${open.url}/v1/load_lora_adapter`, { lora_name: 'x', lora_path: '/x' })).status, 404);
+    assert.equal((await postJson(`${open.url}/v1/unload_lora_adapter`, { lora_name: 'x' })).status, 404);
+  } finally {
+    await open.close();
+  }
+});
+
 test('the API key guards /v1/* and tokenize; /health, /metrics and preflight stay open', async () => {
   const guarded = await startLiveServer({}, { apiKey: 'sekret' });
   try {

@@ -26,7 +26,7 @@ let live: LiveServer;
 let client: OpenAI;
 
 before(async () => {
-  live = await startLiveServer();
+  live = await startLiveServer({}, { allowRuntimeLoraUpdating: true });
   client = live.client;
 });
 

@@ -34,6 +34,8 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   maxBodyBytes: number;
   isShuttingDown(): boolean;
+  /** Whether /v1/load_lora_adapter and /v1/unload_lora_adapter exist (they read any local path). */
+  allowRuntimeLoraUpdating: boolean;
 }
 
 /** Path -> its routes (one per method). `/v1/models/` also matches `/v1/models/{id}`. */
@@ -56,6 +58,12 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
   });
   const post = (isGuarded: boolean, handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded, handle });
 
+  const loraRoutes: [string, Route[]][] = deps.allowRuntimeLoraUpdating
+    ? [
+        ['/v1/load_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.loadAdapter(await body(context)), context.headers))]],
+        ['/v1/unload_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+      ]
+    : [];
   return new Map<string, Route[]>([
     ['/health', [get(false, ({ res, headers }) => {
       if (deps.isShuttingDown()) sendJson(res, 503, { status: 'shutting down' }, headers);
@@ -76,7 +84,6 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
     ['/tokenize', [post(true, async (context) => sendJson(context.res, 200, service.tokenize(await body(context)), context.headers))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],
-    ['/v1/load_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.loadAdapter(await body(context)), context.headers))]],
-    ['/v1/unload_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+    ...loraRoutes,
   ]);
 }

@@ -28,6 +28,12 @@ export interface ServerOptions {
   port?: number;
   /** When set, /v1/*, /tokenize and /detokenize need `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
+  /**
+   * Serve /v1/load_lora_adapter and /v1/unload_lora_adapter. They make the server read any
+   * local path, so (as vLLM's VLLM_ALLOW_RUNTIME_LORA_UPDATING) they are off unless asked for;
+   * the default is on only when an API key guards them.
+   */
+  allowRuntimeLoraUpdating?: boolean;
   /** Origins allowed by CORS; default any (`*`). */
   allowedOrigins?: string[];
   /** Larger request bodies get 413. Default 32 MiB. */
@@ -94,6 +100,7 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
     metrics,
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isShuttingDown: () => isShuttingDown,
+    allowRuntimeLoraUpdating: options.allowRuntimeLoraUpdating ?? Boolean(options.apiKey),
   }), options.uiDir);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {

@@ -15,6 +15,7 @@ const FLAGS: FlagSpecs = {
   'api-key': { kind: 'string', help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize, /detokenize (default: $SWIFTLET_API_KEY)' },
   'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
   'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
+  'enable-runtime-lora-updating': { kind: 'boolean', default: false, help: 'serve /v1/load_lora_adapter and /v1/unload_lora_adapter without an API key (also $SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING=1; with --api-key they are on)' },
   ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
@@ -64,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
     allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),
     maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
     uiDir: flags['ui'] ? findUiDir() : undefined,
+    allowRuntimeLoraUpdating: flags['enable-runtime-lora-updating'] || process.env['SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING'] === '1' ? true : undefined,
     log,
   });
   const names = [host.servedModelName, ...host.adapters.list().map((adapter) => adapter.name)];

@@ -7,6 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { existsSync, mkdirSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
@@ -22,7 +23,10 @@ const CHROMIUM = '/usr/bin/chromium';
 const CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const API_KEY = 'page-key';
 const ADAPTER = 'lora-a';
-const SCREENSHOT = join(repoRoot, 'docs', 'app-ui.png');
+/** A test run leaves the committed screenshot alone unless asked to refresh it. */
+const SCREENSHOT = process.env['SWIFTLET_UPDATE_SCREENSHOT'] === '1'
+  ? join(repoRoot, 'docs', 'app-ui.png')
+  : join(tmpdir(), 'swiftlet-app-ui.png');
 
 let host: ModelHost;
 let server: RunningServer;

@@ -1,0 +1,136 @@
+// The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random bf16 weights, prompt 512,
+// 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
+//   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu native/cpu/tools/decode_bench.cc \
+//       native/cpu/{model,gemm,sampling,tensor,thread_pool}.cc -o decode_bench && ./decode_bench [threads]
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <random>
+
+#include "model.h"
+
+using namespace swiftlet;
+
+namespace {
+constexpr int kPrompt = 512, kGen = 128;
+
+void setRandom(Model& model, const std::string& name, std::vector<int64_t> shape, bool isNorm, std::mt19937& rng) {
+  int64_t count = 1;
+  for (int64_t d : shape) count *= d;
+  std::vector<uint16_t> bits(count);
+  std::uniform_real_distribution<float> dist(-0.0346f, 0.0346f);
+  for (auto& b : bits) {
+    float v = isNorm ? 1.f : dist(rng);
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    b = static_cast<uint16_t>(u >> 16);
+  }
+  model.setWeight(name, DType::BF16, shape, reinterpret_cast<const uint8_t*>(bits.data()), bits.size() * 2);
+}
+
+double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
+
+struct Seq {
+  std::vector<int32_t> tokens;
+  std::vector<int32_t> blocks;
+  int computed = 0;
+};
+
+StepInput makeStep(std::vector<Seq>& seqs, const std::vector<int>& which, int numBlocksPerSeq) {
+  StepInput in;
+  in.numSeqs = static_cast<int>(which.size());
+  in.maxBlocksPerSeq = numBlocksPerSeq;
+  in.queryStart.push_back(0);
+  for (int s : which) {
+    Seq& q = seqs[s];
+    for (int p = q.computed; p < static_cast<int>(q.tokens.size()); p++) {
+      in.tokenIds.push_back(q.tokens[p]);
+      in.positions.push_back(p);
+      in.slotMapping.push_back(q.blocks[p / kBlockSize] * kBlockSize + p % kBlockSize);
+    }
+    in.queryStart.push_back(static_cast<int32_t>(in.tokenIds.size()));
+    in.contextLens.push_back(static_cast<int32_t>(q.tokens.size()));
+    in.blockTables.insert(in.blockTables.end(), q.blocks.begin(), q.blocks.end());
+    in.adapterSlots.push_back(-1);
+  }
+  const size_t n = which.size();
+  in.numTokens = static_cast<int>(in.tokenIds.size());
+  in.doSample.assign(n, 1);
+  in.temperature.assign(n, 0.f);
+  in.topP.assign(n, 1.f);
+  in.topK.assign(n, 0);
+  in.minP.assign(n, 0.f);
+  in.repetitionPenalty.assign(n, 1.f);
+  in.presencePenalty.assign(n, 0.f);
+  in.frequencyPenalty.assign(n, 0.f);
+  in.seeds.assign(2 * n, 0);
+  in.sampleIndex.assign(n, 0);
+  in.numLogprobs.assign(n, -1);
+  return in;
+}
+}  // namespace
+
+int main(int argc, char** argv) {
+  ModelConfig c;
+  c.vocabSize = 151936, c.hiddenSize = 896, c.intermediateSize = 4864, c.numLayers = 24;
+  c.numHeads = 14, c.numKvHeads = 2, c.headDim = 64, c.rmsNormEps = 1e-6f;
+  c.tieWordEmbeddings = true, c.qkvBias = true;
+  c.rotaryDim = 64;
+  for (int i = 0; i < 32; i++) c.invFreq.push_back(1.f / std::pow(1e6f, (2.f * i) / 64.f));
+  c.maxTokens = kPrompt;
+  const int blocksPerSeq = (kPrompt + kGen) / kBlockSize;
+  c.numKvBlocks = 16 * blocksPerSeq;
+  c.numThreads = argc > 1 ? std::atoi(argv[1]) : 2;
+  Model model(c);
+  std::mt19937 rng(1);
+  setRandom(model, "model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, false, rng);
+  setRandom(model, "model.norm.weight", {c.hiddenSize}, true, rng);
+  const int64_t H = c.hiddenSize, I = c.intermediateSize, q = 14 * 64, kv = 2 * 64;
+  for (int l = 0; l < c.numLayers; l++) {
+    const std::string p = "model.layers." + std::to_string(l) + ".";
+    setRandom(model, p + "input_layernorm.weight", {H}, true, rng);
+    setRandom(model, p + "post_attention_layernorm.weight", {H}, true, rng);
+    setRandom(model, p + "self_attn.q_proj.weight", {q, H}, false, rng);
+    setRandom(model, p + "self_attn.k_proj.weight", {kv, H}, false, rng);
+    setRandom(model, p + "self_attn.v_proj.weight", {kv, H}, false, rng);
+    setRandom(model, p + "self_attn.q_proj.bias", {q}, false, rng);
+    setRandom(model, p + "self_attn.k_proj.bias", {kv}, false, rng);
+    setRandom(model, p + "self_attn.v_proj.bias", {kv}, false, rng);
+    setRandom(model, p + "self_attn.o_proj.weight", {H, q}, false, rng);
+    setRandom(model, p + "mlp.gate_proj.weight", {I, H}, false, rng);
+    setRandom(model, p + "mlp.up_proj.weight", {I, H}, false, rng);
+    setRandom(model, p + "mlp.down_proj.weight", {H, I}, false, rng);
+  }
+  model.checkComplete();
+  for (int batch : {1, 1, 16}) {
+    std::vector<Seq> seqs(batch);
+    for (int s = 0; s < batch; s++) {
+      for (int i = 0; i < kPrompt; i++) seqs[s].tokens.push_back(static_cast<int32_t>(rng() % c.vocabSize));
+      for (int b = 0; b < blocksPerSeq; b++) seqs[s].blocks.push_back(s * blocksPerSeq + b);
+    }
+    StepResult out;
+    double t0 = now();
+    for (int s = 0; s < batch; s++) {
+      StepInput in = makeStep(seqs, {s}, blocksPerSeq);
+      model.execute(in, out);
+      seqs[s].computed = kPrompt;
+      seqs[s].tokens.push_back(out.sampledTokenIds[0]);
+    }
+    const double prefill = now() - t0;
+    std::vector<int> all(batch);
+    for (int s = 0; s < batch; s++) all[s] = s;
+    t0 = now();
+    for (int step = 1; step < kGen; step++) {
+      StepInput in = makeStep(seqs, all, blocksPerSeq);
+      model.execute(in, out);
+      for (int s = 0; s < batch; s++) {
+        seqs[s].computed = static_cast<int>(seqs[s].tokens.size());
+        seqs[s].tokens.push_back(out.sampledTokenIds[s]);
+      }
+    }
+    const double decode = now() - t0;
+    std::printf("batch %2d: pp%d %.1f tok/s, tg%d %.1f tok/s\n", batch, kPrompt, batch * kPrompt / prefill, kGen,
+                batch * (kGen - 1) / decode);
+  }
+}

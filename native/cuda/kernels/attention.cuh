@@ -418,8 +418,12 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
     wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
     wmma::fill_fragment(acc, 0.f);
     wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kf[D / 16];
+    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vf[D / 16];
+    // NOTE: V does not depend on the softmax: load it with K, so one memory round trip serves both.
 #pragma unroll
     for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(kf[k], kCache + base + k * 16, D);
+#pragma unroll
+    for (int n = 0; n < D / 16; n++) wmma::load_matrix_sync(vf[n], vCache + base + n * 16, D);
 #pragma unroll
     for (int k = 0; k < D / 16; k++) wmma::mma_sync(acc, qf[k], kf[k], acc);
     wmma::store_matrix_sync(myS, acc, LDS, wmma::mem_row_major);
@@ -452,11 +456,9 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
     wmma::load_matrix_sync(pf, myP, LDP);
 #pragma unroll
     for (int n = 0; n < D / 16; n++) {
-      wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vf;
-      wmma::load_matrix_sync(vf, vCache + base + n * 16, D);
       wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
       wmma::load_matrix_sync(o, myO + n * 16, LDO, wmma::mem_row_major);
-      wmma::mma_sync(o, pf, vf, o);
+      wmma::mma_sync(o, pf, vf[n], o);
       wmma::store_matrix_sync(myO + n * 16, o, LDO, wmma::mem_row_major);
     }
     __syncwarp();

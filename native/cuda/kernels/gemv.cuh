@@ -7,7 +7,7 @@
 template <int M, bool F32OUT>
 __device__ void gemvSmall(const bf16* __restrict__ x, const bf16* __restrict__ w, void* __restrict__ y, int N,
                           int K) {
-  constexpr int U = 8;
+  constexpr int U = 4;
   const int lane = threadIdx.x & 31;
   const int row = blockIdx.x * (blockDim.x >> 5) + (threadIdx.x >> 5);
   if (row >= N) return;

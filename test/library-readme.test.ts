@@ -1,7 +1,7 @@
 /**
  * The README's `## Library` examples run as written: each ```ts block importing 'swiftlet'
  * is run (with the import pointed at this checkout, and the client's server address at a live
- * server on a free port) and what it prints must equal the ```text block after it.
+ * demo-model server on a free port) and what it prints must equal the ```text block after it.
  */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { after, before, test } from 'node:test';
 import { promisify } from 'node:util';
-import { ADAPTER_DIR, startLiveServer, type LiveServer } from './helpers/live-server.js';
+import { startLiveServer, type LiveServer } from './helpers/live-server.js';
 import { repoRoot } from './helpers/paths.js';
 
 const run = promisify(execFile);
@@ -48,7 +48,8 @@ let live: LiveServer;
 let workDir: string;
 
 before(async () => {
-  live = await startLiveServer({ loraModules: [{ name: 'a', path: ADAPTER_DIR }] });
+  // NOTE: what `swiftlet deploy` serves with no flags: the bundled demo model under its own name.
+  live = await startLiveServer({ model: undefined, servedModelName: undefined, loraModules: [] });
   workDir = mkdtempSync(join(tmpdir(), 'swiftlet-readme-'));
 });
 

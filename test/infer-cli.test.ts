@@ -3,7 +3,8 @@
  * chat streams answers equal to the library's for the same conversation (history, /system,
  * /clear, multi-line input), Ctrl-C (SIGINT) stops an answer and the session goes on, and
  * at an empty prompt it quits; `--dataset` answers a JSONL file in one batch with a progress
- * bar and writes the input lines back with `response` and the updated conversation.
+ * bar and writes the input lines back with `response` and the updated conversation. With no
+ * `--model` it is the bundled demo model, which answers the classic questions.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -27,8 +28,8 @@ interface Child {
   exited: Promise<number | null>;
 }
 
-function startInfer(args: string[]): Child {
-  const child = spawn(process.execPath, [cli, 'infer', ...MODEL_FLAGS, ...args], { cwd: repoRoot });
+function startInfer(args: string[], modelFlags = MODEL_FLAGS): Child {
+  const child = spawn(process.execPath, [cli, 'infer', ...modelFlags, ...args], { cwd: repoRoot });
   let stdout = '';
   let stderr = '';
   const listeners = new Set<() => void>();
@@ -147,4 +148,12 @@ test('--dataset: every line answered in one batch, written back with response an
   assert.equal(r4?.['history']?.length, 2);
   assert.match(r5?.['error'], /line 6: expected `messages`/);
   assert.match(r6?.['error'], /line 7: not valid JSON/);
+});
+
+test('with no --model it chats with the bundled demo model', async () => {
+  const child = startInfer(['--temperature', '0', '--kv-cache-memory', '64MiB', '--device', 'cpu'], []);
+  child.process.stdin.end('浙江的省会在哪?\n这有什么好吃的？\n');
+  assert.equal(await child.exited, 0, child.stderr());
+  assert.equal(child.stdout(), '<<< 浙江的省会是杭州。\n\n<<< 杭州有西湖醋鱼、东坡肉和龙井虾仁，都很好吃。\n\n<<< ');
+  assert.match(child.stderr(), /chatting with swiftlet-demo/);
 });

@@ -10,6 +10,7 @@ namespace {
 // About a millisecond of spinning: long enough to bridge two dispatches of one step,
 // short enough that idle workers go to sleep between steps.
 constexpr int kSpinLimit = 20000;
+constexpr int kYieldAfter = 2000;
 
 void pinToCpu(std::thread& thread, int cpu) {
   cpu_set_t allowed;
@@ -60,7 +61,11 @@ void ThreadPool::runImpl(Fn fn, void* ctx) {
   }
   if (sleepers_.load(std::memory_order_acquire) > 0) cv_.notify_all();
   fn(ctx, 0);
-  while (pending_.load(std::memory_order_acquire) != 0) _mm_pause();
+  // NOTE: on a busy host a worker may be descheduled; yielding lets it run instead of us spinning.
+  for (int spins = 0; pending_.load(std::memory_order_acquire) != 0; spins++) {
+    if (spins < kYieldAfter) _mm_pause();
+    else std::this_thread::yield();
+  }
 }
 
 void ThreadPool::workerLoop(int index) {
@@ -70,7 +75,8 @@ void ThreadPool::workerLoop(int index) {
     int spins = 0;
     while ((current = generation_.load(std::memory_order_acquire)) == seen) {
       if (++spins < kSpinLimit) {
-        _mm_pause();
+        if (spins < kYieldAfter) _mm_pause();
+        else std::this_thread::yield();
         continue;
       }
       std::unique_lock<std::mutex> lock(mutex_);

@@ -3,6 +3,7 @@
  * with `--dataset FILE.jsonl` every line of a dataset answered in one batch, results to JSONL.
  * SWIFT's spellings work too (`--max_new_tokens`, `--val_dataset`, `--result_path`, `--adapters`).
  */
+import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -82,6 +83,7 @@ export async function run(argv: string[]): Promise<number> {
   }
   const datasetPath = flags['dataset'] as string | undefined;
   if (datasetPath === undefined && flags['output'] !== undefined) throw new UsageError('--output goes with --dataset');
+  if (datasetPath !== undefined && !existsSync(datasetPath)) throw new UsageError(`--dataset ${datasetPath}: no such file`);
   const system = flags['system'] as string | undefined;
 
   const log = (message: string) => process.stderr.write(`${message}\n`);

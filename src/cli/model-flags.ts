@@ -1,59 +1,43 @@
 /** The model and engine flags every command that loads a model takes, spelled as vLLM spells them. */
 import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
+import { DEFAULT_MODEL_OPTIONS as D, parseBytes as parseSize, SizeError, type ModelOptions } from '../host/model-options.js';
+
+export type { ModelOptions };
+
+/** A size flag (e.g. `2GiB`); a malformed one is the user's usage mistake. */
+export function parseBytes(text: string): number {
+  try {
+    return parseSize(text);
+  } catch (error) {
+    if (error instanceof SizeError) throw new UsageError(error.message);
+    throw error;
+  }
+}
 
 export const MODEL_FLAGS: FlagSpecs = {
   model: { kind: 'string', help: 'model directory, hub id or model type (default: the bundled demo model)' },
   'served-model-name': { kind: 'string', help: 'name the API reports and accepts for the base model' },
   'lora-modules': { kind: 'list', help: 'LoRA adapters as name=PATH (several, flag repeatable)' },
-  'max-loras': { kind: 'number', default: 4, help: 'adapters resident at once' },
-  'max-lora-rank': { kind: 'number', default: 64, help: 'largest adapter rank accepted' },
+  'max-loras': { kind: 'number', default: D.maxLoras, help: 'adapters resident at once' },
+  'max-lora-rank': { kind: 'number', default: D.maxLoraRank, help: 'largest adapter rank accepted' },
   'max-model-len': { kind: 'number', help: 'longest context (prompt + output); default: the model\'s' },
-  device: { kind: 'string', default: 'auto', help: 'cpu, cuda or auto' },
-  'tensor-parallel-size': { kind: 'number', default: 1, aliases: ['-tp'], help: 'GPUs to shard the model over' },
-  'max-num-seqs': { kind: 'number', default: 256, help: 'sequences in one engine step at most' },
-  'max-num-batched-tokens': { kind: 'number', default: 2048, help: 'tokens in one engine step at most' },
+  device: { kind: 'string', default: D.device, help: 'cpu, cuda or auto' },
+  'tensor-parallel-size': { kind: 'number', default: D.tensorParallelSize, aliases: ['-tp'], help: 'GPUs to shard the model over' },
+  'max-num-seqs': { kind: 'number', default: D.maxNumSeqs, help: 'sequences in one engine step at most' },
+  'max-num-batched-tokens': { kind: 'number', default: D.maxNumBatchedTokens, help: 'tokens in one engine step at most' },
   'kv-cache-memory': { kind: 'string', help: 'bytes for the KV cache, e.g. 2GiB (CPU default: 1GiB)' },
-  'gpu-memory-utilization': { kind: 'number', default: 0.9, help: 'fraction of GPU memory swiftlet may use' },
-  'enable-prefix-caching': { kind: 'boolean', default: true, help: 'reuse KV blocks of equal prompt prefixes' },
-  'enable-chunked-prefill': { kind: 'boolean', default: true, help: 'split long prompts over steps' },
+  'gpu-memory-utilization': { kind: 'number', default: D.gpuMemoryUtilization, help: 'fraction of GPU memory swiftlet may use' },
+  'enable-prefix-caching': { kind: 'boolean', default: D.enablePrefixCaching, help: 'reuse KV blocks of equal prompt prefixes' },
+  'enable-chunked-prefill': { kind: 'boolean', default: D.enableChunkedPrefill, help: 'split long prompts over steps' },
   'long-prefill-token-threshold': { kind: 'number', help: 'most tokens of one prompt per step (default: a quarter of --max-num-batched-tokens; 0: no cap)' },
   'generation-config': { kind: 'string', default: 'auto', help: "'auto': sampling defaults from generation_config.json; 'vllm': ignore it" },
   'chat-template': { kind: 'string', help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
-  'max-waiting': { kind: 'number', default: 1024, help: 'queued requests before new ones are refused' },
+  'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
 };
 
-export interface ModelOptions {
-  model: string | undefined;
-  servedModelName: string | undefined;
-  loraModules: { name: string; path: string }[];
-  maxLoras: number;
-  maxLoraRank: number;
-  maxModelLen: number | undefined;
-  device: 'cpu' | 'cuda' | 'auto';
-  tensorParallelSize: number;
-  maxNumSeqs: number;
-  maxNumBatchedTokens: number;
-  kvCacheBytes: number | undefined;
-  gpuMemoryUtilization: number;
-  enablePrefixCaching: boolean;
-  enableChunkedPrefill: boolean;
-  longPrefillTokenThreshold?: number;
-  useGenerationConfig: boolean;
-  chatTemplate: string | undefined;
-  numThreads: number | undefined;
-  maxWaiting: number;
-}
 
-const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 };
-
-export function parseBytes(text: string): number {
-  const match = /^\s*([\d.]+)\s*([a-z]*)\s*$/i.exec(text);
-  const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
-  if (!match || unit === undefined) throw new UsageError(`cannot read "${text}" as a size (e.g. 512MiB, 2GiB)`);
-  return Math.floor(Number(match[1]) * unit);
-}
 
 /** `name=path` pairs; vLLM also accepts a JSON object per module, which we take too. */
 function parseLoraModules(values: string[]): { name: string; path: string }[] {

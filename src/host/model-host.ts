@@ -19,7 +19,7 @@ import type { PromptContext } from '../protocol/prepare.js';
 import { createRunner } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
-import type { ModelOptions } from '../cli/model-flags.js';
+import type { ModelOptions } from './model-options.js';
 import { resolveModel } from './resolve-model.js';
 
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;

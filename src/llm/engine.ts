@@ -10,8 +10,7 @@
 import { randomUUID } from 'node:crypto';
 import { flattenContent, type ChatMessage } from '../chat/conversation.js';
 import type { ChatTemplate } from '../chat/template.js';
-import { parseFlags } from '../cli/args.js';
-import { MODEL_FLAGS, modelOptionsFrom, parseBytes, type ModelOptions } from '../cli/model-flags.js';
+import { DEFAULT_MODEL_OPTIONS as defaults, parseBytes, type ModelOptions } from '../host/model-options.js';
 import type { EngineStats } from '../engine/engine.js';
 import type { RequestOutput, TokenLogprob } from '../engine/output.js';
 import { SamplingParams } from '../engine/sampling-params.js';
@@ -72,13 +71,7 @@ interface Started {
   release: () => void;
 }
 
-/** The CLI's defaults for every model flag, so the library and the commands agree. */
-function defaultModelOptions(): ModelOptions {
-  return modelOptionsFrom(parseFlags([], MODEL_FLAGS).flags);
-}
-
 export function modelOptionsOf(options: EngineOptions): ModelOptions {
-  const defaults = defaultModelOptions();
   const loraModules = options.loraModules === undefined
     ? []
     : Array.isArray(options.loraModules)
@@ -87,7 +80,6 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
   const kvCacheMemory = options.kvCacheMemory;
   const defined = <T>(value: T | undefined, fallback: T): T => (value === undefined ? fallback : value);
   return {
-    ...defaults,
     model: options.model,
     servedModelName: options.servedModelName,
     loraModules,
@@ -102,7 +94,7 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
     gpuMemoryUtilization: defined(options.gpuMemoryUtilization, defaults.gpuMemoryUtilization),
     enablePrefixCaching: defined(options.enablePrefixCaching, defaults.enablePrefixCaching),
     enableChunkedPrefill: defined(options.enableChunkedPrefill, defaults.enableChunkedPrefill),
-    useGenerationConfig: defined(options.useGenerationConfig, true),
+    useGenerationConfig: defined(options.useGenerationConfig, defaults.useGenerationConfig),
     chatTemplate: options.chatTemplate,
     numThreads: options.numThreads,
     // NOTE: a library caller hands over whole lists at once; the queue must take them.

@@ -1,0 +1,54 @@
+/**
+ * Everything that says how a model is loaded and run, and the defaults every entry point
+ * shares (the CLI's flags and the library's Engine.load), so they cannot drift apart.
+ */
+
+export interface ModelOptions {
+  model: string | undefined;
+  servedModelName: string | undefined;
+  loraModules: { name: string; path: string }[];
+  maxLoras: number;
+  maxLoraRank: number;
+  maxModelLen: number | undefined;
+  device: 'cpu' | 'cuda' | 'auto';
+  tensorParallelSize: number;
+  maxNumSeqs: number;
+  maxNumBatchedTokens: number;
+  kvCacheBytes: number | undefined;
+  gpuMemoryUtilization: number;
+  enablePrefixCaching: boolean;
+  enableChunkedPrefill: boolean;
+  longPrefillTokenThreshold?: number;
+  useGenerationConfig: boolean;
+  chatTemplate: string | undefined;
+  numThreads: number | undefined;
+  maxWaiting: number;
+}
+
+/** Defaults of every option a caller may leave out. */
+export const DEFAULT_MODEL_OPTIONS = {
+  maxLoras: 4,
+  maxLoraRank: 64,
+  device: 'auto',
+  tensorParallelSize: 1,
+  maxNumSeqs: 256,
+  maxNumBatchedTokens: 2048,
+  gpuMemoryUtilization: 0.9,
+  enablePrefixCaching: true,
+  enableChunkedPrefill: true,
+  useGenerationConfig: true,
+  maxWaiting: 1024,
+} as const satisfies Partial<ModelOptions>;
+
+export class SizeError extends Error {
+  override name = 'SizeError';
+}
+
+const UNITS: Record<string, number> = { '': 1, k: 1e3, m: 1e6, g: 1e9, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, kb: 1e3, mb: 1e6, gb: 1e9 };
+
+export function parseBytes(text: string): number {
+  const match = /^\s*([\d.]+)\s*([a-z]*)\s*$/i.exec(text);
+  const unit = match ? UNITS[(match[2] ?? '').toLowerCase()] : undefined;
+  if (!match || unit === undefined) throw new SizeError(`cannot read "${text}" as a size (e.g. 512MiB, 2GiB)`);
+  return Math.floor(Number(match[1]) * unit);
+}

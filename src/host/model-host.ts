@@ -16,7 +16,7 @@ import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation
 import type { ModelSpec } from '../model/spec.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import type { PromptContext } from '../protocol/prepare.js';
-import { createRunner } from '../runtime/create-runner.js';
+import { createRunner, resolveDevice } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
 import type { ModelOptions } from './model-options.js';
@@ -76,15 +76,19 @@ export class ModelHost {
     const runner = await createRunner({
       modelDir,
       device: options.device,
-      kvCacheBytes: options.kvCacheBytes ?? DEFAULT_CPU_KV_CACHE_BYTES,
+      // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves (0 = derive it).
+      kvCacheBytes: options.kvCacheBytes ?? (resolveDevice(options.device) === 'cuda' ? 0 : DEFAULT_CPU_KV_CACHE_BYTES),
       gpuMemoryUtilization: options.gpuMemoryUtilization,
       maxLoras: options.maxLoras,
       maxLoraRank: options.maxLoraRank,
       numThreads: options.numThreads,
       tensorParallelSize: options.tensorParallelSize,
+      maxNumSeqs: options.maxNumSeqs,
+      maxNumBatchedTokens: options.maxNumBatchedTokens,
+      maxModelLen: options.maxModelLen,
     });
     const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
-    const maxModelLen = Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, kvCapacity);
+    const maxModelLen = Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, kvCapacity, runner.maxModelLen ?? Infinity);
     log(
       `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,

@@ -121,6 +121,8 @@ export interface ModelRunner {
   readonly numKvBlocks: number;
   /** How many adapters can be resident at once (slots 0..maxLoras-1). */
   readonly maxLoras: number;
+  /** Longest context the runner was sized for, where it has a limit of its own (CUDA scratch, graphs). */
+  readonly maxModelLen?: number;
   execute(batch: StepBatch): Promise<StepOutput>;
   loadAdapter(slot: number, weights: LoraWeights): void;
   unloadAdapter(slot: number): void;

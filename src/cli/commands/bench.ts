@@ -13,7 +13,8 @@ import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
 import { ModelHost } from '../../host/model-host.js';
 import { randomModel, RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
-import { createRunnerFor } from '../../runtime/create-runner.js';
+import { createRunnerFor, resolveDevice } from '../../runtime/create-runner.js';
+import { KV_BLOCK_SIZE } from '../../runtime/types.js';
 
 const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential or ttft' },
@@ -42,20 +43,25 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
   if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
   const { spec, source } = randomModel(shape, { seed, dtype });
   const started = performance.now();
+  const onGpu = resolveDevice(options.device) === 'cuda';
   const runner = await createRunnerFor(spec, source, {
     device: options.device,
-    kvCacheBytes: options.kvCacheBytes ?? 1 << 30,
+    // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves.
+    kvCacheBytes: options.kvCacheBytes ?? (onGpu ? 0 : 1 << 30),
     gpuMemoryUtilization: options.gpuMemoryUtilization,
     maxLoras: options.maxLoras,
     maxLoraRank: options.maxLoraRank,
     numThreads: options.numThreads,
     tensorParallelSize: options.tensorParallelSize,
-  });
+    maxNumSeqs: options.maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens,
+    maxModelLen: options.maxModelLen,
+  }, onGpu ? seed : undefined);
   console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
   const engine = new LLMEngine(runner, NO_TEXT, {
     maxNumSeqs: options.maxNumSeqs,
     maxNumBatchedTokens: options.maxNumBatchedTokens,
-    maxModelLen: options.maxModelLen ?? spec.maxPositionEmbeddings,
+    maxModelLen: Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, runner.maxModelLen ?? Infinity, runner.numKvBlocks * KV_BLOCK_SIZE),
     enableChunkedPrefill: options.enableChunkedPrefill,
     enablePrefixCaching: options.enablePrefixCaching,
     ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),

@@ -11,8 +11,9 @@ const COMMANDS: Record<string, Command> = {
   deploy: { summary: 'serve a model and its LoRA adapters over an OpenAI-compatible HTTP API', load: () => import('./commands/deploy.js') },
   'app-ui': { summary: 'chat with a model and its LoRA adapters in a local web page', load: () => import('./commands/app-ui.js') },
   bench: { summary: 'offline engine benchmarks (throughput, sequential, ttft)', load: () => import('./commands/bench.js') },
-  models: { summary: 'list the model types --model accepts and the models in the local cache', load: () => import('./commands/models.js') },
+  export: { summary: 'write a checkpoint in another format (GGUF for llama.cpp)', load: () => import('./commands/export.js') },
   infer: { summary: 'chat with a model in the terminal, or answer a JSONL dataset in one batch', load: () => import('./commands/infer.js') },
+  models: { summary: 'list the model types --model accepts and the models in the local cache', load: () => import('./commands/models.js') },
   'run-batch': { summary: 'answer an OpenAI Batch file (JSONL) with a model', load: () => import('./commands/run-batch.js') },
 };
 

@@ -1,0 +1,30 @@
+/**
+ * `swiftlet export`: write a checkpoint in another form. Each form is one function
+ * elsewhere; this file maps flags to it.
+ *   --to-gguf     one GGUF file for llama.cpp / Ollama (export-gguf.ts, src/model/gguf/)
+ *   --merge-lora  a full checkpoint with a LoRA adapter folded in (export-merge-lora.ts)
+ */
+import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { GGUF_FLAGS, toGgufCommand } from './export-gguf.js';
+import { MERGE_LORA_FLAGS, mergeLoraCommand } from './export-merge-lora.js';
+
+const FLAGS: FlagSpecs = {
+  model: { kind: 'string', help: 'checkpoint directory (config.json, safetensors, tokenizer.json)' },
+  output: { kind: 'string', aliases: ['-o'], help: 'the file (GGUF) or directory (--merge-lora) to write' },
+  ...GGUF_FLAGS,
+  ...MERGE_LORA_FLAGS,
+  help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
+};
+
+export async function run(argv: string[]): Promise<number> {
+  const { flags, positionals } = parseFlags(argv, FLAGS);
+  if (flags['help']) {
+    console.log(helpText('export', 'Write a checkpoint in another format (--to-gguf), or with a LoRA adapter merged in (--merge-lora).', FLAGS));
+    return 0;
+  }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument "${positionals[0]}"`);
+  if (flags['to-gguf'] && flags['merge-lora']) throw new UsageError('give one of --to-gguf and --merge-lora');
+  if (flags['to-gguf']) return toGgufCommand(flags);
+  if (flags['merge-lora']) return mergeLoraCommand(flags);
+  throw new UsageError('nothing to do: give --to-gguf or --merge-lora (see --help)');
+}

@@ -1,0 +1,90 @@
+/**
+ * ModelSpec to llama.cpp's hyperparameter keys (`<arch>.embedding_length`, ...), and the
+ * rope scaling llama.cpp can express: linear and yarn as keys, llama3 as a `rope_freqs`
+ * tensor of per-dimension divisors (`llama` architecture only). Anything else is refused.
+ */
+import { ModelLoadError } from '../errors.js';
+import type { ModelSpec } from '../spec.js';
+import type { GgufBuilder } from './gguf-file.js';
+
+/** llama.cpp architecture names; ours map one to one. */
+export const GGUF_ARCHITECTURES: Record<ModelSpec['family'], string> = { llama: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' };
+
+/** Switches of ModelSpec that llama.cpp's architecture of that family cannot load. */
+function checkSupported(spec: ModelSpec): void {
+  const refuse = (what: string) => {
+    throw new ModelLoadError(`GGUF export: llama.cpp's "${GGUF_ARCHITECTURES[spec.family]}" architecture has no ${what} (${spec.hfArchitecture})`);
+  };
+  if (spec.family === 'qwen3' && spec.qkvBias) refuse('q/k/v projection bias');
+  if (spec.family !== 'llama' && (spec.oBias || spec.mlpBias)) refuse('o_proj or MLP bias');
+  if (spec.family !== 'qwen3' && spec.qkNorm) refuse('q/k norm');
+  if (spec.rope.partialRotaryFactor !== 1) refuse('partial rotary embedding in this exporter');
+}
+
+/** llama.cpp's llama3 rope: frequency i is divided by factors[i]. */
+export function llama3RopeFactors(spec: ModelSpec): Float32Array {
+  const { theta, factor = 8, lowFreqFactor = 1, highFreqFactor = 4, originalMaxPositionEmbeddings = 8192 } = spec.rope;
+  const dim = spec.headDim;
+  const lowFreqWavelen = originalMaxPositionEmbeddings / lowFreqFactor;
+  const highFreqWavelen = originalMaxPositionEmbeddings / highFreqFactor;
+  const factors = new Float32Array(dim / 2);
+  for (let i = 0; i < dim / 2; i++) {
+    const wavelen = (2 * Math.PI) / Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / dim)));
+    if (wavelen < highFreqWavelen) factors[i] = 1;
+    else if (wavelen > lowFreqWavelen) factors[i] = factor;
+    else {
+      // NOTE: the same interpolation as transformers, written as a divisor of the base frequency.
+      const smooth = (originalMaxPositionEmbeddings / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+      factors[i] = 1 / ((1 - smooth) / factor + smooth);
+    }
+  }
+  return factors;
+}
+
+/** Sets every hyperparameter key; returns the rope_freqs values when the model needs that tensor. */
+export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Array | undefined {
+  checkSupported(spec);
+  const arch = GGUF_ARCHITECTURES[spec.family];
+  const u32 = (key: string, value: number) => gguf.set(`${arch}.${key}`, { type: 'uint32', value });
+  const f32 = (key: string, value: number) => gguf.set(`${arch}.${key}`, { type: 'float32', value });
+  gguf.set('general.architecture', { type: 'string', value: arch });
+  u32('vocab_size', spec.vocabSize);
+  u32('context_length', spec.maxPositionEmbeddings);
+  u32('embedding_length', spec.hiddenSize);
+  u32('block_count', spec.numLayers);
+  u32('feed_forward_length', spec.intermediateSize);
+  u32('attention.head_count', spec.numHeads);
+  u32('attention.head_count_kv', spec.numKvHeads);
+  u32('attention.key_length', spec.headDim);
+  u32('attention.value_length', spec.headDim);
+  u32('rope.dimension_count', spec.headDim);
+  f32('rope.freq_base', spec.rope.theta);
+  f32('attention.layer_norm_rms_epsilon', spec.rmsNormEps);
+
+  const { rope } = spec;
+  switch (rope.type) {
+    case 'default':
+      return undefined;
+    case 'linear':
+      gguf.set(`${arch}.rope.scaling.type`, { type: 'string', value: 'linear' });
+      f32('rope.scaling.factor', rope.factor ?? 1);
+      return undefined;
+    case 'yarn':
+      if (rope.attentionFactor !== undefined) {
+        throw new ModelLoadError('GGUF export: yarn rope with an explicit attention_factor is not supported (llama.cpp derives it from the factor)');
+      }
+      gguf.set(`${arch}.rope.scaling.type`, { type: 'string', value: 'yarn' });
+      f32('rope.scaling.factor', rope.factor ?? 1);
+      u32('rope.scaling.original_context_length', rope.originalMaxPositionEmbeddings ?? spec.maxPositionEmbeddings);
+      if (rope.betaFast !== undefined) f32('rope.scaling.yarn_beta_fast', rope.betaFast);
+      if (rope.betaSlow !== undefined) f32('rope.scaling.yarn_beta_slow', rope.betaSlow);
+      return undefined;
+    case 'llama3':
+      if (spec.family !== 'llama') {
+        throw new ModelLoadError(`GGUF export: llama3 rope scaling is only loadable by llama.cpp's "llama" architecture, not "${arch}"`);
+      }
+      return llama3RopeFactors(spec);
+    case 'dynamic':
+      throw new ModelLoadError('GGUF export: dynamic NTK rope scaling has no llama.cpp equivalent');
+  }
+}

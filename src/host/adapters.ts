@@ -45,6 +45,9 @@ export class AdapterRegistry {
     const used = new Set(this.list().map((entry) => entry.slot));
     let slot = 0;
     while (used.has(slot)) slot++;
+    if (this.runner.maxLoras === 0) {
+      throw new AdapterError(`the ${this.runner.device} runner does not support LoRA adapters yet (use --device cpu, or merge the adapter with swiftlet export --merge-lora)`, 400);
+    }
     if (slot >= this.runner.maxLoras) {
       throw new AdapterError(`all ${this.runner.maxLoras} adapter slots are in use (raise --max-loras or unload one)`, 400);
     }

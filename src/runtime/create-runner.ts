@@ -49,7 +49,8 @@ export async function createRunnerFor(
     gpuMemoryUtilization,
     // NOTE: an explicit --kv-cache-memory wins over the utilisation fraction, as on the CPU.
     kvCacheBytes: cpuOptions.kvCacheBytes,
-    maxLoras: cpuOptions.maxLoras,
+    // NOTE: the CUDA runner has no LoRA kernels yet; it offers no adapter slots.
+    maxLoras: 0,
     maxLoraRank: cpuOptions.maxLoraRank,
     maxNumSeqs,
     maxNumTokens: maxNumBatchedTokens,

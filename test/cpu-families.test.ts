@@ -13,7 +13,7 @@ import { ropeTables } from '../src/model/rope.js';
 import { toFloat32 } from '../src/model/safetensors.js';
 import type { ModelSpec, WeightDtype } from '../src/model/spec.js';
 import { CpuRunner, kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
-import { buildStepBatch, ManualBlockPool, ManualSequence } from '../src/runtime/cpu/manual-batch.js';
+import { buildStepBatch, ManualBlockPool, ManualSequence } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner, WeightSource } from '../src/runtime/types.js';
 

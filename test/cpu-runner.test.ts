@@ -15,7 +15,7 @@ import {
   ManualSequence,
   type ManualSampling,
   type ManualStepEntry,
-} from '../src/runtime/cpu/manual-batch.js';
+} from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner, StepOutput, TensorData, WeightSource } from '../src/runtime/types.js';
 import { generateGreedy, checkGreedy, checkTeacherForced, MODEL_DIR, openTinyRunner, reference, teacherForced, type RefGeneration } from './helpers/cpu-reference.js';

@@ -28,7 +28,7 @@ import {
   ManualSequence,
   type ManualSampling,
   type ManualStepEntry,
-} from '../src/runtime/cpu/manual-batch.js';
+} from './helpers/manual-batch.js';
 import { CudaRunner, type CudaRunnerOptions } from '../src/runtime/cuda/cuda-runner.js';
 import { cudaAvailability } from '../src/runtime/cuda/native.js';
 import type { StepOutput } from '../src/runtime/types.js';

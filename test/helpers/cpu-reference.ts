@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence, type ManualStepEntry } from '../../src/runtime/cpu/manual-batch.js';
+import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence, type ManualStepEntry } from './manual-batch.js';
 import { createRunner } from '../../src/runtime/create-runner.js';
 import type { ModelRunner, StepOutput } from '../../src/runtime/types.js';
 import { fixtureDir } from './paths.js';

@@ -2,7 +2,7 @@
  * Hand-built StepBatches for driving a runner without the engine (tests, benchmarks):
  * a trivial block allocator and the flattening of a few sequences into one step.
  */
-import { KV_BLOCK_SIZE, type PositionLogprobRequest, type StepBatch } from '../types.js';
+import { KV_BLOCK_SIZE, type PositionLogprobRequest, type StepBatch } from '../../src/runtime/types.js';
 
 export interface ManualSampling {
   temperature: number;

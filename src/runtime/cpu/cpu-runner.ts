@@ -1,7 +1,7 @@
 /** The CPU ModelRunner: weights into the native model once, then one native call per step. */
+import { nativeModelShape } from '../native-shape.js';
 import { availableParallelism } from 'node:os';
 import { ModelLoadError } from '../../model/errors.js';
-import { ropeTables } from '../../model/rope.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { checkWeights, requiredTensorNames } from '../../model/weights.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
@@ -51,29 +51,13 @@ export class CpuRunner implements ModelRunner {
       throw new ModelLoadError(`the CPU runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
     }
     checkWeights(spec, source);
-    const rope = ropeTables(spec);
     const numKvBlocks = Math.floor(options.kvCacheBytes / kvBytesPerBlock(spec));
     if (numKvBlocks < 1) {
       throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(spec)} bytes)`);
     }
     const addon = loadCpuAddon();
     const native = new addon.CpuModel({
-      vocabSize: spec.vocabSize,
-      hiddenSize: spec.hiddenSize,
-      intermediateSize: spec.intermediateSize,
-      numLayers: spec.numLayers,
-      numHeads: spec.numHeads,
-      numKvHeads: spec.numKvHeads,
-      headDim: spec.headDim,
-      rmsNormEps: spec.rmsNormEps,
-      tieWordEmbeddings: spec.tieWordEmbeddings,
-      qkvBias: spec.qkvBias,
-      oBias: spec.oBias,
-      mlpBias: spec.mlpBias,
-      qkNorm: spec.qkNorm,
-      invFreq: rope.invFreq,
-      attentionScale: rope.attentionScale,
-      rotaryDim: rope.rotaryDim,
+      ...nativeModelShape(spec),
       maxTokens: options.maxTokensPerChunk ?? 256,
       numKvBlocks,
       maxLoras: options.maxLoras,

@@ -7,27 +7,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WeightDtype } from '../../model/spec.js';
+import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
 
-export interface NativeModelConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  rmsNormEps: number;
-  tieWordEmbeddings: boolean;
-  qkvBias: boolean;
-  oBias: boolean;
-  mlpBias: boolean;
-  qkNorm: boolean;
-  /** [rotaryDim / 2] inverse frequencies (rope scaling already applied). */
-  invFreq: Float32Array;
-  /** Multiplies cos and sin. */
-  attentionScale: number;
-  rotaryDim: number;
+export interface NativeModelConfig extends NativeModelShape {
   /** Tokens per forward chunk (sizes the scratch); a longer step runs as consecutive chunks. */
   maxTokens: number;
   numKvBlocks: number;

@@ -3,8 +3,8 @@
  * left, then one native call per engine step (forward, sampling and logprobs on the GPU; only
  * the chosen ids and asked-for logprobs come back).
  */
+import { nativeModelShape } from '../native-shape.js';
 import { ModelLoadError } from '../../model/errors.js';
-import { ropeTables } from '../../model/rope.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { checkWeights, requiredTensorNames } from '../../model/weights.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
@@ -72,25 +72,9 @@ export class CudaRunner implements ModelRunner {
       throw new ModelLoadError('LoRA adapters are not supported by the CUDA runner yet (use --device cpu, or merge the adapter)');
     }
     const addon = loadCudaAddon();
-    const rope = ropeTables(spec);
     const maxModelLen = options.maxModelLen ?? Math.min(spec.maxPositionEmbeddings, 32768);
     const native = new addon.CudaModel({
-      vocabSize: spec.vocabSize,
-      hiddenSize: spec.hiddenSize,
-      intermediateSize: spec.intermediateSize,
-      numLayers: spec.numLayers,
-      numHeads: spec.numHeads,
-      numKvHeads: spec.numKvHeads,
-      headDim: spec.headDim,
-      rmsNormEps: spec.rmsNormEps,
-      tieWordEmbeddings: spec.tieWordEmbeddings,
-      qkvBias: spec.qkvBias,
-      oBias: spec.oBias,
-      mlpBias: spec.mlpBias,
-      qkNorm: spec.qkNorm,
-      invFreq: rope.invFreq,
-      attentionScale: rope.attentionScale,
-      rotaryDim: rope.rotaryDim,
+      ...nativeModelShape(spec),
       maxNumTokens: options.maxNumTokens ?? 8192,
       maxNumSeqs: options.maxNumSeqs ?? 256,
       maxModelLen,

@@ -8,27 +8,10 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WeightDtype } from '../../model/spec.js';
+import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
 
-export interface NativeCudaModelConfig {
-  vocabSize: number;
-  hiddenSize: number;
-  intermediateSize: number;
-  numLayers: number;
-  numHeads: number;
-  numKvHeads: number;
-  headDim: number;
-  rmsNormEps: number;
-  tieWordEmbeddings: boolean;
-  qkvBias: boolean;
-  oBias: boolean;
-  mlpBias: boolean;
-  qkNorm: boolean;
-  /** [rotaryDim / 2] inverse frequencies (rope scaling already applied). */
-  invFreq: Float32Array;
-  /** Multiplies cos and sin. */
-  attentionScale: number;
-  rotaryDim: number;
+export interface NativeCudaModelConfig extends NativeModelShape {
   /** Largest step (tokens) and batch (sequences); sizes the scratch and the CUDA graph buckets. */
   maxNumTokens: number;
   maxNumSeqs: number;

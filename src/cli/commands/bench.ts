@@ -4,8 +4,12 @@
  *   --scenario throughput   N requests arriving together (output tokens/s)
  *   --scenario sequential   the same requests one at a time
  *   --scenario ttft         a short request arriving while a long prompt is being computed
+ *   --scenario serve        streamed requests at --request-rate against a server (--base-url,
+ *                           or one started here on --model): TTFT / ITL / latency percentiles
  */
-import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
+import { serveBenchmark } from '../bench/serve.js';
+import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
 import { LLMEngine, type AddRequest } from '../../engine/engine.js';
 import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
@@ -17,7 +21,11 @@ import { createRunnerFor, resolveDevice } from '../../runtime/create-runner.js';
 import { KV_BLOCK_SIZE } from '../../runtime/types.js';
 
 const FLAGS: FlagSpecs = {
-  scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential or ttft' },
+  scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
+  'base-url': { kind: 'string', help: 'serve: a running swiftlet deploy (or any OpenAI-compatible server); default: start one here on --model' },
+  'request-rate': { kind: 'string', default: 'inf', help: 'serve: requests per second (Poisson arrivals), or inf for all at once' },
+  'api-key': { kind: 'string', help: 'serve: the server\'s API key' },
+  'prompt-vocab': { kind: 'number', default: 256, help: 'serve with --base-url: prompt token ids are drawn below this' },
   shape: { kind: 'string', help: `random weights of a named shape instead of --model (${Object.keys(RANDOM_MODEL_CONFIGS).join(', ')})` },
   dtype: { kind: 'string', default: 'bfloat16', help: 'random weights\' dtype: bfloat16, float16 or float32' },
   'num-prompts': { kind: 'number', default: 64, help: 'requests (throughput, sequential)' },
@@ -70,7 +78,7 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
 }
 
 /** Deterministic prompts of random ids, distinct per request so the prefix cache cannot help. */
-function prompts(count: number, length: number, seed: number, vocab = 150000): number[][] {
+function prompts(count: number, length: number, seed: number, vocab: number): number[][] {
   let state = (seed * 2654435761 + 1) >>> 0;
   const next = () => {
     state ^= state << 13;
@@ -118,7 +126,8 @@ async function throughput(engine: LLMEngine, all: number[][], outputLen: number,
 }
 
 async function ttftBehindLong(engine: LLMEngine, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
-  const [long, short] = [prompts(1, longLen, seed)[0] as number[], prompts(1, shortLen, seed + 1)[0] as number[]];
+  const vocab = engine.runner.spec.vocabSize;
+  const [long, short] = [prompts(1, longLen, seed, vocab)[0] as number[], prompts(1, shortLen, seed + 1, vocab)[0] as number[]];
   const start = performance.now();
   const longDone = timed(engine.add(request(long, 1)), start);
   // NOTE: the short request arrives once the long prompt's first step is under way.
@@ -129,6 +138,41 @@ async function ttftBehindLong(engine: LLMEngine, longLen: number, shortLen: numb
   return { shortTtftMs: shortResult.ttft, longTtftMs: longResult.ttft };
 }
 
+async function runServe(flags: ParsedFlags, options: ModelOptions): Promise<number> {
+  const rateText = flags['request-rate'] as string;
+  const requestRate = rateText === 'inf' ? Number.POSITIVE_INFINITY : Number(rateText);
+  if (!(requestRate > 0)) throw new UsageError('--request-rate must be a positive number or inf');
+  const seed = flags['seed'] as number;
+  const common = { requestRate, seed, outputLen: flags['output-len'] as number, apiKey: flags['api-key'] as string | undefined };
+  const count = flags['num-prompts'] as number;
+  const inputLen = flags['input-len'] as number;
+  const external = flags['base-url'] as string | undefined;
+  let result: Record<string, number>;
+  let label: string;
+  if (external !== undefined) {
+    label = external;
+    const listed = (await (await fetch(`${external}/v1/models`, { headers: common.apiKey ? { Authorization: `Bearer ${common.apiKey}` } : {} })).json()) as { data: { id: string }[] };
+    const model = listed.data[0]?.id ?? '';
+    result = await serveBenchmark({ ...common, baseUrl: external, model, prompts: prompts(count, inputLen, seed, flags['prompt-vocab'] as number) });
+  } else {
+    const host = await ModelHost.load(options, (message) => console.error(message));
+    const server = await startServer(host, { port: 0, apiKey: common.apiKey });
+    label = host.modelDir;
+    try {
+      result = await serveBenchmark({ ...common, baseUrl: server.url, model: host.servedModelName, prompts: prompts(count, inputLen, seed, host.spec.vocabSize) });
+    } finally {
+      await server.shutdown(0);
+      host.dispose();
+    }
+  }
+  console.log(JSON.stringify({ scenario: 'serve', server: label, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
+  return 0;
+}
+
+function rounded(values: Record<string, number>): Record<string, number> {
+  return Object.fromEntries(Object.entries(values).map(([key, value]) => [key, Math.round(value * 100) / 100]));
+}
+
 export async function run(argv: string[]): Promise<number> {
   const { flags } = parseFlags(argv, FLAGS);
   if (flags['help']) {
@@ -136,8 +180,9 @@ export async function run(argv: string[]): Promise<number> {
     return 0;
   }
   const scenario = flags['scenario'] as string;
-  if (!['throughput', 'sequential', 'ttft'].includes(scenario)) throw new UsageError('--scenario must be throughput, sequential or ttft');
+  if (!['throughput', 'sequential', 'ttft', 'serve'].includes(scenario)) throw new UsageError('--scenario must be throughput, sequential, ttft or serve');
   const options = modelOptionsFrom(flags);
+  if (scenario === 'serve') return runServe(flags, options);
   const shape = flags['shape'] as string | undefined;
   if (shape === undefined && options.model === undefined) throw new UsageError('give --shape NAME (random weights) or --model DIR');
   const seed = flags['seed'] as number;
@@ -148,7 +193,7 @@ export async function run(argv: string[]): Promise<number> {
     const result =
       scenario === 'ttft'
         ? await ttftBehindLong(engine, inputLen, flags['short-len'] as number, seed)
-        : await throughput(engine, prompts(flags['num-prompts'] as number, inputLen, seed), outputLen, scenario === 'sequential');
+        : await throughput(engine, prompts(flags['num-prompts'] as number, inputLen, seed, engine.runner.spec.vocabSize), outputLen, scenario === 'sequential');
     const stats = engine.stats();
     console.log(JSON.stringify({
       scenario,
@@ -158,7 +203,7 @@ export async function run(argv: string[]): Promise<number> {
       outputLen,
       chunkedPrefill: engine.config.enableChunkedPrefill,
       maxNumBatchedTokens: engine.config.maxNumBatchedTokens,
-      ...Object.fromEntries(Object.entries(result).map(([key, value]) => [key, Math.round(value * 100) / 100])),
+      ...rounded(result),
       steps: stats.numStepsTotal,
       preemptions: stats.numPreemptions,
     }));

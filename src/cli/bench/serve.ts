@@ -1,0 +1,105 @@
+/**
+ * The serving benchmark (as vLLM's benchmark_serving): requests arrive at a given rate
+ * (Poisson, or all at once) at a running OpenAI-compatible server, each a streamed
+ * /v1/completions of token-id prompts with EOS ignored; reports time to first token,
+ * inter-token latency, end-to-end latency percentiles and throughput.
+ */
+
+export interface ServeBenchOptions {
+  baseUrl: string;
+  model: string;
+  apiKey: string | undefined;
+  prompts: number[][];
+  outputLen: number;
+  /** Requests per second; Infinity sends them all at once. */
+  requestRate: number;
+  seed: number;
+}
+
+interface RequestTiming {
+  ttftMs: number;
+  itlMs: number[];
+  e2eMs: number;
+  outputTokens: number;
+}
+
+function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN;
+  const index = Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1));
+  return sorted[index] as number;
+}
+
+function summary(values: number[], prefix: string): Record<string, number> {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mean = sorted.reduce((sum, v) => sum + v, 0) / Math.max(sorted.length, 1);
+  return { [`${prefix}MeanMs`]: mean, [`${prefix}P50Ms`]: percentile(sorted, 50), [`${prefix}P90Ms`]: percentile(sorted, 90), [`${prefix}P99Ms`]: percentile(sorted, 99) };
+}
+
+/** Exponential gaps with a seeded generator, so a rerun sends the same schedule. */
+function arrivalGapsMs(count: number, rate: number, seed: number): number[] {
+  if (!Number.isFinite(rate)) return new Array<number>(count).fill(0);
+  let state = (seed * 2654435761 + 7) >>> 0 || 1;
+  const uniform = () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    return ((state >>> 0) + 1) / 4294967297;
+  };
+  return Array.from({ length: count }, () => (-Math.log(uniform()) / rate) * 1000);
+}
+
+async function streamOne(options: ServeBenchOptions, prompt: number[]): Promise<RequestTiming> {
+  const start = performance.now();
+  const response = await fetch(`${options.baseUrl}/v1/completions`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', ...(options.apiKey ? { Authorization: `Bearer ${options.apiKey}` } : {}) },
+    body: JSON.stringify({ model: options.model, prompt, max_tokens: options.outputLen, temperature: 0, ignore_eos: true, stream: true, stream_options: { include_usage: true } }),
+  });
+  if (!response.ok || !response.body) throw new Error(`server answered ${response.status}: ${await response.text()}`);
+  const decoder = new TextDecoder();
+  let buffered = '';
+  let last = start;
+  let ttftMs = NaN;
+  const itlMs: number[] = [];
+  let outputTokens = 0;
+  for await (const bytes of response.body) {
+    buffered += decoder.decode(bytes as Uint8Array, { stream: true });
+    let end: number;
+    while ((end = buffered.indexOf('\n\n')) >= 0) {
+      const event = buffered.slice(0, end).replace(/^data: /, '');
+      buffered = buffered.slice(end + 2);
+      if (event === '[DONE]') continue;
+      const chunk = JSON.parse(event) as { choices: { text: string }[]; usage?: { completion_tokens: number } };
+      if (chunk.usage) outputTokens = chunk.usage.completion_tokens;
+      if (chunk.choices.length === 0) continue;
+      const now = performance.now();
+      if (Number.isNaN(ttftMs)) ttftMs = now - start;
+      else itlMs.push(now - last);
+      last = now;
+    }
+  }
+  return { ttftMs, itlMs, e2eMs: performance.now() - start, outputTokens };
+}
+
+export async function serveBenchmark(options: ServeBenchOptions): Promise<Record<string, number>> {
+  const gaps = arrivalGapsMs(options.prompts.length, options.requestRate, options.seed);
+  const start = performance.now();
+  const pending: Promise<RequestTiming>[] = [];
+  for (const [i, prompt] of options.prompts.entries()) {
+    const gap = gaps[i] as number;
+    if (gap > 0) await new Promise((resolve) => setTimeout(resolve, gap));
+    pending.push(streamOne(options, prompt));
+  }
+  const timings = await Promise.all(pending);
+  const seconds = (performance.now() - start) / 1000;
+  const outputTokens = timings.reduce((sum, t) => sum + t.outputTokens, 0);
+  return {
+    seconds,
+    requestsPerSecond: timings.length / seconds,
+    outputTokensPerSecond: outputTokens / seconds,
+    outputTokens,
+    ...summary(timings.map((t) => t.ttftMs), 'ttft'),
+    ...summary(timings.flatMap((t) => t.itlMs), 'itl'),
+    ...summary(timings.map((t) => t.e2eMs), 'e2e'),
+  };
+}

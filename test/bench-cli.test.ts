@@ -1,0 +1,39 @@
+/** `swiftlet bench` end to end on small workloads: every scenario reports what it measured. */
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { join } from 'node:path';
+import { test } from 'node:test';
+import { promisify } from 'node:util';
+import { repoRoot } from './helpers/paths.js';
+
+const run = promisify(execFile);
+const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
+
+async function bench(...args: string[]): Promise<Record<string, number | string | boolean>> {
+  const { stdout } = await run(process.execPath, [cli, 'bench', '--device', 'cpu', ...args], { timeout: 120_000 });
+  return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, number | string | boolean>;
+}
+
+test('throughput and sequential count every generated token (random weights of a named shape)', async () => {
+  for (const scenario of ['throughput', 'sequential']) {
+    const result = await bench('--shape', 'llama-tiny', '--scenario', scenario, '--num-prompts', '6', '--input-len', '40', '--output-len', '5');
+    assert.equal(result['outputTokens'], 30, scenario);
+    assert.ok((result['outputTokensPerSecond'] as number) > 0, scenario);
+  }
+});
+
+test('ttft reports the short request behind the long one, with and without chunked prefill', async () => {
+  const chunked = await bench('--shape', 'llama-tiny', '--scenario', 'ttft', '--input-len', '600', '--max-num-batched-tokens', '128');
+  assert.equal(chunked['chunkedPrefill'], true);
+  assert.ok((chunked['shortTtftMs'] as number) > 0);
+  const whole = await bench('--shape', 'llama-tiny', '--scenario', 'ttft', '--input-len', '600', '--no-enable-chunked-prefill', '--max-num-batched-tokens', '1024');
+  assert.equal(whole['chunkedPrefill'], false);
+});
+
+test('serve drives a server at a request rate and reports latency percentiles', async () => {
+  const result = await bench('--scenario', 'serve', '--num-prompts', '6', '--input-len', '24', '--output-len', '6', '--request-rate', '20');
+  assert.equal(result['outputTokens'], 36);
+  for (const key of ['ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'e2eP90Ms', 'outputTokensPerSecond']) {
+    assert.ok(Number.isFinite(result[key]) && (result[key] as number) > 0, key);
+  }
+});

@@ -1,0 +1,376 @@
+/**
+ * `export --to-gguf` against llama.cpp itself (node-llama-cpp, CPU): the exported fixture
+ * must give transformers' greedy tokens and teacher-forced logprobs in every output type.
+ * Variants of the fixture cover what the Qwen2 fixture cannot: the `llama` architecture's
+ * q/k row permutation (checked against the same transformers reference, since a Llama with
+ * q/k/v bias computes what Qwen2 computes), llama3 rope scaling and Qwen3's q/k norms
+ * (checked against swiftlet's CPU runner on the same checkpoint).
+ */
+import assert from 'node:assert/strict';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, test, type TestContext } from 'node:test';
+import type { ControlledEvaluateInputItem, Llama, LlamaContextSequence, Token } from 'node-llama-cpp';
+import { loadModelSpec, specFromConfig } from '../src/model/config.js';
+import { halfBitsFromFloat, float32Values, toQ8_0 } from '../src/model/gguf/encode.js';
+import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
+import { GgufBuilder } from '../src/model/gguf/gguf-file.js';
+import { llama3RopeFactors, setModelMetadata } from '../src/model/gguf/model-metadata.js';
+import { permuteRopeRows } from '../src/model/gguf/tensor-names.js';
+import { derivePreTokenizer, setTokenizerMetadata, TOKEN_TYPE } from '../src/model/gguf/tokenizer-metadata.js';
+import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import { SafetensorsWriter, type TensorPlan } from '../src/model/safetensors-writer.js';
+import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence } from './helpers/manual-batch.js';
+import { createRunner } from '../src/runtime/create-runner.js';
+import type { ModelRunner } from '../src/runtime/types.js';
+import { MODEL_DIR, reference, teacherForced, type RefGeneration, type RefLogprobs } from './helpers/cpu-reference.js';
+
+type Json = Record<string, unknown>;
+
+/** What a correct engine produces for one model: greedy continuations and top-5 distributions. */
+interface Expected {
+  greedy: { promptIds: number[]; outputIds: number[]; margins: number[] }[];
+  /** Per sequence, per position: the top 5 [token, logprob] after ids[0..i]. */
+  teacher: { ids: number[]; top: [number, number][][] }[];
+}
+
+/** Greedy steps whose top-2 margin is below this may legitimately differ between engines. */
+const LOW_MARGIN = 0.05;
+/** Largest |logprob| difference of the top 5 tolerated per weight format (llama.cpp rounds activations to the weights' type). */
+const LOGPROB_TOLERANCE: Record<GgufOutType, number> = { f32: 0.03, f16: 0.03, bf16: 0.3, q8_0: 1 };
+/**
+ * Every fixture prompt and both short teacher-forced sequences (7 and 33 tokens) for the f32
+ * export; the raw prompts and the 7-token sequence for the others.
+ * NOTE: node-llama-cpp hands over each full distribution as a Map of 152k entries (about 0.1 s
+ * a position), which is what bounds this file's run time.
+ */
+function fixtureChecks(full: boolean): { prompts: RefGeneration[]; sequences: RefLogprobs[] } {
+  return {
+    prompts: full ? [...reference.raw, ...reference.chat] : reference.raw,
+    sequences: reference.logprobs.filter((r) => r.ids.length <= (full ? 33 : 7)),
+  };
+}
+
+function fromReference(full: boolean): Expected {
+  const { prompts, sequences } = fixtureChecks(full);
+  return {
+    greedy: prompts.map((r) => ({ promptIds: r.prompt_ids, outputIds: r.output_ids, margins: r.margins })),
+    teacher: sequences.map((r) => ({ ids: r.ids, top: [...r.positions.map((p) => p.top), r.next_top] })),
+  };
+}
+
+/** The same from swiftlet's CPU runner (fp32), for variants transformers was not run on. */
+async function fromSwiftlet(modelDir: string): Promise<Expected> {
+  const { prompts, sequences } = fixtureChecks(false);
+  const runner = await createRunner({ modelDir, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 0, maxLoraRank: 0 });
+  try {
+    const greedy = [];
+    for (const r of prompts) greedy.push(await swiftletGreedy(runner, r.prompt_ids, r.output_ids.length));
+    const out = await teacherForced(runner, sequences);
+    let entry = 0;
+    const teacher = sequences.map((r) => {
+      const top = r.ids.map(() => {
+        const ids = out.positionTopTokenIds.subarray(entry * 5, entry * 5 + 5);
+        const lps = out.positionTopLogprobs.subarray(entry * 5, entry * 5 + 5);
+        entry++;
+        return [...ids].map((id, k): [number, number] => [id, lps[k] ?? NaN]);
+      });
+      return { ids: r.ids, top };
+    });
+    return { greedy, teacher };
+  } finally {
+    runner.dispose();
+  }
+}
+
+async function swiftletGreedy(runner: ModelRunner, promptIds: number[], numTokens: number): Promise<Expected['greedy'][number]> {
+  const pool = new ManualBlockPool(runner.numKvBlocks);
+  const seq = new ManualSequence(promptIds, { ...GREEDY, numLogprobs: 2 });
+  const margins: number[] = [];
+  while (seq.outputIds.length < numTokens) {
+    const entries = [{ seq, numTokens: seq.tokens.length - seq.numComputed, sample: true }];
+    const out = await runner.execute(buildStepBatch(pool, entries));
+    margins.push((out.topLogprobs[0] ?? 0) - (out.topLogprobs[1] ?? 0));
+    commitStep(entries, out.sampledTokenIds);
+  }
+  return { promptIds, outputIds: seq.outputIds, margins };
+}
+
+async function llamaGreedy(sequence: LlamaContextSequence, promptIds: number[], numTokens: number): Promise<number[]> {
+  await sequence.clearHistory();
+  const out: number[] = [];
+  for await (const token of sequence.evaluate(promptIds as Token[], { temperature: 0, yieldEogToken: true })) {
+    out.push(token);
+    if (out.length >= numTokens) break;
+  }
+  return out;
+}
+
+/** The full next-token distribution after every prefix of `ids`, as natural-log probabilities. */
+async function llamaTeacherForced(sequence: LlamaContextSequence, ids: number[]): Promise<((id: number) => number)[]> {
+  await sequence.clearHistory();
+  const next = { probabilities: true, options: { temperature: 1, topK: 0, topP: 1, minP: 0 } };
+  const input: ControlledEvaluateInputItem[] = ids.map((id) => [id as Token, { generateNext: next }]);
+  const out = await sequence.controlledEvaluate(input);
+  return ids.map((_, i) => {
+    const probabilities = out[i]?.next.probabilities;
+    assert.ok(probabilities, `no distribution at position ${i}`);
+    return (id: number) => Math.log(probabilities.get(id as Token) ?? 0);
+  });
+}
+
+async function checkAgainst(llama: Llama, ggufPath: string, expected: Expected, tolerance: number, label: string): Promise<void> {
+  const model = await llama.loadModel({ modelPath: ggufPath });
+  // NOTE: one thread: llama.cpp's spinning workers crawl on a 2-core machine that is busy with other work.
+  const context = await model.createContext({ contextSize: 512, sequences: 1, threads: 1 });
+  try {
+    const sequence = context.getSequence();
+    for (const [i, want] of expected.greedy.entries()) {
+      const got = await llamaGreedy(sequence, want.promptIds, want.outputIds.length);
+      for (let k = 0; k < want.outputIds.length; k++) {
+        assert.equal(got[k], want.outputIds[k], `${label} greedy ${i} token ${k}: ${JSON.stringify(got)} vs ${JSON.stringify(want.outputIds)}`);
+        if ((want.margins[k] ?? Infinity) < LOW_MARGIN) break;
+      }
+    }
+    for (const [s, want] of expected.teacher.entries()) {
+      const got = await llamaTeacherForced(sequence, want.ids);
+      want.top.forEach((top, i) => {
+        for (const [id, logprob] of top) {
+          const value = got[i]?.(id) ?? NaN;
+          assert.ok(Math.abs(value - logprob) <= tolerance, `${label} sequence ${s} position ${i} token ${id}: logprob ${value} vs ${logprob}`);
+        }
+      });
+    }
+  } finally {
+    await context.dispose();
+    await model.dispose();
+  }
+}
+
+/** A copy of the fixture with config.json patched and tensors dropped, added or replaced. */
+function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, Float32Array>): string {
+  const config = { ...(JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json), ...patch };
+  writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
+  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MODEL_DIR, file), join(dir, file));
+  const source = SafetensorsCheckpoint.open(MODEL_DIR);
+  try {
+    const kept = source.names().filter(edit);
+    const plans: TensorPlan[] = [
+      ...kept.map((name) => ({ name, ...source.info(name) })),
+      ...[...extra].map(([name, values]): TensorPlan => ({ name, dtype: 'float32', shape: [values.length] })),
+    ];
+    const writer = new SafetensorsWriter(dir, plans, Number.MAX_SAFE_INTEGER);
+    for (const plan of writer.order()) {
+      const values = extra.get(plan.name);
+      writer.write(plan.name, values ? new Uint8Array(values.buffer) : source.read(plan.name).bytes);
+    }
+    writer.finish();
+  } finally {
+    source.close();
+  }
+  return dir;
+}
+
+describe('gguf encoding and metadata (no llama.cpp)', () => {
+  test('f16 rounding: nearest even, subnormals, overflow, NaN', () => {
+    const cases: [number, number][] = [
+      [1, 0x3c00],
+      [-2, 0xc000],
+      [65504, 0x7bff],
+      [65519, 0x7bff],
+      [65520, 0x7c00],
+      [2 ** -24, 0x0001],
+      [2 ** -25, 0x0000],
+      [1.5 * 2 ** -25, 0x0001],
+      [2 ** -14, 0x0400],
+      [1 + 2 ** -11, 0x3c00],
+      [1 + 3 * 2 ** -11, 0x3c02],
+      [Infinity, 0x7c00],
+    ];
+    for (const [value, bits] of cases) assert.equal(halfBitsFromFloat(value), bits, `f16 of ${value}`);
+    assert.equal(halfBitsFromFloat(NaN) & 0x7c00, 0x7c00);
+    assert.notEqual(halfBitsFromFloat(NaN) & 0x3ff, 0);
+  });
+
+  test('q8_0 blocks: f16 scale max|x|/127, values within half a step', () => {
+    const values = Float32Array.from({ length: 64 }, (_, i) => Math.sin(i) * (i < 32 ? 0.02 : 3));
+    const packed = toQ8_0(values);
+    assert.equal(packed.byteLength, 2 * 34);
+    for (let b = 0; b < 2; b++) {
+      const scale = float32Values({ dtype: 'float16', shape: [1], bytes: packed.slice(b * 34, b * 34 + 2) })[0] ?? 0;
+      const quants = new Int8Array(packed.buffer, b * 34 + 2, 32);
+      for (let i = 0; i < 32; i++) {
+        const x = values[b * 32 + i] ?? 0;
+        assert.ok(Math.abs((quants[i] ?? 0) * scale - x) <= scale * 0.51 + 1e-6, `block ${b} value ${i}`);
+      }
+    }
+  });
+
+  test('llama q/k rows regroup each head from halves to adjacent pairs', () => {
+    const rows = Uint8Array.from({ length: 16 }, (_, i) => i);
+    // two heads of 4 rows, rows of 2 bytes
+    assert.deepEqual([...permuteRopeRows(rows, 8, 2)], [0, 1, 4, 5, 2, 3, 6, 7, 8, 9, 12, 13, 10, 11, 14, 15]);
+  });
+
+  test('llama3 rope factors: 1 for high frequencies, factor for low, interpolated between', () => {
+    const config = { ...(JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json) };
+    config['architectures'] = ['LlamaForCausalLM'];
+    config['rope_parameters'] = { rope_type: 'llama3', rope_theta: 1e6, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 2048 };
+    const factors = [...llama3RopeFactors(specFromConfig(config))];
+    assert.equal(factors.length, 8);
+    assert.equal(factors[0], 1);
+    assert.equal(factors[7], 8);
+    assert.ok(factors.some((f) => f > 1 && f < 8), `one interpolated factor in ${factors.join(', ')}`);
+  });
+
+  test('pre-tokenizer type from the split regex: qwen2, llama-bpe, gpt-2, else a clear error', () => {
+    const tokenizer = JSON.parse(readFileSync(join(MODEL_DIR, 'tokenizer.json'), 'utf8')) as Json;
+    assert.equal(derivePreTokenizer(tokenizer), 'qwen2');
+    const regex = (pattern: string) => ({
+      pre_tokenizer: { type: 'Sequence', pretokenizers: [{ type: 'Split', pattern: { Regex: pattern }, behavior: 'Isolated', invert: false }, { type: 'ByteLevel', use_regex: false }] },
+    });
+    const qwen = ((((tokenizer['pre_tokenizer'] as Json)['pretokenizers'] as Json[])[0] as Json)['pattern'] as Json)['Regex'] as string;
+    assert.equal(derivePreTokenizer(regex(qwen.replace('\\p{N}|', '\\p{N}{1,3}|'))), 'llama-bpe');
+    assert.equal(derivePreTokenizer({ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }), 'gpt-2');
+    assert.throws(() => derivePreTokenizer(regex('\\w+')), /cannot tell which llama\.cpp pre-tokenizer.*--tokenizer-pre/);
+    assert.throws(() => derivePreTokenizer({ pre_tokenizer: { type: 'Metaspace' } }), /only byte-level BPE/);
+  });
+
+  test('tokenizer keys: padded vocabulary, control tokens, merges, special ids, chat template', () => {
+    const spec = loadModelSpec(MODEL_DIR);
+    const gguf = new GgufBuilder();
+    setTokenizerMetadata(gguf, MODEL_DIR, spec);
+    const tokens = gguf.get('tokenizer.ggml.tokens');
+    const types = gguf.get('tokenizer.ggml.token_type');
+    assert.ok(tokens?.type === 'array' && tokens.itemType === 'string' && types?.type === 'array' && types.itemType === 'int32');
+    assert.equal(tokens.value.length, spec.vocabSize);
+    assert.equal(tokens.value[785], 'The');
+    assert.equal(tokens.value[151645], '<|im_end|>');
+    assert.equal(types.value[151645], TOKEN_TYPE.control);
+    assert.equal(types.value[785], TOKEN_TYPE.normal);
+    assert.equal(tokens.value[151935], '[PAD151935]');
+    assert.equal(types.value[151935], TOKEN_TYPE.unused);
+    const merges = gguf.get('tokenizer.ggml.merges');
+    assert.ok(merges?.type === 'array' && merges.itemType === 'string');
+    assert.equal(merges.value[0], 'Ġ Ġ');
+    assert.deepEqual(gguf.get('tokenizer.ggml.pre'), { type: 'string', value: 'qwen2' });
+    assert.deepEqual(gguf.get('tokenizer.ggml.bos_token_id'), { type: 'uint32', value: 151643 });
+    assert.deepEqual(gguf.get('tokenizer.ggml.eos_token_id'), { type: 'uint32', value: 151645 });
+    assert.deepEqual(gguf.get('tokenizer.ggml.padding_token_id'), { type: 'uint32', value: 151643 });
+    assert.deepEqual(gguf.get('tokenizer.ggml.add_bos_token'), { type: 'bool', value: false });
+    const config = JSON.parse(readFileSync(join(MODEL_DIR, 'tokenizer_config.json'), 'utf8')) as Json;
+    assert.deepEqual(gguf.get('tokenizer.chat_template'), { type: 'string', value: config['chat_template'] });
+  });
+
+  test('refused with a clear error: llama3 rope outside the llama architecture, q/k norm outside qwen3', () => {
+    const config = JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json;
+    const llama3 = { ...config, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6, factor: 8 } };
+    assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig(llama3)), /llama3 rope scaling is only loadable by llama\.cpp's "llama" architecture/);
+    const dynamic = { ...config, rope_parameters: { rope_type: 'dynamic', rope_theta: 1e6, factor: 2 } };
+    assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig(dynamic)), /dynamic NTK/);
+  });
+});
+
+describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
+  let llama: Llama | undefined;
+  let skipReason = '';
+  let workDir = '';
+
+  before(async () => {
+    workDir = mkdtempSync(join(tmpdir(), 'swiftlet-gguf-'));
+    try {
+      const { getLlama, LlamaLogLevel } = await import('node-llama-cpp');
+      llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error });
+    } catch (error) {
+      skipReason = `node-llama-cpp cannot load on this machine: ${(error as Error).message}`;
+    }
+  });
+  after(async () => {
+    await llama?.dispose();
+    rmSync(workDir, { recursive: true, force: true });
+  });
+
+  function ready(t: TestContext): Llama | undefined {
+    if (!llama) t.skip(skipReason);
+    return llama;
+  }
+
+  for (const outType of ['f32', 'f16', 'bf16', 'q8_0'] as const) {
+    test(`tiny-qwen2 as ${outType}: transformers' greedy tokens and logprobs`, async (t) => {
+      const instance = ready(t);
+      if (!instance) return;
+      const path = join(workDir, `tiny-qwen2-${outType}.gguf`);
+      exportGguf({ modelDir: MODEL_DIR, outputPath: path, outType });
+      await checkAgainst(instance, path, fromReference(outType === 'f32'), LOGPROB_TOLERANCE[outType], outType);
+    });
+  }
+
+  test('the file reads back with the keys and tensors llama.cpp names', async (t) => {
+    if (!ready(t)) return;
+    const { readGgufFileInfo } = await import('node-llama-cpp');
+    const path = join(workDir, 'tiny-qwen2-metadata.gguf');
+    exportGguf({ modelDir: MODEL_DIR, outputPath: path, outType: 'q8_0' });
+    const info = await readGgufFileInfo(path, { ignoreKeys: ['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.token_type'], logWarnings: false });
+    assert.equal(info.version, 3);
+    const meta = info.metadata as unknown as Record<string, Record<string, unknown>>;
+    assert.equal(meta['general']?.['architecture'], 'qwen2');
+    assert.equal(meta['general']?.['file_type'], 7);
+    const qwen2 = meta['qwen2'] as Record<string, unknown> & { attention: Record<string, unknown>; rope: Record<string, unknown> };
+    assert.equal(qwen2['embedding_length'], 64);
+    assert.equal(qwen2['block_count'], 2);
+    assert.equal(qwen2['context_length'], 4096);
+    assert.equal(qwen2.attention['head_count'], 4);
+    assert.equal(qwen2.attention['head_count_kv'], 2);
+    assert.equal(qwen2.attention['key_length'], 16);
+    assert.equal(qwen2.rope['freq_base'], 1e6);
+    const tensors = new Map((info.tensorInfo ?? []).map((tensor) => [tensor.name, tensor]));
+    assert.equal(tensors.size, 2 + 2 * 12, 'embedding, final norm and 12 per layer; no output.weight when tied');
+    assert.deepEqual(tensors.get('token_embd.weight')?.dimensions.map(Number), [64, 151936]);
+    assert.equal(tensors.get('token_embd.weight')?.ggmlType, 8);
+    assert.equal(tensors.get('blk.1.attn_q.bias')?.ggmlType, 0);
+    assert.deepEqual(tensors.get('blk.0.ffn_down.weight')?.dimensions.map(Number), [128, 64]);
+    assert.equal(tensors.get('output.weight'), undefined);
+  });
+
+  test("llama architecture (tiny-qwen2 relabelled as Llama with q/k/v bias): q/k rows permuted for llama.cpp's rope", async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const dir = mkdtempSync(join(workDir, 'llama-'));
+    const zeroBias = new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, new Float32Array(64)] as const));
+    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true }, () => true, zeroBias);
+    const path = join(dir, 'model.gguf');
+    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
+    await checkAgainst(instance, path, fromReference(false), LOGPROB_TOLERANCE.f32, 'llama');
+  });
+
+  test('llama3 rope scaling as rope_freqs: llama.cpp agrees with swiftlet on the same checkpoint', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const dir = mkdtempSync(join(workDir, 'llama3-'));
+    // NOTE: a short original context so the rescaled frequencies matter within the fixture's prompts.
+    const rope = { rope_type: 'llama3', rope_theta: 1e6, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
+    const zeroBias = new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, new Float32Array(64)] as const));
+    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, rope_parameters: rope }, () => true, zeroBias);
+    const path = join(dir, 'model.gguf');
+    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
+    await checkAgainst(instance, path, await fromSwiftlet(dir), LOGPROB_TOLERANCE.f32, 'llama3 rope');
+  });
+
+  test('qwen3 architecture (q/k norm, no bias): llama.cpp agrees with swiftlet on the same checkpoint', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const dir = mkdtempSync(join(workDir, 'qwen3-'));
+    const norms = new Map<string, Float32Array>();
+    for (let layer = 0; layer < 2; layer++) {
+      for (const which of ['q', 'k']) {
+        const phase = layer * 2 + (which === 'q' ? 0 : 1);
+        norms.set(`model.layers.${layer}.self_attn.${which}_norm.weight`, Float32Array.from({ length: 16 }, (_, i) => 1 + 0.5 * Math.sin(i + phase)));
+      }
+    }
+    writeVariant(dir, { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 16, attention_bias: false }, (name) => !/_proj\.bias$/.test(name), norms);
+    const path = join(dir, 'model.gguf');
+    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
+    await checkAgainst(instance, path, await fromSwiftlet(dir), LOGPROB_TOLERANCE.f32, 'qwen3');
+  });
+});

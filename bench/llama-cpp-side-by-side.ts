@@ -1,0 +1,269 @@
+/**
+ * swiftlet's CPU runner and llama.cpp (node-llama-cpp) side by side on the same weights and
+ * prompts, in one process, alternating, several repetitions, medians:
+ *   - prompt processing: tokens/s of one 512-token prompt (time to the first generated token);
+ *   - decode at batch 1: tokens/s of the next 127 tokens of that same request;
+ *   - 16 sequences at once: generated tokens/s of 16 distinct prompts x 128 new tokens, from
+ *     submitting them all to the last token (prefill included).
+ * The weights: random Qwen2.5-0.5B-shaped weights written once as a bf16 safetensors
+ * checkpoint (with the fixture's Qwen tokenizer), exported with `swiftlet export --to-gguf`
+ * to GGUF bf16 and f16. swiftlet runs the bf16 checkpoint through its engine (LLMEngine over
+ * the CPU runner, greedy, EOS ignored, prefix caching off); llama.cpp runs each GGUF through
+ * node-llama-cpp's LlamaContext sequences (greedy; its defaults otherwise: f16 KV cache).
+ *
+ *   npx tsx bench/llama-cpp-side-by-side.ts [--reps 3] [--threads 2] [--formats bf16,f16]
+ *     [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
+ */
+import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
+import { LLMEngine } from '../src/engine/engine.js';
+import type { EngineTokenizer } from '../src/engine/engine-tokenizer.js';
+import { SamplingParams } from '../src/engine/sampling-params.js';
+import { loadModelSpec } from '../src/model/config.js';
+import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
+import { writeRandomCheckpoint } from '../src/model/random-weights.js';
+import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import { kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
+import { createRunnerFor } from '../src/runtime/create-runner.js';
+import { KV_BLOCK_SIZE } from '../src/runtime/types.js';
+
+const { values } = parseArgs({
+  options: {
+    reps: { type: 'string', default: '3' },
+    threads: { type: 'string', default: '2' },
+    formats: { type: 'string', default: 'bf16,f16' },
+    prompt: { type: 'string', default: '512' },
+    gen: { type: 'string', default: '128' },
+    parallel: { type: 'string', default: '16' },
+    'parallel-prompt': { type: 'string', default: '64' },
+    shape: { type: 'string', default: 'qwen2.5-0.5b' },
+    layers: { type: 'string' },
+    dir: { type: 'string', default: join(tmpdir(), 'swiftlet-side-by-side') },
+    /** Leave swiftlet out (diagnosis: llama.cpp without a second thread pool in the process). */
+    'no-swiftlet': { type: 'boolean', default: false },
+  },
+});
+const numReps = Number(values.reps);
+/** Every thread count runs as its own contenders (e.g. `2,1`: also one thread each, which a busy host disturbs less). */
+const threadCounts = values.threads.split(',').map(Number);
+const formats = values.formats.split(',') as GgufOutType[];
+const promptLen = Number(values.prompt);
+const genLen = Number(values.gen);
+const numParallel = Number(values.parallel);
+const parallelPromptLen = Number(values['parallel-prompt']);
+const fixtureTokenizerDir = join(import.meta.dirname, '..', 'test', 'fixtures', 'tiny-qwen2');
+
+// --- the weights, written once -------------------------------------------------------------
+
+const checkpointDir = join(values.dir, `${values.shape}${values.layers ? `-${values.layers}l` : ''}-bf16`);
+if (!existsSync(join(checkpointDir, 'model.safetensors'))) {
+  mkdirSync(checkpointDir, { recursive: true });
+  const started = performance.now();
+  writeRandomCheckpoint(values.shape, checkpointDir, { dtype: 'bfloat16', ...(values.layers ? { numLayers: Number(values.layers) } : {}) });
+  for (const file of ['tokenizer.json', 'tokenizer_config.json']) copyFileSync(join(fixtureTokenizerDir, file), join(checkpointDir, file));
+  console.error(`wrote random ${values.shape} bf16 to ${checkpointDir} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+}
+const ggufPaths = new Map<GgufOutType, string>();
+for (const format of formats) {
+  const path = join(checkpointDir, `model-${format}.gguf`);
+  if (!existsSync(path)) {
+    const started = performance.now();
+    exportGguf({ modelDir: checkpointDir, outputPath: path, outType: format });
+    console.error(`exported ${path} in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  }
+  ggufPaths.set(format, path);
+}
+const spec = loadModelSpec(checkpointDir);
+
+// --- prompts: the same ids for both engines ---------------------------------------------------
+
+function randomIds(seed: number, length: number): number[] {
+  let state = (seed * 2654435761 + 12345) >>> 0 || 1;
+  return Array.from({ length }, () => {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    // NOTE: ordinary vocabulary only (below Qwen's special tokens).
+    return (state >>> 0) % 150000;
+  });
+}
+
+interface SingleResult {
+  promptTokensPerSecond: number;
+  decodeTokensPerSecond: number;
+}
+interface ParallelResult {
+  tokensPerSecond: number;
+}
+interface Contender {
+  label: string;
+  single(prompt: number[]): Promise<SingleResult>;
+  parallel(prompts: number[][]): Promise<ParallelResult>;
+  dispose(): Promise<void>;
+}
+
+/** Timestamps of each generated token of one stream, from `start`. */
+async function tokenTimes(tokens: AsyncIterable<number>, start: number, limit: number): Promise<number[]> {
+  const times: number[] = [];
+  for await (const _ of tokens) {
+    times.push(performance.now() - start);
+    if (times.length >= limit) break;
+  }
+  return times;
+}
+
+function singleResult(times: number[]): SingleResult {
+  const first = times[0] ?? NaN;
+  const last = times[times.length - 1] ?? NaN;
+  return { promptTokensPerSecond: promptLen / (first / 1000), decodeTokensPerSecond: (times.length - 1) / ((last - first) / 1000) };
+}
+
+// --- swiftlet ---------------------------------------------------------------------------------
+
+const NO_TEXT: EngineTokenizer = { decode: () => '', createDetokenizer: () => ({ push: () => '', flush: () => '' }) };
+
+async function swiftlet(numThreads: number): Promise<Contender> {
+  const checkpoint = SafetensorsCheckpoint.open(checkpointDir);
+  const maxLen = Math.max(promptLen, parallelPromptLen) + genLen;
+  const blocks = (numParallel + 1) * Math.ceil(maxLen / KV_BLOCK_SIZE) + 8;
+  const runner = await createRunnerFor(spec, checkpoint, {
+    device: 'cpu',
+    kvCacheBytes: blocks * kvBytesPerBlock(spec),
+    maxLoras: 0,
+    maxLoraRank: 0,
+    numThreads,
+  });
+  checkpoint.close();
+  const engine = new LLMEngine(runner, NO_TEXT, { maxModelLen: maxLen, maxNumSeqs: numParallel, enablePrefixCaching: false });
+  let nextId = 0;
+  async function* tokens(prompt: number[], maxTokens: number): AsyncIterable<number> {
+    const params = new SamplingParams({ maxTokens, temperature: 0, ignoreEos: true });
+    for await (const output of engine.add({ requestId: `side-${nextId++}`, promptTokenIds: prompt, params })) {
+      for (const out of output.outputs) yield* out.tokenIds;
+    }
+  }
+  return {
+    label: `swiftlet bf16 ${numThreads}t`,
+    async single(prompt) {
+      return singleResult(await tokenTimes(tokens(prompt, genLen), performance.now(), genLen));
+    },
+    async parallel(prompts) {
+      const start = performance.now();
+      const all = await Promise.all(prompts.map((p) => tokenTimes(tokens(p, genLen), start, genLen)));
+      const seconds = (performance.now() - start) / 1000;
+      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
+    },
+    async dispose() {
+      runner.dispose();
+    },
+  };
+}
+
+// --- llama.cpp --------------------------------------------------------------------------------
+
+const llama = await getLlama({ gpu: false, build: 'never', logLevel: LlamaLogLevel.error, maxThreads: Math.max(...threadCounts) });
+const llamaModels = new Map<GgufOutType, LlamaModel>();
+
+async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Contender> {
+  let model = llamaModels.get(format);
+  if (!model) {
+    model = await llama.loadModel({ modelPath: ggufPaths.get(format) ?? '' });
+    llamaModels.set(format, model);
+  }
+  const single: LlamaContext = await model.createContext({ contextSize: promptLen + genLen, sequences: 1, threads: numThreads, batchSize: 512 });
+  const many: LlamaContext = await model.createContext({ contextSize: parallelPromptLen + genLen, sequences: numParallel, threads: numThreads, batchSize: 512 });
+  const singleSequence = single.getSequence();
+  const sequences = Array.from({ length: numParallel }, () => many.getSequence());
+  const greedy = (sequence: typeof singleSequence, prompt: number[]) => sequence.evaluate(prompt as Token[], { temperature: 0 });
+  return {
+    label: `llama.cpp ${format} ${numThreads}t`,
+    async single(prompt) {
+      await singleSequence.clearHistory();
+      return singleResult(await tokenTimes(greedy(singleSequence, prompt), performance.now(), genLen));
+    },
+    async parallel(prompts) {
+      await Promise.all(sequences.map((s) => s.clearHistory()));
+      const start = performance.now();
+      const all = await Promise.all(prompts.map((p, i) => tokenTimes(greedy(sequences[i] ?? singleSequence, p), start, genLen)));
+      const seconds = (performance.now() - start) / 1000;
+      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
+    },
+    async dispose() {
+      await single.dispose();
+      await many.dispose();
+    },
+  };
+}
+
+// --- the runs ---------------------------------------------------------------------------------
+
+/** Per thread count: swiftlet first (the base of the ratios), then llama.cpp per format. */
+const groups: Contender[][] = [];
+for (const numThreads of threadCounts) {
+  const group = values['no-swiftlet'] ? [] : [await swiftlet(numThreads)];
+  for (const format of formats) group.push(await llamaCpp(format, numThreads));
+  groups.push(group);
+}
+const contenders = groups.flat();
+
+const results = new Map<string, { pp: number[]; tg: number[]; parallel: number[] }>();
+for (const c of contenders) results.set(c.label, { pp: [], tg: [], parallel: [] });
+
+// Warm-up: page the weights in, let each side size its buffers.
+for (const c of contenders) {
+  await c.single(randomIds(999, 64)).catch(() => undefined);
+}
+
+for (let rep = 0; rep < numReps; rep++) {
+  // NOTE: the order flips every repetition so neither side always runs right after the other.
+  const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
+  const prompt = randomIds(rep + 1, promptLen);
+  for (const c of order) {
+    const r = await c.single(prompt);
+    results.get(c.label)?.pp.push(r.promptTokensPerSecond);
+    results.get(c.label)?.tg.push(r.decodeTokensPerSecond);
+    console.error(`rep ${rep + 1} ${c.label}: pp${promptLen} ${r.promptTokensPerSecond.toFixed(1)} tok/s, tg${genLen} ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+  }
+  const prompts = Array.from({ length: numParallel }, (_, i) => randomIds(1000 * (rep + 1) + i, parallelPromptLen));
+  for (const c of order) {
+    const r = await c.parallel(prompts);
+    results.get(c.label)?.parallel.push(r.tokensPerSecond);
+    console.error(`rep ${rep + 1} ${c.label}: ${numParallel} x ${genLen} ${r.tokensPerSecond.toFixed(2)} tok/s`);
+  }
+}
+for (const c of contenders) await c.dispose();
+for (const model of llamaModels.values()) await model.dispose();
+await llama.dispose();
+
+function median(xs: number[]): number {
+  const sorted = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(sorted.length / 2);
+  return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
+}
+
+const rows: [string, 'pp' | 'tg' | 'parallel'][] = [
+  [`prompt ${promptLen}, batch 1: prompt tok/s`, 'pp'],
+  [`decode ${genLen}, batch 1: tok/s`, 'tg'],
+  [`${numParallel} sequences (prompt ${parallelPromptLen}, ${genLen} new each): generated tok/s`, 'parallel'],
+];
+console.log(`\n${values.shape}${values.layers ? ` (${values.layers} layers)` : ''}, random weights, ${cpus()[0]?.model ?? 'cpu'}, median of ${numReps}; ratio = swiftlet / llama.cpp`);
+for (const [g, group] of groups.entries()) {
+  const [first, ...peers] = group;
+  if (!first) continue;
+  const base = results.get(first.label);
+  const header = [`${threadCounts[g]} thread(s)`, first.label, ...peers.flatMap((p) => [p.label, 'ratio'])];
+  const lines = [`| ${header.join(' | ')} |`, `| ${header.map(() => '---').join(' | ')} |`];
+  for (const [name, key] of rows) {
+    const ours = median(base?.[key] ?? []);
+    const cells = peers.flatMap((p) => {
+      const theirs = median(results.get(p.label)?.[key] ?? []);
+      return [theirs.toFixed(1), values['no-swiftlet'] ? '' : `${(ours / theirs).toFixed(2)}x`];
+    });
+    lines.push(`| ${name} | ${ours.toFixed(1)} | ${cells.join(' | ')} |`);
+  }
+  console.log(`\n${lines.join('\n')}`);
+}
+console.log(`\nall runs: ${JSON.stringify(Object.fromEntries(results))}`);

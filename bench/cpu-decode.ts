@@ -7,7 +7,7 @@ import { availableParallelism, cpus } from 'node:os';
 import { parseArgs } from 'node:util';
 import { randomModel } from '../src/model/random-weights.js';
 import { CpuRunner, kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
-import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence, type ManualStepEntry } from '../test/helpers/manual-batch.js';
+import { buildStepBatch, commitStep, ManualBlockPool, ManualSequence, type ManualStepEntry } from '../test/helpers/manual-batch.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../src/runtime/types.js';
 
 const { values } = parseArgs({

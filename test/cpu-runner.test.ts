@@ -14,10 +14,9 @@ import {
   ManualBlockPool,
   ManualSequence,
   type ManualSampling,
-  type ManualStepEntry,
 } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
-import type { ModelRunner, StepOutput, TensorData, WeightSource } from '../src/runtime/types.js';
+import type { ModelRunner, TensorData, WeightSource } from '../src/runtime/types.js';
 import { generateGreedy, checkGreedy, checkTeacherForced, MODEL_DIR, openTinyRunner, reference, teacherForced, type RefGeneration } from './helpers/cpu-reference.js';
 
 describe('cpu runner vs transformers (tiny-qwen2)', () => {

@@ -38,7 +38,7 @@ function setup(numBlocks: number, config: Partial<SchedulerConfig> = {}) {
 }
 
 test('running requests first, then waiting ones chunked into the remaining budget', () => {
-  const { scheduler, add, step } = setup(64);
+  const { add, step } = setup(64);
   const a = add(10);
   let out = step();
   assert.deepEqual(out.scheduled.map((s) => [s.request.requestId, s.start, s.numNewTokens, s.doSample]), [['r0', 0, 10, true]]);

@@ -16,13 +16,13 @@ import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation
 import type { ModelSpec } from '../model/spec.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import type { PromptContext } from '../protocol/prepare.js';
-import { createRunner, resolveDevice } from '../runtime/create-runner.js';
+import { createRunner } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
+import { engineFor, runnerChoiceOf } from './engine-setup.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
 import type { ModelOptions } from './model-options.js';
 import { resolveModel } from './resolve-model.js';
 
-const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 
 export type Logger = (message: string) => void;
 
@@ -73,35 +73,14 @@ export class ModelHost {
     const tokenizer = await Tokenizer.fromDir(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
-    const runner = await createRunner({
-      modelDir,
-      device: options.device,
-      // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves (0 = derive it).
-      kvCacheBytes: options.kvCacheBytes ?? (resolveDevice(options.device) === 'cuda' ? 0 : DEFAULT_CPU_KV_CACHE_BYTES),
-      gpuMemoryUtilization: options.gpuMemoryUtilization,
-      maxLoras: options.maxLoras,
-      maxLoraRank: options.maxLoraRank,
-      numThreads: options.numThreads,
-      tensorParallelSize: options.tensorParallelSize,
-      maxNumSeqs: options.maxNumSeqs,
-      maxNumBatchedTokens: options.maxNumBatchedTokens,
-      maxModelLen: options.maxModelLen,
-    });
+    const runner = await createRunner({ modelDir, ...runnerChoiceOf(options) });
     const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
-    const maxModelLen = Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, kvCapacity, runner.maxModelLen ?? Infinity);
+    const engine = engineFor(runner, engineTokenizer(tokenizer), options);
+    const maxModelLen = engine.config.maxModelLen;
     log(
       `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,
     );
-    const engine = new LLMEngine(runner, engineTokenizer(tokenizer), {
-      maxNumSeqs: options.maxNumSeqs,
-      maxNumBatchedTokens: options.maxNumBatchedTokens,
-      maxModelLen,
-      enableChunkedPrefill: options.enableChunkedPrefill,
-      ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
-      enablePrefixCaching: options.enablePrefixCaching,
-      maxWaiting: options.maxWaiting,
-    });
     const adapters = new AdapterRegistry(runner, options.maxLoraRank);
     const host = new ModelHost(
       modelDir,

@@ -14,19 +14,8 @@ import { SafetensorsCheckpoint, toFloat32 } from './safetensors.js';
 import { fromFloat32, SafetensorsWriter, type TensorPlan } from './safetensors-writer.js';
 import type { WeightDtype } from './spec.js';
 import { checkWeights } from './weights.js';
+import { CHECKPOINT_SIDE_FILES } from './checkpoint-files.js';
 
-/** What a checkpoint directory holds besides weights and config.json, copied as they are. */
-const COPIED_FILES = [
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'chat_template.jinja',
-  'vocab.json',
-  'merges.txt',
-  'tokenizer.model',
-];
 
 export const DEFAULT_MAX_SHARD_BYTES = 5e9;
 
@@ -190,7 +179,7 @@ export function mergeLora(options: MergeLoraOptions): MergeLoraResult {
     }
     const files = writer.finish();
     writeConfig(options.baseDir, options.outputDir, dtype);
-    for (const file of COPIED_FILES) {
+    for (const file of CHECKPOINT_SIDE_FILES) {
       if (existsSync(join(options.baseDir, file))) copyFileSync(join(options.baseDir, file), join(options.outputDir, file));
     }
     const bytes = writer.shards.reduce((sum, shard) => sum + shard.bytes, 0);

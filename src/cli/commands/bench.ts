@@ -15,10 +15,10 @@ import { LLMEngine, type AddRequest } from '../../engine/engine.js';
 import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
+import { engineFor, runnerChoiceOf } from '../../host/engine-setup.js';
 import { ModelHost } from '../../host/model-host.js';
 import { randomModel, RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
 import { createRunnerFor, resolveDevice } from '../../runtime/create-runner.js';
-import { KV_BLOCK_SIZE } from '../../runtime/types.js';
 
 const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
@@ -52,28 +52,10 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
   const { spec, source } = randomModel(shape, { seed, dtype });
   const started = performance.now();
   const onGpu = resolveDevice(options.device) === 'cuda';
-  const runner = await createRunnerFor(spec, source, {
-    device: options.device,
-    // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves.
-    kvCacheBytes: options.kvCacheBytes ?? (onGpu ? 0 : 1 << 30),
-    gpuMemoryUtilization: options.gpuMemoryUtilization,
-    maxLoras: options.maxLoras,
-    maxLoraRank: options.maxLoraRank,
-    numThreads: options.numThreads,
-    tensorParallelSize: options.tensorParallelSize,
-    maxNumSeqs: options.maxNumSeqs,
-    maxNumBatchedTokens: options.maxNumBatchedTokens,
-    maxModelLen: options.maxModelLen,
-  }, onGpu ? seed : undefined);
+  const runner = await createRunnerFor(spec, source, runnerChoiceOf(options), onGpu ? seed : undefined);
   console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
-  const engine = new LLMEngine(runner, NO_TEXT, {
-    maxNumSeqs: options.maxNumSeqs,
-    maxNumBatchedTokens: options.maxNumBatchedTokens,
-    maxModelLen: Math.min(options.maxModelLen ?? spec.maxPositionEmbeddings, runner.maxModelLen ?? Infinity, runner.numKvBlocks * KV_BLOCK_SIZE),
-    enableChunkedPrefill: options.enableChunkedPrefill,
-    enablePrefixCaching: options.enablePrefixCaching,
-    ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
-  });
+  // NOTE: a benchmark hands over all its requests at once; the queue must take them.
+  const engine = engineFor(runner, NO_TEXT, { ...options, maxWaiting: Number.POSITIVE_INFINITY });
   return { engine, dispose: () => runner.dispose(), label: `random ${shape} ${dtype}` };
 }
 

@@ -3,21 +3,11 @@
  * tokenizer files and the safetensors weights, nothing else (no .bin / .pth duplicates, no
  * Mistral `consolidated.safetensors`, no `original/` folder).
  */
+import { CHECKPOINT_SIDE_FILES } from '../checkpoint-files.js';
 import { ModelLoadError } from '../errors.js';
 
 /** Small files taken when present; config.json and tokenizer.json are required. */
-const METADATA_FILES = new Set([
-  'config.json',
-  'generation_config.json',
-  'tokenizer.json',
-  'tokenizer_config.json',
-  'special_tokens_map.json',
-  'added_tokens.json',
-  'chat_template.jinja',
-  'vocab.json',
-  'merges.txt',
-  'tokenizer.model',
-]);
+const METADATA_FILES = new Set(['config.json', ...CHECKPOINT_SIDE_FILES]);
 
 export const WEIGHTS_INDEX = 'model.safetensors.index.json';
 const SINGLE_WEIGHTS = 'model.safetensors';

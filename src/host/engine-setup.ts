@@ -1,0 +1,45 @@
+/**
+ * ModelOptions to a runner choice and an engine over that runner: the one place both the
+ * model host and the random-weight benchmark turn flags into a running engine.
+ */
+import { LLMEngine } from '../engine/engine.js';
+import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
+import { resolveDevice, type RunnerChoice } from '../runtime/create-runner.js';
+import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
+import type { ModelOptions } from './model-options.js';
+
+const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
+
+export function runnerChoiceOf(options: ModelOptions): RunnerChoice {
+  return {
+    device: options.device,
+    // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves (0 = derive it).
+    kvCacheBytes: options.kvCacheBytes ?? (resolveDevice(options.device) === 'cuda' ? 0 : DEFAULT_CPU_KV_CACHE_BYTES),
+    gpuMemoryUtilization: options.gpuMemoryUtilization,
+    maxLoras: options.maxLoras,
+    maxLoraRank: options.maxLoraRank,
+    numThreads: options.numThreads,
+    tensorParallelSize: options.tensorParallelSize,
+    maxNumSeqs: options.maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens,
+    maxModelLen: options.maxModelLen,
+  };
+}
+
+/** The longest context: the flag or the model's, capped by the KV cache and the runner's own limit. */
+export function maxModelLenOf(options: ModelOptions, runner: ModelRunner): number {
+  const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
+  return Math.min(options.maxModelLen ?? runner.spec.maxPositionEmbeddings, kvCapacity, runner.maxModelLen ?? Infinity);
+}
+
+export function engineFor(runner: ModelRunner, tokenizer: EngineTokenizer, options: ModelOptions): LLMEngine {
+  return new LLMEngine(runner, tokenizer, {
+    maxNumSeqs: options.maxNumSeqs,
+    maxNumBatchedTokens: options.maxNumBatchedTokens,
+    maxModelLen: maxModelLenOf(options, runner),
+    enableChunkedPrefill: options.enableChunkedPrefill,
+    ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
+    enablePrefixCaching: options.enablePrefixCaching,
+    maxWaiting: options.maxWaiting,
+  });
+}

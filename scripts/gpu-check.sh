@@ -2,7 +2,8 @@
 # Correctness of the CUDA runner on the GPU machine; fails loudly on any mismatch.
 #  1. builds the CUDA part if it is missing (make -C native/cuda; needs nvcc) and the TypeScript
 #     if dist/ is missing (needs npm);
-#  2. computes bf16 references for test/fixtures/tiny-qwen2 with transformers on the GPU;
+#  2. computes bf16 references for test/fixtures/tiny-qwen2 with transformers on the GPU, and with
+#     peft for the adapter test/fixtures/tiny-qwen2-lora-a;
 #  3. runs test/cuda.test.ts against them with SWIFTLET_REQUIRE_CUDA=1 (no silent skip).
 # Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first step
 # whose reference top-1/top-2 logit margin is under 0.1.
@@ -12,6 +13,6 @@ cd "$(dirname "$0")/.."
 [ -f dist/test/cuda.test.js ] || npx tsc -p .
 out="${OUT:-$(mktemp -d)}"
 ref="$out/tiny-qwen2.bf16-ref.json"
-python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref"
+python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref" test/fixtures/tiny-qwen2-lora-a
 SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 node --test --test-reporter=spec dist/test/cuda.test.js
 echo "gpu-check: all CUDA correctness checks passed"

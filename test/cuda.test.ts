@@ -19,6 +19,7 @@ import { after, before, describe, test } from 'node:test';
 import { LLMEngine } from '../src/engine/engine.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { loadModelSpec } from '../src/model/config.js';
+import { loadLoraAdapter } from '../src/model/lora.js';
 import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
 import {
   buildStepBatch,
@@ -59,15 +60,19 @@ interface BfReference {
   logprobs_fp32?: RefLogprobs[];
   chat: RefGeneration[];
   raw: RefGeneration[];
+  /** With the tiny-qwen2-lora-a adapter (peft): the same blocks. */
+  lora?: BfReference;
 }
 
-const fixture = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as BfReference;
+const fixture = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Omit<BfReference, 'lora'> & { lora: { a: BfReference } };
 const refPath = process.env.SWIFTLET_CUDA_REF;
 const bfRef: BfReference | null = refPath && existsSync(refPath) ? (JSON.parse(readFileSync(refPath, 'utf8')) as BfReference) : null;
 const availability = cudaAvailability();
 const required = process.env.SWIFTLET_REQUIRE_CUDA === '1';
 const skipReason = availability.available ? false : `CUDA unavailable: ${availability.reason}`;
 const noRef = bfRef ? false : 'no bf16 reference (SWIFTLET_CUDA_REF); scripts/gpu-check.sh computes one';
+const noLoraRef = bfRef?.lora ? false : 'no peft bf16 reference (SWIFTLET_CUDA_REF with a lora block); scripts/gpu-check.sh computes one';
+const ADAPTER_DIR = join(fixtureDir, 'tiny-qwen2-lora-a');
 
 if (required) {
   test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => {
@@ -86,9 +91,9 @@ function openRunner(options: CudaRunnerOptions = {}): CudaRunner {
 }
 
 /** Every position's distribution of every sequence, all in one step. */
-async function teacherForced(runner: CudaRunner, seqs: number[][]): Promise<StepOutput> {
+async function teacherForced(runner: CudaRunner, seqs: number[][], slots: number[] = []): Promise<StepOutput> {
   const pool = new ManualBlockPool(runner.numKvBlocks);
-  const entries: ManualStepEntry[] = seqs.map((ids) => ({ seq: new ManualSequence(ids), numTokens: ids.length, sample: false }));
+  const entries: ManualStepEntry[] = seqs.map((ids, i) => ({ seq: new ManualSequence(ids, GREEDY, slots[i] ?? -1), numTokens: ids.length, sample: false }));
   const tokenIndex: number[] = [];
   const targets: number[] = [];
   let offset = 0;
@@ -102,17 +107,22 @@ async function teacherForced(runner: CudaRunner, seqs: number[][]): Promise<Step
   return runner.execute(buildStepBatch(pool, entries, { tokenIndex: Int32Array.from(tokenIndex), targetTokenId: Int32Array.from(targets), topK: 5 }));
 }
 
-/** Greedy (or `sampling`) generation, sequence i joining at step i * stagger; returns outputs and per-step top-2 margins. */
+/**
+ * Greedy (or `sampling`) generation, sequence i joining at step i * stagger and using adapter
+ * slots[i] (-1: base); returns outputs, per-step top-2 margins and the top-2 logprobs of every step.
+ */
 async function generate(
   runner: CudaRunner,
   prompts: number[][],
   lengths: number[],
   sampling: ManualSampling[] = prompts.map(() => GREEDY),
   stagger = 1,
-): Promise<{ outputs: number[][]; margins: number[][] }> {
+  slots: number[] = [],
+): Promise<{ outputs: number[][]; margins: number[][]; logprobs: number[][] }> {
   const pool = new ManualBlockPool(runner.numKvBlocks);
-  const seqs = prompts.map((p, i) => new ManualSequence(p, { ...(sampling[i] ?? GREEDY), numLogprobs: 2 }));
+  const seqs = prompts.map((p, i) => new ManualSequence(p, { ...(sampling[i] ?? GREEDY), numLogprobs: 2 }, slots[i] ?? -1));
   const margins: number[][] = prompts.map(() => []);
+  const logprobs: number[][] = prompts.map(() => []);
   for (let step = 0; ; step++) {
     const entries: ManualStepEntry[] = [];
     const which: number[] = [];
@@ -124,9 +134,10 @@ async function generate(
     if (entries.length === 0) break;
     const out = await runner.execute(buildStepBatch(pool, entries));
     which.forEach((i, s) => margins[i]?.push((out.topLogprobs[s * out.topK] ?? NaN) - (out.topLogprobs[s * out.topK + 1] ?? NaN)));
+    which.forEach((i, s) => logprobs[i]?.push(...out.topLogprobs.subarray(s * out.topK, s * out.topK + 2)));
     commitStep(entries, out.sampledTokenIds);
   }
-  return { outputs: seqs.map((s) => s.outputIds), margins };
+  return { outputs: seqs.map((s) => s.outputIds), margins, logprobs };
 }
 
 function assertGreedy(got: number[], want: number[], margins: number[], where: string): number {
@@ -139,71 +150,71 @@ function assertGreedy(got: number[], want: number[], margins: number[], where: s
   return compared;
 }
 
+/** |logprob - ref| over every position (target and top 5): [worst, mean, where], checked per position. */
+function compareTeacherForced(out: StepOutput, refs: RefLogprobs[], absolute: number, label: string): [number, number] {
+  let entry = 0;
+  let worst = 0;
+  let worstAt = '';
+  let sum = 0;
+  let count = 0;
+  const check = (got: number, want: number, where: string) => {
+    const d = Math.abs(got - want);
+    assert.ok(d <= absolute + 0.01 * Math.abs(want), `${label} ${where}: ${got} vs ${want} (tolerance ${absolute} + 1%)`);
+    if (d > worst) {
+      worst = d;
+      worstAt = `${where}: ${got} vs ${want}`;
+    }
+    sum += d;
+    count++;
+  };
+  for (const [r, seq] of refs.entries()) {
+    for (let i = 0; i < seq.ids.length; i++, entry++) {
+      const want = seq.positions[i];
+      const top = want ? want.top : seq.next_top;
+      const gotTop = [...out.positionTopTokenIds.subarray(entry * 5, entry * 5 + 5)];
+      const gotTopLp = [...out.positionTopLogprobs.subarray(entry * 5, entry * 5 + 5)];
+      if (want) check(out.positionTargetLogprobs[entry] ?? NaN, want.logprob, `seq ${r} position ${i}`);
+      top.forEach(([, lp], k) => check(gotTopLp[k] ?? NaN, lp, `seq ${r} position ${i} top[${k}]`));
+      const [first, second] = top;
+      if (first && second && gotTop[0] !== first[0]) {
+        assert.ok(first[1] - second[1] <= absolute, `${label} seq ${r} position ${i}: top token ${gotTop[0]} vs ${first[0]} (margin ${first[1] - second[1]})`);
+      }
+    }
+  }
+  const mean = sum / count;
+  console.log(`# teacher-forced ${label}: ${count} logprobs, mean |diff| ${mean.toFixed(5)}, worst ${worst.toFixed(4)} (${worstAt})`);
+  return [worst, mean];
+}
+
+/** The same statistics between two references (transformers bf16 against transformers fp32). */
+function referenceDrift(a: RefLogprobs[], b: RefLogprobs[]): [number, number] {
+  let worst = 0;
+  let sum = 0;
+  let count = 0;
+  const add = (x: number, y: number) => {
+    const d = Math.abs(x - y);
+    worst = Math.max(worst, d);
+    sum += d;
+    count++;
+  };
+  a.forEach((seq, r) => {
+    const other = b[r] as RefLogprobs;
+    seq.positions.forEach((p, i) => {
+      const q = other.positions[i] as RefPosition;
+      add(p.logprob, q.logprob);
+      p.top.forEach(([, lp], k) => add(lp, q.top[k]?.[1] ?? NaN));
+    });
+    seq.next_top.forEach(([, lp], k) => add(lp, other.next_top[k]?.[1] ?? NaN));
+  });
+  return [worst, sum / count];
+}
+
 describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
   let runner: CudaRunner;
   before(() => {
     runner = openRunner();
   });
   after(() => runner?.dispose());
-
-  /** |logprob - ref| over every position (target and top 5): [worst, mean, where], checked per position. */
-  function compareTeacherForced(out: StepOutput, refs: RefLogprobs[], absolute: number, label: string): [number, number] {
-    let entry = 0;
-    let worst = 0;
-    let worstAt = '';
-    let sum = 0;
-    let count = 0;
-    const check = (got: number, want: number, where: string) => {
-      const d = Math.abs(got - want);
-      assert.ok(d <= absolute + 0.01 * Math.abs(want), `${label} ${where}: ${got} vs ${want} (tolerance ${absolute} + 1%)`);
-      if (d > worst) {
-        worst = d;
-        worstAt = `${where}: ${got} vs ${want}`;
-      }
-      sum += d;
-      count++;
-    };
-    for (const [r, seq] of refs.entries()) {
-      for (let i = 0; i < seq.ids.length; i++, entry++) {
-        const want = seq.positions[i];
-        const top = want ? want.top : seq.next_top;
-        const gotTop = [...out.positionTopTokenIds.subarray(entry * 5, entry * 5 + 5)];
-        const gotTopLp = [...out.positionTopLogprobs.subarray(entry * 5, entry * 5 + 5)];
-        if (want) check(out.positionTargetLogprobs[entry] ?? NaN, want.logprob, `seq ${r} position ${i}`);
-        top.forEach(([, lp], k) => check(gotTopLp[k] ?? NaN, lp, `seq ${r} position ${i} top[${k}]`));
-        const [first, second] = top;
-        if (first && second && gotTop[0] !== first[0]) {
-          assert.ok(first[1] - second[1] <= absolute, `${label} seq ${r} position ${i}: top token ${gotTop[0]} vs ${first[0]} (margin ${first[1] - second[1]})`);
-        }
-      }
-    }
-    const mean = sum / count;
-    console.log(`# teacher-forced ${label}: ${count} logprobs, mean |diff| ${mean.toFixed(5)}, worst ${worst.toFixed(4)} (${worstAt})`);
-    return [worst, mean];
-  }
-
-  /** The same statistics between two references (transformers bf16 against transformers fp32). */
-  function referenceDrift(a: RefLogprobs[], b: RefLogprobs[]): [number, number] {
-    let worst = 0;
-    let sum = 0;
-    let count = 0;
-    const add = (x: number, y: number) => {
-      const d = Math.abs(x - y);
-      worst = Math.max(worst, d);
-      sum += d;
-      count++;
-    };
-    a.forEach((seq, r) => {
-      const other = b[r] as RefLogprobs;
-      seq.positions.forEach((p, i) => {
-        const q = other.positions[i] as RefPosition;
-        add(p.logprob, q.logprob);
-        p.top.forEach(([, lp], k) => add(lp, q.top[k]?.[1] ?? NaN));
-      });
-      seq.next_top.forEach(([, lp], k) => add(lp, other.next_top[k]?.[1] ?? NaN));
-    });
-    return [worst, sum / count];
-  }
 
   test('teacher-forced logprobs match transformers fp32, and more closely than transformers bf16 does', async () => {
     const refs = bfRef?.logprobs_fp32 ?? fixture.logprobs;
@@ -395,5 +406,116 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
     await assert.rejects(runner.execute(lora), /LoRA/);
     const ok = await runner.execute(batch);
     assert.ok((ok.sampledTokenIds[0] ?? -1) >= 0);
+  });
+});
+
+describe('cuda runner LoRA (tiny-qwen2-lora-a, mixed batches)', { skip: skipReason }, () => {
+  const SLOT = 1;
+  const spec = loadModelSpec(MODEL_DIR);
+  const adapter = () => loadLoraAdapter(ADAPTER_DIR, { maxRank: 16, spec });
+  let runner: CudaRunner;
+  before(() => {
+    runner = openRunner({ maxLoras: 2, maxLoraRank: 16 });
+    runner.loadAdapter(SLOT, adapter());
+  });
+  after(() => runner?.dispose());
+
+  test('teacher-forced logprobs with the adapter match peft fp32, and more closely than peft bf16 does', async () => {
+    const refs = bfRef?.lora?.logprobs_fp32 ?? fixture.lora.a.logprobs;
+    const out = await teacherForced(runner, refs.map((r) => r.ids), refs.map(() => SLOT));
+    const [worst, mean] = compareTeacherForced(out, refs, 0.25, `lora vs peft fp32 (${bfRef?.lora?.logprobs_fp32 ? 'GPU' : 'CPU fixture'})`);
+    assert.ok(mean <= LOGPROB_TOLERANCE, `mean |logprob - fp32| ${mean} over ${LOGPROB_TOLERANCE}`);
+    if (bfRef?.lora?.logprobs_fp32) {
+      const [peerWorst, peerMean] = referenceDrift(bfRef.lora.logprobs, bfRef.lora.logprobs_fp32);
+      console.log(`# peft bf16 itself vs fp32: mean ${peerMean.toFixed(5)}, worst ${peerWorst.toFixed(4)}`);
+      assert.ok(mean <= peerMean, `mean error ${mean} above peft bf16's own ${peerMean}`);
+      assert.ok(worst <= Math.max(peerWorst, 0.25), `worst error ${worst} above peft bf16's own ${peerWorst}`);
+    }
+  });
+
+  test('teacher-forced logprobs with the adapter match peft bf16 (fp32 lm_head)', { skip: noLoraRef }, async () => {
+    const refs = (bfRef?.lora as BfReference).logprobs;
+    const out = await teacherForced(runner, refs.map((r) => r.ids), refs.map(() => SLOT));
+    const [, mean] = compareTeacherForced(out, refs, 0.4, 'lora vs peft bf16 (fp32 lm_head)');
+    assert.ok(mean <= 0.1, `mean |logprob - bf16 ref| ${mean} over 0.1`);
+  });
+
+  test('the adapter changes the distribution (the check above is not the base model passing)', async () => {
+    const ids = fixture.lora.a.logprobs[0]?.ids ?? [];
+    const out = await teacherForced(runner, [ids, ids], [SLOT, -1]);
+    let moved = 0;
+    for (let i = 0; i < ids.length; i++) moved = Math.max(moved, Math.abs((out.positionTargetLogprobs[i] ?? 0) - (out.positionTargetLogprobs[ids.length + i] ?? 0)));
+    assert.ok(moved > 0.5, `adapter moved logprobs by at most ${moved}`);
+  });
+
+  test('greedy generations: adapter rows match peft bf16 and base rows transformers bf16, in the same steps (CUDA graphs)', { skip: noLoraRef }, async () => {
+    const ref = bfRef as BfReference;
+    const lora = ref.lora as BfReference;
+    const loraRefs = [...lora.chat, ...lora.raw];
+    const baseRefs = [ref.chat[0] as RefGeneration, ref.raw[2] as RefGeneration];
+    const refs = [...loraRefs, ...baseRefs];
+    const slots = [...loraRefs.map(() => SLOT), -1, -1];
+    const { outputs } = await generate(runner, refs.map((r) => r.prompt_ids), refs.map((r) => r.output_ids.length), undefined, 1, slots);
+    let compared = 0;
+    refs.forEach((r, i) => (compared += assertGreedy(outputs[i] ?? [], r.output_ids, r.margins, `${slots[i] === -1 ? 'base' : 'lora'} generation ${i}`)));
+    console.log(`# lora greedy: ${compared} tokens compared over ${refs.length} generations (${loraRefs.length} with the adapter)`);
+  });
+
+  test('base rows of a mixed batch are bit-identical to a base-only run (prefill and graph decode)', async () => {
+    const ids = [fixture.logprobs[1]?.ids ?? [], fixture.logprobs[2]?.ids ?? [], fixture.lora.a.logprobs[0]?.ids ?? []];
+    const mixed = await teacherForced(runner, ids, [SLOT, -1, SLOT]);
+    const base = await teacherForced(runner, ids, [-1, -1, -1]);
+    const [b0, b1] = [ids[0]?.length ?? 0, (ids[0]?.length ?? 0) + (ids[1]?.length ?? 0)];
+    assert.deepEqual([...mixed.positionTargetLogprobs.subarray(b0, b1)], [...base.positionTargetLogprobs.subarray(b0, b1)]);
+    assert.deepEqual([...mixed.positionTopLogprobs.subarray(b0 * 5, b1 * 5)], [...base.positionTopLogprobs.subarray(b0 * 5, b1 * 5)]);
+    assert.notDeepEqual([...mixed.positionTargetLogprobs.subarray(0, b0)], [...base.positionTargetLogprobs.subarray(0, b0)]);
+
+    const prompts = [...fixture.raw, ...fixture.chat].slice(0, 6).map((r) => (r as unknown as RefGeneration).prompt_ids);
+    const lengths = prompts.map(() => 20);
+    const slots = [SLOT, -1, SLOT, -1, -1, SLOT];
+    const mixedGen = await generate(runner, prompts, lengths, undefined, 0, slots);
+    const baseGen = await generate(runner, prompts, lengths, undefined, 0);
+    slots.forEach((slot, i) => {
+      if (slot !== -1) return;
+      assert.deepEqual(mixedGen.outputs[i], baseGen.outputs[i], `base row ${i}: tokens`);
+      assert.deepEqual(mixedGen.logprobs[i], baseGen.logprobs[i], `base row ${i}: logprobs`);
+    });
+    assert.ok(slots.some((slot, i) => slot !== -1 && JSON.stringify(mixedGen.logprobs[i]) !== JSON.stringify(baseGen.logprobs[i])), 'adapter rows should differ from base');
+  });
+
+  test('adapter decode through CUDA graphs equals eager decode', async () => {
+    const eager = openRunner({ enforceEager: true, maxLoras: 2, maxLoraRank: 16 });
+    eager.loadAdapter(SLOT, adapter());
+    try {
+      const prompts = [...fixture.lora.a.raw, ...fixture.lora.a.chat].slice(0, 4).map((r) => r.prompt_ids);
+      const slots = [SLOT, -1, SLOT, SLOT];
+      const lengths = prompts.map(() => 24);
+      const viaGraphs = await generate(runner, prompts, lengths, undefined, 0, slots);
+      const viaEager = await generate(eager, prompts, lengths, undefined, 0, slots);
+      prompts.forEach((_, i) => assertGreedy(viaGraphs.outputs[i] ?? [], viaEager.outputs[i] ?? [], viaEager.margins[i] ?? [], `graphs vs eager, prompt ${i}`));
+    } finally {
+      eager.dispose();
+    }
+  });
+
+  test('adapter changes wait for the step in flight; an empty slot is refused', async () => {
+    const ids = fixture.lora.a.logprobs[0]?.ids ?? [];
+    const withAdapter = await teacherForced(runner, [ids], [SLOT]);
+    const inFlight = teacherForced(runner, [ids], [SLOT]);
+    runner.unloadAdapter(SLOT);
+    runner.loadAdapter(0, adapter());
+    assert.deepEqual([...(await inFlight).positionTargetLogprobs], [...withAdapter.positionTargetLogprobs]);
+    await assert.rejects(teacherForced(runner, [ids], [SLOT]), /adapter slot 1, which holds no adapter/);
+    const viaSlot0 = await teacherForced(runner, [ids], [0]);
+    assert.deepEqual([...viaSlot0.positionTargetLogprobs], [...withAdapter.positionTargetLogprobs]);
+    runner.unloadAdapter(0);
+    runner.loadAdapter(SLOT, adapter());
+    assert.throws(() => runner.loadAdapter(2, adapter()), /adapter slot 2 is outside 0..1/);
+    const small = openRunner({ maxLoras: 1, maxLoraRank: 4 });
+    try {
+      assert.throws(() => small.loadAdapter(0, adapter()), /rank 8 exceeds maxLoraRank 4/);
+    } finally {
+      small.dispose();
+    }
   });
 });

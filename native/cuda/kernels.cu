@@ -5,3 +5,4 @@
 #include "kernels/attention.cuh"
 #include "kernels/sampling.cuh"
 #include "kernels/gemv.cuh"
+#include "kernels/lora.cuh"

@@ -49,8 +49,7 @@ export async function createRunnerFor(
     gpuMemoryUtilization,
     // NOTE: an explicit --kv-cache-memory wins over the utilisation fraction, as on the CPU.
     kvCacheBytes: cpuOptions.kvCacheBytes,
-    // NOTE: the CUDA runner has no LoRA kernels yet; it offers no adapter slots.
-    maxLoras: 0,
+    maxLoras: cpuOptions.maxLoras,
     maxLoraRank: cpuOptions.maxLoraRank,
     maxNumSeqs,
     maxNumTokens: maxNumBatchedTokens,

@@ -4,6 +4,7 @@
 #include <napi.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <limits>
 #include <memory>
@@ -95,6 +96,8 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
                         InstanceMethod("initRandomWeights", &CudaModelWrap::initRandomWeights),
                         InstanceMethod("allocateKvCache", &CudaModelWrap::allocateKvCache),
                         InstanceMethod("execute", &CudaModelWrap::execute),
+                        InstanceMethod("loadAdapter", &CudaModelWrap::loadAdapter),
+                        InstanceMethod("unloadAdapter", &CudaModelWrap::unloadAdapter),
                         InstanceMethod("info", &CudaModelWrap::info),
                         InstanceMethod("dispose", &CudaModelWrap::dispose)});
   }
@@ -123,6 +126,8 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     c.maxNumTokens = intField(o, "maxNumTokens");
     c.maxNumSeqs = intField(o, "maxNumSeqs");
     c.maxModelLen = intField(o, "maxModelLen");
+    c.maxLoras = (int)numField(o, "maxLoras", 0);
+    c.maxLoraRank = (int)numField(o, "maxLoraRank", 0);
     c.useCudaGraphs = boolField(o, "useCudaGraphs");
     c.device = intField(o, "device");
     c.fatbinPath = o.Get("fatbinPath").As<Napi::String>().Utf8Value();
@@ -198,8 +203,81 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value execute(const Napi::CallbackInfo& info);
 
+  // loadAdapter(slot, scale, [{layer, projection, rank, a, b}]): checked at once; uploaded at once,
+  // or after the step in flight (a step never sees an adapter change under it).
+  Napi::Value loadAdapter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Model& m = model(env);
+    try {
+      const int slot = info[0].As<Napi::Number>().Int32Value();
+      checkSlot(env, m, slot);
+      auto adapter = std::make_unique<LoraAdapter>();
+      adapter->scale = (float)info[1].As<Napi::Number>().DoubleValue();
+      Napi::Array modules = info[2].As<Napi::Array>();
+      static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+      for (uint32_t i = 0; i < modules.Length(); i++) {
+        Napi::Object o = modules.Get(i).As<Napi::Object>();
+        LoraModule mod;
+        mod.layer = intField(o, "layer");
+        mod.rank = intField(o, "rank");
+        const std::string proj = o.Get("projection").As<Napi::String>().Utf8Value();
+        mod.proj = -1;
+        for (int p = 0; p < kNumLoraProjections; p++)
+          if (proj == names[p]) mod.proj = p;
+        if (mod.proj < 0) throw Napi::Error::New(env, "LoRA module: unknown projection " + proj);
+        mod.a = copyArray<float>(o, "a");
+        mod.b = copyArray<float>(o, "b");
+        adapter->modules.push_back(std::move(mod));
+      }
+      m.checkAdapter(*adapter);
+      if (busy_) pending_.emplace_back(slot, std::move(adapter));
+      else m.setAdapter(slot, adapter.get());
+    } catch (const Napi::Error&) {
+      throw;
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+
+  Napi::Value unloadAdapter(const Napi::CallbackInfo& info) {
+    Napi::Env env = info.Env();
+    Model& m = model(env);
+    const int slot = info[0].As<Napi::Number>().Int32Value();
+    checkSlot(env, m, slot);
+    try {
+      if (busy_) pending_.emplace_back(slot, nullptr);
+      else m.setAdapter(slot, nullptr);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
+    return env.Undefined();
+  }
+
+  // On the JS thread when a step ends: what waited for it.
+  void finishStep() {
+    busy_ = false;
+    std::vector<std::pair<int, std::unique_ptr<LoraAdapter>>> pending = std::move(pending_);
+    pending_.clear();
+    for (auto& [slot, adapter] : pending) {
+      try {
+        model_->setAdapter(slot, adapter.get());
+      } catch (const std::exception& e) {
+        std::fprintf(stderr, "swiftlet: CUDA runner: deferred adapter change of slot %d failed: %s\n", slot, e.what());
+      }
+    }
+  }
+
+  static void checkSlot(Napi::Env env, Model& m, int slot) {
+    const int n = m.config().maxLoras;
+    if (n == 0) throw Napi::Error::New(env, "CUDA runner: LoRA is off (maxLoras 0)");
+    if (slot < 0 || slot >= n)
+      throw Napi::RangeError::New(env, "adapter slot " + std::to_string(slot) + " is outside 0.." + std::to_string(n - 1));
+  }
+
   std::unique_ptr<Model> model_;
   bool busy_ = false;
+  std::vector<std::pair<int, std::unique_ptr<LoraAdapter>>> pending_;
 };
 
 Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
@@ -222,8 +300,13 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   if ((int)tokenIds.size() < T || (int)positions.size() < T || (int)slotMapping.size() < T) fail("token arrays shorter than numTokens");
   if ((int)queryStart.size() < S + 1 || (int)contextLens.size() < S) fail("sequence arrays shorter than numSeqs");
   if ((int64_t)blockTablesJs.ElementLength() < (int64_t)S * srcStride) fail("blockTables shorter than numSeqs * maxBlocksPerSeq");
-  for (int s = 0; s < (int)adapterSlots.size() && s < S; s++)
-    if (adapterSlots[s] >= 0) fail("LoRA adapters are not supported by the CUDA runner yet");
+  if ((int)adapterSlots.size() < S) fail("adapterSlots shorter than numSeqs");
+  for (int s = 0; s < S; s++) {
+    const int slot = adapterSlots[s];
+    if (slot == -1) continue;
+    if (c.maxLoras == 0) fail("sequence " + std::to_string(s) + " asks for adapter slot " + std::to_string(slot) + ", but LoRA is off (maxLoras 0)");
+    if (!m.hasAdapter(slot)) fail("sequence " + std::to_string(s) + " uses adapter slot " + std::to_string(slot) + ", which holds no adapter");
+  }
   const int64_t numSlots = (int64_t)m.numKvBlocks() * 16;
   for (int t = 0; t < T; t++) {
     if (tokenIds[t] < 0 || tokenIds[t] >= c.vocabSize) fail("token id " + std::to_string(tokenIds[t]) + " out of range");
@@ -285,6 +368,12 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   std::copy(tokenIds.begin(), tokenIds.begin() + T, in.tokenIds.begin());
   std::copy(positions.begin(), positions.begin() + T, in.positions.begin());
   std::copy(slotMapping.begin(), slotMapping.begin() + T, in.slotMapping.begin());
+  for (int s = 0; s < S; s++) in.anyLora |= adapterSlots[s] >= 0;
+  if (in.anyLora) {
+    in.tokenSlots.assign(PT, -1);
+    for (int s = 0; s < S; s++)
+      for (int t = queryStart[s]; t < queryStart[s + 1]; t++) in.tokenSlots[t] = adapterSlots[s];
+  }
   in.queryStart.assign(P + 1, 0);
   in.contextLens.assign(P, 0);
   for (int s = 0; s <= P; s++) in.queryStart[s] = s <= S ? queryStart[s] : T + (s - S);
@@ -374,7 +463,7 @@ void StepWorker::Execute() {
 
 void StepWorker::OnOK() {
   Napi::Env env = Env();
-  owner_->busy_ = false;
+  owner_->finishStep();
   const int S = input_.numSeqs, K = input_.sampleTopK;
   std::vector<int> ids(S, -1), topIds((size_t)S * K, -1);
   std::vector<float> lps(S, std::numeric_limits<float>::quiet_NaN()),
@@ -402,7 +491,7 @@ void StepWorker::OnOK() {
 }
 
 void StepWorker::OnError(const Napi::Error& e) {
-  owner_->busy_ = false;
+  owner_->finishStep();
   deferred_.Reject(e.Value());
 }
 

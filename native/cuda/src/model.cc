@@ -132,6 +132,8 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   if (c.hidden % 8 != 0 || c.inter % 8 != 0) throw CudaError("CUDA runner: hidden and intermediate sizes must be multiples of 8");
   if (c.rotaryDim > c.headDim || (int)c.invFreq.size() < c.rotaryDim / 2)
     throw CudaError("CUDA runner: rotary tables do not match head_dim");
+  if (c.maxLoras < 0 || (c.maxLoras > 0 && (c.maxLoraRank < 1 || c.maxLoraRank > 256)))
+    throw CudaError("CUDA runner: maxLoraRank must be 1..256 when maxLoras > 0 (got " + std::to_string(c.maxLoraRank) + ")");
 
   checkCu(cu_.deviceGet(&dev_, c.device), "cuDeviceGet");
   checkCu(cu_.primaryCtxRetain(&ctx_, dev_), "cuDevicePrimaryCtxRetain");
@@ -229,10 +231,48 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   rBlockTables_ = region(S * maxBlocksPerSeq_);
   rWork_ = region(2 * (size_t)maxWorkItems_);
   rLogitRows_ = region(S + T);
+  rTokenSlots_ = region(T);
   arenaInts_ = offset;
   arena_ = alloc(arenaInts_ * 4);
   checkCu(cu_.memAllocHost((void**)&arenaHost_, arenaInts_ * 4), "cuMemAllocHost");
   checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+
+  if (c.maxLoras > 0) {
+    // NOTE: every slot is allocated up front (as vLLM does), so the KV cache is sized after it and
+    // the decode graphs can bake in its address.
+    const size_t R = c.maxLoraRank, qRows = (size_t)c.numHeads * D, kvRows = (size_t)c.numKvHeads * D;
+    size_t off = 0;
+    auto group = [&](size_t k, size_t n, int numSeg, size_t e0, size_t e1) {
+      LoraGroup g;
+      g.numSeg = numSeg;
+      g.segEnd0 = (int)e0;
+      g.segEnd1 = (int)e1;
+      g.a = off;
+      off += numSeg * R * k;
+      g.b = off;
+      off += n * R;
+      off = (off + 7) & ~size_t(7);  // 32-byte rows for the shrink's vector loads
+      loraGroups_.push_back(g);
+    };
+    for (int li = 0; li < c.numLayers; li++) {
+      group(H, qkvRows_, 3, qRows, qRows + kvRows);
+      group(qDim, H, 1, H, H);
+      group(H, 2 * I, 2, I, 2 * I);
+      group(I, H, 1, H, H);
+    }
+    loraSlotElems_ = off;
+    loraWeights_ = alloc((size_t)c.maxLoras * loraSlotElems_ * 4);
+    checkCu(cu_.memsetD8Async(loraWeights_, 0, (size_t)c.maxLoras * loraSlotElems_ * 4, stream_), "clear LoRA slots");
+    loraRanks_ = alloc((size_t)c.maxLoras * 4);
+    loraScales_ = alloc((size_t)c.maxLoras * 4);
+    checkCu(cu_.memsetD8Async(loraRanks_, 0, (size_t)c.maxLoras * 4, stream_), "clear LoRA ranks");
+    checkCu(cu_.memsetD8Async(loraScales_, 0, (size_t)c.maxLoras * 4, stream_), "clear LoRA scales");
+    loraU_ = alloc(T * 3 * R * 4);
+    loraRankHost_.assign(c.maxLoras, 0);
+    loraScaleHost_.assign(c.maxLoras, 0.f);
+    loraLoaded_.assign(c.maxLoras, false);
+    checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+  }
 
   for (int b : {1, 2, 4, 8, 16, 24, 32, 40, 48, 56, 64, 80, 96, 112, 128, 160, 192, 224, 256, 320, 384, 448, 512})
     if (b < c.maxNumSeqs) buckets_.push_back(b);
@@ -586,9 +626,85 @@ void Model::copyInputs(const StepInput& in, int numTokens, int numSeqs, int numL
   put(rBlockTables_, in.blockTables, (size_t)numSeqs * maxBlocksPerSeq_);
   put(rWork_, in.workItems, in.workItems.size());
   put(rLogitRows_, in.logitRows, numLogitRows);
+  if (in.anyLora) put(rTokenSlots_, in.tokenSlots, numTokens);
 }
 
-void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
+void Model::checkAdapter(const LoraAdapter& adapter) const {
+  const ModelConfig& c = cfg_;
+  if (c.maxLoras == 0) throw CudaError("CUDA runner: LoRA is off (maxLoras 0)");
+  const size_t H = c.hidden, I = c.inter, q = (size_t)c.numHeads * c.headDim, kv = (size_t)c.numKvHeads * c.headDim;
+  static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+  for (const LoraModule& m : adapter.modules) {
+    if (m.proj < 0 || m.proj >= kNumLoraProjections) throw CudaError("LoRA module: unknown projection");
+    const std::string where = "LoRA module layer " + std::to_string(m.layer) + " " + names[m.proj];
+    if (m.layer < 0 || m.layer >= c.numLayers) throw CudaError(where + ": layer out of range");
+    if (m.rank <= 0 || m.rank > c.maxLoraRank)
+      throw CudaError(where + ": rank " + std::to_string(m.rank) + " exceeds maxLoraRank " + std::to_string(c.maxLoraRank));
+    const size_t in = m.proj == kLoraO ? q : m.proj == kLoraDown ? I : H;
+    const size_t out = m.proj == kLoraQ ? q : (m.proj == kLoraK || m.proj == kLoraV) ? kv
+                       : (m.proj == kLoraGate || m.proj == kLoraUp) ? I : H;
+    if (m.a.size() != (size_t)m.rank * in || m.b.size() != out * m.rank)
+      throw CudaError(where + ": A must be [" + std::to_string(m.rank) + ", " + std::to_string(in) + "] and B [" +
+                      std::to_string(out) + ", " + std::to_string(m.rank) + "]");
+  }
+}
+
+void Model::setAdapter(int slot, const LoraAdapter* adapter) {
+  const ModelConfig& c = cfg_;
+  if (slot < 0 || slot >= c.maxLoras)
+    throw CudaError("adapter slot " + std::to_string(slot) + " is outside 0.." + std::to_string(c.maxLoras - 1));
+  ContextGuard guard(cu_, ctx_);
+  int rank = 0;
+  if (adapter) {
+    checkAdapter(*adapter);
+    const size_t R = c.maxLoraRank, H = c.hidden, I = c.inter, q = (size_t)c.numHeads * c.headDim,
+                 kv = (size_t)c.numKvHeads * c.headDim;
+    const CUdeviceptr base = loraWeights_ + (size_t)slot * loraSlotElems_ * 4;
+    checkCu(cu_.memsetD8Async(base, 0, loraSlotElems_ * 4, stream_), "clear LoRA slot");
+    std::vector<float> staged;
+    for (const LoraModule& m : adapter->modules) {
+      static const int groupOf[] = {0, 0, 0, 1, 2, 2, 3};
+      static const int segOf[] = {0, 1, 2, 0, 0, 1, 0};
+      const LoraGroup& g = loraGroups_[(size_t)m.layer * 4 + groupOf[m.proj]];
+      const size_t in = m.proj == kLoraO ? q : m.proj == kLoraDown ? I : H;
+      const size_t out = m.b.size() / m.rank;
+      const size_t col = m.proj == kLoraK ? q : m.proj == kLoraV ? q + kv : m.proj == kLoraUp ? I : 0;
+      const size_t aCount = (size_t)m.rank * in, bCount = out * R;
+      staged.assign(bCount, 0.f);
+      for (size_t o = 0; o < out; o++)
+        for (int k = 0; k < m.rank; k++) staged[o * R + k] = m.b[o * m.rank + k];
+      checkCu(cu_.memcpyHtoDAsync(base + (g.a + segOf[m.proj] * R * in) * 4, m.a.data(), aCount * 4, stream_),
+              "upload LoRA A");
+      checkCu(cu_.memcpyHtoDAsync(base + (g.b + col * R) * 4, staged.data(), bCount * 4, stream_), "upload LoRA B");
+      // NOTE: the staging buffer is reused, so each module's copies must land first.
+      checkCu(cu_.streamSynchronize(stream_), "upload LoRA module");
+      rank = std::max(rank, m.rank);
+    }
+  }
+  loraLoaded_[slot] = adapter != nullptr;
+  loraRankHost_[slot] = rank;
+  loraScaleHost_[slot] = adapter ? adapter->scale : 0.f;
+  checkCu(cu_.memcpyHtoDAsync(loraRanks_, loraRankHost_.data(), loraRankHost_.size() * 4, stream_), "upload LoRA ranks");
+  checkCu(cu_.memcpyHtoDAsync(loraScales_, loraScaleHost_.data(), loraScaleHost_.size() * 4, stream_),
+          "upload LoRA scales");
+  checkCu(cu_.streamSynchronize(stream_), "upload LoRA adapter");
+}
+
+// y[:, :n] += scale[slot] * (x @ A^T) @ B^T for the tokens with an adapter; group 0 qkv, 1 o, 2 gate_up, 3 down.
+void Model::applyLora(int layer, int group, CUdeviceptr x, int k, CUdeviceptr y, int n, int T) {
+  const LoraGroup& g = loraGroups_[(size_t)layer * 4 + group];
+  CUdeviceptr slots = dev(rTokenSlots_), a = loraWeights_ + g.a * 4, b = loraWeights_ + g.b * 4;
+  long long slotStride = (long long)loraSlotElems_;
+  int R = cfg_.maxLoraRank, uld = g.numSeg * R, numSeg = g.numSeg, e0 = g.segEnd0, e1 = g.segEnd1;
+  const unsigned tiles = (unsigned)((T + 7) / 8);
+  launch(fn("lora_shrink"), {tiles, (unsigned)(numSeg * ((R + 3) / 4))}, {128}, 0,
+         {&x, &k, &k, &slots, &T, &a, &slotStride, &loraRanks_, &R, &loraU_, &uld});
+  launch(fn("lora_expand"), {tiles, (unsigned)((n + 255) / 256)}, {256}, (unsigned)(8 * uld * 4),
+         {&loraU_, &uld, &slots, &T, &b, &slotStride, &loraRanks_, &loraScales_, &R, &y, &n, &n, &e0, &e1});
+  mark("lora");
+}
+
+void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   const ModelConfig& c = cfg_;
   int H = c.hidden, I = c.inter, nH = c.numHeads, nKV = c.numKvHeads, D = c.headDim;
   float eps = c.rmsNormEps;
@@ -618,6 +734,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
     mark("norms");
     gemm(normed_, l.qkv, qkvOut_, T, qkvRows_, H, false);
     mark("gemm qkv");
+    if (lora) applyLora(li, 0, normed_, H, qkvOut_, qkvRows_, T);
     CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
     launch(fn("qkv_rope_cache"), {(unsigned)T, (unsigned)((qkvRows_ / D + 3) / 4)}, {128}, 4 * D * 4,
            {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
@@ -650,11 +767,13 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
     }
     gemm(attnOut_, l.o, delta_, T, H, nH * D, false);
     mark("gemm o");
+    if (lora) applyLora(li, 1, attnOut_, nH * D, delta_, H, T);
     launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
            {&residual_, &delta_, &l.oBias, &l.postNorm, &normed_, &H, &eps});
     mark("norms");
     gemm(normed_, l.gateUp, gateUpOut_, T, 2 * I, H, false);
     mark("gemm gate_up");
+    if (lora) applyLora(li, 2, normed_, H, gateUpOut_, 2 * I, T);
     const unsigned siluBlocks = (unsigned)std::min<size_t>(((size_t)T * I / 8 + 255) / 256, 65535);
     if (vecSilu) {
       launch(fn("silu_mul8"), {siluBlocks}, {256}, 0, {&gateUpOut_, &act_, &T, &I});
@@ -664,6 +783,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode) {
     mark("silu");
     gemm(act_, l.down, delta_, T, H, I, false);
     mark("gemm down");
+    if (lora) applyLora(li, 3, act_, I, delta_, H, T);
   }
 }
 
@@ -755,13 +875,14 @@ StepResult Model::execute(const StepInput& in) {
   if (in.graphBucket > 0) {
     const int B = in.graphBucket;
     copyInputs(in, B, B, B);
-    auto it = graphs_.find(B);
+    const bool lora = in.anyLora;
+    auto it = graphs_.find({B, lora});
     if (it == graphs_.end()) {
       // First step of this bucket: run it eagerly (timing the GEMM algorithms for its shapes),
       // then capture the same launches for replay.
       tuning_ = true;
       try {
-        runLayers(B, B, 0, true);
+        runLayers(B, B, 0, true, lora);
         computeLogits(0, B);
       } catch (...) {
         tuning_ = false;
@@ -771,7 +892,7 @@ StepResult Model::execute(const StepInput& in) {
       CUgraph graph;
       checkCu(cu_.streamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
       try {
-        runLayers(B, B, 0, true);
+        runLayers(B, B, 0, true, lora);
         computeLogits(0, B);
       } catch (...) {
         cu_.streamEndCapture(stream_, &graph);
@@ -781,7 +902,7 @@ StepResult Model::execute(const StepInput& in) {
       CUgraphExec exec;
       checkCu(cu_.graphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
       cu_.graphDestroy(graph);
-      graphs_[B] = exec;
+      graphs_[{B, lora}] = exec;
     } else {
       checkCu(cu_.graphLaunch(it->second, stream_), "cuGraphLaunch");
     }
@@ -791,7 +912,7 @@ StepResult Model::execute(const StepInput& in) {
     bool anyDecode = false;
     for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
     copyInputs(in, T, S, numRows);
-    runLayers(T, S, (int)in.workItems.size() / 2, anyDecode);
+    runLayers(T, S, (int)in.workItems.size() / 2, anyDecode, in.anyLora);
     // Logits rows: sample rows [0, numSample), then position rows; in chunks of logitsCap_.
     for (int base = 0; base < numRows; base += logitsCap_) {
       const int end = std::min(numRows, base + logitsCap_);

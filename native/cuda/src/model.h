@@ -25,6 +25,8 @@ struct ModelConfig {
   float attentionScale = 1.f;
   int rotaryDim = 0;
   int maxNumTokens = 8192, maxNumSeqs = 256, maxModelLen = 4096;
+  // LoRA: adapters resident at once (0: none, no LoRA memory) and the largest rank accepted.
+  int maxLoras = 0, maxLoraRank = 0;
   bool useCudaGraphs = true;
   int device = 0;
   std::string fatbinPath;
@@ -43,11 +45,26 @@ struct PositionRow {
   int logitRow, target;
 };
 
+// Projections a LoRA module can target.
+enum LoraProjection { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown, kNumLoraProjections };
+
+// One PEFT module, host side: a [rank, inFeatures], b [outFeatures, rank], row-major fp32.
+struct LoraModule {
+  int layer = 0, proj = 0, rank = 0;
+  std::vector<float> a, b;
+};
+struct LoraAdapter {
+  float scale = 1.f;
+  std::vector<LoraModule> modules;
+};
+
 // One engine step, copied out of the JS objects on the JS thread.
 struct StepInput {
   int numSeqs = 0, numTokens = 0;
   int graphBucket = 0;  // > 0: replay (or capture) the decode graph of this many sequences
   std::vector<int> tokenIds, positions, slotMapping, queryStart, contextLens, blockTables, workItems;
+  std::vector<int> tokenSlots;  // adapter slot of each token (-1: base); uploaded only when anyLora
+  bool anyLora = false;
   std::vector<int> logitRows;   // token index of each logits row (eager steps)
   std::vector<int> sampledSeq;  // sequence of each sample row
   std::vector<SampleRow> sampleRows;
@@ -96,6 +113,12 @@ class Model {
   const ModelConfig& config() const { return cfg_; }
   size_t weightBytes() const { return weightBytes_; }
 
+  // LoRA slots. checkAdapter throws on shapes or ranks that do not fit; setAdapter (nullptr unloads)
+  // uploads it. NOTE: setAdapter must not run while a step does (the addon defers it to the step's end).
+  void checkAdapter(const LoraAdapter& adapter) const;
+  void setAdapter(int slot, const LoraAdapter* adapter);
+  bool hasAdapter(int slot) const { return slot >= 0 && slot < (int)loraLoaded_.size() && loraLoaded_[slot]; }
+
   // Runs on a worker thread: one forward pass and sampling.
   StepResult execute(const StepInput& in);
   int graphBucketFor(int numSeqs) const;
@@ -119,7 +142,8 @@ class Model {
   void uploadF32(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
   void uploadBf16(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
   void copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows);
-  void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode);
+  void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode, bool lora);
+  void applyLora(int layer, int group, CUdeviceptr x, int k, CUdeviceptr y, int n, int numTokens);
   void computeLogits(int rowBegin, int numRows);
 
   ModelConfig cfg_;
@@ -152,7 +176,7 @@ class Model {
     size_t offset, count;
   };
   Region rTokens_{}, rPositions_{}, rSlots_{}, rQueryStart_{}, rContextLens_{}, rBlockTables_{}, rWork_{},
-      rLogitRows_{};
+      rLogitRows_{}, rTokenSlots_{};
   CUdeviceptr arena_ = 0;
   int* arenaHost_ = nullptr;
   size_t arenaInts_ = 0;
@@ -169,7 +193,21 @@ class Model {
   size_t kvLayerBytes_ = 0;
   int numKvBlocks_ = 0;
 
-  std::map<int, CUgraphExec> graphs_;
+  // LoRA, when maxLoras > 0. Per slot and layer, four groups (qkv, o, gate_up, down), each an A
+  // [numSeg * R, K] and a B [N, R] in fp32 (kernels/lora.cuh); R = maxLoraRank, unused rows zero.
+  struct LoraGroup {
+    size_t a = 0, b = 0;  // element offsets within a slot
+    int numSeg = 1, segEnd0 = 0, segEnd1 = 0;
+  };
+  std::vector<LoraGroup> loraGroups_;  // [layer * 4 + group]
+  size_t loraSlotElems_ = 0;
+  CUdeviceptr loraWeights_ = 0, loraRanks_ = 0, loraScales_ = 0, loraU_ = 0;
+  std::vector<int> loraRankHost_;
+  std::vector<float> loraScaleHost_;
+  std::vector<bool> loraLoaded_;
+
+  // Decode graphs per (bucket, with LoRA kernels): a step without adapter rows replays the base graph.
+  std::map<std::pair<int, bool>, CUgraphExec> graphs_;
   std::vector<int> buckets_;
 
   // GEMM algorithm choice by timing (only for the shapes of graph buckets, replayed many times).

@@ -6,7 +6,8 @@ import type { ModelSpec } from '../../model/spec.js';
 import { checkWeights, requiredTensorNames } from '../../model/weights.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
 import { KV_BLOCK_SIZE } from '../types.js';
-import { loadCpuAddon, type NativeCpuModel, type NativeLoraModule, type NativeProjection } from './native.js';
+import { nativeLoraModules } from '../native-lora.js';
+import { loadCpuAddon, type NativeCpuModel } from './native.js';
 
 export interface CpuRunnerOptions extends RunnerOptions {
   /** Tokens per forward chunk; sizes the scratch buffers. A longer step runs as several chunks. */
@@ -14,21 +15,11 @@ export interface CpuRunnerOptions extends RunnerOptions {
 }
 
 const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
-const PROJECTIONS: ReadonlySet<string> = new Set(['q_proj', 'k_proj', 'v_proj', 'o_proj', 'gate_proj', 'up_proj', 'down_proj']);
 const FP32_BYTES = 4;
 
 /** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, fp32). */
 export function kvBytesPerBlock(spec: ModelSpec): number {
   return spec.numLayers * 2 * KV_BLOCK_SIZE * spec.numKvHeads * spec.headDim * FP32_BYTES;
-}
-
-/** `model.layers.3.self_attn.q_proj` -> layer 3, `q_proj`. */
-function parseLoraModuleName(name: string): { layer: number; projection: NativeProjection } {
-  const match = /^model\.layers\.(\d+)\.(?:self_attn|mlp)\.(\w+)$/.exec(name);
-  if (!match || !PROJECTIONS.has(match[2] ?? '')) {
-    throw new ModelLoadError(`LoRA module "${name}" is not one of q/k/v/o/gate/up/down_proj of a decoder layer`);
-  }
-  return { layer: Number(match[1]), projection: match[2] as NativeProjection };
 }
 
 export class CpuRunner implements ModelRunner {
@@ -84,15 +75,7 @@ export class CpuRunner implements ModelRunner {
 
   loadAdapter(slot: number, weights: LoraWeights): void {
     const native = this.live();
-    if (weights.rank > this.maxLoraRank) {
-      throw new ModelLoadError(`LoRA rank ${weights.rank} exceeds maxLoraRank ${this.maxLoraRank}`);
-    }
-    const modules: NativeLoraModule[] = [];
-    for (const [name, m] of weights.modules) {
-      const { layer, projection } = parseLoraModuleName(name);
-      if (layer >= this.spec.numLayers) throw new ModelLoadError(`LoRA module "${name}": the model has ${this.spec.numLayers} layers`);
-      modules.push({ layer, projection, rank: m.a.length / m.inFeatures, a: m.a, b: m.b });
-    }
+    const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank);
     native.loadAdapter(slot, weights.scale, modules);
   }
 

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WeightDtype } from '../../model/spec.js';
+import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
 
@@ -18,18 +19,6 @@ export interface NativeModelConfig extends NativeModelShape {
   maxLoraRank: number;
   /** 0 = every core. */
   numThreads: number;
-}
-
-export type NativeProjection = 'q_proj' | 'k_proj' | 'v_proj' | 'o_proj' | 'gate_proj' | 'up_proj' | 'down_proj';
-
-export interface NativeLoraModule {
-  layer: number;
-  projection: NativeProjection;
-  rank: number;
-  /** [rank, inFeatures] */
-  a: Float32Array;
-  /** [outFeatures, rank] */
-  b: Float32Array;
 }
 
 export interface NativeCpuModel {

@@ -3,6 +3,7 @@
  * left, then one native call per engine step (forward, sampling and logprobs on the GPU; only
  * the chosen ids and asked-for logprobs come back).
  */
+import { nativeLoraModules } from '../native-lora.js';
 import { nativeModelShape } from '../native-shape.js';
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
@@ -35,7 +36,6 @@ export function cudaKvBytesPerBlock(spec: ModelSpec): number {
 
 export class CudaRunner implements ModelRunner {
   readonly device = 'cuda' as const;
-  readonly maxLoras = 0;
   private native: NativeCudaModel | null;
 
   private constructor(
@@ -44,6 +44,8 @@ export class CudaRunner implements ModelRunner {
     readonly numKvBlocks: number,
     readonly maxModelLen: number,
     readonly weightBytes: number,
+    readonly maxLoras: number,
+    private readonly maxLoraRank: number,
   ) {
     this.native = native;
   }
@@ -68,8 +70,10 @@ export class CudaRunner implements ModelRunner {
     if (!SUPPORTED_FAMILIES.has(spec.family)) {
       throw new ModelLoadError(`the CUDA runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
     }
-    if ((options.maxLoras ?? 0) > 0) {
-      throw new ModelLoadError('LoRA adapters are not supported by the CUDA runner yet (use --device cpu, or merge the adapter)');
+    const maxLoras = options.maxLoras ?? 0;
+    const maxLoraRank = maxLoras > 0 ? (options.maxLoraRank ?? 16) : 0;
+    if (maxLoras > 0 && (maxLoraRank < 1 || maxLoraRank > 256)) {
+      throw new ModelLoadError(`the CUDA runner takes LoRA ranks 1..256 (--max-lora-rank ${maxLoraRank})`);
     }
     const addon = loadCudaAddon();
     const maxModelLen = options.maxModelLen ?? Math.min(spec.maxPositionEmbeddings, 32768);
@@ -78,6 +82,8 @@ export class CudaRunner implements ModelRunner {
       maxNumTokens: options.maxNumTokens ?? 8192,
       maxNumSeqs: options.maxNumSeqs ?? 256,
       maxModelLen,
+      maxLoras,
+      maxLoraRank,
       useCudaGraphs: !(options.enforceEager ?? false),
       device: options.device ?? 0,
       fatbinPath: kernelImagePath(),
@@ -85,7 +91,7 @@ export class CudaRunner implements ModelRunner {
     try {
       fill(native);
       const numKvBlocks = native.allocateKvCache(options.kvCacheBytes ?? 0, options.gpuMemoryUtilization ?? 0.9);
-      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes);
+      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank);
     } catch (error) {
       native.dispose();
       throw error;
@@ -101,12 +107,19 @@ export class CudaRunner implements ModelRunner {
     }
   }
 
-  loadAdapter(_slot: number, _weights: LoraWeights): void {
-    throw new Error('LoRA adapters are not supported by the CUDA runner yet');
+  /** Resident in a GPU slot (fp32, as PEFT keeps it); a step in flight finishes with what it started with. */
+  loadAdapter(slot: number, weights: LoraWeights): void {
+    const native = this.live();
+    native.loadAdapter(slot, weights.scale, nativeLoraModules(this.spec, weights, this.maxLoraRank));
   }
 
-  unloadAdapter(_slot: number): void {
-    throw new Error('LoRA adapters are not supported by the CUDA runner yet');
+  unloadAdapter(slot: number): void {
+    this.live().unloadAdapter(slot);
+  }
+
+  private live(): NativeCudaModel {
+    if (!this.native) throw new Error('CUDA runner was disposed');
+    return this.native;
   }
 
   dispose(): void {

@@ -8,6 +8,7 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { WeightDtype } from '../../model/spec.js';
+import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
 
@@ -17,6 +18,9 @@ export interface NativeCudaModelConfig extends NativeModelShape {
   maxNumSeqs: number;
   /** Longest context a sequence may reach (block tables are this long). */
   maxModelLen: number;
+  /** Adapters resident at once (0: no LoRA memory, adapter rows rejected) and the largest rank. */
+  maxLoras: number;
+  maxLoraRank: number;
   /** Replay decode steps through CUDA graphs captured per batch-size bucket. */
   useCudaGraphs: boolean;
   /** CUDA device ordinal. */
@@ -34,6 +38,9 @@ export interface NativeCudaModel {
   allocateKvCache(bytes: number, utilization: number): number;
   /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */
   execute(batch: StepBatch): Promise<StepOutput>;
+  /** Checked at once; uploaded at once, or when the step in flight ends (a step never sees a change). */
+  loadAdapter(slot: number, scale: number, modules: NativeLoraModule[]): void;
+  unloadAdapter(slot: number): void;
   info(): { numKvBlocks: number; maxBlocksPerSeq: number; weightBytes: number };
   dispose(): void;
 }

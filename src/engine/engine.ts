@@ -13,7 +13,7 @@ import { ParentRequest } from './parent-request.js';
 import { Request, RequestStatus, type TokenLogprob } from './request.js';
 import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';
-import { buildStepBatch, type BuiltStep } from './step-batch.js';
+import { StepBatchBuilder, type BuiltStep } from './step-batch.js';
 import { StopChecker } from './stop-checker.js';
 
 export interface EngineConfig {
@@ -64,8 +64,12 @@ export class LLMEngine {
   readonly config: EngineConfig;
   private readonly pool: BlockPool;
   private readonly scheduler: Scheduler;
+  private readonly stepBuilder: StepBatchBuilder;
   private readonly parents = new Map<string, ParentRequest>();
   private readonly pendingAborts = new Set<string>();
+  /** Parents with news this step, in the order they got it; reused from step to step. */
+  private readonly touchedParents: ParentRequest[] = [];
+  private numPostprocessed = 0;
   private isStepping = false;
   private isLoopRunning = false;
   private numArrivals = 0;
@@ -101,6 +105,7 @@ export class LLMEngine {
     }
     this.pool = new BlockPool(this.config.numKvBlocks);
     this.scheduler = new Scheduler(this.config, new KvCacheManager(this.pool, this.config.enablePrefixCaching));
+    this.stepBuilder = new StepBatchBuilder(this.config.eosTokenIds, this.config.maxNumSeqs, this.config.maxNumBatchedTokens);
   }
 
   /**
@@ -157,7 +162,7 @@ export class LLMEngine {
       if (output.preempted.length === 0) this.failUnschedulable();
       return;
     }
-    const built = buildStepBatch(output.scheduled, this.scheduler.kv, this.config.eosTokenIds);
+    const built = this.stepBuilder.build(output.scheduled, this.scheduler.kv);
     this.isStepping = true;
     let result: StepOutput;
     try {
@@ -264,7 +269,9 @@ export class LLMEngine {
   }
 
   private postprocess(output: SchedulerOutput, built: BuiltStep, result: StepOutput): void {
-    const touched = new Set<ParentRequest>();
+    const touched = this.touchedParents;
+    touched.length = 0;
+    const stamp = ++this.numPostprocessed;
     for (const slice of built.promptLogprobSlices) {
       const request = (output.scheduled[slice.seqIndex] as (typeof output.scheduled)[number]).request;
       const promptLogprobs = request.promptLogprobs;
@@ -278,13 +285,16 @@ export class LLMEngine {
         });
       }
       const parent = this.parents.get(request.parentId);
-      if (parent !== undefined) touched.add(parent);
+      if (parent !== undefined) touch(touched, parent, stamp);
     }
 
-    output.scheduled.forEach(({ request, doSample }, s) => {
-      if (!doSample || request.isFinished || this.pendingAborts.has(request.parentId)) return;
+    const scheduled = output.scheduled;
+    const hasPendingAborts = this.pendingAborts.size > 0;
+    for (let s = 0; s < scheduled.length; s++) {
+      const { request, doSample } = scheduled[s] as (typeof scheduled)[number];
+      if (!doSample || request.isFinished || (hasPendingAborts && this.pendingAborts.has(request.parentId))) continue;
       const parent = this.parents.get(request.parentId);
-      if (parent === undefined) return;
+      if (parent === undefined) continue;
       const tokenId = result.sampledTokenIds[s] as number;
       request.appendOutputToken(tokenId);
       this.generationTokensTotal++;
@@ -304,10 +314,11 @@ export class LLMEngine {
         this.scheduler.finish(request, check.status);
       }
       parent.addDelta(request, tokenId, logprob, check.text);
-      touched.add(parent);
-    });
+      touch(touched, parent, stamp);
+    }
 
-    for (const parent of touched) this.emit(parent);
+    for (let i = 0; i < touched.length; i++) this.emit(touched[i] as ParentRequest);
+    touched.length = 0;
   }
 
   private emit(parent: ParentRequest): void {
@@ -403,6 +414,12 @@ async function collect(stream: AsyncIterable<RequestOutput>): Promise<RequestOut
   const deltas: RequestOutput[] = [];
   for await (const delta of stream) deltas.push(delta);
   return accumulateOutputs(deltas);
+}
+
+function touch(touched: ParentRequest[], parent: ParentRequest, stamp: number): void {
+  if (parent.touchedStamp === stamp) return;
+  parent.touchedStamp = stamp;
+  touched.push(parent);
 }
 
 function topEntries(ids: Int32Array, logprobs: Float32Array, offset: number, k: number): [number, number][] {

@@ -10,6 +10,8 @@ import type { StopChecker } from './stop-checker.js';
 
 export class ParentRequest {
   readonly stream: RequestStream;
+  /** NOTE: the engine's bookkeeping: the postprocess pass that last listed it for emitting. */
+  touchedStamp = 0;
   private readonly pending: (CompletionOutput | undefined)[];
   private readonly cumulativeLogprobs: number[];
   private isPromptLogprobsSent = false;
@@ -27,7 +29,8 @@ export class ParentRequest {
   }
 
   get isFinished(): boolean {
-    return this.children.every((c) => c.isFinished);
+    for (const child of this.children) if (!child.isFinished) return false;
+    return true;
   }
 
   get numCompletionTokens(): number {
@@ -59,10 +62,11 @@ export class ParentRequest {
     // NOTE: prompt logprobs come with the first output, so hold everything until they are complete.
     if (!first.isPromptLogprobsComplete && !isFinished) return null;
     const outputs: CompletionOutput[] = [];
-    this.pending.forEach((delta, i) => {
+    for (let i = 0; i < this.pending.length; i++) {
+      const delta = this.pending[i];
       if (delta !== undefined) outputs.push(delta);
       this.pending[i] = undefined;
-    });
+    }
     if (outputs.length === 0 && !(isFinished && !this.isEmittedOnce)) return null;
     let promptLogprobs: (TokenLogprob | null)[] | null = null;
     if (!this.isPromptLogprobsSent && first.promptLogprobs !== null && first.isPromptLogprobsComplete) {

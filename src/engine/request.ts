@@ -105,7 +105,10 @@ export class Request {
   }
 
   get isFinished(): boolean {
-    return TRANSITIONS[this.status].length === 0;
+    const status = this.status;
+    return (
+      status === RequestStatus.FINISHED_STOPPED || status === RequestStatus.FINISHED_LENGTH || status === RequestStatus.FINISHED_ABORTED
+    );
   }
 
   get isPromptLogprobsComplete(): boolean {

@@ -17,7 +17,15 @@ export interface StopCheck {
 }
 
 export class StopChecker {
+  /**
+   * NOTE: only the tail of the output from `textStart` on: what is not yet emitted plus the
+   * last maxStopLength characters (where a stop string may begin, and the character before
+   * a held-back cut). Dropping the rest keeps each append O(new text): slicing an ever
+   * longer concatenated string would flatten all of it every token.
+   */
   private text = '';
+  /** Offset of text[0] in the whole output; numEmittedChars and match indexes count from the output's start. */
+  private textStart = 0;
   private numEmittedChars = 0;
   private readonly maxStopLength: number;
   private readonly numHeldBackChars: number;
@@ -37,11 +45,6 @@ export class StopChecker {
     this.numHeldBackChars = params.includeStopStrInOutput ? 0 : Math.max(0, this.maxStopLength - 1);
   }
 
-  /** The output so far (not yet truncated by a stop string that has not matched). */
-  get outputText(): string {
-    return this.text;
-  }
-
   /** Call once per generated token, after it was appended; numOutputTokens includes it. */
   append(tokenId: number, numOutputTokens: number): StopCheck {
     const isStopAllowed = numOutputTokens >= this.params.minTokens;
@@ -50,10 +53,10 @@ export class StopChecker {
       if (this.params.includeStopStrInOutput) this.text += this.detokenizer.push([tokenId]);
       this.text += this.detokenizer.flush();
       const stopReason = this.eosTokenIds.has(tokenId) ? null : tokenId;
-      return this.finish(RequestStatus.FINISHED_STOPPED, stopReason, this.text.length);
+      return this.finish(RequestStatus.FINISHED_STOPPED, stopReason, this.textEnd);
     }
     const isLength = numOutputTokens >= this.maxTokens;
-    const searchFrom = Math.max(0, this.text.length - this.maxStopLength + 1);
+    const searchFrom = Math.max(0, this.textEnd - this.maxStopLength + 1);
     this.text += this.detokenizer.push([tokenId]);
     if (isLength) this.text += this.detokenizer.flush();
     if (isStopAllowed && this.maxStopLength > 0) {
@@ -63,37 +66,48 @@ export class StopChecker {
         return this.finish(RequestStatus.FINISHED_STOPPED, match.stop, end);
       }
     }
-    if (isLength) return this.finish(RequestStatus.FINISHED_LENGTH, null, this.text.length);
-    let end = this.text.length - this.numHeldBackChars;
+    const textEnd = this.textEnd;
+    if (isLength) return this.finish(RequestStatus.FINISHED_LENGTH, null, textEnd);
+    let end = textEnd - this.numHeldBackChars;
     // NOTE: never split a surrogate pair across two deltas.
-    if (end > 0 && end < this.text.length && isHighSurrogate(this.text.charCodeAt(end - 1))) end--;
+    if (end > 0 && end < textEnd && isHighSurrogate(this.text.charCodeAt(end - 1 - this.textStart))) end--;
     return { text: this.take(end), status: null, stopReason: null };
   }
 
   /** On abort: what is still held back. */
   flush(): string {
     this.text += this.detokenizer.flush();
-    return this.take(this.text.length);
+    return this.take(this.textEnd);
+  }
+
+  /** Length of the whole output so far. */
+  private get textEnd(): number {
+    return this.textStart + this.text.length;
   }
 
   private finish(status: RequestStatus, stopReason: string | number | null, end: number): StopCheck {
-    this.text = this.text.slice(0, end);
+    this.text = this.text.slice(0, end - this.textStart);
     return { text: this.take(end), status, stopReason };
   }
 
   private take(end: number): string {
     if (end <= this.numEmittedChars) return '';
-    const text = this.text.slice(this.numEmittedChars, end);
+    const text = this.text.slice(this.numEmittedChars - this.textStart, end - this.textStart);
     this.numEmittedChars = end;
+    const keepFrom = Math.min(this.numEmittedChars, this.textEnd - this.maxStopLength);
+    if (keepFrom > this.textStart) {
+      this.text = this.text.slice(keepFrom - this.textStart);
+      this.textStart = keepFrom;
+    }
     return text;
   }
 
-  /** The earliest match starting at or after `from`; ties go to the stop listed first. */
+  /** The earliest match starting at or after `from` (at or after textStart); ties go to the stop listed first. */
   private findStop(from: number): { index: number; stop: string } | null {
     let best: { index: number; stop: string } | null = null;
     for (const stop of this.params.stop) {
-      const index = this.text.indexOf(stop, from);
-      if (index >= 0 && (best === null || index < best.index)) best = { index, stop };
+      const index = this.text.indexOf(stop, from - this.textStart);
+      if (index >= 0 && (best === null || index + this.textStart < best.index)) best = { index: index + this.textStart, stop };
     }
     return best;
   }

@@ -11,12 +11,16 @@ import type { ModelOptions } from './model-options.js';
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 
 export function runnerChoiceOf(options: ModelOptions): RunnerChoice {
+  const onGpu = resolveDevice(options.device) === 'cuda';
+  // NOTE: GPU adapter slots are allocated up front (gigabytes for a 7B model at rank 64), so
+  // as vLLM with --enable-lora, only when adapters are asked for; the CPU allocates on load.
+  const wantsLora = options.loraModules.length > 0 || options.enableLora === true;
   return {
     device: options.device,
     // NOTE: on the GPU the KV cache takes what --gpu-memory-utilization leaves (0 = derive it).
-    kvCacheBytes: options.kvCacheBytes ?? (resolveDevice(options.device) === 'cuda' ? 0 : DEFAULT_CPU_KV_CACHE_BYTES),
+    kvCacheBytes: options.kvCacheBytes ?? (onGpu ? 0 : DEFAULT_CPU_KV_CACHE_BYTES),
     gpuMemoryUtilization: options.gpuMemoryUtilization,
-    maxLoras: options.maxLoras,
+    maxLoras: onGpu && !wantsLora ? 0 : options.maxLoras,
     maxLoraRank: options.maxLoraRank,
     numThreads: options.numThreads,
     tensorParallelSize: options.tensorParallelSize,

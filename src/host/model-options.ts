@@ -7,6 +7,8 @@ export interface ModelOptions {
   model: string | undefined;
   servedModelName: string | undefined;
   loraModules: { name: string; path: string }[];
+  /** Reserve GPU adapter slots even without --lora-modules (vLLM's --enable-lora). */
+  enableLora?: boolean;
   maxLoras: number;
   maxLoraRank: number;
   maxModelLen: number | undefined;

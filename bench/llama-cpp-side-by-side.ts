@@ -15,7 +15,7 @@
  *     [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
@@ -220,6 +220,7 @@ for (const c of contenders) {
 for (let rep = 0; rep < numReps; rep++) {
   // NOTE: the order flips every repetition so neither side always runs right after the other.
   const order = rep % 2 === 0 ? contenders : [...contenders].reverse();
+  console.error(`rep ${rep + 1} starts ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
   const prompt = randomIds(rep + 1, promptLen);
   for (const c of order) {
     const r = await c.single(prompt);
@@ -266,4 +267,5 @@ for (const [g, group] of groups.entries()) {
   }
   console.log(`\n${lines.join('\n')}`);
 }
-console.log(`\nall runs: ${JSON.stringify(Object.fromEntries(results))}`);
+console.log(`\nended ${new Date().toISOString()}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+console.log(`all runs: ${JSON.stringify(Object.fromEntries(results))}`);

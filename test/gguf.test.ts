@@ -23,7 +23,7 @@ import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
 import { SafetensorsWriter, type TensorPlan } from '../src/model/safetensors-writer.js';
 import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
-import type { ModelRunner } from '../src/runtime/types.js';
+import type { ModelRunner, TensorData } from '../src/runtime/types.js';
 import { MODEL_DIR, reference, teacherForced, type RefGeneration, type RefLogprobs } from './helpers/cpu-reference.js';
 
 type Json = Record<string, unknown>;
@@ -148,8 +148,17 @@ async function checkAgainst(llama: Llama, ggufPath: string, expected: Expected, 
   }
 }
 
+function f32Tensor(values: Float32Array): TensorData {
+  return { dtype: 'float32', shape: [values.length], bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+/** Zero o_proj biases: a Llama with attention_bias has them, Qwen2 has none. */
+function zeroOutputBiases(): Map<string, TensorData> {
+  return new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, f32Tensor(new Float32Array(64))] as const));
+}
+
 /** A copy of the fixture with config.json patched and tensors dropped, added or replaced. */
-function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, Float32Array>): string {
+function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, TensorData>): string {
   const config = { ...(JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json), ...patch };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
   for (const file of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MODEL_DIR, file), join(dir, file));
@@ -158,12 +167,11 @@ function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean,
     const kept = source.names().filter(edit);
     const plans: TensorPlan[] = [
       ...kept.map((name) => ({ name, ...source.info(name) })),
-      ...[...extra].map(([name, values]): TensorPlan => ({ name, dtype: 'float32', shape: [values.length] })),
+      ...[...extra].map(([name, tensor]): TensorPlan => ({ name, dtype: tensor.dtype, shape: tensor.shape })),
     ];
     const writer = new SafetensorsWriter(dir, plans, Number.MAX_SAFE_INTEGER);
     for (const plan of writer.order()) {
-      const values = extra.get(plan.name);
-      writer.write(plan.name, values ? new Uint8Array(values.buffer) : source.read(plan.name).bytes);
+      writer.write(plan.name, (extra.get(plan.name) ?? source.read(plan.name)).bytes);
     }
     writer.finish();
   } finally {
@@ -333,12 +341,16 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
     assert.equal(tensors.get('output.weight'), undefined);
   });
 
-  test("llama architecture (tiny-qwen2 relabelled as Llama with q/k/v bias): q/k rows permuted for llama.cpp's rope", async (t) => {
+  test("llama architecture (tiny-qwen2 relabelled as an untied Llama with q/k/v bias): q/k rows permuted for llama.cpp's rope", async (t) => {
     const instance = ready(t);
     if (!instance) return;
     const dir = mkdtempSync(join(workDir, 'llama-'));
-    const zeroBias = new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, new Float32Array(64)] as const));
-    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true }, () => true, zeroBias);
+    // NOTE: lm_head as a copy of the embedding computes what the tied model does, and exercises output.weight.
+    const extra = zeroOutputBiases();
+    const fixture = SafetensorsCheckpoint.open(MODEL_DIR);
+    extra.set('lm_head.weight', fixture.read('model.embed_tokens.weight'));
+    fixture.close();
+    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, tie_word_embeddings: false }, () => true, extra);
     const path = join(dir, 'model.gguf');
     exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
     await checkAgainst(instance, path, fromReference(false), LOGPROB_TOLERANCE.f32, 'llama');
@@ -350,8 +362,7 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
     const dir = mkdtempSync(join(workDir, 'llama3-'));
     // NOTE: a short original context so the rescaled frequencies matter within the fixture's prompts.
     const rope = { rope_type: 'llama3', rope_theta: 1e6, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
-    const zeroBias = new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, new Float32Array(64)] as const));
-    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, rope_parameters: rope }, () => true, zeroBias);
+    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, rope_parameters: rope }, () => true, zeroOutputBiases());
     const path = join(dir, 'model.gguf');
     exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
     await checkAgainst(instance, path, await fromSwiftlet(dir), LOGPROB_TOLERANCE.f32, 'llama3 rope');
@@ -361,11 +372,11 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
     const instance = ready(t);
     if (!instance) return;
     const dir = mkdtempSync(join(workDir, 'qwen3-'));
-    const norms = new Map<string, Float32Array>();
+    const norms = new Map<string, TensorData>();
     for (let layer = 0; layer < 2; layer++) {
       for (const which of ['q', 'k']) {
         const phase = layer * 2 + (which === 'q' ? 0 : 1);
-        norms.set(`model.layers.${layer}.self_attn.${which}_norm.weight`, Float32Array.from({ length: 16 }, (_, i) => 1 + 0.5 * Math.sin(i + phase)));
+        norms.set(`model.layers.${layer}.self_attn.${which}_norm.weight`, f32Tensor(Float32Array.from({ length: 16 }, (_, i) => 1 + 0.5 * Math.sin(i + phase))));
       }
     }
     writeVariant(dir, { architectures: ['Qwen3ForCausalLM'], model_type: 'qwen3', head_dim: 16, attention_bias: false }, (name) => !/_proj\.bias$/.test(name), norms);

@@ -3,20 +3,7 @@
 // Gumbel-max over the filtered distribution, so a request's tokens never depend on its batch.
 #pragma once
 #include "common.cuh"
-
-// Mirrors SampleRow in src/model.h.
-struct SampleRow {
-  float temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
-  int topK;
-  uint32_t seedLo, seedHi;
-  int sampleIndex, numLogprobs, logitRow;
-  int promptBeg, promptEnd, outputBeg, outputEnd, biasBeg, biasEnd;
-  int needsProcessing;
-};
-
-struct PositionRow {
-  int logitRow, target;
-};
+#include "../src/step_rows.h"
 
 struct ArgMax {
   float v;

@@ -2,6 +2,7 @@
 // KV cache sized from what is left, and one forward pass + sampling per step. Decode steps replay
 // CUDA graphs captured per batch-size bucket.
 #pragma once
+#include "step_rows.h"
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -32,18 +33,6 @@ struct ModelConfig {
   std::string fatbinPath;
 };
 
-// Mirrors SampleRow in kernels/sampling.cuh.
-struct SampleRow {
-  float temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
-  int topK;
-  uint32_t seedLo, seedHi;
-  int sampleIndex, numLogprobs, logitRow;
-  int promptBeg, promptEnd, outputBeg, outputEnd, biasBeg, biasEnd;
-  int needsProcessing;
-};
-struct PositionRow {
-  int logitRow, target;
-};
 
 // Projections a LoRA module can target.
 enum LoraProjection { kLoraQ, kLoraK, kLoraV, kLoraO, kLoraGate, kLoraUp, kLoraDown, kNumLoraProjections };

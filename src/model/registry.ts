@@ -3,10 +3,9 @@
  * architecture it loads as and the chat template to use when the checkpoint carries none.
  * `--model qwen2_5-7b-instruct` means `--model Qwen/Qwen2.5-7B-Instruct`.
  */
-import { existsSync } from 'node:fs';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { BuiltinTemplateName } from '../chat/builtin.js';
+import { packageRoot } from '../package-root.js';
 
 export interface ModelType {
   /** What `--model` accepts, e.g. `qwen2_5-7b-instruct`. */
@@ -128,17 +127,6 @@ export function findModelType(name: string): ModelType | undefined {
 /** The model type whose hub id this is, if it is one of ours. */
 export function modelTypeOfHubId(hubId: string): ModelType | undefined {
   return BY_HUB_ID.get(hubId.toLowerCase());
-}
-
-/** The folder above this file that holds package.json (works from src/ and dist/src/). */
-function packageRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return dir;
 }
 
 /** The bundled demo model (models/demo): what runs when no `--model` is given. */

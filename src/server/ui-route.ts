@@ -6,9 +6,9 @@
  */
 import { existsSync, readdirSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { dirname, extname, join, relative, sep } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { extname, join, relative, sep } from 'node:path';
 import type { Route, RouteTable } from './routes.js';
+import { packageRoot } from '../package-root.js';
 
 const CONTENT_TYPES: Record<string, string> = {
   '.html': 'text/html; charset=utf-8',
@@ -32,15 +32,9 @@ const PAGE_HEADERS = {
   'Cache-Control': 'no-cache',
 };
 
-/** `ui/` of the repository (or installed package): the nearest folder above this file holding package.json. */
+/** `ui/` of the repository (or installed package). */
 export function findUiDir(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) throw new Error(`no package.json above ${fileURLToPath(import.meta.url)}`);
-    dir = parent;
-  }
-  return join(dir, 'ui');
+  return join(packageRoot(), 'ui');
 }
 
 /** The servable files under `dir`, recursively (dot files left out). */

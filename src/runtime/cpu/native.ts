@@ -4,10 +4,10 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { WeightDtype } from '../../model/spec.js';
 import type { NativeLoraModule } from '../native-lora.js';
+import { packageRoot } from '../../package-root.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
 
@@ -42,18 +42,11 @@ export interface NativeCpuAddon {
 
 const ADDON_FILE = join('build', 'Release', 'swiftlet_cpu.node');
 
-/** The repository root: the nearest folder above this file holding the built addon or package.json. */
+/** The addon node-gyp built into the package's build/ on `npm install`. */
 function findAddonPath(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  for (;;) {
-    const candidate = join(dir, ADDON_FILE);
-    if (existsSync(candidate)) return candidate;
-    const parent = dirname(dir);
-    if (parent === dir) {
-      throw new Error(`CPU runtime not built: no ${ADDON_FILE} above ${fileURLToPath(import.meta.url)} (run npm install or npm run build)`);
-    }
-    dir = parent;
-  }
+  const path = join(packageRoot(), ADDON_FILE);
+  if (!existsSync(path)) throw new Error(`CPU runtime not built: no ${path} (run npm install or npm run build)`);
+  return path;
 }
 
 let cached: NativeCpuAddon | undefined;

@@ -5,9 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
 import type { WeightDtype } from '../../model/spec.js';
+import { packageRoot } from '../../package-root.js';
 import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
@@ -66,18 +66,8 @@ export class CudaUnavailableError extends Error {
   override name = 'CudaUnavailableError';
 }
 
-function repoRoot(): string {
-  let dir = dirname(fileURLToPath(import.meta.url));
-  while (!existsSync(join(dir, 'package.json'))) {
-    const parent = dirname(dir);
-    if (parent === dir) return process.cwd();
-    dir = parent;
-  }
-  return dir;
-}
-
 export function cudaBuildDir(): string {
-  return process.env.SWIFTLET_CUDA_BUILD ?? join(repoRoot(), 'native', 'cuda', 'build');
+  return process.env.SWIFTLET_CUDA_BUILD ?? join(packageRoot(), 'native', 'cuda', 'build');
 }
 
 export function kernelImagePath(): string {

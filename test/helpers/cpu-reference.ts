@@ -1,32 +1,12 @@
 /** Reading the transformers reference and driving the runner against it (cpu and lora tests). */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence, type ManualStepEntry } from './manual-batch.js';
 import { createRunner } from '../../src/runtime/create-runner.js';
 import type { ModelRunner, StepOutput } from '../../src/runtime/types.js';
-import { fixtureDir } from './paths.js';
+import { modelDir as MODEL_DIR, type ReferenceGeneration as RefGeneration, type ReferenceLogprobs as RefLogprobs } from './reference.js';
 
-export interface RefLogprobs {
-  ids: number[];
-  positions: { token: number; logprob: number; top: [number, number][] }[];
-  next_top: [number, number][];
-}
-export interface RefGeneration {
-  prompt_ids: number[];
-  output_ids: number[];
-  margins: number[];
-}
-export interface Reference {
-  eos: number[];
-  logprobs: RefLogprobs[];
-  chat: RefGeneration[];
-  raw: RefGeneration[];
-  lora: { a: { dir: string; chat: RefGeneration[]; raw: RefGeneration[]; logprobs: RefLogprobs[] } };
-}
-
-export const MODEL_DIR = join(fixtureDir, 'tiny-qwen2');
-export const reference = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
+export type { ReferenceLogprobs as RefLogprobs, ReferenceGeneration as RefGeneration } from './reference.js';
+export { modelDir as MODEL_DIR, reference } from './reference.js';
 const TOLERANCE = 1e-3;
 const LOW_MARGIN = 1e-3;
 

@@ -2,44 +2,17 @@
  * A live swiftlet server on 127.0.0.1 (a free port) over the tiny-qwen2 fixture with its
  * LoRA adapter `a`, plus the fixture's reference outputs and small HTTP helpers.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import OpenAI from 'openai';
 import type { ModelOptions } from '../../src/cli/model-flags.js';
 import { ModelHost } from '../../src/host/model-host.js';
 import { startServer, type RunningServer, type ServerOptions } from '../../src/server/server.js';
-import { fixtureDir } from './paths.js';
+import { loraDir as ADAPTER_DIR, modelDir as MODEL_DIR } from './reference.js';
 
 export const MODEL_NAME = 'tiny-qwen2';
 export const ADAPTER_NAME = 'a';
-export const MODEL_DIR = join(fixtureDir, 'tiny-qwen2');
-export const ADAPTER_DIR = join(fixtureDir, 'tiny-qwen2-lora-a');
-
-export interface ChatReference {
-  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
-  prompt_text: string;
-  prompt_ids: number[];
-  output_ids: number[];
-  finish_reason: string;
-  text: string;
-}
-
-export interface RawReference {
-  prompt: string;
-  prompt_ids: number[];
-  output_ids: number[];
-  finish_reason: string;
-  text: string;
-}
-
-export interface FixtureReferences {
-  eos: number[];
-  chat: ChatReference[];
-  raw: RawReference[];
-  lora: { a: { chat: ChatReference[]; raw: RawReference[] } };
-}
-
-export const reference = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as FixtureReferences;
+export { ADAPTER_DIR, MODEL_DIR };
+export { reference } from './reference.js';
+export type { ReferenceChat as ChatReference, ReferenceRaw as RawReference } from './reference.js';
 
 export function fixtureModelOptions(overrides: Partial<ModelOptions> = {}): ModelOptions {
   return {

@@ -25,7 +25,7 @@ export interface ReferenceGeneration {
 }
 
 export interface ReferenceChat extends ReferenceGeneration {
-  messages: { role: string; content: string }[];
+  messages: { role: 'system' | 'user' | 'assistant'; content: string }[];
   prompt_text: string;
 }
 

@@ -1,15 +1,9 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { describe, test } from 'node:test';
 import { ConversationError, flattenContent, swiftToMessages, type ChatMessage } from '../src/chat/conversation.js';
 import { ChatTemplate } from '../src/chat/template.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { fixtureDir } from './helpers/paths.js';
-
-interface Reference {
-  chat: { messages: ChatMessage[]; prompt_text: string }[];
-}
+import { modelDir, reference } from './helpers/reference.js';
 
 describe('SWIFT query/history to messages', () => {
   test('history turns become user/assistant pairs before the query', () => {
@@ -33,9 +27,8 @@ describe('SWIFT query/history to messages', () => {
   });
 
   test('the fixture multi-turn conversation in SWIFT form renders to the same prompt', async () => {
-    const dir = join(fixtureDir, 'tiny-qwen2');
-    const ref = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
-    const multiTurn = ref.chat.find((chat) => chat.messages.length === 3);
+    const dir = modelDir;
+    const multiTurn = reference.chat.find((chat) => chat.messages.length === 3);
     assert.ok(multiTurn !== undefined);
     const template = await ChatTemplate.fromDir(dir, await Tokenizer.fromDir(dir));
     const messages = swiftToMessages({ history: [['浙江的省会在哪?', '浙江省会是杭州市。']], query: '这有什么好吃的' });

@@ -1,27 +1,13 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ChatTemplate, ChatTemplateError, type TemplateTokenizer } from '../src/chat/template.js';
-import type { ChatMessage } from '../src/chat/conversation.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { fixtureDir } from './helpers/paths.js';
+import { modelDir, reference } from './helpers/reference.js';
 
-interface ChatGeneration {
-  messages: ChatMessage[];
-  prompt_text: string;
-  prompt_ids: number[];
-}
-
-interface Reference {
-  chat: ChatGeneration[];
-  lora: { a: { chat: ChatGeneration[] } };
-}
-
-const modelDir = join(fixtureDir, 'tiny-qwen2');
-const ref = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
-const chats = [...ref.chat, ...ref.lora.a.chat];
+const chats = [...reference.chat, ...reference.lora.a.chat];
 
 /** A stand-in tokenizer for templates that only need token strings and a config. */
 function fakeTokenizer(config: Record<string, unknown> = {}): TemplateTokenizer {

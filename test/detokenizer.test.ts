@@ -1,25 +1,10 @@
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { IncrementalDetokenizer } from '../src/engine/detokenizer.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
-import { fixtureDir } from './helpers/paths.js';
+import { modelDir, reference } from './helpers/reference.js';
 
-interface Generation {
-  prompt_ids: number[];
-  output_ids: number[];
-  text: string;
-}
-
-interface Reference {
-  chat: Generation[];
-  raw: Generation[];
-  lora: { a: { chat: Generation[]; raw: Generation[] } };
-}
-
-const ref = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
-const generations = [...ref.chat, ...ref.raw, ...ref.lora.a.chat, ...ref.lora.a.raw];
+const generations = [...reference.chat, ...reference.raw, ...reference.lora.a.chat, ...reference.lora.a.raw];
 
 /** GPT-2's byte-to-character map, which spells every byte as one printable vocabulary entry. */
 function byteLevelCharacter(byte: number): string {
@@ -44,7 +29,7 @@ describe('IncrementalDetokenizer', () => {
   let byteTokens: (text: string) => number[];
 
   before(async () => {
-    tokenizer = await Tokenizer.fromDir(join(fixtureDir, 'tiny-qwen2'));
+    tokenizer = await Tokenizer.fromDir(modelDir);
     byteTokens = (text) =>
       [...Buffer.from(text, 'utf8')].map((byte) => {
         const id = tokenizer.tokenToId(byteLevelCharacter(byte));
@@ -63,7 +48,7 @@ describe('IncrementalDetokenizer', () => {
   });
 
   test('with special tokens kept, the stream equals the full decode', () => {
-    for (const generation of ref.chat) {
+    for (const generation of reference.chat) {
       const ids = [...generation.output_ids, 151645];
       const detokenizer = new IncrementalDetokenizer(tokenizer, generation.prompt_ids, false);
       assert.equal(stream(detokenizer, ids).join(''), tokenizer.decode(ids));

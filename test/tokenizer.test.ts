@@ -5,25 +5,9 @@ import { before, describe, test } from 'node:test';
 import { ModelLoadError } from '../src/model/errors.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
 import { fixtureDir } from './helpers/paths.js';
+import { modelDir, reference } from './helpers/reference.js';
 
-interface Generation {
-  prompt?: string;
-  prompt_text?: string;
-  prompt_ids: number[];
-  output_ids: number[];
-  text: string;
-}
-
-interface Reference {
-  chat: Generation[];
-  raw: Generation[];
-  lora: { a: { chat: Generation[]; raw: Generation[] } };
-  logprobs: { ids: number[] }[];
-}
-
-const modelDir = join(fixtureDir, 'tiny-qwen2');
-const ref = JSON.parse(readFileSync(join(fixtureDir, 'tiny-qwen2.ref.json'), 'utf8')) as Reference;
-const allGenerations = [...ref.chat, ...ref.raw, ...ref.lora.a.chat, ...ref.lora.a.raw];
+const allGenerations = [...reference.chat, ...reference.raw, ...reference.lora.a.chat, ...reference.lora.a.raw];
 
 describe('Tokenizer (Qwen3 byte-level BPE)', () => {
   let tokenizer: Tokenizer;
@@ -41,14 +25,14 @@ describe('Tokenizer (Qwen3 byte-level BPE)', () => {
   });
 
   test('chat prompt texts encode to the reference ids without added special tokens', () => {
-    for (const chat of [...ref.chat, ...ref.lora.a.chat]) {
+    for (const chat of [...reference.chat, ...reference.lora.a.chat]) {
       assert.ok(chat.prompt_text !== undefined);
       assert.deepEqual(tokenizer.encode(chat.prompt_text, { addSpecialTokens: false }), chat.prompt_ids);
     }
   });
 
   test('raw prompts encode to the reference ids (Qwen adds no BOS either way)', () => {
-    for (const raw of [...ref.raw, ...ref.lora.a.raw]) {
+    for (const raw of [...reference.raw, ...reference.lora.a.raw]) {
       assert.ok(raw.prompt !== undefined);
       assert.deepEqual(tokenizer.encode(raw.prompt), raw.prompt_ids);
       assert.deepEqual(tokenizer.encode(raw.prompt, { addSpecialTokens: false }), raw.prompt_ids);
@@ -103,7 +87,7 @@ describe('Tokenizer (Qwen3 byte-level BPE)', () => {
   });
 
   test('encodes a 1,200-token prompt quickly', (t) => {
-    const longIds = ref.logprobs.find((entry) => entry.ids.length === 1200)?.ids;
+    const longIds = reference.logprobs.find((entry) => entry.ids.length === 1200)?.ids;
     assert.ok(longIds !== undefined);
     const text = tokenizer.decode(longIds);
     const start = performance.now();

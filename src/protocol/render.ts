@@ -19,6 +19,13 @@ function echoEntries(prompt: PromptResult): { tokenId: number; logprob: TokenLog
  * `prompts[i]` belongs to choices i*n .. i*n+n-1 (a list of prompts with n samples each).
  * With echo the prompt text (and its logprobs, when logprobs were asked) lead each choice.
  */
+type ObjectKind = 'text_completion' | 'chat.completion' | 'chat.completion.chunk';
+
+/** The fields every response body and stream chunk starts with. */
+function envelope(options: RenderOptions, object: ObjectKind): { id: string; object: ObjectKind; created: number; model: string } {
+  return { id: options.id, object, created: options.created, model: options.model };
+}
+
 export function renderCompletion(
   options: RenderOptions,
   prompts: PromptResult[],
@@ -27,10 +34,7 @@ export function renderCompletion(
   n: number,
 ): Record<string, unknown> {
   return {
-    id: options.id,
-    object: 'text_completion',
-    created: options.created,
-    model: options.model,
+    ...envelope(options, 'text_completion'),
     choices: choices.map((choice) => {
       const prompt = prompts[Math.floor(choice.index / n)] as PromptResult;
       const prefix = echo ? prompt.promptText : '';
@@ -62,10 +66,7 @@ export function renderChatCompletion(
   numTopLogprobs: number,
 ): Record<string, unknown> {
   return {
-    id: options.id,
-    object: 'chat.completion',
-    created: options.created,
-    model: options.model,
+    ...envelope(options, 'chat.completion'),
     choices: choices.map((choice) => ({
       index: choice.index,
       message: { role: 'assistant', content: choice.text, tool_calls: [] },
@@ -100,10 +101,7 @@ export interface ChoiceDelta {
 
 export function completionChunk(options: RenderOptions, delta: ChoiceDelta): Record<string, unknown> {
   return {
-    id: options.id,
-    object: 'text_completion',
-    created: options.created,
-    model: options.model,
+    ...envelope(options, 'text_completion'),
     choices: [
       {
         index: delta.index,
@@ -126,10 +124,7 @@ export function completionChunk(options: RenderOptions, delta: ChoiceDelta): Rec
 /** With echo, a streamed choice starts with the prompt's text (and its logprobs when asked). */
 export function echoChunk(options: RenderOptions, index: number, prompt: PromptResult, withLogprobs: boolean): Record<string, unknown> {
   return {
-    id: options.id,
-    object: 'text_completion',
-    created: options.created,
-    model: options.model,
+    ...envelope(options, 'text_completion'),
     choices: [
       {
         index,
@@ -150,10 +145,7 @@ export function chatChunk(
 ): Record<string, unknown> {
   const content: Record<string, unknown> = isFirst ? { role: 'assistant', content: delta.text } : { content: delta.text };
   return {
-    id: options.id,
-    object: 'chat.completion.chunk',
-    created: options.created,
-    model: options.model,
+    ...envelope(options, 'chat.completion.chunk'),
     choices: [
       {
         index: delta.index,
@@ -169,6 +161,6 @@ export function chatChunk(
 }
 
 /** The last chunk before [DONE] when stream_options.include_usage is set. */
-export function usageChunk(options: RenderOptions, object: 'text_completion' | 'chat.completion.chunk', usage: Usage): Record<string, unknown> {
-  return { id: options.id, object, created: options.created, model: options.model, choices: [], usage };
+export function usageChunk(options: RenderOptions, object: Exclude<ObjectKind, 'chat.completion'>, usage: Usage): Record<string, unknown> {
+  return { ...envelope(options, object), choices: [], usage };
 }

@@ -592,23 +592,19 @@ int Model::graphBucketFor(int numSeqs) const {
   return 0;
 }
 
+void Model::growStagingPair(CUdeviceptr& device, uint8_t*& host, size_t& capacity, size_t bytes) {
+  if (bytes <= capacity) return;
+  size_t n = std::max(bytes, capacity * 2);
+  if (device) cu_.memFree(device), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), device));
+  if (host) cu_.memFreeHost(host);
+  device = alloc(n);
+  checkCu(cu_.memAllocHost((void**)&host, n), "cuMemAllocHost");
+  capacity = n;
+}
+
 void Model::ensureSamplingBuffers(size_t inBytes, size_t outBytes) {
-  if (inBytes > samplingInBytes_) {
-    size_t n = std::max(inBytes, samplingInBytes_ * 2);
-    if (samplingIn_) cu_.memFree(samplingIn_), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), samplingIn_));
-    if (samplingInHost_) cu_.memFreeHost(samplingInHost_);
-    samplingIn_ = alloc(n);
-    checkCu(cu_.memAllocHost((void**)&samplingInHost_, n), "cuMemAllocHost");
-    samplingInBytes_ = n;
-  }
-  if (outBytes > samplingOutBytes_) {
-    size_t n = std::max(outBytes, samplingOutBytes_ * 2);
-    if (samplingOut_) cu_.memFree(samplingOut_), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), samplingOut_));
-    if (samplingOutHost_) cu_.memFreeHost(samplingOutHost_);
-    samplingOut_ = alloc(n);
-    checkCu(cu_.memAllocHost((void**)&samplingOutHost_, n), "cuMemAllocHost");
-    samplingOutBytes_ = n;
-  }
+  growStagingPair(samplingIn_, samplingInHost_, samplingInBytes_, inBytes);
+  growStagingPair(samplingOut_, samplingOutHost_, samplingOutBytes_, outBytes);
 }
 
 void Model::copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows) {

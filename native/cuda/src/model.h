@@ -177,6 +177,8 @@ class Model {
   uint8_t* samplingInHost_ = nullptr;
   uint8_t* samplingOutHost_ = nullptr;
   void ensureSamplingBuffers(size_t inBytes, size_t outBytes);
+  // A device buffer and its pinned host twin, grown together (at least doubling) to `bytes`.
+  void growStagingPair(CUdeviceptr& device, uint8_t*& host, size_t& capacity, size_t bytes);
 
   CUdeviceptr kvCache_ = 0;
   size_t kvLayerBytes_ = 0;

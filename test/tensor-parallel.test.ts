@@ -1,0 +1,330 @@
+/**
+ * The tensor-parallel shard plan (src/runtime/tensor-parallel.ts), on the CPU: one decoder layer
+ * run from each rank's shards, with the row-parallel partial sums added as the all-reduce would,
+ * equals the layer run on the whole tensors; bf16 tensors slice by whole elements; lm_head stays
+ * on rank 0 and the rest is replicated; LoRA modules split like their base projections; a model
+ * that does not divide is a ModelLoadError naming why.
+ */
+import assert from 'node:assert/strict';
+import { describe, test } from 'node:test';
+import { ModelLoadError } from '../src/model/errors.js';
+import type { ModelSpec } from '../src/model/spec.js';
+import type { NativeLoraModule, NativeProjection } from '../src/runtime/native-lora.js';
+import { checkShardable, shardLoraModule, shardSpec, shardTensor } from '../src/runtime/tensor-parallel.js';
+import type { TensorData } from '../src/runtime/types.js';
+
+/** Tokens in every test sequence. */
+const T = 5;
+const PREFIX = 'model.layers.0.';
+
+function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {
+  return {
+    hfArchitecture: 'LlamaForCausalLM', family: 'llama', vocabSize: 50, hiddenSize: 16, intermediateSize: 32,
+    numLayers: 1, numHeads: 4, numKvHeads: 2, headDim: 8, rmsNormEps: 1e-5, maxPositionEmbeddings: 64,
+    tieWordEmbeddings: false, qkvBias: true, oBias: true, mlpBias: true, qkNorm: false,
+    rope: { type: 'default', theta: 10000, partialRotaryFactor: 1 }, dtype: 'float32', bosTokenId: null, eosTokenIds: [],
+    ...overrides,
+  };
+}
+
+/** mulberry32: the same weights on every run, so a failure reproduces. */
+function seededRandom(seed: number): (scale: number) => number {
+  let a = seed >>> 0;
+  return (scale) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((((t ^ (t >>> 14)) >>> 0) / 4294967296) * 2 - 1) * scale;
+  };
+}
+const random = seededRandom(1234);
+const randomFloats = (n: number, scale = 0.5): Float32Array => Float32Array.from({ length: n }, () => random(scale));
+
+function f32Tensor(shape: number[], values: Float32Array): TensorData {
+  return { dtype: 'float32', shape, bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
+}
+
+/** A copy, so a row slice of the bytes need not start on a 4-byte boundary. */
+function floatsOf(tensor: TensorData): Float32Array {
+  assert.equal(tensor.dtype, 'float32');
+  return new Float32Array(tensor.bytes.slice().buffer);
+}
+
+// ---- the reference layer (fp32; rope left out: it acts on each head alike on every rank) ----
+
+/** x [T, inF] @ W^T with W [out, inF] row-major, as checkpoints and LoRA store it. */
+function matmulT(x: Float32Array, w: Float32Array, out: number, inF: number): Float32Array {
+  assert.equal(x.length, T * inF, `input is [${T}, ${x.length / T}], the weight wants ${inF} columns`);
+  assert.equal(w.length, out * inF);
+  const y = new Float32Array(T * out);
+  for (let t = 0; t < T; t++) {
+    for (let o = 0; o < out; o++) {
+      let s = 0;
+      for (let i = 0; i < inF; i++) s += x[t * inF + i]! * w[o * inF + i]!;
+      y[t * out + o] = s;
+    }
+  }
+  return y;
+}
+
+/** A projection whose sizes come from the tensor's shape, so a wrongly shaped shard cannot pass. */
+function linear(x: Float32Array, weight: TensorData, bias?: TensorData): Float32Array {
+  const [out = 0, inF = 0] = weight.shape;
+  const y = matmulT(x, floatsOf(weight), out, inF);
+  if (bias) addRowwise(y, floatsOf(bias));
+  return y;
+}
+
+/** y[t, j] += b[j] for every token. */
+function addRowwise(y: Float32Array, b: Float32Array): void {
+  assert.equal(y.length, T * b.length);
+  y.forEach((v, i) => (y[i] = v + b[i % b.length]!));
+}
+
+function rmsNorm(x: Float32Array, weight: TensorData, eps: number): Float32Array {
+  const g = floatsOf(weight);
+  const d = g.length;
+  const y = new Float32Array(x.length);
+  for (let t = 0; t < T; t++) {
+    const row = x.subarray(t * d, (t + 1) * d);
+    const inv = 1 / Math.sqrt(row.reduce((s, v) => s + v * v, 0) / d + eps);
+    row.forEach((v, j) => (y[t * d + j] = v * inv * g[j]!));
+  }
+  return y;
+}
+
+/** Causal GQA: query head h reads KV head floor(h / (numHeads / numKvHeads)). */
+function causalAttention(spec: ModelSpec, q: Float32Array, k: Float32Array, v: Float32Array): Float32Array {
+  const { numHeads, numKvHeads, headDim: hd } = spec;
+  const [qWidth, kvWidth] = [numHeads * hd, numKvHeads * hd];
+  const out = new Float32Array(T * qWidth);
+  for (let h = 0; h < numHeads; h++) {
+    const kvh = Math.floor(h / (numHeads / numKvHeads));
+    for (let t = 0; t < T; t++) {
+      const scores: number[] = [];
+      for (let s = 0; s <= t; s++) {
+        let dot = 0;
+        for (let i = 0; i < hd; i++) dot += q[t * qWidth + h * hd + i]! * k[s * kvWidth + kvh * hd + i]!;
+        scores.push(dot / Math.sqrt(hd));
+      }
+      const max = Math.max(...scores);
+      const p = scores.map((sc) => Math.exp(sc - max));
+      const sum = p.reduce((a, b) => a + b, 0);
+      for (let i = 0; i < hd; i++) {
+        let acc = 0;
+        p.forEach((ps, s) => (acc += (ps / sum) * v[s * kvWidth + kvh * hd + i]!));
+        out[t * qWidth + h * hd + i] = acc;
+      }
+    }
+  }
+  return out;
+}
+
+/** One rank: its decoder shape (shardSpec) and its tensors, by checkpoint name. */
+interface Rank {
+  spec: ModelSpec;
+  tensors: Map<string, TensorData>;
+}
+
+function tensorOf(rank: Rank, suffix: string): TensorData {
+  const t = rank.tensors.get(PREFIX + suffix);
+  assert.ok(t, `no ${PREFIX + suffix}`);
+  return t;
+}
+
+/** Attention up to o_proj, without its bias: on a shard this is the partial sum the all-reduce adds. */
+function attentionPartial(rank: Rank, x: Float32Array): Float32Array {
+  const n = rmsNorm(x, tensorOf(rank, 'input_layernorm.weight'), rank.spec.rmsNormEps);
+  const [q, k, v] = (['q', 'k', 'v'] as const).map((p) =>
+    linear(n, tensorOf(rank, `self_attn.${p}_proj.weight`), tensorOf(rank, `self_attn.${p}_proj.bias`)),
+  ) as [Float32Array, Float32Array, Float32Array];
+  return linear(causalAttention(rank.spec, q, k, v), tensorOf(rank, 'self_attn.o_proj.weight'));
+}
+
+/** The MLP up to down_proj, without its bias: the second partial sum. */
+function mlpPartial(rank: Rank, h: Float32Array): Float32Array {
+  const n = rmsNorm(h, tensorOf(rank, 'post_attention_layernorm.weight'), rank.spec.rmsNormEps);
+  const gate = linear(n, tensorOf(rank, 'mlp.gate_proj.weight'), tensorOf(rank, 'mlp.gate_proj.bias'));
+  const up = linear(n, tensorOf(rank, 'mlp.up_proj.weight'), tensorOf(rank, 'mlp.up_proj.bias'));
+  return linear(gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!), tensorOf(rank, 'mlp.down_proj.weight'));
+}
+
+/** residual + all-reduce(partials) + bias, the bias added once (rank 0's whole copy). */
+function reduceIntoResidual(residual: Float32Array, partials: Float32Array[], bias: TensorData): Float32Array {
+  const y = Float32Array.from(residual);
+  for (const p of partials) y.forEach((v, i) => (y[i] = v + p[i]!));
+  addRowwise(y, floatsOf(bias));
+  return y;
+}
+
+/** The layer as `ranks.length` GPUs run it; one rank holding everything is the unsharded layer. */
+function runLayer(ranks: Rank[], x: Float32Array): Float32Array {
+  const rank0 = ranks[0]!;
+  const h = reduceIntoResidual(x, ranks.map((r) => attentionPartial(r, x)), tensorOf(rank0, 'self_attn.o_proj.bias'));
+  return reduceIntoResidual(h, ranks.map((r) => mlpPartial(r, h)), tensorOf(rank0, 'mlp.down_proj.bias'));
+}
+
+function randomLayer(spec: ModelSpec): Map<string, TensorData> {
+  const { hiddenSize: d, intermediateSize: f } = spec;
+  const [qRows, kvRows] = [spec.numHeads * spec.headDim, spec.numKvHeads * spec.headDim];
+  const shapes: Record<string, number[]> = {
+    'input_layernorm.weight': [d],
+    'self_attn.q_proj.weight': [qRows, d], 'self_attn.q_proj.bias': [qRows],
+    'self_attn.k_proj.weight': [kvRows, d], 'self_attn.k_proj.bias': [kvRows],
+    'self_attn.v_proj.weight': [kvRows, d], 'self_attn.v_proj.bias': [kvRows],
+    'self_attn.o_proj.weight': [d, qRows], 'self_attn.o_proj.bias': [d],
+    'post_attention_layernorm.weight': [d],
+    'mlp.gate_proj.weight': [f, d], 'mlp.gate_proj.bias': [f],
+    'mlp.up_proj.weight': [f, d], 'mlp.up_proj.bias': [f],
+    'mlp.down_proj.weight': [d, f], 'mlp.down_proj.bias': [d],
+  };
+  return new Map(Object.entries(shapes).map(([s, shape]) => [PREFIX + s, f32Tensor(shape, randomFloats(shape.reduce((a, b) => a * b)))]));
+}
+
+function shardLayer(spec: ModelSpec, full: Map<string, TensorData>, size: number): Rank[] {
+  return Array.from({ length: size }, (_, rank) => ({
+    spec: shardSpec(spec, size),
+    tensors: new Map([...full].map(([name, t]) => [name, shardTensor(name, t, rank, size) ?? assert.fail(`${name}: null on rank ${rank}`)])),
+  }));
+}
+
+function maxAbsDiff(a: Float32Array, b: Float32Array): number {
+  assert.equal(a.length, b.length);
+  return a.reduce((m, v, i) => Math.max(m, Math.abs(v - b[i]!)), 0);
+}
+
+describe('one decoder layer from the shards equals the whole layer', () => {
+  for (const [numKvHeads, sizes] of [[2, [1, 2]], [4, [2, 4]]] as const) {
+    const spec = tinySpec({ numKvHeads });
+    const full = randomLayer(spec);
+    const x = randomFloats(T * spec.hiddenSize, 1);
+    const want = runLayer([{ spec, tensors: full }], x);
+    for (const size of sizes) {
+      test(`${spec.numHeads} heads, ${numKvHeads} KV heads over ${size} ranks`, () => {
+        assert.ok(maxAbsDiff(runLayer(shardLayer(spec, full, size), x), want) <= 1e-5);
+      });
+    }
+  }
+
+  test('the check can fail: ranks that trade their k_proj shards give another layer', () => {
+    const spec = tinySpec();
+    const full = randomLayer(spec);
+    const x = randomFloats(T * spec.hiddenSize, 1);
+    const [r0, r1] = shardLayer(spec, full, 2) as [Rank, Rank];
+    for (const name of ['self_attn.k_proj.weight', 'self_attn.k_proj.bias']) {
+      const [a, b] = [tensorOf(r0, name), tensorOf(r1, name)];
+      r0.tensors.set(PREFIX + name, b);
+      r1.tensors.set(PREFIX + name, a);
+    }
+    assert.ok(maxAbsDiff(runLayer([r0, r1], x), runLayer([{ spec, tensors: full }], x)) > 1e-3);
+  });
+});
+
+/** A bf16 tensor whose element (r, c) holds the code 10r + c, little-endian like safetensors. */
+function bf16Codes(shape: number[], codes: number[]): TensorData {
+  const bytes = new Uint8Array(codes.length * 2);
+  const view = new DataView(bytes.buffer);
+  codes.forEach((c, i) => view.setUint16(i * 2, c, true));
+  return { dtype: 'bfloat16', shape, bytes };
+}
+const codeGrid = (rows: number, cols: number): number[] => Array.from({ length: rows * cols }, (_, i) => 10 * Math.floor(i / cols) + (i % cols));
+
+describe('2-byte tensors slice by whole elements', () => {
+  const down = bf16Codes([3, 8], codeGrid(3, 8));
+  const gate = bf16Codes([4, 3], codeGrid(4, 3));
+  const cases: [string, TensorData, number, number, TensorData][] = [
+    ['down_proj rank 0 of 2: columns 0-3', down, 0, 2, bf16Codes([3, 4], [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23])],
+    ['down_proj rank 1 of 2: columns 4-7', down, 1, 2, bf16Codes([3, 4], [4, 5, 6, 7, 14, 15, 16, 17, 24, 25, 26, 27])],
+    ['down_proj rank 2 of 4: columns 4-5', down, 2, 4, bf16Codes([3, 2], [4, 5, 14, 15, 24, 25])],
+    ['gate_proj rank 1 of 2: rows 2-3', gate, 1, 2, bf16Codes([2, 3], [20, 21, 22, 30, 31, 32])],
+    ['gate_proj rank 0 of 4: row 0', gate, 0, 4, bf16Codes([1, 3], [0, 1, 2])],
+  ];
+  for (const [label, tensor, rank, size, want] of cases) {
+    test(label, () => {
+      const name = label.startsWith('down') ? 'model.layers.3.mlp.down_proj.weight' : 'model.layers.3.mlp.gate_proj.weight';
+      const got = shardTensor(name, tensor, rank, size);
+      assert.deepEqual(got && { ...got, bytes: [...got.bytes] }, { ...want, bytes: [...want.bytes] });
+    });
+  }
+});
+
+describe('replicated, rank-0 and size-1 tensors', () => {
+  const t = f32Tensor([4, 4], randomFloats(16));
+  test('lm_head only on rank 0', () => {
+    assert.equal(shardTensor('lm_head.weight', t, 0, 2), t);
+    assert.equal(shardTensor('lm_head.weight', t, 1, 2), null);
+    assert.equal(shardTensor('lm_head.weight', t, 3, 4), null);
+  });
+  test('embedding, norms and the row-parallel biases are whole on every rank', () => {
+    const names = ['model.embed_tokens.weight', 'model.norm.weight', `${PREFIX}input_layernorm.weight`, `${PREFIX}post_attention_layernorm.weight`,
+      `${PREFIX}self_attn.q_norm.weight`, `${PREFIX}self_attn.k_norm.weight`, `${PREFIX}self_attn.o_proj.bias`, `${PREFIX}mlp.down_proj.bias`];
+    for (const name of names) for (const rank of [0, 1]) assert.equal(shardTensor(name, t, rank, 2), t, `${name} rank ${rank}`);
+  });
+  test('size 1 returns every tensor as it is', () => {
+    for (const name of ['lm_head.weight', `${PREFIX}self_attn.q_proj.weight`, `${PREFIX}mlp.down_proj.weight`]) assert.equal(shardTensor(name, t, 0, 1), t);
+  });
+});
+
+describe('LoRA modules split like their base projections', () => {
+  const r = 3;
+  // [projection, inFeatures, outFeatures] for hidden 16, 4 heads of 8, 2 KV heads, intermediate 32.
+  const modules: [NativeProjection, number, number][] = [
+    ['q_proj', 16, 32], ['k_proj', 16, 16], ['v_proj', 16, 16], ['gate_proj', 16, 32], ['up_proj', 16, 32], ['o_proj', 32, 16], ['down_proj', 32, 16],
+  ];
+  /** x @ A^T @ B^T with sizes read off the module, as the runner's kernels do. */
+  const lowRank = (x: Float32Array, m: NativeLoraModule): Float32Array =>
+    matmulT(matmulT(x, m.a, m.rank, m.a.length / m.rank), m.b, m.b.length / m.rank, m.rank);
+  /** Columns [rank * w/size, (rank + 1) * w/size) of a [T, w] activation. */
+  const columnsOf = (x: Float32Array, w: number, rank: number, size: number): Float32Array =>
+    Float32Array.from({ length: (T * w) / size }, (_, i) => x[Math.floor(i / (w / size)) * w + rank * (w / size) + (i % (w / size))]!);
+
+  for (const [projection, inF, out] of modules) {
+    for (const size of [2, 4]) {
+      test(`${projection} over ${size} ranks`, () => {
+        const module: NativeLoraModule = { layer: 0, projection, rank: r, a: randomFloats(r * inF), b: randomFloats(out * r) };
+        const x = randomFloats(T * inF, 1);
+        const want = lowRank(x, module);
+        const shards = Array.from({ length: size }, (_, rank) => shardLoraModule(module, rank, size));
+        let got: Float32Array;
+        if (projection === 'o_proj' || projection === 'down_proj') {
+          // Row-parallel: each rank sees its columns of x, and the partial deltas are summed.
+          got = new Float32Array(T * out);
+          shards.forEach((m, rank) => lowRank(columnsOf(x, inF, rank, size), m).forEach((v, i) => (got[i] = got[i]! + v)));
+        } else {
+          // Column-parallel: each rank computes its block of output features; concatenated they are the whole.
+          const parts = shards.map((m) => lowRank(x, m));
+          got = Float32Array.from({ length: T * out }, (_, i) => parts[Math.floor((i % out) / (out / size))]![Math.floor(i / out) * (out / size) + (i % (out / size))]!);
+        }
+        assert.ok(maxAbsDiff(got, want) <= 1e-5);
+      });
+    }
+  }
+  test('size 1 keeps the module', () => {
+    const module: NativeLoraModule = { layer: 0, projection: 'o_proj', rank: r, a: randomFloats(r * 32), b: randomFloats(16 * r) };
+    assert.equal(shardLoraModule(module, 0, 1), module);
+  });
+});
+
+describe('a model that does not split is a ModelLoadError', () => {
+  const cases: [string, Partial<ModelSpec>, number, RegExp][] = [
+    ['2 KV heads over 4 ranks', { numKvHeads: 2 }, 4, /key\/value heads \(2\)/],
+    ['4 heads over 3 ranks', { numKvHeads: 4 }, 3, /attention heads \(4\)/],
+    ['intermediate 30 over 4 ranks', { numKvHeads: 4, intermediateSize: 30 }, 4, /intermediate size \(30\)/],
+    ['intermediate 36 over 2 ranks: a slice of 18', { intermediateSize: 36 }, 2, /intermediate slice of 18/],
+    ['size 0', {}, 0, /positive integer \(got 0\)/],
+    ['size 1.5', {}, 1.5, /positive integer \(got 1.5\)/],
+    ['size -2', {}, -2, /positive integer \(got -2\)/],
+  ];
+  for (const [label, overrides, size, message] of cases) {
+    test(label, () => {
+      const spec = tinySpec(overrides);
+      const isLoadError = (e: unknown): boolean => e instanceof ModelLoadError && message.test(e.message);
+      assert.throws(() => checkShardable(spec, size), isLoadError);
+      assert.throws(() => shardSpec(spec, size), isLoadError);
+    });
+  }
+  test('shardSpec divides heads, KV heads and the MLP, and keeps the rest', () => {
+    const spec = tinySpec({ numKvHeads: 4 });
+    assert.deepEqual(shardSpec(spec, 4), { ...spec, numHeads: 1, numKvHeads: 1, intermediateSize: 8 });
+  });
+});

@@ -5,7 +5,9 @@
  *  2. N requests at once (default 128), prompt 512, 256 new tokens: output tokens/s.
  * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
  * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
- *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--json out.json]
+ *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--tp 1] [--json out.json]
+ * --tp N splits the model over GPUs 0..N-1 (tensor parallelism); the roofline stays that of one
+ * GPU reading all the weights.
  */
 import { writeFileSync } from 'node:fs';
 import { LLMEngine } from '../src/engine/engine.js';
@@ -27,6 +29,7 @@ const genLen = Number(flag('gen', '256'));
 const batch = Number(flag('batch', '128'));
 const maxBatchedTokens = Number(flag('max-batched-tokens', '16384'));
 const jsonPath = flag('json', '');
+const tensorParallelSize = Number(flag('tp', '1'));
 
 /** The benchmark never looks at text. */
 const noText: EngineTokenizer = {
@@ -107,6 +110,7 @@ async function main(): Promise<void> {
     maxNumTokens: maxBatchedTokens,
     maxModelLen,
     gpuMemoryUtilization: 0.9,
+    tensorParallelSize,
   });
   const loadSeconds = (performance.now() - loadStart) / 1e3;
   const engine = new LLMEngine(runner, noText, {
@@ -125,7 +129,7 @@ async function main(): Promise<void> {
   const bytesPerStep = (matrixParams - (spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize)) * 2;
   const rooflineMs = (bytesPerStep / copyBandwidth) * 1e3;
   const variant = process.env.SWIFTLET_DECODE_SIMT === '1' ? 'SIMT decode attention' : 'tensor-core decode attention';
-  console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs), ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
+  console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs) x ${tensorParallelSize}, ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
   console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerStep / 1e9).toFixed(2)} GB read per decode step -> roofline ${rooflineMs.toFixed(2)} ms/token`);
 
   // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
@@ -139,6 +143,7 @@ async function main(): Promise<void> {
   const result = {
     device: device.name,
     shape,
+    tensorParallelSize,
     promptLen,
     genLen,
     driver: 'LLMEngine (continuous batching, chunked prefill, maxNumBatchedTokens ' + maxBatchedTokens + ')',

@@ -13,6 +13,8 @@
  * top-1/top-2 logit margin is under 0.1.
  * LoRA (tiny-qwen2-lora-a in slot 1, mixed with base rows) against peft: the same checks, with
  * the absolute bounds widened by peft bf16's own drift from peft fp32 on this strong adapter.
+ * SWIFTLET_CUDA_TP=N runs every check on the model split over N GPUs (tensor parallelism), and
+ * adds checks of the split runner against the one-GPU runner.
  */
 import assert from 'node:assert/strict';
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,7 +35,7 @@ import {
   type ManualStepEntry,
 } from './helpers/manual-batch.js';
 import { CudaRunner, type CudaRunnerOptions } from '../src/runtime/cuda/cuda-runner.js';
-import { cudaAvailability } from '../src/runtime/cuda/native.js';
+import { cudaAvailability, loadCudaAddon } from '../src/runtime/cuda/native.js';
 import type { StepOutput } from '../src/runtime/types.js';
 import { FakeTokenizer } from './helpers/fake-runner.js';
 import { fixtureDir } from './helpers/paths.js';
@@ -75,6 +77,9 @@ const skipReason = availability.available ? false : `CUDA unavailable: ${availab
 const noRef = bfRef ? false : 'no bf16 reference (SWIFTLET_CUDA_REF); scripts/gpu-check.sh computes one';
 const noLoraRef = bfRef?.lora ? false : 'no peft bf16 reference (SWIFTLET_CUDA_REF with a lora block); scripts/gpu-check.sh computes one';
 const ADAPTER_DIR = join(fixtureDir, 'tiny-qwen2-lora-a');
+const TENSOR_PARALLEL = Number(process.env.SWIFTLET_CUDA_TP ?? '1');
+const visibleGpus = availability.available ? loadCudaAddon().deviceCount() : 0;
+const noSplit = TENSOR_PARALLEL > 1 ? false : 'one GPU (SWIFTLET_CUDA_TP=2 on a machine with 2 GPUs runs these)';
 
 if (required) {
   test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => {
@@ -86,7 +91,14 @@ function openRunner(options: CudaRunnerOptions = {}): CudaRunner {
   const spec = loadModelSpec(MODEL_DIR);
   const checkpoint = SafetensorsCheckpoint.open(MODEL_DIR);
   try {
-    return CudaRunner.load(spec, checkpoint, { kvCacheBytes: 64 << 20, maxNumSeqs: 16, maxNumTokens: 4096, maxModelLen: 4096, ...options });
+    return CudaRunner.load(spec, checkpoint, {
+      kvCacheBytes: 64 << 20,
+      maxNumSeqs: 16,
+      maxNumTokens: 4096,
+      maxModelLen: 4096,
+      tensorParallelSize: TENSOR_PARALLEL,
+      ...options,
+    });
   } finally {
     checkpoint.close();
   }
@@ -398,6 +410,10 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
     out.topLogprobs.forEach((lp, k) => assert.ok(Math.abs(lp - (out.positionTopLogprobs[k] ?? NaN)) < 1e-5));
   });
 
+  test('asking for more GPUs than are visible is a clear error', { skip: visibleGpus >= 2 ? 'two or more GPUs are visible' : false }, () => {
+    assert.throws(() => openRunner({ tensorParallelSize: 2 }), /--tensor-parallel-size 2 needs GPUs 0\.\.1, but 1 GPU\(s\) are visible/);
+  });
+
   test('rejects a malformed step with a clear error and keeps serving', async () => {
     const prompt = (fixture.raw[0] as unknown as RefGeneration).prompt_ids;
     const pool = new ManualBlockPool(runner.numKvBlocks);
@@ -523,5 +539,66 @@ describe('cuda runner LoRA (tiny-qwen2-lora-a, mixed batches)', { skip: skipReas
     } finally {
       small.dispose();
     }
+  });
+});
+
+describe(`cuda runner split over ${TENSOR_PARALLEL} GPUs against one GPU`, { skip: skipReason || noSplit }, () => {
+  let split: CudaRunner;
+  let single: CudaRunner;
+  before(() => {
+    split = openRunner({ maxLoras: 2, maxLoraRank: 16 });
+    single = openRunner({ maxLoras: 2, maxLoraRank: 16, tensorParallelSize: 1 });
+  });
+  after(() => {
+    split?.dispose();
+    single?.dispose();
+  });
+
+  /** |a - b| over every target and top logprob of two teacher-forced runs: [worst, mean]. */
+  function drift(a: StepOutput, b: StepOutput): [number, number] {
+    const pairs: [Float32Array, Float32Array][] = [
+      [a.positionTargetLogprobs, b.positionTargetLogprobs],
+      [a.positionTopLogprobs, b.positionTopLogprobs],
+    ];
+    let worst = 0;
+    let sum = 0;
+    let count = 0;
+    for (const [x, y] of pairs) {
+      assert.equal(x.length, y.length);
+      x.forEach((v, i) => {
+        const d = Math.abs(v - (y[i] ?? NaN));
+        worst = Math.max(worst, d);
+        sum += d;
+        count++;
+      });
+    }
+    return [worst, sum / count];
+  }
+
+  test('teacher-forced logprobs equal those of one GPU (bf16 all-reduce rounding only), base and LoRA', async () => {
+    const spec = loadModelSpec(MODEL_DIR);
+    const weights = loadLoraAdapter(ADAPTER_DIR, { maxRank: 16, spec });
+    split.loadAdapter(1, weights);
+    single.loadAdapter(1, weights);
+    const seqs = fixture.logprobs.map((r) => r.ids);
+    for (const slot of [-1, 1]) {
+      const slots = seqs.map(() => slot);
+      const [worst, mean] = drift(await teacherForced(split, seqs, slots), await teacherForced(single, seqs, slots));
+      console.log(`# ${TENSOR_PARALLEL} GPUs vs 1, ${slot < 0 ? 'base' : 'LoRA'}: mean |diff| ${mean.toFixed(5)}, worst ${worst.toFixed(4)}`);
+      assert.ok(mean <= SELF_TOLERANCE, `mean drift ${mean} over ${SELF_TOLERANCE}`);
+      assert.ok(worst <= 0.25, `worst drift ${worst} over 0.25`);
+    }
+  });
+
+  test('greedy tokens through CUDA graphs equal those of one GPU', async () => {
+    const prompts = [...fixture.raw, ...fixture.chat].map((r) => (r as unknown as RefGeneration).prompt_ids);
+    const lengths = prompts.map(() => 32);
+    const a = await generate(split, prompts, lengths);
+    const b = await generate(single, prompts, lengths);
+    prompts.forEach((_, i) => assertGreedy(a.outputs[i] ?? [], b.outputs[i] ?? [], b.margins[i] ?? [], `${TENSOR_PARALLEL} GPUs vs 1, prompt ${i}`));
+  });
+
+  test('a split the heads do not allow is a clear error', () => {
+    assert.throws(() => openRunner({ tensorParallelSize: 3 }), /does not divide the model's attention heads \(4\)/);
   });
 });

@@ -13,7 +13,7 @@ export interface RunnerChoice extends CpuRunnerOptions {
   device: RunnerDevice;
   /** CUDA: fraction of GPU memory for weights, scratch and KV cache (when kvCacheBytes is not given). */
   gpuMemoryUtilization?: number;
-  /** GPUs to shard over; both runners take 1 for now. */
+  /** GPUs to shard the model over (CUDA only; the CPU runner takes 1). */
   tensorParallelSize?: number;
   /** CUDA: the engine's step limits, which size the scratch buffers and CUDA graphs. */
   maxNumSeqs?: number;
@@ -39,10 +39,11 @@ export async function createRunnerFor(
   randomSeed?: number,
 ): Promise<ModelRunner> {
   const { device, gpuMemoryUtilization, tensorParallelSize, maxNumSeqs, maxNumBatchedTokens, maxModelLen, ...cpuOptions } = options;
-  if (tensorParallelSize !== undefined && tensorParallelSize > 1) {
-    throw new Error(`--tensor-parallel-size ${tensorParallelSize} is not supported yet; run with 1`);
+  const parallel = tensorParallelSize ?? 1;
+  if (resolveDevice(device) === 'cpu') {
+    if (parallel > 1) throw new Error(`--tensor-parallel-size ${parallel} needs --device cuda: the CPU runner runs on one machine's cores`);
+    return CpuRunner.load(spec, source, cpuOptions);
   }
-  if (resolveDevice(device) === 'cpu') return CpuRunner.load(spec, source, cpuOptions);
   const availability = cudaAvailability();
   if (!availability.available) throw new Error(`--device cuda: ${availability.reason}`);
   const cudaOptions = {
@@ -54,6 +55,7 @@ export async function createRunnerFor(
     maxNumSeqs,
     maxNumTokens: maxNumBatchedTokens,
     maxModelLen,
+    tensorParallelSize: parallel,
   };
   return randomSeed === undefined ? CudaRunner.load(spec, source, cudaOptions) : CudaRunner.withRandomWeights(spec, randomSeed, cudaOptions);
 }

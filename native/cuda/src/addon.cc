@@ -1,6 +1,7 @@
 // N-API surface of the CUDA runner (declared for TypeScript in src/runtime/cuda/native.ts).
-// One CudaModel per JS handle; execute() copies the step out of the JS objects, runs the GPU work
-// on a libuv worker thread and resolves with the sampled ids and logprobs.
+// One CudaModel per JS handle: a ShardGroup of one model per GPU (one GPU unless the model is
+// split by tensor parallelism). execute() copies the step out of the JS objects, runs the GPU
+// work on a libuv worker thread and resolves with the sampled ids and logprobs.
 #include <napi.h>
 
 #include <cmath>
@@ -9,7 +10,7 @@
 #include <limits>
 #include <memory>
 
-#include "model.h"
+#include "shard_group.h"
 
 using namespace swiftlet_cuda;
 
@@ -129,30 +130,41 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     c.maxLoras = (int)numField(o, "maxLoras", 0);
     c.maxLoraRank = (int)numField(o, "maxLoraRank", 0);
     c.useCudaGraphs = boolField(o, "useCudaGraphs");
-    c.device = intField(o, "device");
     c.fatbinPath = o.Get("fatbinPath").As<Napi::String>().Utf8Value();
+    std::vector<int> devices = copyArray<int32_t>(o, "devices");
+    if (devices.empty()) throw Napi::TypeError::New(env, "CudaModel(config): devices must name at least one GPU");
+    std::vector<ModelConfig> shards;
+    for (size_t r = 0; r < devices.size(); r++) {
+      ModelConfig shard = c;
+      shard.device = devices[r];
+      shard.computesLogits = r == 0;
+      shards.push_back(shard);
+    }
     try {
-      model_ = std::make_unique<Model>(c);
+      group_ = std::make_unique<ShardGroup>(std::move(shards));
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
   }
 
-  Model& model(Napi::Env env) {
-    if (!model_) throw Napi::Error::New(env, "CUDA model was disposed");
-    return *model_;
+  ShardGroup& group(Napi::Env env) {
+    if (!group_) throw Napi::Error::New(env, "CUDA model was disposed");
+    return *group_;
   }
 
+  // uploadTensor(rank, name, dtype, shape, bytes): rank's shard of one checkpoint tensor.
   Napi::Value uploadTensor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const std::string name = info[0].As<Napi::String>().Utf8Value();
-    const std::string dtype = info[1].As<Napi::String>().Utf8Value();
-    Napi::Array shapeJs = info[2].As<Napi::Array>();
+    const int rank = info[0].As<Napi::Number>().Int32Value();
+    const std::string name = info[1].As<Napi::String>().Utf8Value();
+    const std::string dtype = info[2].As<Napi::String>().Utf8Value();
+    Napi::Array shapeJs = info[3].As<Napi::Array>();
     std::vector<int64_t> shape;
     for (uint32_t i = 0; i < shapeJs.Length(); i++) shape.push_back(shapeJs.Get(i).As<Napi::Number>().Int64Value());
-    Napi::Uint8Array bytes = info[3].As<Napi::Uint8Array>();
+    Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
     try {
-      return Napi::Boolean::New(env, model(env).uploadTensor(name, dtype, shape, bytes.Data(), bytes.ByteLength()));
+      Model& shard = group(env).shard(rank);
+      return Napi::Boolean::New(env, shard.uploadTensor(name, dtype, shape, bytes.Data(), bytes.ByteLength()));
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -163,7 +175,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   Napi::Value initRandomWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     try {
-      model(env).initRandomWeights((uint64_t)info[0].As<Napi::Number>().Int64Value());
+      group(env).initRandomWeights((uint64_t)info[0].As<Napi::Number>().Int64Value());
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -177,7 +189,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     try {
       const double bytes = info[0].As<Napi::Number>().DoubleValue();
       const double util = info[1].As<Napi::Number>().DoubleValue();
-      return Napi::Number::New(env, model(env).allocateKvCache((size_t)bytes, util));
+      return Napi::Number::New(env, group(env).allocateKvCache((size_t)bytes, util));
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -187,51 +199,42 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value info(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Model& m = model(env);
+    ShardGroup& g = group(env);
+    double weightBytes = 0;
+    for (int r = 0; r < g.size(); r++) weightBytes += (double)g.shard(r).weightBytes();
     Napi::Object o = Napi::Object::New(env);
-    o.Set("numKvBlocks", m.numKvBlocks());
-    o.Set("maxBlocksPerSeq", m.maxBlocksPerSeq());
-    o.Set("weightBytes", (double)m.weightBytes());
+    o.Set("numKvBlocks", g.first().numKvBlocks());
+    o.Set("maxBlocksPerSeq", g.first().maxBlocksPerSeq());
+    o.Set("weightBytes", weightBytes);
     return o;
   }
 
   Napi::Value dispose(const Napi::CallbackInfo& info) {
     if (busy_) throw Napi::Error::New(info.Env(), "dispose() while a step is running");
-    model_.reset();
+    group_.reset();
     return info.Env().Undefined();
   }
 
   Napi::Value execute(const Napi::CallbackInfo& info);
 
-  // loadAdapter(slot, scale, [{layer, projection, rank, a, b}]): checked at once; uploaded at once,
-  // or after the step in flight (a step never sees an adapter change under it).
+  // loadAdapter(slot, scale, [[{layer, projection, rank, a, b}] per GPU]): checked at once; uploaded
+  // at once, or after the step in flight (a step never sees an adapter change under it).
   Napi::Value loadAdapter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Model& m = model(env);
+    ShardGroup& g = group(env);
     try {
       const int slot = info[0].As<Napi::Number>().Int32Value();
-      checkSlot(env, m, slot);
-      auto adapter = std::make_unique<LoraAdapter>();
-      adapter->scale = (float)info[1].As<Napi::Number>().DoubleValue();
-      Napi::Array modules = info[2].As<Napi::Array>();
-      static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
-      for (uint32_t i = 0; i < modules.Length(); i++) {
-        Napi::Object o = modules.Get(i).As<Napi::Object>();
-        LoraModule mod;
-        mod.layer = intField(o, "layer");
-        mod.rank = intField(o, "rank");
-        const std::string proj = o.Get("projection").As<Napi::String>().Utf8Value();
-        mod.proj = -1;
-        for (int p = 0; p < kNumLoraProjections; p++)
-          if (proj == names[p]) mod.proj = p;
-        if (mod.proj < 0) throw Napi::Error::New(env, "LoRA module: unknown projection " + proj);
-        mod.a = copyArray<float>(o, "a");
-        mod.b = copyArray<float>(o, "b");
-        adapter->modules.push_back(std::move(mod));
+      checkSlot(env, g, slot);
+      const float scale = (float)info[1].As<Napi::Number>().DoubleValue();
+      Napi::Array parts = info[2].As<Napi::Array>();
+      AdapterParts adapter;
+      for (uint32_t r = 0; r < parts.Length(); r++) {
+        adapter.push_back(readAdapter(env, parts.Get(r).As<Napi::Array>()));
+        adapter.back()->scale = scale;
       }
-      m.checkAdapter(*adapter);
+      g.checkAdapter(pointers(adapter));
       if (busy_) pending_.emplace_back(slot, std::move(adapter));
-      else m.setAdapter(slot, adapter.get());
+      else g.setAdapter(slot, pointers(adapter));
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
@@ -242,12 +245,12 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value unloadAdapter(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    Model& m = model(env);
+    ShardGroup& g = group(env);
     const int slot = info[0].As<Napi::Number>().Int32Value();
-    checkSlot(env, m, slot);
+    checkSlot(env, g, slot);
     try {
-      if (busy_) pending_.emplace_back(slot, nullptr);
-      else m.setAdapter(slot, nullptr);
+      if (busy_) pending_.emplace_back(slot, AdapterParts{});
+      else g.setAdapter(slot, {});
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -257,32 +260,61 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   // On the JS thread when a step ends: what waited for it.
   void finishStep() {
     busy_ = false;
-    std::vector<std::pair<int, std::unique_ptr<LoraAdapter>>> pending = std::move(pending_);
+    std::vector<std::pair<int, AdapterParts>> pending = std::move(pending_);
     pending_.clear();
     for (auto& [slot, adapter] : pending) {
       try {
-        model_->setAdapter(slot, adapter.get());
+        group_->setAdapter(slot, pointers(adapter));
       } catch (const std::exception& e) {
         std::fprintf(stderr, "swiftlet: CUDA runner: deferred adapter change of slot %d failed: %s\n", slot, e.what());
       }
     }
   }
 
-  static void checkSlot(Napi::Env env, Model& m, int slot) {
-    const int n = m.config().maxLoras;
+  // One LoraAdapter per GPU (its shard of the adapter); empty: unload.
+  using AdapterParts = std::vector<std::unique_ptr<LoraAdapter>>;
+
+  static std::vector<const LoraAdapter*> pointers(const AdapterParts& parts) {
+    std::vector<const LoraAdapter*> out;
+    for (const auto& p : parts) out.push_back(p.get());
+    return out;
+  }
+
+  static std::unique_ptr<LoraAdapter> readAdapter(Napi::Env env, Napi::Array modules) {
+    static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+    auto adapter = std::make_unique<LoraAdapter>();
+    for (uint32_t i = 0; i < modules.Length(); i++) {
+      Napi::Object o = modules.Get(i).As<Napi::Object>();
+      LoraModule mod;
+      mod.layer = intField(o, "layer");
+      mod.rank = intField(o, "rank");
+      const std::string proj = o.Get("projection").As<Napi::String>().Utf8Value();
+      mod.proj = -1;
+      for (int p = 0; p < kNumLoraProjections; p++)
+        if (proj == names[p]) mod.proj = p;
+      if (mod.proj < 0) throw Napi::Error::New(env, "LoRA module: unknown projection " + proj);
+      mod.a = copyArray<float>(o, "a");
+      mod.b = copyArray<float>(o, "b");
+      adapter->modules.push_back(std::move(mod));
+    }
+    return adapter;
+  }
+
+  static void checkSlot(Napi::Env env, ShardGroup& g, int slot) {
+    const int n = g.first().config().maxLoras;
     if (n == 0) throw Napi::Error::New(env, "CUDA runner: LoRA is off (maxLoras 0)");
     if (slot < 0 || slot >= n)
       throw Napi::RangeError::New(env, "adapter slot " + std::to_string(slot) + " is outside 0.." + std::to_string(n - 1));
   }
 
-  std::unique_ptr<Model> model_;
+  std::unique_ptr<ShardGroup> group_;
   bool busy_ = false;
-  std::vector<std::pair<int, std::unique_ptr<LoraAdapter>>> pending_;
+  std::vector<std::pair<int, AdapterParts>> pending_;
 };
 
 Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Model& m = model(env);
+  Model& m = group(env).first();
   if (busy_) throw Napi::Error::New(env, "CUDA runner: execute() called while the previous step is still running");
   const ModelConfig& c = m.config();
   Napi::Object b = info[0].As<Napi::Object>();
@@ -455,7 +487,7 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
 
 void StepWorker::Execute() {
   try {
-    result_ = owner_->model_->execute(input_);
+    result_ = owner_->group_->execute(input_);
   } catch (const std::exception& e) {
     SetError(e.what());
   }
@@ -513,6 +545,17 @@ Napi::Value deviceInfoJs(const Napi::CallbackInfo& info) {
   }
 }
 
+Napi::Value deviceCountJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    int count = 0;
+    checkCu(driver().deviceGetCount(&count), "cuDeviceGetCount");
+    return Napi::Number::New(env, count);
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 Napi::Value copyBandwidthJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -528,6 +571,7 @@ Napi::Value copyBandwidthJs(const Napi::CallbackInfo& info) {
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, probeJs));
   exports.Set("deviceInfo", Napi::Function::New(env, deviceInfoJs));
+  exports.Set("deviceCount", Napi::Function::New(env, deviceCountJs));
   exports.Set("measureCopyBandwidth", Napi::Function::New(env, copyBandwidthJs));
   exports.Set("CudaModel", CudaModelWrap::define(env));
   return exports;

@@ -61,7 +61,7 @@ DriverApi loadDriver() {
 
 #define LOAD_LT(field, name)                                                          \
   api.field = reinterpret_cast<decltype(api.field)>(dlsym(handle, name));             \
-  if (!api.field) throw CudaError(std::string("cuBLASLt lacks ") + name);
+  if (!api.field) throw CudaError(std::string("a CUDA library lacks ") + name);
 
 CublasLtApi loadCublasLt() {
   const char* names[] = {"libcublasLt.so.13", "libcublasLt.so.12", "libcublasLt.so"};
@@ -89,10 +89,23 @@ CublasLtApi loadCublasLt() {
   return api;
 }
 
-std::once_flag driverOnce, ltOnce;
+NcclApi loadNccl() {
+  void* handle = dlopen("libnccl.so.2", RTLD_NOW | RTLD_LOCAL);
+  if (!handle) throw CudaError(std::string("NCCL not found (dlopen libnccl.so.2: ") + dlerror() + ")");
+  NcclApi api{};
+  LOAD_LT(commInitAll, "ncclCommInitAll")
+  LOAD_LT(commDestroy, "ncclCommDestroy")
+  LOAD_LT(allReduce, "ncclAllReduce")
+  LOAD_LT(getErrorString, "ncclGetErrorString")
+  LOAD_LT(getVersion, "ncclGetVersion")
+  return api;
+}
+
+std::once_flag driverOnce, ltOnce, ncclOnce;
 DriverApi driverApi;
 CublasLtApi ltApi;
-std::string driverError, ltError;
+NcclApi ncclApi;
+std::string driverError, ltError, ncclError;
 
 }  // namespace
 
@@ -126,6 +139,18 @@ const CublasLtApi& cublasLt() {
   return ltApi;
 }
 
+const NcclApi& nccl() {
+  std::call_once(ncclOnce, [] {
+    try {
+      ncclApi = loadNccl();
+    } catch (const CudaError& e) {
+      ncclError = e.what();
+    }
+  });
+  if (!ncclError.empty()) throw CudaError(ncclError);
+  return ncclApi;
+}
+
 std::string probe() {
   try {
     const DriverApi& d = driver();
@@ -149,6 +174,12 @@ void checkCu(CUresult r, const char* what) {
 void checkLt(cublasStatus_t s, const char* what) {
   if (s == 0) return;
   throw CudaError(std::string(what) + " failed: cuBLAS status " + std::to_string(s));
+}
+
+void checkNccl(ncclResult_t r, const char* what) {
+  if (r == ncclSuccess) return;
+  const char* msg = ncclApi.getErrorString ? ncclApi.getErrorString(r) : nullptr;
+  throw CudaError(std::string(what) + " failed: " + (msg ? msg : "NCCL error " + std::to_string(r)));
 }
 
 }  // namespace swiftlet_cuda

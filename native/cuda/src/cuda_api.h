@@ -1,7 +1,7 @@
-// The CUDA driver and cuBLASLt, reached through dlopen: nothing CUDA-specific is linked at build
-// time, so the addon loads on any machine and says clearly what is missing on one without a GPU.
-// cuda.h gives the driver's types only; cuBLASLt's few declarations are written out here because
-// its header is not installed where the addon is built.
+// The CUDA driver, cuBLASLt and NCCL, reached through dlopen: nothing CUDA-specific is linked at
+// build time, so the addon loads on any machine and says clearly what is missing on one without a
+// GPU. cuda.h gives the driver's types only; cuBLASLt's and NCCL's few declarations are written out
+// here because their headers are not installed where the addon is built.
 #pragma once
 #include <cuda.h>
 #include <stdexcept>
@@ -98,18 +98,35 @@ struct CublasLtApi {
                            CUstream stream);
 };
 
+// NCCL, as declared by nccl.h (2.x): only what tensor parallelism uses.
+typedef struct ncclComm* ncclComm_t;
+typedef int ncclResult_t;
+enum : int { ncclSuccess = 0, ncclBfloat16 = 9, ncclSum = 0 };
+
+struct NcclApi {
+  ncclResult_t (*commInitAll)(ncclComm_t* comms, int ndev, const int* devlist);
+  ncclResult_t (*commDestroy)(ncclComm_t comm);
+  ncclResult_t (*allReduce)(const void* sendbuff, void* recvbuff, size_t count, int datatype, int op, ncclComm_t comm,
+                            CUstream stream);
+  const char* (*getErrorString)(ncclResult_t result);
+  ncclResult_t (*getVersion)(int* version);
+};
+
 class CudaError : public std::runtime_error {
  public:
   using std::runtime_error::runtime_error;
 };
 
-// Loads libcuda.so.1 and libcublasLt.so.13 once; throws CudaError saying what is missing.
+// Loads libcuda.so.1, libcublasLt.so.13 and libnccl.so.2 once; throws CudaError saying what is missing.
+// NCCL is loaded only when a model is split over several GPUs.
 const DriverApi& driver();
 const CublasLtApi& cublasLt();
+const NcclApi& nccl();
 // Empty when CUDA is usable, else why not (no throw).
 std::string probe();
 
 void checkCu(CUresult r, const char* what);
 void checkLt(cublasStatus_t s, const char* what);
+void checkNccl(ncclResult_t r, const char* what);
 
 }  // namespace swiftlet_cuda

@@ -168,7 +168,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
 
   // Weights.
   embed_ = alloc(V * H * 2);
-  lmHead_ = c.tieWordEmbeddings ? embed_ : alloc(V * H * 2);
+  if (c.computesLogits) lmHead_ = c.tieWordEmbeddings ? embed_ : alloc(V * H * 2);
   finalNorm_ = alloc(H * 4);
   layers_.resize(c.numLayers);
   for (Layer& l : layers_) {
@@ -197,7 +197,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   const size_t T = c.maxNumTokens, S = c.maxNumSeqs;
   maxBlocksPerSeq_ = (c.maxModelLen + kBlockSize - 1) / kBlockSize;
   maxSplits_ = 32;
-  logitsCap_ = std::max(c.maxNumSeqs, 256);
+  logitsCap_ = c.computesLogits ? std::max(c.maxNumSeqs, 256) : 0;
   maxWorkItems_ = c.maxNumTokens / kPrefillRows + c.maxNumSeqs;
   residual_ = alloc(T * H * 4);
   normed_ = alloc(T * H * 2);
@@ -474,7 +474,7 @@ bool Model::uploadTensor(const std::string& name, const std::string& dtype, cons
     return true;
   }
   if (name == "lm_head.weight") {
-    if (c.tieWordEmbeddings) return false;
+    if (c.tieWordEmbeddings || !c.computesLogits) return false;
     expect(V * H);
     uploadBf16(lmHead_, dtype, bytes, count);
     return true;
@@ -518,52 +518,58 @@ bool Model::uploadTensor(const std::string& name, const std::string& dtype, cons
   return true;
 }
 
-void Model::initRandomWeights(uint64_t seed) {
+void Model::initRandomWeights(uint64_t seed, int shard) {
   ContextGuard guard(cu_, ctx_);
   const ModelConfig& c = cfg_;
   const size_t H = c.hidden, D = c.headDim, I = c.inter, V = c.vocabSize;
   const float scale = 0.02f * std::sqrt(3.f);  // uniform with std 0.02, transformers' initializer_range
-  uint64_t stream = seed * 0x9E3779B97F4A7C15ull;
-  auto fillBf16 = [&](CUdeviceptr p, size_t n) {
-    uint64_t s = ++stream;
+  // One stream per tensor; a tensor every rank holds whole (embedding, norms, o/down biases) gets
+  // the same stream on every rank, a split one a stream of its own per shard.
+  uint64_t counter = 0;
+  auto streamFor = [&](bool split) {
+    const uint64_t s = seed * 0x9E3779B97F4A7C15ull + ++counter;
+    return split ? s ^ ((uint64_t)(shard + 1) * 0xD1B54A32D192ED03ull) : s;
+  };
+  auto fillBf16 = [&](CUdeviceptr p, size_t n, bool split) {
+    uint64_t s = streamFor(split);
+    if (!p) return;
     float sc = scale;
     launch(fn("fill_uniform_bf16"), {1024}, {256}, 0, {&p, &n, &s, &sc});
     weightBytes_ += n * 2;
   };
-  auto fillF32 = [&](CUdeviceptr p, size_t n, float center, float spread) {
+  auto fillF32 = [&](CUdeviceptr p, size_t n, float center, float spread, bool split) {
+    uint64_t s = streamFor(split);
     if (!p) return;
-    uint64_t s = ++stream;
     launch(fn("fill_uniform_f32"), {64}, {256}, 0, {&p, &n, &s, &center, &spread});
     weightBytes_ += n * 4;
   };
-  fillBf16(embed_, V * H);
-  if (!c.tieWordEmbeddings) fillBf16(lmHead_, V * H);
-  fillF32(finalNorm_, H, 1.f, 0.f);
+  fillBf16(embed_, V * H, false);
+  if (!c.tieWordEmbeddings) fillBf16(lmHead_, V * H, false);
+  fillF32(finalNorm_, H, 1.f, 0.f, false);
   for (Layer& l : layers_) {
-    fillBf16(l.qkv, (size_t)qkvRows_ * H);
-    fillBf16(l.o, H * c.numHeads * D);
-    fillBf16(l.gateUp, 2 * I * H);
-    fillBf16(l.down, H * I);
-    fillF32(l.inputNorm, H, 1.f, 0.f);
-    fillF32(l.postNorm, H, 1.f, 0.f);
-    fillF32(l.qkvBias, qkvRows_, 0.f, 0.02f);
-    fillF32(l.oBias, H, 0.f, 0.02f);
-    fillF32(l.gateUpBias, 2 * I, 0.f, 0.02f);
-    fillF32(l.downBias, H, 0.f, 0.02f);
-    fillF32(l.qNorm, D, 1.f, 0.f);
-    fillF32(l.kNorm, D, 1.f, 0.f);
+    fillBf16(l.qkv, (size_t)qkvRows_ * H, true);
+    fillBf16(l.o, H * c.numHeads * D, true);
+    fillBf16(l.gateUp, 2 * I * H, true);
+    fillBf16(l.down, H * I, true);
+    fillF32(l.inputNorm, H, 1.f, 0.f, false);
+    fillF32(l.postNorm, H, 1.f, 0.f, false);
+    fillF32(l.qkvBias, qkvRows_, 0.f, 0.02f, true);
+    fillF32(l.oBias, H, 0.f, 0.02f, false);
+    fillF32(l.gateUpBias, 2 * I, 0.f, 0.02f, true);
+    fillF32(l.downBias, H, 0.f, 0.02f, false);
+    fillF32(l.qNorm, D, 1.f, 0.f, false);
+    fillF32(l.kNorm, D, 1.f, 0.f, false);
   }
   checkCu(cu_.streamSynchronize(stream_), "random weights");
 }
 
-int Model::allocateKvCache(size_t bytes, double utilization) {
+int Model::kvBlocksFor(size_t bytes, double utilization) {
   ContextGuard guard(cu_, ctx_);
-  if (kvCache_) throw CudaError("KV cache already allocated");
   const ModelConfig& c = cfg_;
   const size_t blockBytes = (size_t)2 * c.numLayers * c.numKvHeads * kBlockSize * c.headDim * 2;
   size_t free = 0, total = 0;
   checkCu(cu_.memGetInfo(&free, &total), "cuMemGetInfo");
-  const size_t reserve = 512ull << 20;  // CUDA graphs, cuBLASLt and the driver's own growth
+  const size_t reserve = 512ull << 20;  // CUDA graphs, cuBLASLt, NCCL and the driver's own growth
   size_t budget;
   if (bytes > 0) {
     budget = bytes;
@@ -576,13 +582,19 @@ int Model::allocateKvCache(size_t bytes, double utilization) {
   if (budget + reserve > free) budget = free > reserve ? free - reserve : 0;
   const int blocks = (int)std::min<size_t>(budget / blockBytes, 1u << 30);
   if (blocks < 1) throw CudaError("no GPU memory left for even one KV block");
+  return blocks;
+}
+
+void Model::allocateKvBlocks(int blocks) {
+  ContextGuard guard(cu_, ctx_);
+  if (kvCache_) throw CudaError("KV cache already allocated");
+  const ModelConfig& c = cfg_;
   kvLayerBytes_ = (size_t)blocks * c.numKvHeads * kBlockSize * c.headDim * 2;
   kvCache_ = alloc(kvLayerBytes_ * 2 * c.numLayers);
   // NOTE: the tensor-core decode reads whole 16-token blocks; slots never written must not be NaN.
   checkCu(cu_.memsetD8Async(kvCache_, 0, kvLayerBytes_ * 2 * c.numLayers, stream_), "clear KV cache");
   checkCu(cu_.streamSynchronize(stream_), "clear KV cache");
   numKvBlocks_ = blocks;
-  return blocks;
 }
 
 int Model::graphBucketFor(int numSeqs) const {
@@ -764,6 +776,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     gemm(attnOut_, l.o, delta_, T, H, nH * D, false);
     mark("gemm o");
     if (lora) applyLora(li, 1, attnOut_, nH * D, delta_, H, T);
+    allReduceDelta(T);
     launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
            {&residual_, &delta_, &l.oBias, &l.postNorm, &normed_, &H, &eps});
     mark("norms");
@@ -780,7 +793,18 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     gemm(act_, l.down, delta_, T, H, I, false);
     mark("gemm down");
     if (lora) applyLora(li, 3, act_, I, delta_, H, T);
+    allReduceDelta(T);
   }
+}
+
+// Tensor parallelism: o_proj and down_proj (and their LoRA deltas) left a partial sum in delta_;
+// summed in bf16 over the group, as vLLM does (half the bytes of fp32 on the link).
+void Model::allReduceDelta(int T) {
+  if (!comm_) return;
+  checkNccl(nccl().allReduce((const void*)delta_, (void*)delta_, (size_t)T * cfg_.hidden, ncclBfloat16, ncclSum, comm_,
+                             stream_),
+            "ncclAllReduce");
+  mark("all-reduce");
 }
 
 void Model::computeLogits(int rowBegin, int numRows) {
@@ -797,6 +821,70 @@ void Model::computeLogits(int rowBegin, int numRows) {
   mark("gemm lm_head");
 }
 
+// A decode step of a graph bucket: replays the bucket's graph (layers and logits rows), capturing
+// it on the bucket's first step.
+void Model::runDecodeGraph(const StepInput& in) {
+  const int B = in.graphBucket;
+  const bool lora = in.anyLora;
+  copyInputs(in, B, B, B);
+  auto forward = [&] {
+    runLayers(B, B, 0, true, lora);
+    if (cfg_.computesLogits) computeLogits(0, B);
+  };
+  auto it = graphs_.find({B, lora});
+  if (it != graphs_.end()) {
+    checkCu(cu_.graphLaunch(it->second, stream_), "cuGraphLaunch");
+    return;
+  }
+  // First step of this bucket: run it eagerly (timing the GEMM algorithms for its shapes), then
+  // capture the same launches for replay. Under tensor parallelism every rank does this in the
+  // same step, so their all-reduces meet in the eager run and are recorded alike in the graphs.
+  tuning_ = true;
+  try {
+    forward();
+  } catch (...) {
+    tuning_ = false;
+    throw;
+  }
+  tuning_ = false;
+  CUgraph graph;
+  checkCu(cu_.streamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
+  try {
+    forward();
+  } catch (...) {
+    cu_.streamEndCapture(stream_, &graph);
+    throw;
+  }
+  checkCu(cu_.streamEndCapture(stream_, &graph), "cuStreamEndCapture");
+  CUgraphExec exec;
+  checkCu(cu_.graphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
+  cu_.graphDestroy(graph);
+  graphs_[{B, lora}] = exec;
+}
+
+void Model::runEager(const StepInput& in) {
+  const int S = in.numSeqs;
+  bool anyDecode = false;
+  for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
+  copyInputs(in, in.numTokens, S, (int)in.logitRows.size());
+  runLayers(in.numTokens, S, (int)in.workItems.size() / 2, anyDecode, in.anyLora);
+}
+
+// Waits for the step's GPU work and, when profiling, adds its stage times up.
+void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
+  checkCu(cu_.streamSynchronize(stream_), "step");
+  if (!profileStep_) return;
+  for (size_t i = 1; i < profileUsed_; i++) {
+    float ms = 0;
+    cu_.eventElapsedTime(&ms, profileEvents_[i - 1], profileEvents_[i]);
+    auto& st = profileStats_[profileNames_[i]];
+    st.first += ms;
+    st.second++;
+  }
+  profileSteps_++;
+  profileWallMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
+}
+
 StepResult Model::execute(const StepInput& in) {
   ContextGuard guard(cu_, ctx_);
   const auto wallStart = std::chrono::steady_clock::now();
@@ -805,8 +893,14 @@ StepResult Model::execute(const StepInput& in) {
   profileNames_.clear();
   mark("begin");
   if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
+  if (in.graphBucket > 0) runDecodeGraph(in);
+  else runEager(in);
+  if (!cfg_.computesLogits) {
+    endStep(wallStart);
+    return StepResult{};
+  }
+
   const ModelConfig& c = cfg_;
-  const int S = in.numSeqs, T = in.numTokens;
   int V = c.vocabSize;
   const int numSample = (int)in.sampleRows.size(), numPos = (int)in.positionRows.size();
   const int K = in.sampleTopK, PK = in.positionTopK;
@@ -869,47 +963,10 @@ StepResult Model::execute(const StepInput& in) {
   };
 
   if (in.graphBucket > 0) {
-    const int B = in.graphBucket;
-    copyInputs(in, B, B, B);
-    const bool lora = in.anyLora;
-    auto it = graphs_.find({B, lora});
-    if (it == graphs_.end()) {
-      // First step of this bucket: run it eagerly (timing the GEMM algorithms for its shapes),
-      // then capture the same launches for replay.
-      tuning_ = true;
-      try {
-        runLayers(B, B, 0, true, lora);
-        computeLogits(0, B);
-      } catch (...) {
-        tuning_ = false;
-        throw;
-      }
-      tuning_ = false;
-      CUgraph graph;
-      checkCu(cu_.streamBeginCapture(stream_, CU_STREAM_CAPTURE_MODE_THREAD_LOCAL), "cuStreamBeginCapture");
-      try {
-        runLayers(B, B, 0, true, lora);
-        computeLogits(0, B);
-      } catch (...) {
-        cu_.streamEndCapture(stream_, &graph);
-        throw;
-      }
-      checkCu(cu_.streamEndCapture(stream_, &graph), "cuStreamEndCapture");
-      CUgraphExec exec;
-      checkCu(cu_.graphInstantiate(&exec, graph, 0), "cuGraphInstantiate");
-      cu_.graphDestroy(graph);
-      graphs_[{B, lora}] = exec;
-    } else {
-      checkCu(cu_.graphLaunch(it->second, stream_), "cuGraphLaunch");
-    }
-    sampleChunk(0, 0, numSample, 0, 0);
+    sampleChunk(0, 0, numSample, 0, 0);  // the graph computed the bucket's logits rows
   } else {
-    const int numRows = (int)in.logitRows.size();
-    bool anyDecode = false;
-    for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
-    copyInputs(in, T, S, numRows);
-    runLayers(T, S, (int)in.workItems.size() / 2, anyDecode, in.anyLora);
     // Logits rows: sample rows [0, numSample), then position rows; in chunks of logitsCap_.
+    const int numRows = (int)in.logitRows.size();
     for (int base = 0; base < numRows; base += logitsCap_) {
       const int end = std::min(numRows, base + logitsCap_);
       computeLogits(base, end - base);
@@ -918,20 +975,8 @@ StepResult Model::execute(const StepInput& in) {
       sampleChunk(base, sb, se, pb, pe);
     }
   }
-
   checkCu(cu_.memcpyDtoHAsync(samplingOutHost_, samplingOut_, outBytes, stream_), "download results");
-  checkCu(cu_.streamSynchronize(stream_), "step");
-  if (profileStep_) {
-    for (size_t i = 1; i < profileUsed_; i++) {
-      float ms = 0;
-      cu_.eventElapsedTime(&ms, profileEvents_[i - 1], profileEvents_[i]);
-      auto& st = profileStats_[profileNames_[i]];
-      st.first += ms;
-      st.second++;
-    }
-    profileSteps_++;
-    profileWallMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
-  }
+  endStep(wallStart);
 
   StepResult r;
   auto ints = [&](size_t o, size_t n) {

@@ -1,8 +1,11 @@
 // One model on one GPU: weights uploaded once in bf16, scratch allocated once up front, the paged
 // KV cache sized from what is left, and one forward pass + sampling per step. Decode steps replay
-// CUDA graphs captured per batch-size bucket.
+// CUDA graphs captured per batch-size bucket. Under tensor parallelism each GPU holds one Model
+// configured as its shard (fewer heads, a narrower MLP; src/runtime/tensor-parallel.ts) with an
+// NCCL communicator that sums the partial outputs of o_proj and down_proj.
 #pragma once
 #include "step_rows.h"
+#include <chrono>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -30,6 +33,9 @@ struct ModelConfig {
   int maxLoras = 0, maxLoraRank = 0;
   bool useCudaGraphs = true;
   int device = 0;
+  // False on the ranks of a tensor-parallel group but the first: they run the layers only (no
+  // lm_head, no logits memory, no sampling). See shard_group.h.
+  bool computesLogits = true;
   std::string fatbinPath;
 };
 
@@ -93,10 +99,15 @@ class Model {
   // Converts one checkpoint tensor to its device form; false for a tensor the model does not use.
   bool uploadTensor(const std::string& name, const std::string& dtype, const std::vector<int64_t>& shape,
                     const uint8_t* bytes, size_t numBytes);
-  // Benchmark weights: uniform random matrices (std 0.02), unit norms, made on the GPU.
-  void initRandomWeights(uint64_t seed);
-  // Allocates the KV cache: `bytes` if > 0, else what `utilization` of the card leaves. Returns blocks.
-  int allocateKvCache(size_t bytes, double utilization);
+  // Benchmark weights: uniform random matrices (std 0.02), unit norms, made on the GPU; `shard`
+  // is this model's rank in a tensor-parallel group (its split tensors differ, the rest do not).
+  void initRandomWeights(uint64_t seed, int shard);
+  // KV blocks that fit in `bytes` if > 0, else in what `utilization` of the card leaves.
+  int kvBlocksFor(size_t bytes, double utilization);
+  // Allocates (and zeroes) the paged KV cache: `blocks` blocks of 16 tokens for every layer.
+  void allocateKvBlocks(int blocks);
+  // Sums delta_ over the group after each row-parallel projection (nullptr: one GPU, no sum).
+  void setCommunicator(ncclComm_t comm) { comm_ = comm; }
   int numKvBlocks() const { return numKvBlocks_; }
   int maxBlocksPerSeq() const { return maxBlocksPerSeq_; }
   const ModelConfig& config() const { return cfg_; }
@@ -132,6 +143,10 @@ class Model {
   void uploadBf16(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
   void copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows);
   void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode, bool lora);
+  void allReduceDelta(int numTokens);
+  void runDecodeGraph(const StepInput& in);
+  void runEager(const StepInput& in);
+  void endStep(std::chrono::steady_clock::time_point wallStart);
   void applyLora(int layer, int group, CUdeviceptr x, int k, CUdeviceptr y, int n, int numTokens);
   void computeLogits(int rowBegin, int numRows);
 
@@ -179,6 +194,8 @@ class Model {
   void ensureSamplingBuffers(size_t inBytes, size_t outBytes);
   // A device buffer and its pinned host twin, grown together (at least doubling) to `bytes`.
   void growStagingPair(CUdeviceptr& device, uint8_t*& host, size_t& capacity, size_t bytes);
+
+  ncclComm_t comm_ = nullptr;
 
   CUdeviceptr kvCache_ = 0;
   size_t kvLayerBytes_ = 0;

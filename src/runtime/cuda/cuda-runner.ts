@@ -5,6 +5,7 @@
  */
 import { nativeLoraModules } from '../native-lora.js';
 import { nativeModelShape } from '../native-shape.js';
+import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { checkWeights, requiredTensorNames } from '../../model/weights.js';
@@ -23,8 +24,10 @@ export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   maxModelLen?: number;
   /** Skip CUDA graphs (vLLM's --enforce-eager). */
   enforceEager?: boolean;
-  /** CUDA device ordinal. */
+  /** CUDA device ordinal of the first GPU. */
   device?: number;
+  /** GPUs to shard the model over (ordinals device .. device + size - 1), with NCCL all-reduces. */
+  tensorParallelSize?: number;
 }
 
 const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
@@ -46,6 +49,7 @@ export class CudaRunner implements ModelRunner {
     readonly weightBytes: number,
     readonly maxLoras: number,
     private readonly maxLoraRank: number,
+    readonly tensorParallelSize: number,
   ) {
     this.native = native;
   }
@@ -53,10 +57,13 @@ export class CudaRunner implements ModelRunner {
   /** Checks the checkpoint has every tensor, uploads them one at a time, then sizes the KV cache. */
   static load(spec: ModelSpec, source: WeightSource, options: CudaRunnerOptions = {}): CudaRunner {
     checkWeights(spec, source);
-    return CudaRunner.build(spec, options, (native) => {
+    return CudaRunner.build(spec, options, (native, size) => {
       for (const name of requiredTensorNames(spec)) {
         const tensor = source.read(name);
-        native.uploadTensor(name, tensor.dtype, tensor.shape, tensor.bytes);
+        for (let rank = 0; rank < size; rank++) {
+          const shard = shardTensor(name, tensor, rank, size);
+          if (shard) native.uploadTensor(rank, name, shard.dtype, shard.shape, shard.bytes);
+        }
       }
     });
   }
@@ -66,7 +73,7 @@ export class CudaRunner implements ModelRunner {
     return CudaRunner.build(spec, options, (native) => native.initRandomWeights(seed));
   }
 
-  private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel) => void): CudaRunner {
+  private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel, size: number) => void): CudaRunner {
     if (!SUPPORTED_FAMILIES.has(spec.family)) {
       throw new ModelLoadError(`the CUDA runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
     }
@@ -76,22 +83,33 @@ export class CudaRunner implements ModelRunner {
       throw new ModelLoadError(`the CUDA runner takes LoRA ranks 1..256 (--max-lora-rank ${maxLoraRank})`);
     }
     const addon = loadCudaAddon();
+    const size = options.tensorParallelSize ?? 1;
+    const shard = shardSpec(spec, size);
+    const first = options.device ?? 0;
+    const available = addon.deviceCount();
+    if (first + size > available) {
+      throw new ModelLoadError(
+        size > 1
+          ? `--tensor-parallel-size ${size} needs GPUs ${first}..${first + size - 1}, but ${available} GPU(s) are visible`
+          : `CUDA device ${first} does not exist (${available} GPU(s) visible)`,
+      );
+    }
     const maxModelLen = options.maxModelLen ?? Math.min(spec.maxPositionEmbeddings, 32768);
     const native = new addon.CudaModel({
-      ...nativeModelShape(spec),
+      ...nativeModelShape(shard),
       maxNumTokens: options.maxNumTokens ?? 8192,
       maxNumSeqs: options.maxNumSeqs ?? 256,
       maxModelLen,
       maxLoras,
       maxLoraRank,
       useCudaGraphs: !(options.enforceEager ?? false),
-      device: options.device ?? 0,
+      devices: Int32Array.from({ length: size }, (_, rank) => first + rank),
       fatbinPath: kernelImagePath(),
     });
     try {
-      fill(native);
+      fill(native, size);
       const numKvBlocks = native.allocateKvCache(options.kvCacheBytes ?? 0, options.gpuMemoryUtilization ?? 0.9);
-      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank);
+      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank, size);
     } catch (error) {
       native.dispose();
       throw error;
@@ -110,7 +128,11 @@ export class CudaRunner implements ModelRunner {
   /** Resident in a GPU slot (fp32, as PEFT keeps it); a step in flight finishes with what it started with. */
   loadAdapter(slot: number, weights: LoraWeights): void {
     const native = this.live();
-    native.loadAdapter(slot, weights.scale, nativeLoraModules(this.spec, weights, this.maxLoraRank));
+    const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank);
+    const perRank = Array.from({ length: this.tensorParallelSize }, (_, rank) =>
+      modules.map((m) => shardLoraModule(m, rank, this.tensorParallelSize)),
+    );
+    native.loadAdapter(slot, weights.scale, perRank);
   }
 
   unloadAdapter(slot: number): void {

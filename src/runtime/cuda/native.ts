@@ -23,24 +23,25 @@ export interface NativeCudaModelConfig extends NativeModelShape {
   maxLoraRank: number;
   /** Replay decode steps through CUDA graphs captured per batch-size bucket. */
   useCudaGraphs: boolean;
-  /** CUDA device ordinal. */
-  device: number;
+  /** CUDA device ordinals, one per tensor-parallel rank; the shape fields above are one rank's shard. */
+  devices: Int32Array;
   /** Path of kernels.fatbin. */
   fatbinPath: string;
 }
 
 export interface NativeCudaModel {
-  /** One checkpoint tensor by its Hugging Face name, converted to bf16 (matrices) or fp32 (vectors) on the GPU. False when unused. */
-  uploadTensor(name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): boolean;
-  /** Benchmark weights made on the GPU: uniform matrices with std 0.02, unit norms. */
+  /** Rank `rank`'s shard of one checkpoint tensor by its Hugging Face name, converted to bf16 (matrices) or fp32 (vectors) on its GPU. False when unused. */
+  uploadTensor(rank: number, name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): boolean;
+  /** Benchmark weights made on the GPUs: uniform matrices with std 0.02, unit norms. */
   initRandomWeights(seed: number): void;
-  /** `bytes` if > 0, else what `utilization` of the card leaves after weights and scratch. Returns the block count. */
+  /** `bytes` (over all GPUs) if > 0, else what `utilization` of each card leaves after weights and scratch. Returns the block count, the same on every GPU. */
   allocateKvCache(bytes: number, utilization: number): number;
   /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */
   execute(batch: StepBatch): Promise<StepOutput>;
   /** Checked at once; uploaded at once, or when the step in flight ends (a step never sees a change). */
-  loadAdapter(slot: number, scale: number, modules: NativeLoraModule[]): void;
+  loadAdapter(slot: number, scale: number, modulesPerRank: NativeLoraModule[][]): void;
   unloadAdapter(slot: number): void;
+  /** weightBytes: over all GPUs. */
   info(): { numKvBlocks: number; maxBlocksPerSeq: number; weightBytes: number };
   dispose(): void;
 }
@@ -57,6 +58,7 @@ export interface NativeCudaAddon {
   /** '' when the driver, a device and cuBLASLt are usable; else why not. */
   probe(): string;
   deviceInfo(ordinal: number): CudaDeviceInfo;
+  deviceCount(): number;
   /** Device-to-device copy bandwidth in bytes/s (bytes read + bytes written). */
   measureCopyBandwidth(ordinal: number, bytes: number, iterations: number): number;
   CudaModel: new (config: NativeCudaModelConfig) => NativeCudaModel;

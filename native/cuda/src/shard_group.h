@@ -1,0 +1,63 @@
+// A model split over the GPUs of one host (tensor parallelism): one Model per GPU, each its own
+// shard (src/runtime/tensor-parallel.ts says what each holds), NCCL communicators from
+// ncclCommInitAll, and one host thread per GPU, so every rank issues its own launches and
+// collectives and captures its own CUDA graphs. The engine and scheduler stay single: a step goes
+// to every rank and rank 0, the only one that samples, answers it.
+// With one GPU the group is a thin wrapper: no NCCL, no extra thread.
+#pragma once
+#include <condition_variable>
+#include <exception>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <thread>
+#include <vector>
+
+#include "model.h"
+
+namespace swiftlet_cuda {
+
+class ShardGroup {
+ public:
+  // configs[r] is rank r's shard: its device, its share of heads and MLP, computesLogits on rank 0.
+  explicit ShardGroup(std::vector<ModelConfig> configs);
+  ~ShardGroup();
+  ShardGroup(const ShardGroup&) = delete;
+  ShardGroup& operator=(const ShardGroup&) = delete;
+
+  int size() const { return (int)shards_.size(); }
+  Model& shard(int rank);
+  // Rank 0 samples; its limits (maxNumSeqs, KV blocks, adapters resident) hold for every rank.
+  Model& first() { return *shards_[0]; }
+
+  // Each rank fills its own shard on its GPU; replicated tensors come out equal on every rank.
+  void initRandomWeights(uint64_t seed);
+  // The same block count on every rank: the most that fits on the fullest GPU. `bytes` (> 0) is
+  // the budget of the whole group, split evenly.
+  int allocateKvCache(size_t bytes, double utilization);
+  // One step on every rank at once; rank 0's sampled ids and logprobs.
+  StepResult execute(const StepInput& in);
+  // perRank[r] is rank r's part of the adapter (nullptr entries unload the slot).
+  void checkAdapter(const std::vector<const LoraAdapter*>& perRank) const;
+  void setAdapter(int slot, const std::vector<const LoraAdapter*>& perRank);
+
+ private:
+  // Runs work(rank) for every rank concurrently (rank 0 on the calling thread) and rethrows the
+  // first failure once all have returned.
+  void onEveryRank(const std::function<void(int)>& work);
+  void workerLoop(int rank);
+
+  std::vector<std::unique_ptr<Model>> shards_;
+  std::vector<ncclComm_t> comms_;
+
+  std::vector<std::thread> workers_;  // ranks 1..size-1
+  std::mutex mutex_;
+  std::condition_variable wake_, done_;
+  const std::function<void(int)>* job_ = nullptr;
+  long generation_ = 0;
+  int pending_ = 0;
+  bool stopping_ = false;
+  std::vector<std::exception_ptr> errors_;
+};
+
+}  // namespace swiftlet_cuda

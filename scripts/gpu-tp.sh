@@ -14,8 +14,8 @@ batch="${BATCH:-128}"
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader || true
 nvidia-smi topo -m || true
 SWIFTLET_CUDA_TP="$tp" bash scripts/gpu-check.sh
-node dist/bench/gpu-bench.js --batch "$batch" --tp 1 --json "$out/tp1.json"
-node dist/bench/gpu-bench.js --batch "$batch" --tp "$tp" --json "$out/tp$tp.json"
+timeout 300 node dist/bench/gpu-bench.js --batch "$batch" --tp 1 --json "$out/tp1.json"
+timeout 300 node dist/bench/gpu-bench.js --batch "$batch" --tp "$tp" --json "$out/tp$tp.json"
 python3 - "$out/tp1.json" "$out/tp$tp.json" <<'PY'
 import json, sys
 one, many = (json.load(open(f)) for f in sys.argv[1:3])

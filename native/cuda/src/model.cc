@@ -332,6 +332,13 @@ Model::~Model() {
   }
 }
 
+void Model::dropGraphs() {
+  ContextGuard guard(cu_, ctx_);
+  checkCu(cu_.streamSynchronize(stream_), "cuStreamSynchronize");
+  for (auto& [b, g] : graphs_) cu_.graphExecDestroy(g);
+  graphs_.clear();
+}
+
 CUdeviceptr Model::alloc(size_t bytes) {
   CUdeviceptr p = 0;
   CUresult r = cu_.memAlloc(&p, std::max<size_t>(bytes, 256));

@@ -108,6 +108,9 @@ class Model {
   void allocateKvBlocks(int blocks);
   // Sums delta_ over the group after each row-parallel projection (nullptr: one GPU, no sum).
   void setCommunicator(ncclComm_t comm) { comm_ = comm; }
+  // Destroys the captured decode graphs. NOTE: NCCL waits in ncclCommDestroy until every graph
+  // holding one of its collectives is gone, so a group drops its graphs before its communicators.
+  void dropGraphs();
   int numKvBlocks() const { return numKvBlocks_; }
   int maxBlocksPerSeq() const { return maxBlocksPerSeq_; }
   const ModelConfig& config() const { return cfg_; }

@@ -30,7 +30,15 @@ ShardGroup::~ShardGroup() {
   }
   wake_.notify_all();
   for (std::thread& t : workers_) t.join();
-  for (ncclComm_t c : comms_) nccl().commDestroy(c);
+  if (!comms_.empty()) {
+    for (auto& m : shards_) {
+      try {
+        m->dropGraphs();
+      } catch (...) {
+      }
+    }
+    for (ncclComm_t c : comms_) nccl().commDestroy(c);
+  }
   shards_.clear();
 }
 

@@ -201,6 +201,13 @@ function compareTeacherForced(out: StepOutput, refs: RefLogprobs[], absolute: nu
   return [worst, mean];
 }
 
+/** [worst, mean] of the peer's own bf16 run against its fp32 run: transformers, or peft with the adapter (measured values when no device reference is given). */
+function peerDrift(lora: boolean): [number, number] {
+  const ref = lora ? bfRef?.lora : bfRef;
+  if (ref?.logprobs_fp32) return referenceDrift(ref.logprobs, ref.logprobs_fp32);
+  return lora ? [1.2, 0.11] : [0.4, 0.043];
+}
+
 /** The same statistics between two references (transformers bf16 against transformers fp32). */
 function referenceDrift(a: RefLogprobs[], b: RefLogprobs[]): [number, number] {
   let worst = 0;
@@ -447,7 +454,7 @@ describe('cuda runner LoRA (tiny-qwen2-lora-a, mixed batches)', { skip: skipReas
   test('teacher-forced logprobs with the adapter match peft fp32, and more closely than peft bf16 does', async () => {
     const refs = bfRef?.lora?.logprobs_fp32 ?? fixture.lora.a.logprobs;
     const out = await teacherForced(runner, refs.map((r) => r.ids), refs.map(() => SLOT));
-    const [peerWorst, peerMean] = bfRef?.lora?.logprobs_fp32 ? referenceDrift(bfRef.lora.logprobs, bfRef.lora.logprobs_fp32) : [1.2, 0.11];
+    const [peerWorst, peerMean] = peerDrift(true);
     console.log(`# peft bf16 itself vs fp32: mean ${peerMean.toFixed(5)}, worst ${peerWorst.toFixed(4)}`);
     const [worst, mean] = compareTeacherForced(out, refs, Math.max(0.25, peerWorst), `lora vs peft fp32 (${bfRef?.lora?.logprobs_fp32 ? 'GPU' : 'CPU fixture'})`);
     assert.ok(mean <= Math.max(LOGPROB_TOLERANCE, peerMean), `mean error ${mean} above peft bf16's own ${peerMean}`);
@@ -585,8 +592,12 @@ describe(`cuda runner split over ${TENSOR_PARALLEL} GPUs against one GPU`, { ski
       const slots = seqs.map(() => slot);
       const [worst, mean] = drift(await teacherForced(split, seqs, slots), await teacherForced(single, seqs, slots));
       console.log(`# ${TENSOR_PARALLEL} GPUs vs 1, ${slot < 0 ? 'base' : 'LoRA'}: mean |diff| ${mean.toFixed(5)}, worst ${worst.toFixed(4)}`);
-      assert.ok(mean <= SELF_TOLERANCE, `mean drift ${mean} over ${SELF_TOLERANCE}`);
-      assert.ok(worst <= 0.25, `worst drift ${worst} over 0.25`);
+      // NOTE: both runs are bf16 with their own roundings, so they may differ as much as the
+      // accuracy checks above let either differ from the fp32 answer: the base bounds, widened
+      // by the peer's own bf16 drift (transformers for the base model, peft for the adapter).
+      const [peerWorst, peerMean] = peerDrift(slot >= 0);
+      assert.ok(mean <= Math.max(LOGPROB_TOLERANCE, peerMean), `mean drift ${mean} over ${Math.max(LOGPROB_TOLERANCE, peerMean)}`);
+      assert.ok(worst <= Math.max(0.25, peerWorst), `worst drift ${worst} over ${Math.max(0.25, peerWorst)}`);
     }
   });
 

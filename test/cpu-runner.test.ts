@@ -145,4 +145,11 @@ describe('cpu runner load errors', () => {
     assert.equal(runner.device, 'cpu');
     runner.dispose();
   });
+
+  test('tensor parallelism on the cpu is refused clearly', async () => {
+    await assert.rejects(
+      createRunner({ modelDir: MODEL_DIR, device: 'cpu', tensorParallelSize: 2, kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 }),
+      /--tensor-parallel-size 2 needs --device cuda/,
+    );
+  });
 });

@@ -1,7 +1,8 @@
 /**
  * A small argv parser shaped like vLLM's: `--flag value`, `--flag=value`, boolean
  * `--flag` / `--no-flag`, list flags taking several values (`--lora-modules a=x b=y`) and
- * repeatable. SWIFT's underscore spellings (`--max_model_len`) are the same flags.
+ * repeatable. SWIFT's underscore spellings (`--max_model_len`) are the same flags, and its
+ * booleans may take `true`/`false` as the next word (`--merge_lora true`).
  */
 export type FlagKind = 'string' | 'number' | 'boolean' | 'list';
 
@@ -19,6 +20,9 @@ export type ParsedFlags = Record<string, string | number | boolean | string[] | 
 export class UsageError extends Error {
   override name = 'UsageError';
 }
+
+const FALSE_WORDS: ReadonlySet<string> = new Set(['false', '0', 'no']);
+const BOOLEAN_WORDS: ReadonlySet<string> = new Set([...FALSE_WORDS, 'true', '1', 'yes']);
 
 function canonical(name: string): string {
   return name.replace(/_/g, '-');
@@ -53,13 +57,18 @@ export function parseFlags(argv: string[], specs: FlagSpecs): { flags: ParsedFla
       continue;
     }
     if (spec.kind === 'boolean') {
-      flags[name] = inlineValue === undefined ? true : !['false', '0', 'no'].includes(inlineValue.toLowerCase());
+      // NOTE: SWIFT writes booleans as a separate word (`--merge_lora true`); only those words are taken.
+      const next = argv[i + 1]?.toLowerCase();
+      const value = inlineValue ?? (next !== undefined && BOOLEAN_WORDS.has(next) ? argv[++i] : undefined);
+      flags[name] = value === undefined ? true : !FALSE_WORDS.has(value.toLowerCase());
       continue;
     }
     if (spec.kind === 'list') {
       const values = (flags[name] as string[] | undefined) ?? [];
       if (inlineValue !== undefined) values.push(inlineValue);
-      while (inlineValue === undefined && i + 1 < argv.length && !(argv[i + 1] as string).startsWith('--')) {
+      // NOTE: a list ends at the next flag, long (`--x`) or a known short one (`-tp`).
+      const isFlag = (word: string) => word.startsWith('--') || (word.startsWith('-') && byName.has(canonical(word.slice(1))));
+      while (inlineValue === undefined && i + 1 < argv.length && !isFlag(argv[i + 1] as string)) {
         values.push(argv[++i] as string);
       }
       if (values.length === 0) throw new UsageError(`--${name} needs at least one value`);

@@ -78,7 +78,7 @@ export class ModelHost {
     const engine = engineFor(runner, engineTokenizer(tokenizer), options);
     const maxModelLen = engine.config.maxModelLen;
     log(
-      `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
+      `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device}${options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} GPUs)` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,
     );
     const adapters = new AdapterRegistry(runner, options.maxLoraRank);

@@ -2,8 +2,8 @@
 # Tensor parallelism on a machine with 2 or more GPUs, in one run; fails loudly on any mismatch.
 #  1. the CUDA correctness checks (scripts/gpu-check.sh) with the fixture model split over TP GPUs
 #     (default 2), plus the split runner against the one-GPU runner;
-#  2. the Qwen2.5-7B-shaped benchmark (bench/gpu-bench.ts) at TP=1 and at TP=TP, same weights'
-#     shape and workload, printing both and the ratio;
+#  2. the Qwen2.5-7B-shaped benchmark (bench/gpu-bench.ts) at TP=1, 2, 4, ... up to TP, same
+#     shape and workload, printing each and its ratio to TP=1;
 #  3. the command line on the bundled demo model: `swiftlet run-batch` at TP=1 and TP=TP (every
 #     request answered; the greedy texts compared), then `swiftlet deploy --tensor-parallel-size TP`
 #     answering a chat completion, whole and streamed, and stopping cleanly on SIGTERM.
@@ -18,20 +18,28 @@ batch="${BATCH:-128}"
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader || true
 nvidia-smi topo -m || true
 SWIFTLET_CUDA_TP="$tp" bash scripts/gpu-check.sh
-timeout 300 node dist/bench/gpu-bench.js --batch "$batch" --tp 1 --json "$out/tp1.json"
-timeout 300 node dist/bench/gpu-bench.js --batch "$batch" --tp "$tp" --json "$out/tp$tp.json"
-python3 - "$out/tp1.json" "$out/tp$tp.json" <<'PY'
+sizes=1
+for ((n = 2; n <= tp; n *= 2)); do sizes="$sizes $n"; done
+[[ " $sizes " == *" $tp "* ]] || sizes="$sizes $tp"
+for n in $sizes; do
+  timeout 300 node dist/bench/gpu-bench.js --batch "$batch" --tp "$n" --json "$out/tp$n.json"
+done
+python3 - $(for n in $sizes; do echo "$out/tp$n.json"; done) <<'PY'
 import json, sys
-one, many = (json.load(open(f)) for f in sys.argv[1:3])
-n = many["tensorParallelSize"]
-print(f"| workload | TP=1 | TP={n} | ratio |")
-print(f"| --- | --- | --- | --- |")
-a, b = one["batch1"]["decodeMsPerToken"], many["batch1"]["decodeMsPerToken"]
-print(f"| batch 1 decode ms/token | {a:.2f} | {b:.2f} | {a / b:.2f}x |")
-a, b = one["batch1"]["ttftMs"], many["batch1"]["ttftMs"]
-print(f"| batch 1 TTFT ms (512-token prompt) | {a:.1f} | {b:.1f} | {a / b:.2f}x |")
-a, b = one["batchN"]["outputTokensPerSecond"], many["batchN"]["outputTokensPerSecond"]
-print(f"| {one['batchN']['requests']} requests output tok/s | {a:.0f} | {b:.0f} | {b / a:.2f}x |")
+runs = [json.load(open(f)) for f in sys.argv[1:]]
+one = runs[0]
+print("| workload | " + " | ".join(f"TP={r['tensorParallelSize']}" for r in runs) + " |")
+print("| --- |" + " --- |" * len(runs))
+def row(label, get, fmt, faster_is_smaller):
+    cells = []
+    for r in runs:
+        v, base = get(r), get(one)
+        ratio = base / v if faster_is_smaller else v / base
+        cells.append(f"{fmt.format(v)}" + ("" if r is one else f" ({ratio:.2f}x)"))
+    print(f"| {label} | " + " | ".join(cells) + " |")
+row("batch 1 decode ms/token", lambda r: r["batch1"]["decodeMsPerToken"], "{:.2f}", True)
+row("batch 1 TTFT ms (512-token prompt)", lambda r: r["batch1"]["ttftMs"], "{:.1f}", True)
+row(f"{one['batchN']['requests']} requests output tok/s", lambda r: r["batchN"]["outputTokensPerSecond"], "{:.0f}", False)
 PY
 
 cli="${SWIFTLET_CLI:-node dist/src/cli/main.js}"

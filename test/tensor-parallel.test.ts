@@ -184,7 +184,7 @@ function randomLayer(spec: ModelSpec): Map<string, TensorData> {
 function shardLayer(spec: ModelSpec, full: Map<string, TensorData>, size: number): Rank[] {
   return Array.from({ length: size }, (_, rank) => ({
     spec: shardSpec(spec, size),
-    tensors: new Map([...full].map(([name, t]) => [name, shardTensor(name, t, rank, size) ?? assert.fail(`${name}: null on rank ${rank}`)])),
+    tensors: new Map([...full].map(([name, t]) => [name, shardTensor(spec, name, t, rank, size) ?? assert.fail(`${name}: null on rank ${rank}`)])),
   }));
 }
 
@@ -194,7 +194,8 @@ function maxAbsDiff(a: Float32Array, b: Float32Array): number {
 }
 
 describe('one decoder layer from the shards equals the whole layer', () => {
-  for (const [numKvHeads, sizes] of [[2, [1, 2]], [4, [2, 4]]] as const) {
+  // 2 KV heads over 4 ranks: each rank keeps a copy of the KV head its one query head reads.
+  for (const [numKvHeads, sizes] of [[2, [1, 2, 4]], [4, [2, 4]], [1, [2]]] as const) {
     const spec = tinySpec({ numKvHeads });
     const full = randomLayer(spec);
     const x = randomFloats(T * spec.hiddenSize, 1);
@@ -242,7 +243,7 @@ describe('2-byte tensors slice by whole elements', () => {
   for (const [label, tensor, rank, size, want] of cases) {
     test(label, () => {
       const name = label.startsWith('down') ? 'model.layers.3.mlp.down_proj.weight' : 'model.layers.3.mlp.gate_proj.weight';
-      const got = shardTensor(name, tensor, rank, size);
+      const got = shardTensor(tinySpec(), name, tensor, rank, size);
       assert.deepEqual(got && { ...got, bytes: [...got.bytes] }, { ...want, bytes: [...want.bytes] });
     });
   }
@@ -251,17 +252,18 @@ describe('2-byte tensors slice by whole elements', () => {
 describe('replicated, rank-0 and size-1 tensors', () => {
   const t = f32Tensor([4, 4], randomFloats(16));
   test('lm_head only on rank 0', () => {
-    assert.equal(shardTensor('lm_head.weight', t, 0, 2), t);
-    assert.equal(shardTensor('lm_head.weight', t, 1, 2), null);
-    assert.equal(shardTensor('lm_head.weight', t, 3, 4), null);
+    const spec = tinySpec();
+    assert.equal(shardTensor(spec, 'lm_head.weight', t, 0, 2), t);
+    assert.equal(shardTensor(spec, 'lm_head.weight', t, 1, 2), null);
+    assert.equal(shardTensor(spec, 'lm_head.weight', t, 3, 4), null);
   });
   test('embedding, norms and the row-parallel biases are whole on every rank', () => {
     const names = ['model.embed_tokens.weight', 'model.norm.weight', `${PREFIX}input_layernorm.weight`, `${PREFIX}post_attention_layernorm.weight`,
       `${PREFIX}self_attn.q_norm.weight`, `${PREFIX}self_attn.k_norm.weight`, `${PREFIX}self_attn.o_proj.bias`, `${PREFIX}mlp.down_proj.bias`];
-    for (const name of names) for (const rank of [0, 1]) assert.equal(shardTensor(name, t, rank, 2), t, `${name} rank ${rank}`);
+    for (const name of names) for (const rank of [0, 1]) assert.equal(shardTensor(tinySpec(), name, t, rank, 2), t, `${name} rank ${rank}`);
   });
   test('size 1 returns every tensor as it is', () => {
-    for (const name of ['lm_head.weight', `${PREFIX}self_attn.q_proj.weight`, `${PREFIX}mlp.down_proj.weight`]) assert.equal(shardTensor(name, t, 0, 1), t);
+    for (const name of ['lm_head.weight', `${PREFIX}self_attn.q_proj.weight`, `${PREFIX}mlp.down_proj.weight`]) assert.equal(shardTensor(tinySpec(), name, t, 0, 1), t);
   });
 });
 
@@ -284,16 +286,26 @@ describe('LoRA modules split like their base projections', () => {
         const module: NativeLoraModule = { layer: 0, projection, rank: r, a: randomFloats(r * inF), b: randomFloats(out * r) };
         const x = randomFloats(T * inF, 1);
         const want = lowRank(x, module);
-        const shards = Array.from({ length: size }, (_, rank) => shardLoraModule(module, rank, size));
+        const shards = Array.from({ length: size }, (_, rank) => shardLoraModule(tinySpec(), module, rank, size));
         let got: Float32Array;
         if (projection === 'o_proj' || projection === 'down_proj') {
           // Row-parallel: each rank sees its columns of x, and the partial deltas are summed.
           got = new Float32Array(T * out);
           shards.forEach((m, rank) => lowRank(columnsOf(x, inF, rank, size), m).forEach((v, i) => (got[i] = got[i]! + v)));
         } else {
-          // Column-parallel: each rank computes its block of output features; concatenated they are the whole.
-          const parts = shards.map((m) => lowRank(x, m));
-          got = Float32Array.from({ length: T * out }, (_, i) => parts[Math.floor((i % out) / (out / size))]![Math.floor(i / out) * (out / size) + (i % (out / size))]!);
+          // Column-parallel: each rank computes its block of output features (k/v over 4 ranks: the
+          // 8 features of KV head rank/2, which two ranks share); they must be those of the whole.
+          const block = (rank: number): [number, number] =>
+            (projection === 'k_proj' || projection === 'v_proj') && size > 2 ? [Math.floor(rank / 2) * 8, 8] : [rank * (out / size), out / size];
+          got = new Float32Array(0);
+          shards.forEach((m, rank) => {
+            const [first, width] = block(rank);
+            const part = lowRank(x, m);
+            assert.equal(part.length, T * width);
+            const expected = Float32Array.from({ length: T * width }, (_, i) => want[Math.floor(i / width) * out + first + (i % width)]!);
+            assert.ok(maxAbsDiff(part, expected) <= 1e-5, `rank ${rank}`);
+          });
+          return;
         }
         assert.ok(maxAbsDiff(got, want) <= 1e-5);
       });
@@ -301,13 +313,14 @@ describe('LoRA modules split like their base projections', () => {
   }
   test('size 1 keeps the module', () => {
     const module: NativeLoraModule = { layer: 0, projection: 'o_proj', rank: r, a: randomFloats(r * 32), b: randomFloats(16 * r) };
-    assert.equal(shardLoraModule(module, 0, 1), module);
+    assert.equal(shardLoraModule(tinySpec(), module, 0, 1), module);
   });
 });
 
 describe('a model that does not split is a ModelLoadError', () => {
   const cases: [string, Partial<ModelSpec>, number, RegExp][] = [
-    ['2 KV heads over 4 ranks', { numKvHeads: 2 }, 4, /key\/value heads \(2\)/],
+    ['2 KV heads over 3 ranks', { numHeads: 6, numKvHeads: 2, intermediateSize: 48 }, 3, /key\/value heads \(2\) nor is a multiple/],
+    ['4 KV heads over 8 ranks would be fine, but 4 heads are not', { numKvHeads: 4 }, 8, /attention heads \(4\)/],
     ['4 heads over 3 ranks', { numKvHeads: 4 }, 3, /attention heads \(4\)/],
     ['intermediate 30 over 4 ranks', { numKvHeads: 4, intermediateSize: 30 }, 4, /intermediate size \(30\)/],
     ['intermediate 36 over 2 ranks: a slice of 18', { intermediateSize: 36 }, 2, /intermediate slice of 18/],
@@ -326,5 +339,9 @@ describe('a model that does not split is a ModelLoadError', () => {
   test('shardSpec divides heads, KV heads and the MLP, and keeps the rest', () => {
     const spec = tinySpec({ numKvHeads: 4 });
     assert.deepEqual(shardSpec(spec, 4), { ...spec, numHeads: 1, numKvHeads: 1, intermediateSize: 8 });
+  });
+  test('with more ranks than KV heads, each rank keeps one', () => {
+    const spec = tinySpec({ numHeads: 8, numKvHeads: 2 });
+    assert.deepEqual(shardSpec(spec, 4), { ...spec, numHeads: 2, numKvHeads: 1, intermediateSize: 8 });
   });
 });

@@ -4,7 +4,9 @@
  * and a narrower MLP, and the two row-parallel projections (o_proj, down_proj) produce partial
  * sums that one all-reduce per projection adds up.
  *
- * - column-parallel (output rows split): q/k/v (and their biases), gate/up (and biases);
+ * - column-parallel (output rows split): q/k/v (and their biases), gate/up (and biases); with
+ *   fewer KV heads than ranks (size a multiple of them), each rank keeps the one KV head its
+ *   query heads read, so ranks sharing it hold copies (vLLM replicates KV heads the same way);
  * - row-parallel (input columns split): o_proj, down_proj; their biases are added once, after
  *   the all-reduce, so every rank keeps the whole bias;
  * - replicated: embedding, norms, q/k norms; lm_head only on rank 0, which alone samples.
@@ -22,13 +24,17 @@ export function checkShardable(spec: ModelSpec, size: number): void {
   if (!Number.isInteger(size) || size < 1) throw new ModelLoadError(`tensor parallel size must be a positive integer (got ${size})`);
   const parts: [string, number][] = [
     ['attention heads', spec.numHeads],
-    ['key/value heads', spec.numKvHeads],
     ['intermediate size', spec.intermediateSize],
   ];
   for (const [what, n] of parts) {
     if (n % size !== 0) {
       throw new ModelLoadError(`--tensor-parallel-size ${size} does not divide the model's ${what} (${n})`);
     }
+  }
+  if (spec.numKvHeads % size !== 0 && size % spec.numKvHeads !== 0) {
+    throw new ModelLoadError(
+      `--tensor-parallel-size ${size} neither divides the model's key/value heads (${spec.numKvHeads}) nor is a multiple of them`,
+    );
   }
   // NOTE: the CUDA kernels read the MLP in 16-byte vectors; one GPU's own check covers size 1.
   if (size > 1 && (spec.intermediateSize / size) % 8 !== 0) {
@@ -42,19 +48,26 @@ export function shardSpec(spec: ModelSpec, size: number): ModelSpec {
   return {
     ...spec,
     numHeads: spec.numHeads / size,
-    numKvHeads: spec.numKvHeads / size,
+    numKvHeads: kvHeadsOf(spec, 0, size).count,
     intermediateSize: spec.intermediateSize / size,
   };
 }
 
-type Split = 'rows' | 'columns' | 'replicated' | 'rank0';
+/** The KV heads rank `rank` holds: its share, or the one its query heads read when ranks outnumber them. */
+function kvHeadsOf(spec: ModelSpec, rank: number, size: number): { first: number; count: number } {
+  return { first: Math.floor((rank * spec.numKvHeads) / size), count: Math.max(1, spec.numKvHeads / size) };
+}
 
-const COLUMN_PARALLEL = /\.(self_attn\.[qkv]_proj|mlp\.(gate|up)_proj)\.(weight|bias)$/;
+type Split = 'rows' | 'kvRows' | 'columns' | 'replicated' | 'rank0';
+
+const COLUMN_PARALLEL = /\.(self_attn\.q_proj|mlp\.(gate|up)_proj)\.(weight|bias)$/;
+const KV_PROJECTION = /\.self_attn\.[kv]_proj\.(weight|bias)$/;
 const ROW_PARALLEL = /\.(self_attn\.o_proj|mlp\.down_proj)\.weight$/;
 
 function splitOf(name: string): Split {
   if (name === 'lm_head.weight') return 'rank0';
   if (COLUMN_PARALLEL.test(name)) return 'rows';
+  if (KV_PROJECTION.test(name)) return 'kvRows';
   if (ROW_PARALLEL.test(name)) return 'columns';
   return 'replicated';
 }
@@ -63,15 +76,14 @@ function elementBytes(tensor: TensorData): number {
   return tensor.dtype === 'float32' ? 4 : 2;
 }
 
-/** Rows [rank * n/size, (rank+1) * n/size) of a row-major tensor (its first dimension). */
-function sliceRows(tensor: TensorData, rank: number, size: number): TensorData {
+/** Rows [first, first + count) of a row-major tensor (its first dimension). */
+function sliceRows(tensor: TensorData, first: number, count: number): TensorData {
   const [rows = 0, ...rest] = tensor.shape;
-  const part = rows / size;
   const rowBytes = tensor.bytes.byteLength / rows;
   return {
     dtype: tensor.dtype,
-    shape: [part, ...rest],
-    bytes: tensor.bytes.subarray(rank * part * rowBytes, (rank + 1) * part * rowBytes),
+    shape: [count, ...rest],
+    bytes: tensor.bytes.subarray(first * rowBytes, (first + count) * rowBytes),
   };
 }
 
@@ -88,14 +100,20 @@ function sliceColumns(tensor: TensorData, rank: number, size: number): TensorDat
   return { dtype: tensor.dtype, shape: [rows, part], bytes: out };
 }
 
-/** Rank `rank`'s part of one checkpoint tensor, or null when that rank does not hold it. */
-export function shardTensor(name: string, tensor: TensorData, rank: number, size: number): TensorData | null {
+/** Rank `rank`'s part of one checkpoint tensor of `spec`, or null when that rank does not hold it. */
+export function shardTensor(spec: ModelSpec, name: string, tensor: TensorData, rank: number, size: number): TensorData | null {
   if (size === 1) return tensor;
   switch (splitOf(name)) {
     case 'rank0':
       return rank === 0 ? tensor : null;
-    case 'rows':
-      return sliceRows(tensor, rank, size);
+    case 'rows': {
+      const part = (tensor.shape[0] ?? 0) / size;
+      return sliceRows(tensor, rank * part, part);
+    }
+    case 'kvRows': {
+      const { first, count } = kvHeadsOf(spec, rank, size);
+      return sliceRows(tensor, first * spec.headDim, count * spec.headDim);
+    }
     case 'columns':
       return sliceColumns(tensor, rank, size);
     case 'replicated':
@@ -115,11 +133,15 @@ function sliceFloatColumns(values: Float32Array, rows: number, cols: number, ran
  * their rows of B; row-parallel ones their columns of A and all of B (their partial products are
  * summed by the same all-reduce as the base projection's).
  */
-export function shardLoraModule(module: NativeLoraModule, rank: number, size: number): NativeLoraModule {
+export function shardLoraModule(spec: ModelSpec, module: NativeLoraModule, rank: number, size: number): NativeLoraModule {
   if (size === 1) return module;
   const { a, b, rank: r } = module;
   if (module.projection === 'o_proj' || module.projection === 'down_proj') {
     return { ...module, a: sliceFloatColumns(a, r, a.length / r, rank, size) };
+  }
+  if (module.projection === 'k_proj' || module.projection === 'v_proj') {
+    const { first, count } = kvHeadsOf(spec, rank, size);
+    return { ...module, b: b.subarray(first * spec.headDim * r, (first + count) * spec.headDim * r) };
   }
   const part = b.length / size;
   return { ...module, b: b.subarray(rank * part, (rank + 1) * part) };

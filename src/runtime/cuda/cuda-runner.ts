@@ -61,7 +61,7 @@ export class CudaRunner implements ModelRunner {
       for (const name of requiredTensorNames(spec)) {
         const tensor = source.read(name);
         for (let rank = 0; rank < size; rank++) {
-          const shard = shardTensor(name, tensor, rank, size);
+          const shard = shardTensor(spec, name, tensor, rank, size);
           if (shard) native.uploadTensor(rank, name, shard.dtype, shard.shape, shard.bytes);
         }
       }
@@ -130,7 +130,7 @@ export class CudaRunner implements ModelRunner {
     const native = this.live();
     const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank);
     const perRank = Array.from({ length: this.tensorParallelSize }, (_, rank) =>
-      modules.map((m) => shardLoraModule(m, rank, this.tensorParallelSize)),
+      modules.map((m) => shardLoraModule(this.spec, m, rank, this.tensorParallelSize)),
     );
     native.loadAdapter(slot, weights.scale, perRank);
   }

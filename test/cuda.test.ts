@@ -299,7 +299,8 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
       for (let i = 0; i < n - (start + n === a.length ? 1 : 0); i++) {
         const got = out.positionTargetLogprobs[i] ?? NaN;
         const want = whole.positionTargetLogprobs[start + i] ?? NaN;
-        assert.ok(Math.abs(got - want) <= SELF_TOLERANCE, `chunk at ${start}, token ${i}: ${got} vs one pass ${want}`);
+        // NOTE: relative too, as for decode below: far-down logprobs (-49) carry the logit's bf16 rounding.
+        assert.ok(Math.abs(got - want) <= SELF_TOLERANCE + 5e-3 * Math.abs(want), `chunk at ${start}, token ${i}: ${got} vs one pass ${want}`);
       }
       commitStep(entries, out.sampledTokenIds);
     }
@@ -315,7 +316,7 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
     for (let i = 0; i < 39; i++) {
       const got = out.positionTargetLogprobs[i] ?? NaN;
       const want = whole.positionTargetLogprobs[440 + 400 + i] ?? NaN;
-      assert.ok(Math.abs(got - want) <= SELF_TOLERANCE, `prefix reuse token ${400 + i}: ${got} vs one pass ${want}`);
+      assert.ok(Math.abs(got - want) <= SELF_TOLERANCE + 5e-3 * Math.abs(want), `prefix reuse token ${400 + i}: ${got} vs one pass ${want}`);
     }
   });
 

@@ -70,8 +70,8 @@ async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
 }
 
 /**
- * --profile: per-stage GPU time of decode steps (SWIFTLET_CUDA_PROFILE=1: eager steps with events,
- * printed when the runner is disposed), at batch 1 and at `batch`, with the tensor-core decode
+ * --profile: per-stage GPU time of decode steps and of prefill steps (SWIFTLET_CUDA_PROFILE=1: eager
+ * steps with events, printed when the runner is disposed), at batch 1 and at `batch`, with the tensor-core decode
  * attention (default) and the SIMT one (SWIFTLET_DECODE_SIMT=1) for comparison.
  */
 async function profile(): Promise<void> {

@@ -298,14 +298,13 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
 }
 
 Model::~Model() {
-  if (profiling_ && profileSteps_ > 0) {
+  for (auto& [kind, p] : profiles_) {
     double gpu = 0;
-    for (auto& [name, st] : profileStats_) gpu += st.first;
-    std::fprintf(stderr, "# profile: %ld decode steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n", profileSteps_,
-                 gpu / profileSteps_, profileWallMs_ / profileSteps_);
-    for (auto& [name, st] : profileStats_)
-      std::fprintf(stderr, "#   %-14s %9.1f us/step (%5.1f%%)\n", name.c_str(), 1e3 * st.first / profileSteps_,
-                   100.0 * st.first / gpu);
+    for (auto& [name, ms] : p.stageMs) gpu += ms;
+    std::fprintf(stderr, "# profile: %ld %s steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n", p.steps,
+                 kind.c_str(), gpu / p.steps, p.wallMs / p.steps);
+    for (auto& [name, ms] : p.stageMs)
+      std::fprintf(stderr, "#   %-14s %9.1f us/step (%5.1f%%)\n", name.c_str(), 1e3 * ms / p.steps, 100.0 * ms / gpu);
   }
   try {
     ContextGuard guard(cu_, ctx_);
@@ -881,21 +880,21 @@ void Model::runEager(const StepInput& in) {
 void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
   checkCu(cu_.streamSynchronize(stream_), "step");
   if (!profileStep_) return;
+  StageProfile& p = profiles_[profileKind_];
   for (size_t i = 1; i < profileUsed_; i++) {
     float ms = 0;
     cu_.eventElapsedTime(&ms, profileEvents_[i - 1], profileEvents_[i]);
-    auto& st = profileStats_[profileNames_[i]];
-    st.first += ms;
-    st.second++;
+    p.stageMs[profileNames_[i]] += ms;
   }
-  profileSteps_++;
-  profileWallMs_ += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
+  p.steps++;
+  p.wallMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
 }
 
 StepResult Model::execute(const StepInput& in) {
   ContextGuard guard(cu_, ctx_);
   const auto wallStart = std::chrono::steady_clock::now();
-  profileStep_ = profiling_ && in.numSeqs == in.numTokens;
+  profileStep_ = profiling_;
+  profileKind_ = in.numSeqs == in.numTokens ? "decode" : "prefill";
   profileUsed_ = 0;
   profileNames_.clear();
   mark("begin");

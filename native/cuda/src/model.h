@@ -230,16 +230,21 @@ class Model {
   void tunePlan(GemmPlan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,
                 cublasLtMatmulHeuristicResult_t* results, int found);
 
-  // SWIFTLET_CUDA_PROFILE=1: eager steps with an event after every stage; decode-step averages
-  // are printed to stderr when the model is destroyed.
+  // SWIFTLET_CUDA_PROFILE=1: eager steps with an event after every stage; per-step averages of
+  // decode steps and of prefill steps are printed to stderr when the model is destroyed.
   bool profiling_ = false;
   bool profileStep_ = false;
   std::vector<CUevent> profileEvents_;
   std::vector<const char*> profileNames_;
   size_t profileUsed_ = 0;
-  std::map<std::string, std::pair<double, long>> profileStats_;
-  long profileSteps_ = 0;
-  double profileWallMs_ = 0;
+  // Per step kind ("decode": every sequence one token; "prefill": the rest), stage times in ms.
+  struct StageProfile {
+    std::map<std::string, double> stageMs;
+    long steps = 0;
+    double wallMs = 0;
+  };
+  std::map<std::string, StageProfile> profiles_;
+  const char* profileKind_ = "decode";
   void mark(const char* name);
 };
 

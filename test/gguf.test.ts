@@ -3,8 +3,9 @@
  * must give transformers' greedy tokens and teacher-forced logprobs in every output type.
  * Variants of the fixture cover what the Qwen2 fixture cannot: the `llama` architecture's
  * q/k row permutation (checked against the same transformers reference, since a Llama with
- * q/k/v bias computes what Qwen2 computes), llama3 rope scaling and Qwen3's q/k norms
- * (checked against swiftlet's CPU runner on the same checkpoint).
+ * q/k/v bias computes what Qwen2 computes), llama3, linear and yarn rope scaling, Llama MLP
+ * biases and Qwen3's q/k norms (checked against swiftlet's CPU runner on the same checkpoint,
+ * after asserting that the variant's outputs differ from the plain fixture's).
  */
 import assert from 'node:assert/strict';
 import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
@@ -157,6 +158,50 @@ function zeroOutputBiases(): Map<string, TensorData> {
   return new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, f32Tensor(new Float32Array(64))] as const));
 }
 
+/** Deterministic values uniform in [-amplitude, amplitude) from a 32-bit LCG, so a failure reproduces. */
+function randomVector(length: number, seed: number, amplitude: number): Float32Array {
+  let state = seed >>> 0;
+  return Float32Array.from({ length }, () => {
+    state = (Math.imul(state, 1664525) + 1013904223) >>> 0;
+    return ((state / 2 ** 32) * 2 - 1) * amplitude;
+  });
+}
+
+/**
+ * Asserts that `variant` is not what `base` computes, so that checkAgainst would fail an engine
+ * that ignored the variant's change and computed `base`: a greedy token differs where both
+ * runs were still above the low-margin threshold, or a token in both top-5 lists moves by more
+ * than twice the tolerance. Returns the evidence for t.diagnostic.
+ */
+function assertChanged(variant: Expected, base: Expected, baseLabel: string, tolerance: number, label: string): string {
+  let greedyDiffs = 0;
+  variant.greedy.forEach((v, i) => {
+    const b = base.greedy[i];
+    assert.ok(b && b.promptIds.join() === v.promptIds.join(), `${label}: greedy ${i} has another prompt`);
+    for (let k = 0; k < v.outputIds.length; k++) {
+      const decisive = (b.margins[k] ?? 0) >= LOW_MARGIN && (v.margins[k] ?? 0) >= LOW_MARGIN;
+      if (v.outputIds[k] !== b.outputIds[k]) {
+        if (decisive) greedyDiffs++;
+        break;
+      }
+      if (!decisive) break;
+    }
+  });
+  let shift = 0;
+  variant.teacher.forEach((v, s) =>
+    v.top.forEach((top, i) => {
+      const other = new Map(base.teacher[s]?.top[i] ?? []);
+      for (const [id, logprob] of top) {
+        const was = other.get(id);
+        if (was !== undefined) shift = Math.max(shift, Math.abs(logprob - was));
+      }
+    }),
+  );
+  const evidence = `${label}: ${greedyDiffs}/${variant.greedy.length} greedy runs differ decisively from ${baseLabel}; largest top-5 logprob shift ${shift.toFixed(3)}`;
+  assert.ok(greedyDiffs > 0 || shift > 2 * tolerance, `${evidence}: the variant does not change what is checked`);
+  return evidence;
+}
+
 /** A copy of the fixture with config.json patched and tensors dropped, added or replaced. */
 function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, TensorData>): string {
   const config = { ...(JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json), ...patch };
@@ -271,12 +316,18 @@ describe('gguf encoding and metadata (no llama.cpp)', () => {
     assert.deepEqual(gguf.get('tokenizer.chat_template'), { type: 'string', value: config['chat_template'] });
   });
 
-  test('refused with a clear error: llama3 rope outside the llama architecture, q/k norm outside qwen3', () => {
+  test('refused with a clear error: llama3 rope outside the llama architecture, dynamic NTK, yarn ramp bounds llama.cpp ignores', () => {
     const config = JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json;
     const llama3 = { ...config, rope_parameters: { rope_type: 'llama3', rope_theta: 1e6, factor: 8 } };
     assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig(llama3)), /llama3 rope scaling is only loadable by llama\.cpp's "llama" architecture/);
     const dynamic = { ...config, rope_parameters: { rope_type: 'dynamic', rope_theta: 1e6, factor: 2 } };
     assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig(dynamic)), /dynamic NTK/);
+    // NOTE: llama.cpp's llama/qwen2/qwen3 never read the yarn_beta_* keys. Checked by hand on the
+    // yarn variant below: yarn_beta_slow 0.1 (ramp end at pair 3 instead of 2) left llama.cpp's
+    // outputs unchanged, original_context_length 256 (the same move) changed them. Defaults export.
+    const yarn = { rope_type: 'yarn', rope_theta: 1e6, factor: 4, original_max_position_embeddings: 64 };
+    assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig({ ...config, rope_parameters: { ...yarn, beta_slow: 2 } })), /beta_slow 2: llama\.cpp's "qwen2" architecture ignores both/);
+    setModelMetadata(new GgufBuilder(), specFromConfig({ ...config, rope_parameters: { ...yarn, beta_fast: 32, beta_slow: 1 } }));
   });
 });
 
@@ -356,16 +407,78 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
     await checkAgainst(instance, path, fromReference(false), LOGPROB_TOLERANCE.f32, 'llama');
   });
 
+  /**
+   * The fixture relabelled as a Llama with q/k/v bias (which computes what the fixture does, see
+   * the test above), changed by `patch` and `extra` tensors: exported as f32, its swiftlet outputs
+   * must differ from `base` (default: transformers' on the plain fixture), and llama.cpp must match them.
+   */
+  async function checkLlamaVariant(
+    t: TestContext,
+    instance: Llama,
+    label: string,
+    patch: Json,
+    { extra = new Map<string, TensorData>(), base = { expected: fromReference(false), label: 'the plain fixture' } } = {},
+  ): Promise<Expected> {
+    const dir = mkdtempSync(join(workDir, `${label.replace(/\W+/g, '-')}-`));
+    const tensors = zeroOutputBiases();
+    for (const [name, tensor] of extra) tensors.set(name, tensor);
+    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, ...patch }, () => true, tensors);
+    const path = join(dir, 'model.gguf');
+    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
+    const expected = await fromSwiftlet(dir);
+    t.diagnostic(assertChanged(expected, base.expected, base.label, LOGPROB_TOLERANCE.f32, label));
+    await checkAgainst(instance, path, expected, LOGPROB_TOLERANCE.f32, label);
+    return expected;
+  }
+
   test('llama3 rope scaling as rope_freqs: llama.cpp agrees with swiftlet on the same checkpoint', async (t) => {
     const instance = ready(t);
     if (!instance) return;
-    const dir = mkdtempSync(join(workDir, 'llama3-'));
     // NOTE: a short original context so the rescaled frequencies matter within the fixture's prompts.
     const rope = { rope_type: 'llama3', rope_theta: 1e6, factor: 8, low_freq_factor: 1, high_freq_factor: 4, original_max_position_embeddings: 64 };
-    writeVariant(dir, { architectures: ['LlamaForCausalLM'], model_type: 'llama', attention_bias: true, rope_parameters: rope }, () => true, zeroOutputBiases());
-    const path = join(dir, 'model.gguf');
-    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
-    await checkAgainst(instance, path, await fromSwiftlet(dir), LOGPROB_TOLERANCE.f32, 'llama3 rope');
+    await checkLlamaVariant(t, instance, 'llama3 rope', { rope_parameters: rope });
+  });
+
+  test('linear rope scaling (older config layout: rope_theta + rope_scaling.type): llama.cpp agrees with swiftlet', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    // NOTE: config.ts reads rope_parameters before rope_scaling, so the fixture's rope_parameters
+    // goes (undefined is dropped by JSON.stringify) and the older spelling is what gets parsed.
+    // Every frequency is halved; pair 0 turns 1 radian a position, so this shows from position 1 on.
+    await checkLlamaVariant(t, instance, 'linear rope', { rope_parameters: undefined, rope_theta: 1e6, rope_scaling: { type: 'linear', factor: 2.0 } });
+  });
+
+  test('yarn rope scaling (factor 4 from a 64-token original context; default, then an explicit attention_factor): llama.cpp agrees with swiftlet', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    // NOTE: yarn is static in transformers, swiftlet and llama.cpp alike: the same frequencies at
+    // every position, whatever the sequence length; original_max_position_embeddings only picks
+    // which rotary pairs are interpolated. With head_dim 16 and theta 1e6, 64 gives low = 0 and
+    // high = 2: pair 0 keeps its frequency, pair 1 is half interpolated, pairs 2..7 divided by 4,
+    // and the fixture's prompts (up to 46 positions) turn pair 1 far enough for that to matter.
+    // The attention factor 0.1 ln 4 + 1 multiplies cos and sin (so every q.k by its square) in
+    // all three; llama.cpp applies it whenever the scaling type is yarn. max_position_embeddings
+    // stays 4096: transformers 4.x until huggingface/transformers#40320 (Aug 2025) replaced the
+    // factor by max_position_embeddings / original_max_position_embeddings (64 here) whenever the
+    // latter was given; transformers 5, swiftlet and llama.cpp use the configured factor.
+    const rope = { rope_type: 'yarn', rope_theta: 1e6, factor: 4.0, original_max_position_embeddings: 64 };
+    const yarn = await checkLlamaVariant(t, instance, 'yarn rope', { rope_parameters: rope });
+    // NOTE: an explicit attention_factor goes to llama.cpp as rope.scaling.attn_factor, a ratio to
+    // the default (model-metadata.ts); it must change the outputs of the default yarn model.
+    await checkLlamaVariant(t, instance, 'yarn attention_factor', { rope_parameters: { ...rope, attention_factor: 1.5 } }, { base: { expected: yarn, label: 'default yarn' } });
+  });
+
+  test('llama MLP biases (mlp_bias: true, random gate/up/down biases): llama.cpp agrees with swiftlet', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    // NOTE: +-0.5 is about the size of the gate/up pre-activations (rms-normed input, weights of rms 0.125).
+    const biases = new Map<string, TensorData>();
+    for (let layer = 0; layer < 2; layer++) {
+      for (const [which, length] of [['gate', 128], ['up', 128], ['down', 64]] as const) {
+        biases.set(`model.layers.${layer}.mlp.${which}_proj.bias`, f32Tensor(randomVector(length, 1000 * layer + length + which.length, 0.5)));
+      }
+    }
+    await checkLlamaVariant(t, instance, 'mlp bias', { mlp_bias: true }, { extra: biases });
   });
 
   test('qwen3 architecture (q/k norm, no bias): llama.cpp agrees with swiftlet on the same checkpoint', async (t) => {

@@ -2,6 +2,7 @@
  * ModelSpec to llama.cpp's hyperparameter keys (`<arch>.embedding_length`, ...), and the
  * rope scaling llama.cpp can express: linear and yarn as keys, llama3 as a `rope_freqs`
  * tensor of per-dimension divisors (`llama` architecture only). Anything else is refused.
+ * test/gguf.test.ts checks each scaling type in llama.cpp against swiftlet's CPU runner.
  */
 import { ModelLoadError } from '../errors.js';
 import type { ModelSpec } from '../spec.js';
@@ -19,6 +20,15 @@ function checkSupported(spec: ModelSpec): void {
   if (spec.family !== 'llama' && (spec.oBias || spec.mlpBias)) refuse('o_proj or MLP bias');
   if (spec.family !== 'qwen3' && spec.qkNorm) refuse('q/k norm');
   if (spec.rope.partialRotaryFactor !== 1) refuse('partial rotary embedding in this exporter');
+}
+
+/** The only yarn ramp bounds (in rotations) llama.cpp's llama, qwen2 and qwen3 architectures use. */
+const YARN_BETA_FAST = 32;
+const YARN_BETA_SLOW = 1;
+
+/** transformers' yarn attention factor when none is configured, which llama.cpp applies too. */
+function yarnDefaultAttentionFactor(factor: number): number {
+  return factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1;
 }
 
 /** llama.cpp's llama3 rope: frequency i is divided by factors[i]. */
@@ -69,16 +79,29 @@ export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Arr
       gguf.set(`${arch}.rope.scaling.type`, { type: 'string', value: 'linear' });
       f32('rope.scaling.factor', rope.factor ?? 1);
       return undefined;
-    case 'yarn':
-      if (rope.attentionFactor !== undefined) {
-        throw new ModelLoadError('GGUF export: yarn rope with an explicit attention_factor is not supported (llama.cpp derives it from the factor)');
+    case 'yarn': {
+      // NOTE: llama.cpp's llama, qwen2 and qwen3 architectures never read
+      // `rope.scaling.yarn_beta_fast` / `yarn_beta_slow` (only a few others, such as grok, do):
+      // they always ramp between the correction dimensions of 32 and 1 rotations. Other values
+      // would load and silently compute another model, so they are refused, and the keys not written.
+      if ((rope.betaFast ?? YARN_BETA_FAST) !== YARN_BETA_FAST || (rope.betaSlow ?? YARN_BETA_SLOW) !== YARN_BETA_SLOW) {
+        throw new ModelLoadError(
+          `GGUF export: yarn rope with beta_fast ${rope.betaFast ?? YARN_BETA_FAST} and beta_slow ${rope.betaSlow ?? YARN_BETA_SLOW}: llama.cpp's "${arch}" architecture ignores both and always uses ${YARN_BETA_FAST} and ${YARN_BETA_SLOW}`,
+        );
       }
+      const factor = rope.factor ?? 1;
       gguf.set(`${arch}.rope.scaling.type`, { type: 'string', value: 'yarn' });
-      f32('rope.scaling.factor', rope.factor ?? 1);
+      f32('rope.scaling.factor', factor);
       u32('rope.scaling.original_context_length', rope.originalMaxPositionEmbeddings ?? spec.maxPositionEmbeddings);
-      if (rope.betaFast !== undefined) f32('rope.scaling.yarn_beta_fast', rope.betaFast);
-      if (rope.betaSlow !== undefined) f32('rope.scaling.yarn_beta_slow', rope.betaSlow);
+      if (rope.attentionFactor !== undefined) {
+        // NOTE: llama.cpp multiplies cos and sin by 0.1 ln(factor) + 1 (transformers' default
+        // attention factor) times `rope.scaling.attn_factor`, so an explicit attention_factor is
+        // written as its ratio to that default. (`rope.scaling.yarn_attn_factor`, which
+        // convert_hf_to_gguf.py writes, is not read by these architectures.)
+        f32('rope.scaling.attn_factor', rope.attentionFactor / yarnDefaultAttentionFactor(factor));
+      }
       return undefined;
+    }
     case 'llama3':
       if (spec.family !== 'llama') {
         throw new ModelLoadError(`GGUF export: llama3 rope scaling is only loadable by llama.cpp's "llama" architecture, not "${arch}"`);

@@ -207,6 +207,22 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
   const int G = nH / nKV;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, sub = lane / TPT, part = lane % TPT;
   const int* bt = blockTables + (size_t)seq * maxBlocks;
+  // This lane's 8 dims of U token groups of one cache (K or V), from token start + base on; every
+  // load is issued before any is used, so each lane has U 16-byte loads in flight. Zero past n.
+  auto loadGroups = [&](const bf16* __restrict__ cache, int start, int n, int base, float (&out)[U][8]) {
+#pragma unroll
+    for (int u = 0; u < U; u++) {
+      const int i = base + u * NW * TPW + sub;
+      if (i < n) {
+        const int j = start + i;
+        const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
+        unpack8(*reinterpret_cast<const uint4*>(cache + off), out[u]);
+      } else {
+#pragma unroll
+        for (int e = 0; e < 8; e++) out[u][e] = 0.f;
+      }
+    }
+  };
 
   float qr[MAXG][8], acc[MAXG][8];
 #pragma unroll
@@ -226,21 +242,9 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
 
   for (int start = begin; start < end; start += PART) {
     const int n = min(end - start, PART);
-    // NOTE: U token groups are loaded before any is used, so each lane has U 16-byte loads in flight.
     for (int base = warp * TPW; base < n; base += NW * TPW * U) {
       float k[U][8];
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int i = base + u * NW * TPW + sub;
-        if (i < n) {
-          const int j = start + i;
-          const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
-          unpack8(*reinterpret_cast<const uint4*>(kCache + off), k[u]);
-        } else {
-#pragma unroll
-          for (int e = 0; e < 8; e++) k[u][e] = 0.f;
-        }
-      }
+      loadGroups(kCache, start, n, base, k);
 #pragma unroll
       for (int u = 0; u < U; u++) {
         const int i = base + u * NW * TPW + sub;
@@ -291,15 +295,7 @@ __device__ void attentionDecode(const bf16* __restrict__ q, const bf16* __restri
     }
     for (int base = warp * TPW; base < n; base += NW * TPW * U) {
       float v[U][8];
-#pragma unroll
-      for (int u = 0; u < U; u++) {
-        const int i = base + u * NW * TPW + sub;
-        if (i < n) {
-          const int j = start + i;
-          const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + part * 8;
-          unpack8(*reinterpret_cast<const uint4*>(vCache + off), v[u]);
-        }
-      }
+      loadGroups(vCache, start, n, base, v);
 #pragma unroll
       for (int u = 0; u < U; u++) {
         const int i = base + u * NW * TPW + sub;

@@ -6,8 +6,8 @@
  * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
  * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
  *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--tp 1] [--json out.json]
- * --tp N splits the model over GPUs 0..N-1 (tensor parallelism); the roofline stays that of one
- * GPU reading all the weights.
+ * --tp N splits the model over GPUs 0..N-1 (tensor parallelism); the roofline is then that of
+ * rank 0, the GPU that reads the most: its share of every layer and the whole lm_head.
  */
 import { writeFileSync } from 'node:fs';
 import { LLMEngine } from '../src/engine/engine.js';
@@ -127,10 +127,12 @@ async function main(): Promise<void> {
         3 * spec.hiddenSize * spec.intermediateSize);
   // NOTE: a decode step reads every matrix but the embedding table (only its looked-up rows).
   const bytesPerStep = (matrixParams - (spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize)) * 2;
-  const rooflineMs = (bytesPerStep / copyBandwidth) * 1e3;
+  const lmHeadBytes = spec.vocabSize * spec.hiddenSize * 2;
+  const bytesPerGpu = (bytesPerStep - lmHeadBytes) / tensorParallelSize + lmHeadBytes;
+  const rooflineMs = (bytesPerGpu / copyBandwidth) * 1e3;
   const variant = process.env.SWIFTLET_DECODE_SIMT === '1' ? 'SIMT decode attention' : 'tensor-core decode attention';
   console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs) x ${tensorParallelSize}, ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
-  console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerStep / 1e9).toFixed(2)} GB read per decode step -> roofline ${rooflineMs.toFixed(2)} ms/token`);
+  console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerGpu / 1e9).toFixed(2)} GB read per decode step by ${tensorParallelSize > 1 ? 'rank 0' : 'the GPU'} -> roofline ${rooflineMs.toFixed(2)} ms/token`);
 
   // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
   const vocab = spec.vocabSize;
@@ -150,6 +152,7 @@ async function main(): Promise<void> {
     variant,
     copyBandwidthTBs: copyBandwidth / 1e12,
     weightBytesPerStep: bytesPerStep,
+    weightBytesPerGpuStep: bytesPerGpu,
     rooflineMsPerToken: rooflineMs,
     batch1: {
       ttftMs: single.ttftSeconds * 1e3,

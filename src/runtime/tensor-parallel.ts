@@ -58,6 +58,29 @@ function kvHeadsOf(spec: ModelSpec, rank: number, size: number): { first: number
   return { first: Math.floor((rank * spec.numKvHeads) / size), count: Math.max(1, spec.numKvHeads / size) };
 }
 
+/** Output rows [first, first + count) of a column-parallel projection with `rows` outputs that rank `rank` holds. */
+function outputRowsOf(spec: ModelSpec, kv: boolean, rows: number, rank: number, size: number): { first: number; count: number } {
+  if (!kv) return { first: (rank * rows) / size, count: rows / size };
+  const { first, count } = kvHeadsOf(spec, rank, size);
+  return { first: first * spec.headDim, count: count * spec.headDim };
+}
+
+/** Rows [first, first + count) of a row-major array of `rows` rows (a subarray, no copy). */
+function rowBlock<T extends Uint8Array | Float32Array>(values: T, rows: number, first: number, count: number): T {
+  const width = values.length / rows;
+  return values.subarray(first * width, (first + count) * width) as T;
+}
+
+/** Columns [rank * w/size, (rank+1) * w/size) of a row-major array of `rows` rows of width w (a copy). */
+function columnBlock<T extends Uint8Array | Float32Array>(values: T, rows: number, rank: number, size: number): T {
+  const width = values.length / rows;
+  const part = width / size;
+  // NOTE: built by element type, not values.constructor: checkpoint bytes may be a Node Buffer.
+  const out = (values instanceof Float32Array ? new Float32Array(rows * part) : new Uint8Array(rows * part)) as T;
+  for (let r = 0; r < rows; r++) out.set(values.subarray(r * width + rank * part, r * width + (rank + 1) * part), r * part);
+  return out;
+}
+
 type Split = 'rows' | 'kvRows' | 'columns' | 'replicated' | 'rank0';
 
 const COLUMN_PARALLEL = /\.(self_attn\.q_proj|mlp\.(gate|up)_proj)\.(weight|bias)$/;
@@ -72,60 +95,27 @@ function splitOf(name: string): Split {
   return 'replicated';
 }
 
-function elementBytes(tensor: TensorData): number {
-  return tensor.dtype === 'float32' ? 4 : 2;
-}
-
-/** Rows [first, first + count) of a row-major tensor (its first dimension). */
-function sliceRows(tensor: TensorData, first: number, count: number): TensorData {
-  const [rows = 0, ...rest] = tensor.shape;
-  const rowBytes = tensor.bytes.byteLength / rows;
-  return {
-    dtype: tensor.dtype,
-    shape: [count, ...rest],
-    bytes: tensor.bytes.subarray(first * rowBytes, (first + count) * rowBytes),
-  };
-}
-
-/** Columns [rank * n/size, (rank+1) * n/size) of a 2-D row-major tensor. */
-function sliceColumns(tensor: TensorData, rank: number, size: number): TensorData {
-  const [rows = 0, cols = 0] = tensor.shape;
-  const part = cols / size;
-  const elem = elementBytes(tensor);
-  const out = new Uint8Array(rows * part * elem);
-  for (let r = 0; r < rows; r++) {
-    const from = (r * cols + rank * part) * elem;
-    out.set(tensor.bytes.subarray(from, from + part * elem), r * part * elem);
-  }
-  return { dtype: tensor.dtype, shape: [rows, part], bytes: out };
-}
-
 /** Rank `rank`'s part of one checkpoint tensor of `spec`, or null when that rank does not hold it. */
 export function shardTensor(spec: ModelSpec, name: string, tensor: TensorData, rank: number, size: number): TensorData | null {
   if (size === 1) return tensor;
-  switch (splitOf(name)) {
+  const split = splitOf(name);
+  switch (split) {
     case 'rank0':
       return rank === 0 ? tensor : null;
-    case 'rows': {
-      const part = (tensor.shape[0] ?? 0) / size;
-      return sliceRows(tensor, rank * part, part);
-    }
+    case 'rows':
     case 'kvRows': {
-      const { first, count } = kvHeadsOf(spec, rank, size);
-      return sliceRows(tensor, first * spec.headDim, count * spec.headDim);
+      const [rows = 0, ...rest] = tensor.shape;
+      const { first, count } = outputRowsOf(spec, split === 'kvRows', rows, rank, size);
+      return { dtype: tensor.dtype, shape: [count, ...rest], bytes: rowBlock(tensor.bytes, rows, first, count) };
     }
-    case 'columns':
-      return sliceColumns(tensor, rank, size);
+    case 'columns': {
+      // NOTE: sliced as bytes: a column of 2-byte elements is 2 byte-columns, so the block is the same.
+      const [rows = 0, cols = 0] = tensor.shape;
+      return { dtype: tensor.dtype, shape: [rows, cols / size], bytes: columnBlock(tensor.bytes, rows, rank, size) };
+    }
     case 'replicated':
       return tensor;
   }
-}
-
-function sliceFloatColumns(values: Float32Array, rows: number, cols: number, rank: number, size: number): Float32Array {
-  const part = cols / size;
-  const out = new Float32Array(rows * part);
-  for (let r = 0; r < rows; r++) out.set(values.subarray(r * cols + rank * part, r * cols + (rank + 1) * part), r * part);
-  return out;
 }
 
 /**
@@ -135,14 +125,9 @@ function sliceFloatColumns(values: Float32Array, rows: number, cols: number, ran
  */
 export function shardLoraModule(spec: ModelSpec, module: NativeLoraModule, rank: number, size: number): NativeLoraModule {
   if (size === 1) return module;
-  const { a, b, rank: r } = module;
-  if (module.projection === 'o_proj' || module.projection === 'down_proj') {
-    return { ...module, a: sliceFloatColumns(a, r, a.length / r, rank, size) };
-  }
-  if (module.projection === 'k_proj' || module.projection === 'v_proj') {
-    const { first, count } = kvHeadsOf(spec, rank, size);
-    return { ...module, b: b.subarray(first * spec.headDim * r, (first + count) * spec.headDim * r) };
-  }
-  const part = b.length / size;
-  return { ...module, b: b.subarray(rank * part, (rank + 1) * part) };
+  const { a, b, rank: r, projection } = module;
+  if (projection === 'o_proj' || projection === 'down_proj') return { ...module, a: columnBlock(a, r, rank, size) };
+  const outputs = b.length / r;
+  const { first, count } = outputRowsOf(spec, projection === 'k_proj' || projection === 'v_proj', outputs, rank, size);
+  return { ...module, b: rowBlock(b, outputs, first, count) };
 }

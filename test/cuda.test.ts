@@ -210,15 +210,7 @@ function peerDrift(lora: boolean): [number, number] {
 
 /** The same statistics between two references (transformers bf16 against transformers fp32). */
 function referenceDrift(a: RefLogprobs[], b: RefLogprobs[]): [number, number] {
-  let worst = 0;
-  let sum = 0;
-  let count = 0;
-  const add = (x: number, y: number) => {
-    const d = Math.abs(x - y);
-    worst = Math.max(worst, d);
-    sum += d;
-    count++;
-  };
+  const { add, result } = driftStats();
   a.forEach((seq, r) => {
     const other = b[r] as RefLogprobs;
     seq.positions.forEach((p, i) => {
@@ -228,7 +220,23 @@ function referenceDrift(a: RefLogprobs[], b: RefLogprobs[]): [number, number] {
     });
     seq.next_top.forEach(([, lp], k) => add(lp, other.next_top[k]?.[1] ?? NaN));
   });
-  return [worst, sum / count];
+  return result();
+}
+
+/** |x - y| over pairs added one by one: result() is [worst, mean]. */
+function driftStats(): { add: (x: number, y: number) => void; result: () => [number, number] } {
+  let worst = 0;
+  let sum = 0;
+  let count = 0;
+  return {
+    add: (x, y) => {
+      const d = Math.abs(x - y);
+      worst = Math.max(worst, d);
+      sum += d;
+      count++;
+    },
+    result: () => [worst, sum / count],
+  };
 }
 
 describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
@@ -568,19 +576,12 @@ describe(`cuda runner split over ${TENSOR_PARALLEL} GPUs against one GPU`, { ski
       [a.positionTargetLogprobs, b.positionTargetLogprobs],
       [a.positionTopLogprobs, b.positionTopLogprobs],
     ];
-    let worst = 0;
-    let sum = 0;
-    let count = 0;
+    const { add, result } = driftStats();
     for (const [x, y] of pairs) {
       assert.equal(x.length, y.length);
-      x.forEach((v, i) => {
-        const d = Math.abs(v - (y[i] ?? NaN));
-        worst = Math.max(worst, d);
-        sum += d;
-        count++;
-      });
+      x.forEach((v, i) => add(v, y[i] ?? NaN));
     }
-    return [worst, sum / count];
+    return result();
   }
 
   test('teacher-forced logprobs equal those of one GPU (bf16 all-reduce rounding only), base and LoRA', async () => {

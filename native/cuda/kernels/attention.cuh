@@ -6,6 +6,7 @@
 #pragma once
 #include <mma.h>
 #include "common.cuh"
+#include "mma.cuh"
 
 namespace attn {
 constexpr int BQ = 64;    // queries per prefill block (16 per warp)
@@ -360,10 +361,32 @@ DECODE_KERNEL(128, 16, 1)
 
 // Decode on the tensor cores, GQA packed: the G query heads of one KV head are the rows of a
 // 16-row tile, so one pass over a KV block serves them all. grid: (numSeqs, nKV, splitLimit);
-// block 128. A split is a run of 16-token cache blocks; its 4 warps take blocks in turn, each with
-// its own online softmax, reading K and V fragments straight from the paged cache, then merge.
+// block 128 (4 warps). A split is a run of 16-token cache blocks, taken 4 at a time (one per
+// warp): all threads copy a group's K and V into shared memory with cp.async, DECODE_STAGES - 1
+// groups ahead of the one being multiplied, so each block keeps tens of KB in flight. Each warp
+// keeps its own online softmax with S, P and O in mma.sync fragments (registers), and the 4 are
+// merged at the end into the split's partial output.
 // NOTE: slots past the context in the last block are masked in S, but P (zero there) still
 // multiplies their V rows: the cache is zeroed at allocation so those are never NaN.
+namespace attn {
+constexpr int DECODE_STAGES = 3;
+}
+
+template <int D>
+struct DecodeTcSmem {
+  static constexpr int PAGE_BYTES = 16 * D * 2;                  // one cache block of K (or V)
+  static constexpr int STAGE_BYTES = 2 * 4 * PAGE_BYTES;         // K and V of 4 blocks
+  static constexpr int Q_OFFSET = attn::DECODE_STAGES * STAGE_BYTES;
+  static constexpr int bytes = Q_OFFSET + PAGE_BYTES;            // + the 16-row query tile
+};
+
+// Byte offset of 16-byte chunk `chunk` of row `row` in a [16][D] bf16 tile. Rows of 128 bytes or
+// more have their chunks XORed with row % 8 so that ldmatrix's 8 rows hit 8 different bank groups.
+template <int D>
+__device__ __forceinline__ unsigned decodeTileOffset(int row, int chunk) {
+  return (unsigned)(row * D * 2 + ((D >= 64 ? (chunk ^ (row & 7)) : chunk) << 4));
+}
+
 template <int D>
 __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __restrict__ kCache,
                                   const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
@@ -371,12 +394,10 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
                                   float* __restrict__ partOut, float* __restrict__ partMax,
                                   float* __restrict__ partSum, int nH, int nKV, int maxSplits, int splitLimit,
                                   float scaleLog2) {
-  using namespace nvcuda;
-  constexpr int NW = 4, LDQ = D + 8, LDS = 16 + 4, LDP = 16 + 8, LDO = D + 4, VEC = D / 8;
-  __shared__ __align__(128) bf16 sQ[16 * LDQ];
-  __shared__ __align__(128) float sS[NW][16 * LDS];
-  __shared__ __align__(128) bf16 sP[NW][16 * LDP];
-  __shared__ __align__(128) float sO[NW][16 * LDO];
+  using Smem = DecodeTcSmem<D>;
+  constexpr int NW = 4, VEC = D / 8, KS = D / 16, NT = D / 8, STAGES = attn::DECODE_STAGES;
+  extern __shared__ __align__(128) unsigned char smem[];
+  const unsigned sBase = smemAddr(smem), sQ = sBase + Smem::Q_OFFSET;
   __shared__ float sM[NW][16], sL[NW][16];
   const int seq = blockIdx.x, kvh = blockIdx.y, split = blockIdx.z;
   const int qb = queryStart[seq];
@@ -385,102 +406,164 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
   int numSplits, tps;
   decodeSplits(ctx, 16, splitLimit, numSplits, tps);
   if (split >= numSplits) return;
-  const int numTiles = (ctx + 15) / 16;
-  const int tile0 = split * tps, tile1 = min(numTiles, tile0 + tps);
+  const int page0 = split * tps, page1 = min((ctx + 15) / 16, page0 + tps);
+  const int numGroups = (page1 - page0 + NW - 1) / NW;
   const int G = nH / nKV;
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int* bt = blockTables + (size_t)seq * maxBlocks;
 
-  for (int i = tid; i < 16 * VEC; i += blockDim.x) {
-    const int r = i / VEC, c = (i % VEC) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < G) v = *reinterpret_cast<const uint4*>(q + ((size_t)qb * nH + kvh * G + r) * D + c);
-    *reinterpret_cast<uint4*>(sQ + r * LDQ + c) = v;
-  }
-  float* myO = sO[warp];
-  for (int i = lane; i < 16 * LDO; i += 32) myO[i] = 0.f;
-  __syncthreads();
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16];
+  // Group i (4 cache blocks, K then V) into stage s; blocks past the split are left unread.
+  auto loadGroup = [&](int i, int s) {
 #pragma unroll
-  for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(qf[k], sQ + k * 16, LDQ);
+    for (int kv = 0; kv < 2; kv++) {
+#pragma unroll
+      for (int w = 0; w < NW; w++) {
+        const int page = page0 + i * NW + w;
+        if (page >= page1) break;
+        const bf16* src = (kv ? vCache : kCache) + ((size_t)bt[page] * nKV + kvh) * 16 * D;
+        const unsigned dst = sBase + s * Smem::STAGE_BYTES + (kv * NW + w) * Smem::PAGE_BYTES;
+        for (int c = tid; c < 16 * VEC; c += blockDim.x)
+          cpAsync16(dst + decodeTileOffset<D>(c / VEC, c % VEC), src + c * 8);
+      }
+    }
+  };
+#pragma unroll
+  for (int s = 0; s < STAGES - 1; s++) {
+    if (s < numGroups) loadGroup(s, s);
+    cpAsyncCommit();
+  }
 
-  const int row = lane >> 1, halfSel = lane & 1;
-  float m = NEG_INF, l = 0.f;
-  float* myS = sS[warp];
-  bf16* myP = sP[warp];
-  for (int tile = tile0 + warp; tile < tile1; tile += NW) {
-    const size_t base = ((size_t)bt[tile] * nKV + kvh) * 16 * D;
-    const int numTok = min(16, ctx - tile * 16);
-    wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-    wmma::fill_fragment(acc, 0.f);
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kf[D / 16];
-    wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vf[D / 16];
-    // NOTE: V does not depend on the softmax: load it with K, so one memory round trip serves both.
-#pragma unroll
-    for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(kf[k], kCache + base + k * 16, D);
-#pragma unroll
-    for (int n = 0; n < D / 16; n++) wmma::load_matrix_sync(vf[n], vCache + base + n * 16, D);
-#pragma unroll
-    for (int k = 0; k < D / 16; k++) wmma::mma_sync(acc, qf[k], kf[k], acc);
-    wmma::store_matrix_sync(myS, acc, LDS, wmma::mem_row_major);
-    __syncwarp();
-    float vals[8];
-    float mx = NEG_INF;
-#pragma unroll
-    for (int c = 0; c < 8; c++) {
-      const int col = halfSel * 8 + c;
-      vals[c] = col < numTok ? myS[row * LDS + col] * scaleLog2 : NEG_INF;
-      mx = fmaxf(mx, vals[c]);
-    }
-    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-    const float mNew = fmaxf(m, mx);
-    const float alpha = m == NEG_INF ? 0.f : exp2f(m - mNew);
-    float sum = 0.f;
-#pragma unroll
-    for (int c = 0; c < 8; c++) {
-      const bf16 pb = __float2bfloat16(vals[c] == NEG_INF ? 0.f : exp2f(vals[c] - mNew));
-      sum += __bfloat162float(pb);
-      myP[row * LDP + halfSel * 8 + c] = pb;
-    }
-    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-    l = l * alpha + sum;
-    m = mNew;
-#pragma unroll
-    for (int d = 0; d < D / 2; d++) myO[row * LDO + halfSel * (D / 2) + d] *= alpha;
-    __syncwarp();
-    wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pf;
-    wmma::load_matrix_sync(pf, myP, LDP);
-#pragma unroll
-    for (int n = 0; n < D / 16; n++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
-      wmma::load_matrix_sync(o, myO + n * 16, LDO, wmma::mem_row_major);
-      wmma::mma_sync(o, pf, vf[n], o);
-      wmma::store_matrix_sync(myO + n * 16, o, LDO, wmma::mem_row_major);
-    }
-    __syncwarp();
+  // The query tile (rows past G zero), then its A fragments for every 16 dims.
+  for (int c = tid; c < 16 * VEC; c += blockDim.x) {
+    const int r = c / VEC;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < G) v = *reinterpret_cast<const uint4*>(q + ((size_t)qb * nH + kvh * G + r) * D + (c % VEC) * 8);
+    *reinterpret_cast<uint4*>(smem + Smem::Q_OFFSET + decodeTileOffset<D>(r, c % VEC)) = v;
   }
-  if (halfSel == 0) {
-    sM[warp][row] = m;
-    sL[warp][row] = l;
+  __syncthreads();
+  unsigned qa[KS][4];
+#pragma unroll
+  for (int ks = 0; ks < KS; ks++)
+    ldmatrixX4(sQ + decodeTileOffset<D>(lane & 15, ks * 2 + (lane >> 4)), qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3]);
+
+  // This thread's rows of the 16: g and g + 8; its S columns (tokens) 2q, 2q + 1, 8 + 2q, 9 + 2q.
+  const int quad = lane & 3;
+  float o[NT][4];
+#pragma unroll
+  for (int n = 0; n < NT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f};
+
+  for (int i = 0; i < numGroups; i++) {
+    cpAsyncWait<STAGES - 2>();
+    __syncthreads();
+    // The stage refilled here was read in iteration i - 1, which every warp has finished.
+    if (i + STAGES - 1 < numGroups) loadGroup(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+    cpAsyncCommit();
+    const int page = page0 + i * NW + warp;
+    if (page >= page1) continue;
+    const unsigned sK = sBase + (i % STAGES) * Smem::STAGE_BYTES + warp * Smem::PAGE_BYTES;
+    const unsigned sV = sK + NW * Smem::PAGE_BYTES;
+
+    float s[2][4] = {{0.f, 0.f, 0.f, 0.f}, {0.f, 0.f, 0.f, 0.f}};
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+      unsigned b0, b1, b2, b3;
+      ldmatrixX4(sK + decodeTileOffset<D>((lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b0, b1, b2,
+                 b3);
+      mmaBf16(s[0], qa[ks], b0, b1);
+      mmaBf16(s[1], qa[ks], b2, b3);
+    }
+    float rowMax[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+    for (int t = 0; t < 2; t++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int token = page * 16 + t * 8 + 2 * quad + (e & 1);
+        s[t][e] = token < ctx ? s[t][e] * scaleLog2 : NEG_INF;
+        rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[t][e]);
+      }
+    }
+    float alpha[2], rowSum[2] = {0.f, 0.f};
+    unsigned pa[4];
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
+      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 2));
+      const float mNew = fmaxf(m[h], rowMax[h]);
+      alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
+      m[h] = mNew;
+    }
+#pragma unroll
+    for (int t = 0; t < 2; t++) {
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const float p0 = s[t][2 * h] == NEG_INF ? 0.f : exp2f(s[t][2 * h] - m[h]);
+        const float p1 = s[t][2 * h + 1] == NEG_INF ? 0.f : exp2f(s[t][2 * h + 1] - m[h]);
+        // P as mma's A fragment: S's accumulator layout is A's, tile t giving columns 8t..8t + 7.
+        pa[t * 2 + h] = packBf16(p0, p1);
+        const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&pa[t * 2 + h]);
+        rowSum[h] += __low2float(rounded) + __high2float(rounded);  // the sum of what multiplies V
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 1);
+      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 2);
+      l[h] = l[h] * alpha[h] + rowSum[h];
+    }
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
+    }
+#pragma unroll
+    for (int n = 0; n < NT; n += 2) {
+      unsigned b0, b1, b2, b3;
+      ldmatrixX4Trans(sV + decodeTileOffset<D>((lane & 7) + ((lane >> 3) & 1) * 8, n + (lane >> 4)), b0, b1, b2, b3);
+      mmaBf16(o[n], pa, b0, b1);
+      mmaBf16(o[n + 1], pa, b2, b3);
+    }
+  }
+  cpAsyncWait<0>();
+  __syncthreads();
+
+  // Merge the warps: each leaves its O (fp32, [16][D]) in the now idle stages, and its m and l.
+  float* sO = reinterpret_cast<float*>(smem);
+  const int g = lane >> 2;
+#pragma unroll
+  for (int n = 0; n < NT; n++) {
+    float* row0 = sO + (warp * 16 + g) * D + n * 8 + 2 * quad;
+    row0[0] = o[n][0];
+    row0[1] = o[n][1];
+    row0[8 * D] = o[n][2];
+    row0[8 * D + 1] = o[n][3];
+  }
+  if (quad == 0) {
+    sM[warp][g] = m[0];
+    sM[warp][g + 8] = m[1];
+    sL[warp][g] = l[0];
+    sL[warp][g + 8] = l[1];
   }
   __syncthreads();
   const size_t partBase = ((size_t)seq * nH + kvh * G) * maxSplits + split;
   for (int i = tid; i < G * D; i += blockDim.x) {
-    const int g = i / D, d = i % D;
+    const int r = i / D, d = i % D;
     float gm = NEG_INF;
 #pragma unroll
-    for (int w = 0; w < NW; w++) gm = fmaxf(gm, sM[w][g]);
-    float o = 0.f, den = 0.f;
+    for (int w = 0; w < NW; w++) gm = fmaxf(gm, sM[w][r]);
+    float out = 0.f, den = 0.f;
 #pragma unroll
     for (int w = 0; w < NW; w++) {
-      const float wt = sM[w][g] == NEG_INF ? 0.f : exp2f(sM[w][g] - gm);
-      o += sO[w][g * LDO + d] * wt;
-      den += sL[w][g] * wt;
+      const float wt = sM[w][r] == NEG_INF ? 0.f : exp2f(sM[w][r] - gm);
+      out += sO[(w * 16 + r) * D + d] * wt;
+      den += sL[w][r] * wt;
     }
-    partOut[(partBase + (size_t)g * maxSplits) * D + d] = o;
+    partOut[(partBase + (size_t)r * maxSplits) * D + d] = out;
     if (d == 0) {
-      partMax[partBase + (size_t)g * maxSplits] = gm;
-      partSum[partBase + (size_t)g * maxSplits] = den;
+      partMax[partBase + (size_t)r * maxSplits] = gm;
+      partSum[partBase + (size_t)r * maxSplits] = den;
     }
   }
 }

@@ -16,6 +16,9 @@ constexpr int kBlockSize = 16;
 constexpr int kPrefillRows = 64;  // attn::BQ
 constexpr int kDecodePart = 128;  // attn::PART
 
+// DecodeTcSmem<D>::bytes: 3 stages of K and V for 4 cache blocks of 16 tokens, plus the query tile.
+size_t decodeTcSmemBytes(int d) { return (3 * 2 * 4 + 1) * 16 * (size_t)d * 2; }
+
 size_t prefillSmemBytes(int d) {
   const size_t ldk = d + 8, lds = 64 + 4, ldp = 64 + 8, ldo = d + 4;
   return 2 * 64 * ldk * 2 + 64 * lds * 4 + 64 * ldp * 2 + 64 * ldo * 4;
@@ -285,7 +288,11 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   decodeKernel_ = decodeSimt_ ? "attention_decode_d" + std::to_string(c.headDim) + (group <= 8 ? "_g8" : "_g16") + "_u1"
                               : "attention_decode_tc_d" + std::to_string(c.headDim);
   cu_.deviceGetAttribute(&numSms_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
-  fn(decodeKernel_.c_str());
+  if (!decodeSimt_) {
+    checkCu(cu_.funcSetAttribute(fn(decodeKernel_.c_str()), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
+                                 (int)decodeTcSmemBytes(c.headDim)),
+            "cuFuncSetAttribute (decode shared memory)");
+  }
   if (profiling_) {
     profileEvents_.resize(64 * c.numLayers + 64);
     for (CUevent& e : profileEvents_) checkCu(cu_.eventCreate(&e, CU_EVENT_DEFAULT), "cuEventCreate");
@@ -770,7 +777,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
       } else {
-        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, 0,
+        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)decodeTcSmemBytes(D),
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
       }

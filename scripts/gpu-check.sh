@@ -6,8 +6,8 @@
 #     peft for the adapter test/fixtures/tiny-qwen2-lora-a;
 #  3. runs test/cuda.test.ts against them with SWIFTLET_REQUIRE_CUDA=1 (no silent skip);
 #     SWIFTLET_CUDA_TP=N runs it on the model split over N GPUs;
-#  4. runs test/cuda-decode-attention.test.ts (the tensor-core decode attention against the SIMT
-#     one at head_dim 64 and 128, on random models).
+#  4. runs test/cuda-attention.test.ts (prefill and tensor-core decode attention against the SIMT
+#     decode at head_dim 64 and 128, on random models).
 # Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first step
 # whose reference top-1/top-2 logit margin is under 0.1.
 set -euo pipefail
@@ -19,5 +19,5 @@ out="${OUT:-$(mktemp -d)}"
 ref="${SWIFTLET_CUDA_REF:-$out/tiny-qwen2.bf16-ref.json}"
 [ -f "$ref" ] || python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref" test/fixtures/tiny-qwen2-lora-a
 # A hung GPU call must fail the run, not stall it.
-SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-decode-attention.test.js
+SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-attention.test.js
 echo "gpu-check: all CUDA correctness checks passed"

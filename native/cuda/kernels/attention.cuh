@@ -1,10 +1,9 @@
 // Paged attention over the KV cache ([numBlocks, nKV, 16, D] per layer, bf16).
-//  - prefill: flash-attention style on the tensor cores (WMMA bf16, fp32 accumulate), causal,
+//  - prefill: FlashAttention-2 style on the tensor cores (mma.sync bf16, fp32 accumulate), causal,
 //    chunked-prefill aware: a sequence's new tokens attend to its cached context and themselves.
 //  - decode: one query per sequence, GQA-aware (one block serves a KV head's whole query group,
 //    reading K/V once), split over the context in partitions, then combined.
 #pragma once
-#include <mma.h>
 #include "common.cuh"
 #include "mma.cuh"
 
@@ -16,147 +15,179 @@ constexpr int PART = 128;  // context tokens per decode split
 
 template <int D>
 struct PrefillSmem {
-  static constexpr int LDK = D + 8, LDS = attn::BK + 4, LDP = attn::BK + 8, LDO = D + 4;
-  static constexpr size_t kBytes = (size_t)attn::BK * LDK * 2;
-  static constexpr size_t bytes =
-      2 * kBytes + (size_t)attn::BQ * LDS * 4 + (size_t)attn::BQ * LDP * 2 + (size_t)attn::BQ * LDO * 4;
+  static constexpr int TILE_BYTES = attn::BK * D * 2;  // 64 tokens of K (or V)
+  static constexpr int STAGE_BYTES = 2 * TILE_BYTES;
+  static constexpr int Q_OFFSET = 2 * STAGE_BYTES;     // two stages: the next tile loads during this one
+  static constexpr size_t bytes = Q_OFFSET + (size_t)attn::BQ * D * 2;
 };
 
+// Byte offset of 16-byte chunk `chunk` of row `row` in a [rows][D] bf16 tile. Rows of 128 bytes or
+// more have their chunks XORed with row % 8 so that ldmatrix's 8 rows hit 8 different bank groups.
+template <int D>
+__device__ __forceinline__ unsigned tileOffset(int row, int chunk) {
+  return (unsigned)(row * D * 2 + ((D >= 64 ? (chunk ^ (row & 7)) : chunk) << 4));
+}
+
 // grid: (numWorkItems, nH); workItems[2i] = sequence, workItems[2i+1] = first query row of the tile.
+// FlashAttention-2 style: each warp owns 16 query rows with S, P and O in mma.sync fragments;
+// the block's 128 threads copy each 64-token K/V tile into shared memory with cp.async while the
+// tile before it is multiplied. Causal: a row sees the cached context and the new tokens up to itself.
 template <int D>
 __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restrict__ kCache,
                                  const bf16* __restrict__ vCache, const int* __restrict__ blockTables,
                                  int maxBlocks, const int* __restrict__ queryStart,
                                  const int* __restrict__ contextLens, const int* __restrict__ workItems,
                                  bf16* __restrict__ out, int nH, int nKV, float scaleLog2) {
-  using namespace nvcuda;
   using namespace attn;
-  using S = PrefillSmem<D>;
-  constexpr int LDK = S::LDK, LDS = S::LDS, LDP = S::LDP, LDO = S::LDO, VEC = D / 8;
+  using Smem = PrefillSmem<D>;
+  constexpr int VEC = D / 8, KS = D / 16, NT = D / 8, ST = BK / 8;  // ST: S tiles of 8 tokens
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* sK = reinterpret_cast<bf16*>(smem);
-  bf16* sV = sK + BK * LDK;
-  float* sS = reinterpret_cast<float*>(sV + BK * LDK);
-  bf16* sP = reinterpret_cast<bf16*>(sS + BQ * LDS);
-  float* sO = reinterpret_cast<float*>(sP + BQ * LDP);
+  const unsigned sBase = smemAddr(smem), sQ = sBase + Smem::Q_OFFSET;
 
   const int seq = workItems[2 * blockIdx.x], qTile = workItems[2 * blockIdx.x + 1];
   const int head = blockIdx.y, kvh = head / (nH / nKV);
   const int qBeg = queryStart[seq], qLen = queryStart[seq + 1] - qBeg;
   const int cached = contextLens[seq] - qLen;
   const int rows = min(BQ, qLen - qTile);
-  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
+  const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31, quad = lane & 3, g = lane >> 2;
   const int* bt = blockTables + (size_t)seq * maxBlocks;
   const size_t qStride = (size_t)nH * D;
-
-  // Stage this tile's queries in sK, then keep them in registers as matrix_a fragments.
-  for (int i = tid; i < BQ * VEC; i += blockDim.x) {
-    const int r = i / VEC, c = (i % VEC) * 8;
-    uint4 v = make_uint4(0, 0, 0, 0);
-    if (r < rows) v = *reinterpret_cast<const uint4*>(q + (qBeg + qTile + r) * qStride + head * D + c);
-    *reinterpret_cast<uint4*>(sK + r * LDK + c) = v;
-  }
-  for (int i = tid; i < BQ * LDO; i += blockDim.x) sO[i] = 0.f;
-  __syncthreads();
-  wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> qf[D / 16];
-#pragma unroll
-  for (int k = 0; k < D / 16; k++) wmma::load_matrix_sync(qf[k], sK + warp * 16 * LDK + k * 16, LDK);
-  __syncthreads();
-
-  // Softmax state: lanes 2r and 2r+1 share row r of this warp's 16, each owning half the columns.
-  const int myRow = warp * 16 + (lane >> 1), halfSel = lane & 1;
-  const int qPos = myRow < rows ? cached + qTile + myRow : -1;
-  float mRow = NEG_INF, lRow = 0.f;
   const int kvEnd = cached + qTile + rows;
+  const int numTiles = (kvEnd + BK - 1) / BK;
 
-  for (int kv0 = 0; kv0 < kvEnd; kv0 += BK) {
-    for (int i = tid; i < BK * VEC; i += blockDim.x) {
-      const int r = i / VEC, c = (i % VEC) * 8, j = kv0 + r;
-      uint4 kv = make_uint4(0, 0, 0, 0), vv = make_uint4(0, 0, 0, 0);
-      if (j < kvEnd) {
-        const size_t off = (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + c;
-        kv = *reinterpret_cast<const uint4*>(kCache + off);
-        vv = *reinterpret_cast<const uint4*>(vCache + off);
-      }
-      *reinterpret_cast<uint4*>(sK + r * LDK + c) = kv;
-      *reinterpret_cast<uint4*>(sV + r * LDK + c) = vv;
+  // Tile t of K and V into stage s; tokens past the context are zeros (their blocks may not exist).
+  auto loadTile = [&](int t, int s) {
+    for (int c = tid; c < BK * VEC; c += blockDim.x) {
+      const int r = c / VEC, j = t * BK + r;
+      const bool ok = j < kvEnd;
+      const size_t off = ok ? (((size_t)bt[j >> 4] * nKV + kvh) * 16 + (j & 15)) * D + (c % VEC) * 8 : 0;
+      const unsigned dst = sBase + s * Smem::STAGE_BYTES + tileOffset<D>(r, c % VEC);
+      cpAsync16Zfill(dst, kCache + off, ok);
+      cpAsync16Zfill(dst + Smem::TILE_BYTES, vCache + off, ok);
     }
-    __syncthreads();
+  };
+  loadTile(0, 0);
+  cpAsyncCommit();
 
-#pragma unroll
-    for (int n = 0; n < BK / 16; n++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> acc;
-      wmma::fill_fragment(acc, 0.f);
-#pragma unroll
-      for (int k = 0; k < D / 16; k++) {
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::col_major> kf;
-        wmma::load_matrix_sync(kf, sK + n * 16 * LDK + k * 16, LDK);
-        wmma::mma_sync(acc, qf[k], kf, acc);
-      }
-      wmma::store_matrix_sync(sS + warp * 16 * LDS + n * 16, acc, LDS, wmma::mem_row_major);
-    }
-    __syncwarp();
-
-    {
-      const float* srow = sS + myRow * LDS + halfSel * 32;
-      float vals[32];
-      float mx = NEG_INF;
-#pragma unroll
-      for (int c = 0; c < 32; c++) {
-        const int j = kv0 + halfSel * 32 + c;
-        const float s = j <= qPos ? srow[c] * scaleLog2 : NEG_INF;
-        vals[c] = s;
-        mx = fmaxf(mx, s);
-      }
-      mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
-      const float mNew = fmaxf(mRow, mx);
-      const float alpha = mRow == NEG_INF ? 0.f : exp2f(mRow - mNew);
-      float sum = 0.f;
-      bf16* prow = sP + myRow * LDP + halfSel * 32;
-#pragma unroll
-      for (int c = 0; c < 32; c++) {
-        const float p = vals[c] == NEG_INF ? 0.f : exp2f(vals[c] - mNew);
-        const bf16 pb = __float2bfloat16(p);
-        sum += __bfloat162float(pb);
-        prow[c] = pb;
-      }
-      sum += __shfl_xor_sync(0xffffffffu, sum, 1);
-      lRow = lRow * alpha + sum;
-      mRow = mNew;
-      float* orow = sO + myRow * LDO + halfSel * (D / 2);
-#pragma unroll
-      for (int d = 0; d < D / 2; d++) orow[d] *= alpha;
-    }
-    __syncwarp();
-
-#pragma unroll
-    for (int n = 0; n < D / 16; n++) {
-      wmma::fragment<wmma::accumulator, 16, 16, 16, float> o;
-      wmma::load_matrix_sync(o, sO + warp * 16 * LDO + n * 16, LDO, wmma::mem_row_major);
-#pragma unroll
-      for (int k = 0; k < BK / 16; k++) {
-        wmma::fragment<wmma::matrix_a, 16, 16, 16, bf16, wmma::row_major> pf;
-        wmma::fragment<wmma::matrix_b, 16, 16, 16, bf16, wmma::row_major> vf;
-        wmma::load_matrix_sync(pf, sP + warp * 16 * LDP + k * 16, LDP);
-        wmma::load_matrix_sync(vf, sV + k * 16 * LDK + n * 16, LDK);
-        wmma::mma_sync(o, pf, vf, o);
-      }
-      wmma::store_matrix_sync(sO + warp * 16 * LDO + n * 16, o, LDO, wmma::mem_row_major);
-    }
-    __syncthreads();
+  for (int c = tid; c < BQ * VEC; c += blockDim.x) {
+    const int r = c / VEC;
+    uint4 v = make_uint4(0, 0, 0, 0);
+    if (r < rows) v = *reinterpret_cast<const uint4*>(q + (qBeg + qTile + r) * qStride + head * D + (c % VEC) * 8);
+    *reinterpret_cast<uint4*>(smem + Smem::Q_OFFSET + tileOffset<D>(r, c % VEC)) = v;
   }
+  __syncthreads();
+  unsigned qa[KS][4];
+#pragma unroll
+  for (int ks = 0; ks < KS; ks++)
+    ldmatrixX4(sQ + tileOffset<D>(warp * 16 + (lane & 15), ks * 2 + (lane >> 4)), qa[ks][0], qa[ks][1], qa[ks][2],
+               qa[ks][3]);
 
-  if (myRow < rows) {
-    const float inv = lRow > 0.f ? 1.f / lRow : 0.f;
-    const float* orow = sO + myRow * LDO + halfSel * (D / 2);
-    bf16* dst = out + (qBeg + qTile + myRow) * qStride + head * D + halfSel * (D / 2);
+  // This thread's rows: warp * 16 + g and + 8 (-1: past the tile, sees nothing).
+  int qPos[2];
 #pragma unroll
-    for (int d = 0; d < D / 2; d += 8) {
-      float v[8];
+  for (int h = 0; h < 2; h++) {
+    const int r = warp * 16 + g + 8 * h;
+    qPos[h] = r < rows ? cached + qTile + r : -1;
+  }
+  const int warpLastPos = warp * 16 < rows ? cached + qTile + min(rows - 1, warp * 16 + 15) : -1;
+  float o[NT][4];
 #pragma unroll
-      for (int e = 0; e < 8; e++) v[e] = orow[d + e] * inv;
-      *reinterpret_cast<uint4*>(dst + d) = pack8(v);
+  for (int n = 0; n < NT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
+  float m[2] = {NEG_INF, NEG_INF}, l[2] = {0.f, 0.f};
+
+  for (int t = 0; t < numTiles; t++) {
+    cpAsyncWait<0>();
+    __syncthreads();
+    // The stage refilled here was read in iteration t - 1, which every warp has finished.
+    if (t + 1 < numTiles) loadTile(t + 1, (t + 1) & 1);
+    cpAsyncCommit();
+    const int kv0 = t * BK;
+    if (kv0 > warpLastPos) continue;  // past every row of this warp (causal)
+    const unsigned sK = sBase + (t & 1) * Smem::STAGE_BYTES, sV = sK + Smem::TILE_BYTES;
+
+    float s[ST][4];
+#pragma unroll
+    for (int n = 0; n < ST; n++) s[n][0] = s[n][1] = s[n][2] = s[n][3] = 0.f;
+#pragma unroll
+    for (int ks = 0; ks < KS; ks++) {
+#pragma unroll
+      for (int n = 0; n < ST; n += 2) {
+        unsigned b0, b1, b2, b3;
+        ldmatrixX4(sK + tileOffset<D>(n * 8 + (lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b0, b1,
+                   b2, b3);
+        mmaBf16(s[n], qa[ks], b0, b1);
+        mmaBf16(s[n + 1], qa[ks], b2, b3);
+      }
     }
+    float rowMax[2] = {NEG_INF, NEG_INF};
+#pragma unroll
+    for (int n = 0; n < ST; n++) {
+#pragma unroll
+      for (int e = 0; e < 4; e++) {
+        const int j = kv0 + n * 8 + 2 * quad + (e & 1);
+        s[n][e] = j <= qPos[e >> 1] ? s[n][e] * scaleLog2 : NEG_INF;
+        rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[n][e]);
+      }
+    }
+    float alpha[2], rowSum[2] = {0.f, 0.f};
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
+      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 2));
+      const float mNew = fmaxf(m[h], rowMax[h]);
+      alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
+      m[h] = mNew;
+    }
+    // P as mma's A fragments, one per 16 tokens: S tiles 2k and 2k + 1 are its columns 0-7 and 8-15.
+    unsigned pa[BK / 16][4];
+#pragma unroll
+    for (int n = 0; n < ST; n++) {
+#pragma unroll
+      for (int h = 0; h < 2; h++) {
+        const float p0 = s[n][2 * h] == NEG_INF ? 0.f : exp2f(s[n][2 * h] - m[h]);
+        const float p1 = s[n][2 * h + 1] == NEG_INF ? 0.f : exp2f(s[n][2 * h + 1] - m[h]);
+        const unsigned packed = packBf16(p0, p1);
+        pa[n >> 1][(n & 1) * 2 + h] = packed;
+        const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&packed);
+        rowSum[h] += __low2float(rounded) + __high2float(rounded);  // the sum of what multiplies V
+      }
+    }
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 1);
+      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 2);
+      l[h] = l[h] * alpha[h] + rowSum[h];
+    }
+#pragma unroll
+    for (int n = 0; n < NT; n++) {
+      o[n][0] *= alpha[0];
+      o[n][1] *= alpha[0];
+      o[n][2] *= alpha[1];
+      o[n][3] *= alpha[1];
+    }
+#pragma unroll
+    for (int k = 0; k < BK / 16; k++) {
+#pragma unroll
+      for (int n = 0; n < NT; n += 2) {
+        unsigned b0, b1, b2, b3;
+        ldmatrixX4Trans(sV + tileOffset<D>(k * 16 + (lane & 7) + ((lane >> 3) & 1) * 8, n + (lane >> 4)), b0, b1, b2,
+                        b3);
+        mmaBf16(o[n], pa[k], b0, b1);
+        mmaBf16(o[n + 1], pa[k], b2, b3);
+      }
+    }
+  }
+  cpAsyncWait<0>();
+
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    const int r = warp * 16 + g + 8 * h;
+    if (r >= rows) continue;
+    const float inv = l[h] > 0.f ? 1.f / l[h] : 0.f;
+    bf16* dst = out + (qBeg + qTile + r) * qStride + head * D + 2 * quad;
+#pragma unroll
+    for (int n = 0; n < NT; n++)
+      *reinterpret_cast<__nv_bfloat162*>(dst + n * 8) = __floats2bfloat162_rn(o[n][2 * h] * inv, o[n][2 * h + 1] * inv);
   }
 }
 
@@ -365,7 +396,8 @@ DECODE_KERNEL(128, 16, 1)
 // warp): all threads copy a group's K and V into shared memory with cp.async, DECODE_STAGES - 1
 // groups ahead of the one being multiplied, so each block keeps tens of KB in flight. Each warp
 // keeps its own online softmax with S, P and O in mma.sync fragments (registers), and the 4 are
-// merged at the end into the split's partial output.
+// merged at the end into the split's partial output (the attention output itself when the
+// sequence has one split).
 // NOTE: slots past the context in the last block are masked in S, but P (zero there) still
 // multiplies their V rows: the cache is zeroed at allocation so those are never NaN.
 namespace attn {
@@ -380,20 +412,13 @@ struct DecodeTcSmem {
   static constexpr int bytes = Q_OFFSET + PAGE_BYTES;            // + the 16-row query tile
 };
 
-// Byte offset of 16-byte chunk `chunk` of row `row` in a [16][D] bf16 tile. Rows of 128 bytes or
-// more have their chunks XORed with row % 8 so that ldmatrix's 8 rows hit 8 different bank groups.
-template <int D>
-__device__ __forceinline__ unsigned decodeTileOffset(int row, int chunk) {
-  return (unsigned)(row * D * 2 + ((D >= 64 ? (chunk ^ (row & 7)) : chunk) << 4));
-}
-
 template <int D>
 __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __restrict__ kCache,
                                   const bf16* __restrict__ vCache, const int* __restrict__ blockTables, int maxBlocks,
                                   const int* __restrict__ queryStart, const int* __restrict__ contextLens,
                                   float* __restrict__ partOut, float* __restrict__ partMax,
-                                  float* __restrict__ partSum, int nH, int nKV, int maxSplits, int splitLimit,
-                                  float scaleLog2) {
+                                  float* __restrict__ partSum, bf16* __restrict__ out, int nH, int nKV, int maxSplits,
+                                  int splitLimit, float scaleLog2) {
   using Smem = DecodeTcSmem<D>;
   constexpr int NW = 4, VEC = D / 8, KS = D / 16, NT = D / 8, STAGES = attn::DECODE_STAGES;
   extern __shared__ __align__(128) unsigned char smem[];
@@ -423,7 +448,7 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
         const bf16* src = (kv ? vCache : kCache) + ((size_t)bt[page] * nKV + kvh) * 16 * D;
         const unsigned dst = sBase + s * Smem::STAGE_BYTES + (kv * NW + w) * Smem::PAGE_BYTES;
         for (int c = tid; c < 16 * VEC; c += blockDim.x)
-          cpAsync16(dst + decodeTileOffset<D>(c / VEC, c % VEC), src + c * 8);
+          cpAsync16(dst + tileOffset<D>(c / VEC, c % VEC), src + c * 8);
       }
     }
   };
@@ -438,13 +463,13 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
     const int r = c / VEC;
     uint4 v = make_uint4(0, 0, 0, 0);
     if (r < G) v = *reinterpret_cast<const uint4*>(q + ((size_t)qb * nH + kvh * G + r) * D + (c % VEC) * 8);
-    *reinterpret_cast<uint4*>(smem + Smem::Q_OFFSET + decodeTileOffset<D>(r, c % VEC)) = v;
+    *reinterpret_cast<uint4*>(smem + Smem::Q_OFFSET + tileOffset<D>(r, c % VEC)) = v;
   }
   __syncthreads();
   unsigned qa[KS][4];
 #pragma unroll
   for (int ks = 0; ks < KS; ks++)
-    ldmatrixX4(sQ + decodeTileOffset<D>(lane & 15, ks * 2 + (lane >> 4)), qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3]);
+    ldmatrixX4(sQ + tileOffset<D>(lane & 15, ks * 2 + (lane >> 4)), qa[ks][0], qa[ks][1], qa[ks][2], qa[ks][3]);
 
   // This thread's rows of the 16: g and g + 8; its S columns (tokens) 2q, 2q + 1, 8 + 2q, 9 + 2q.
   const int quad = lane & 3;
@@ -468,7 +493,7 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
 #pragma unroll
     for (int ks = 0; ks < KS; ks++) {
       unsigned b0, b1, b2, b3;
-      ldmatrixX4(sK + decodeTileOffset<D>((lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b0, b1, b2,
+      ldmatrixX4(sK + tileOffset<D>((lane & 7) + ((lane >> 4) << 3), ks * 2 + ((lane >> 3) & 1)), b0, b1, b2,
                  b3);
       mmaBf16(s[0], qa[ks], b0, b1);
       mmaBf16(s[1], qa[ks], b2, b3);
@@ -521,7 +546,7 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
 #pragma unroll
     for (int n = 0; n < NT; n += 2) {
       unsigned b0, b1, b2, b3;
-      ldmatrixX4Trans(sV + decodeTileOffset<D>((lane & 7) + ((lane >> 3) & 1) * 8, n + (lane >> 4)), b0, b1, b2, b3);
+      ldmatrixX4Trans(sV + tileOffset<D>((lane & 7) + ((lane >> 3) & 1) * 8, n + (lane >> 4)), b0, b1, b2, b3);
       mmaBf16(o[n], pa, b0, b1);
       mmaBf16(o[n + 1], pa, b2, b3);
     }
@@ -553,14 +578,19 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
     float gm = NEG_INF;
 #pragma unroll
     for (int w = 0; w < NW; w++) gm = fmaxf(gm, sM[w][r]);
-    float out = 0.f, den = 0.f;
+    float merged = 0.f, den = 0.f;
 #pragma unroll
     for (int w = 0; w < NW; w++) {
       const float wt = sM[w][r] == NEG_INF ? 0.f : exp2f(sM[w][r] - gm);
-      out += sO[(w * 16 + r) * D + d] * wt;
+      merged += sO[(w * 16 + r) * D + d] * wt;
       den += sL[w][r] * wt;
     }
-    partOut[(partBase + (size_t)r * maxSplits) * D + d] = out;
+    // One split (every sequence of a large batch): the final output, and the combine skips it.
+    if (numSplits == 1) {
+      out[((size_t)qb * nH + kvh * G + r) * D + d] = __float2bfloat16(den > 0.f ? merged / den : 0.f);
+      continue;
+    }
+    partOut[(partBase + (size_t)r * maxSplits) * D + d] = merged;
     if (d == 0) {
       partMax[partBase + (size_t)r * maxSplits] = gm;
       partSum[partBase + (size_t)r * maxSplits] = den;
@@ -571,28 +601,31 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
 #define DECODE_TC_KERNEL(D)                                                                                   \
   extern "C" __global__ void __launch_bounds__(128) attention_decode_tc_d##D(                                 \
       const bf16* q, const bf16* kCache, const bf16* vCache, const int* blockTables, int maxBlocks,           \
-      const int* queryStart, const int* contextLens, float* partOut, float* partMax, float* partSum, int nH, \
-      int nKV, int maxSplits, int splitLimit, float scaleLog2) {                                              \
+      const int* queryStart, const int* contextLens, float* partOut, float* partMax, float* partSum, bf16* out, \
+      int nH, int nKV, int maxSplits, int splitLimit, float scaleLog2) {                                      \
     attentionDecodeTc<D>(q, kCache, vCache, blockTables, maxBlocks, queryStart, contextLens, partOut, partMax, \
-                         partSum, nH, nKV, maxSplits, splitLimit, scaleLog2);                                 \
+                         partSum, out, nH, nKV, maxSplits, splitLimit, scaleLog2);                            \
   }
 DECODE_TC_KERNEL(16)
 DECODE_TC_KERNEL(32)
 DECODE_TC_KERNEL(64)
 DECODE_TC_KERNEL(128)
 
-// grid: (numSeqs, nH); block: max(D, 32). Merges the splits of one query head.
+// grid: (numSeqs, nH); block: max(D, 32). Merges the splits of one query head; a sequence of one
+// split is left alone when its decode kernel wrote the output itself (singleWritten: the tensor-core one).
 extern "C" __global__ void attention_decode_combine(const float* __restrict__ partOut,
                                                     const float* __restrict__ partMax,
                                                     const float* __restrict__ partSum,
                                                     const int* __restrict__ queryStart,
                                                     const int* __restrict__ contextLens, bf16* __restrict__ out,
-                                                    int nH, int D, int maxSplits, int chunkTokens, int splitLimit) {
+                                                    int nH, int D, int maxSplits, int chunkTokens, int splitLimit,
+                                                    int singleWritten) {
   const int seq = blockIdx.x, h = blockIdx.y, d = threadIdx.x;
   const int qb = queryStart[seq];
   if (queryStart[seq + 1] - qb != 1 || d >= D) return;
   int numSplits, cps;
   decodeSplits(contextLens[seq], chunkTokens, splitLimit, numSplits, cps);
+  if (numSplits == 1 && singleWritten) return;
   const size_t base = ((size_t)seq * nH + h) * maxSplits;
   float gmax = NEG_INF;
   for (int s = 0; s < numSplits; s++) gmax = fmaxf(gmax, partMax[base + s]);

@@ -9,6 +9,10 @@ __device__ __forceinline__ unsigned smemAddr(const void* p) { return (unsigned)_
 __device__ __forceinline__ void cpAsync16(unsigned dst, const void* src) {
   asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(dst), "l"(src));
 }
+// The same, or 16 zero bytes when !valid (src-size 0: nothing is read from src).
+__device__ __forceinline__ void cpAsync16Zfill(unsigned dst, const void* src, bool valid) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(valid ? 16 : 0));
+}
 __device__ __forceinline__ void cpAsyncCommit() { asm volatile("cp.async.commit_group;\n" ::); }
 // Waits until at most N of this thread's committed groups are still in flight.
 template <int N>

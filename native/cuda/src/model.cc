@@ -19,10 +19,8 @@ constexpr int kDecodePart = 128;  // attn::PART
 // DecodeTcSmem<D>::bytes: 3 stages of K and V for 4 cache blocks of 16 tokens, plus the query tile.
 size_t decodeTcSmemBytes(int d) { return (3 * 2 * 4 + 1) * 16 * (size_t)d * 2; }
 
-size_t prefillSmemBytes(int d) {
-  const size_t ldk = d + 8, lds = 64 + 4, ldp = 64 + 8, ldo = d + 4;
-  return 2 * 64 * ldk * 2 + 64 * lds * 4 + 64 * ldp * 2 + 64 * ldo * 4;
-}
+// PrefillSmem<D>::bytes: two stages of a 64-token K and V tile, plus the 64-row query tile.
+size_t prefillSmemBytes(int d) { return (2 * 2 + 1) * 64 * (size_t)d * 2; }
 
 uint16_t floatToBf16(float f) {
   uint32_t u;
@@ -769,7 +767,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     }
     if (anyDecode) {
       // NOTE: the split count depends only on the batch size, so a graph replays it unchanged.
-      int chunkTokens = decodeSimt_ ? kDecodePart : kBlockSize;
+      int chunkTokens = decodeSimt_ ? kDecodePart : kBlockSize, singleWritten = decodeSimt_ ? 0 : 1;
       int splitLimit = decodeSimt_ ? maxSplits
                                    : std::max(1, std::min(maxSplits, (2 * numSms_ + S * nKV - 1) / (S * nKV)));
       if (decodeSimt_) {
@@ -779,11 +777,11 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
       } else {
         launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)decodeTcSmemBytes(D),
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
-                &partSum_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
+                &partSum_, &attnOut_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
       }
       launch(fn("attention_decode_combine"), {(unsigned)S, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
              {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits, &chunkTokens,
-              &splitLimit});
+              &splitLimit, &singleWritten});
       mark("attn decode");
     }
     gemm(attnOut_, l.o, delta_, T, H, nH * D, false);

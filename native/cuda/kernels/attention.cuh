@@ -6,19 +6,15 @@
 #pragma once
 #include "common.cuh"
 #include "mma.cuh"
+#include "../src/attention_tiles.h"
 
-namespace attn {
-constexpr int BQ = 64;    // queries per prefill block (16 per warp)
-constexpr int BK = 64;    // keys per prefill tile
-constexpr int PART = 128;  // context tokens per decode split
-}  // namespace attn
 
 template <int D>
 struct PrefillSmem {
   static constexpr int TILE_BYTES = attn::BK * D * 2;  // 64 tokens of K (or V)
   static constexpr int STAGE_BYTES = 2 * TILE_BYTES;
   static constexpr int Q_OFFSET = 2 * STAGE_BYTES;     // two stages: the next tile loads during this one
-  static constexpr size_t bytes = Q_OFFSET + (size_t)attn::BQ * D * 2;
+  static_assert(Q_OFFSET + attn::BQ * D * 2 == attn::prefillSmemBytes(D), "prefill layout");
 };
 
 // Byte offset of 16-byte chunk `chunk` of row `row` in a [rows][D] bf16 tile. Rows of 128 bytes or
@@ -400,16 +396,12 @@ DECODE_KERNEL(128, 16, 1)
 // sequence has one split).
 // NOTE: slots past the context in the last block are masked in S, but P (zero there) still
 // multiplies their V rows: the cache is zeroed at allocation so those are never NaN.
-namespace attn {
-constexpr int DECODE_STAGES = 3;
-}
-
 template <int D>
 struct DecodeTcSmem {
-  static constexpr int PAGE_BYTES = 16 * D * 2;                  // one cache block of K (or V)
-  static constexpr int STAGE_BYTES = 2 * 4 * PAGE_BYTES;         // K and V of 4 blocks
+  static constexpr int PAGE_BYTES = 16 * D * 2;                                 // one cache block of K (or V)
+  static constexpr int STAGE_BYTES = 2 * attn::DECODE_WARPS * PAGE_BYTES;       // K and V of a group of blocks
   static constexpr int Q_OFFSET = attn::DECODE_STAGES * STAGE_BYTES;
-  static constexpr int bytes = Q_OFFSET + PAGE_BYTES;            // + the 16-row query tile
+  static_assert(Q_OFFSET + PAGE_BYTES == attn::decodeSmemBytes(D), "decode layout");
 };
 
 template <int D>
@@ -420,7 +412,7 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
                                   float* __restrict__ partSum, bf16* __restrict__ out, int nH, int nKV, int maxSplits,
                                   int splitLimit, float scaleLog2) {
   using Smem = DecodeTcSmem<D>;
-  constexpr int NW = 4, VEC = D / 8, KS = D / 16, NT = D / 8, STAGES = attn::DECODE_STAGES;
+  constexpr int NW = attn::DECODE_WARPS, VEC = D / 8, KS = D / 16, NT = D / 8, STAGES = attn::DECODE_STAGES;
   extern __shared__ __align__(128) unsigned char smem[];
   const unsigned sBase = smemAddr(smem), sQ = sBase + Smem::Q_OFFSET;
   __shared__ float sM[NW][16], sL[NW][16];

@@ -1,5 +1,7 @@
 #include "model.h"
 
+#include "attention_tiles.h"
+
 #include <algorithm>
 #include <chrono>
 #include <cmath>
@@ -13,14 +15,6 @@ namespace swiftlet_cuda {
 namespace {
 
 constexpr int kBlockSize = 16;
-constexpr int kPrefillRows = 64;  // attn::BQ
-constexpr int kDecodePart = 128;  // attn::PART
-
-// DecodeTcSmem<D>::bytes: 3 stages of K and V for 4 cache blocks of 16 tokens, plus the query tile.
-size_t decodeTcSmemBytes(int d) { return (3 * 2 * 4 + 1) * 16 * (size_t)d * 2; }
-
-// PrefillSmem<D>::bytes: two stages of a 64-token K and V tile, plus the 64-row query tile.
-size_t prefillSmemBytes(int d) { return (2 * 2 + 1) * 64 * (size_t)d * 2; }
 
 uint16_t floatToBf16(float f) {
   uint32_t u;
@@ -199,7 +193,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   maxBlocksPerSeq_ = (c.maxModelLen + kBlockSize - 1) / kBlockSize;
   maxSplits_ = 32;
   logitsCap_ = c.computesLogits ? std::max(c.maxNumSeqs, 256) : 0;
-  maxWorkItems_ = c.maxNumTokens / kPrefillRows + c.maxNumSeqs;
+  maxWorkItems_ = c.maxNumTokens / attn::BQ + c.maxNumSeqs;
   residual_ = alloc(T * H * 4);
   normed_ = alloc(T * H * 2);
   qkvOut_ = alloc(T * qkvRows_ * 2);
@@ -279,7 +273,9 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
     if (b < c.maxNumSeqs) buckets_.push_back(b);
   buckets_.push_back(c.maxNumSeqs);
 
-  profiling_ = std::getenv("SWIFTLET_CUDA_PROFILE") && std::string(std::getenv("SWIFTLET_CUDA_PROFILE")) == "1";
+  const std::string profile = std::getenv("SWIFTLET_CUDA_PROFILE") ? std::getenv("SWIFTLET_CUDA_PROFILE") : "";
+  profiling_ = profile == "1" || profile == "steps";
+  profileStages_ = profile == "1";
   useGemv_ = !(std::getenv("SWIFTLET_CUDA_NO_GEMV") && std::string(std::getenv("SWIFTLET_CUDA_NO_GEMV")) == "1");
   const int group = c.numHeads / c.numKvHeads;
   decodeSimt_ = std::getenv("SWIFTLET_DECODE_SIMT") && std::string(std::getenv("SWIFTLET_DECODE_SIMT")) == "1";
@@ -288,7 +284,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   cu_.deviceGetAttribute(&numSms_, CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT, dev_);
   if (!decodeSimt_) {
     checkCu(cu_.funcSetAttribute(fn(decodeKernel_.c_str()), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                                 (int)decodeTcSmemBytes(c.headDim)),
+                                 (int)attn::decodeSmemBytes(c.headDim)),
             "cuFuncSetAttribute (decode shared memory)");
   }
   if (profiling_) {
@@ -298,7 +294,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
 
   const std::string prefill = "attention_prefill_d" + std::to_string(c.headDim);
   checkCu(cu_.funcSetAttribute(fn(prefill.c_str()), CU_FUNC_ATTRIBUTE_MAX_DYNAMIC_SHARED_SIZE_BYTES,
-                               (int)prefillSmemBytes(c.headDim)),
+                               (int)attn::prefillSmemBytes(c.headDim)),
           "cuFuncSetAttribute (prefill shared memory)");
 }
 
@@ -306,8 +302,8 @@ Model::~Model() {
   for (auto& [kind, p] : profiles_) {
     double gpu = 0;
     for (auto& [name, ms] : p.stageMs) gpu += ms;
-    std::fprintf(stderr, "# profile: %ld %s steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n", p.steps,
-                 kind.c_str(), gpu / p.steps, p.wallMs / p.steps);
+    std::fprintf(stderr, "# profile, %s: %ld steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n",
+                 kind.c_str(), p.steps, gpu / p.steps, p.wallMs / p.steps);
     for (auto& [name, ms] : p.stageMs)
       std::fprintf(stderr, "#   %-14s %9.1f us/step (%5.1f%%)\n", name.c_str(), 1e3 * ms / p.steps, 100.0 * ms / gpu);
   }
@@ -372,6 +368,10 @@ void Model::launch(CUfunction f, Dim3 grid, Dim3 block, unsigned smem, std::vect
 }
 
 void Model::mark(const char* name) {
+  if (profileStages_) markStep(name);
+}
+
+void Model::markStep(const char* name) {
   if (!profileStep_) return;
   if (profileUsed_ >= profileEvents_.size()) return;
   checkCu(cu_.eventRecord(profileEvents_[profileUsed_], stream_), "cuEventRecord");
@@ -609,7 +609,7 @@ void Model::allocateKvBlocks(int blocks) {
 }
 
 int Model::graphBucketFor(int numSeqs) const {
-  if (!cfg_.useCudaGraphs || profiling_) return 0;
+  if (!cfg_.useCudaGraphs || profileStages_) return 0;
   for (int b : buckets_)
     if (b >= numSeqs) return b;
   return 0;
@@ -738,7 +738,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   const int G = nH / nKV;
   (void)G;
   CUfunction prefillFn = fn(prefillName.c_str()), decodeFn = fn(decodeKernel_.c_str());
-  const unsigned prefillSmem = (unsigned)prefillSmemBytes(D);
+  const unsigned prefillSmem = (unsigned)attn::prefillSmemBytes(D);
   float scaleLog2 = (float)(1.0 / std::sqrt((double)D) * 1.4426950408889634);
   float attnScale = c.attentionScale;
   int rotaryDim = c.rotaryDim, maxBlocks = maxBlocksPerSeq_, maxSplits = maxSplits_;
@@ -767,7 +767,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     }
     if (anyDecode) {
       // NOTE: the split count depends only on the batch size, so a graph replays it unchanged.
-      int chunkTokens = decodeSimt_ ? kDecodePart : kBlockSize, singleWritten = decodeSimt_ ? 0 : 1;
+      int chunkTokens = decodeSimt_ ? attn::PART : kBlockSize, singleWritten = decodeSimt_ ? 0 : 1;
       int splitLimit = decodeSimt_ ? maxSplits
                                    : std::max(1, std::min(maxSplits, (2 * numSms_ + S * nKV - 1) / (S * nKV)));
       if (decodeSimt_) {
@@ -775,7 +775,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
       } else {
-        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)decodeTcSmemBytes(D),
+        launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)attn::decodeSmemBytes(D),
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &attnOut_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
       }
@@ -847,6 +847,7 @@ void Model::runDecodeGraph(const StepInput& in) {
     checkCu(cu_.graphLaunch(it->second, stream_), "cuGraphLaunch");
     return;
   }
+  profileStep_ = false;  // capturing: not a step as it usually runs
   // First step of this bucket: run it eagerly (timing the GEMM algorithms for its shapes), then
   // capture the same launches for replay. Under tensor parallelism every rank does this in the
   // same step, so their all-reduces meet in the eager run and are recorded alike in the graphs.
@@ -883,6 +884,7 @@ void Model::runEager(const StepInput& in) {
 
 // Waits for the step's GPU work and, when profiling, adds its stage times up.
 void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
+  if (!profileStages_) markStep("step");
   checkCu(cu_.streamSynchronize(stream_), "step");
   if (!profileStep_) return;
   StageProfile& p = profiles_[profileKind_];
@@ -899,10 +901,11 @@ StepResult Model::execute(const StepInput& in) {
   ContextGuard guard(cu_, ctx_);
   const auto wallStart = std::chrono::steady_clock::now();
   profileStep_ = profiling_;
-  profileKind_ = in.numSeqs == in.numTokens ? "decode" : "prefill";
+  if (profiling_)
+    profileKind_ = in.numSeqs == in.numTokens ? "decode, " + std::to_string(in.numSeqs) + " sequences" : "prefill";
   profileUsed_ = 0;
   profileNames_.clear();
-  mark("begin");
+  markStep("begin");
   if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
   if (in.graphBucket > 0) runDecodeGraph(in);
   else runEager(in);

@@ -230,22 +230,25 @@ class Model {
   void tunePlan(GemmPlan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, CUdeviceptr y,
                 cublasLtMatmulHeuristicResult_t* results, int found);
 
-  // SWIFTLET_CUDA_PROFILE=1: eager steps with an event after every stage; per-step averages of
-  // decode steps and of prefill steps are printed to stderr when the model is destroyed.
+  // SWIFTLET_CUDA_PROFILE=1: eager steps with an event after every stage; =steps: steps as they
+  // run (decode through CUDA graphs), one event before and after each. Per-step averages of decode
+  // steps and of prefill steps are printed to stderr when the model is destroyed.
   bool profiling_ = false;
-  bool profileStep_ = false;
+  bool profileStages_ = false;
+  bool profileStep_ = false;  // this step is recorded (not one that captured a graph)
   std::vector<CUevent> profileEvents_;
   std::vector<const char*> profileNames_;
   size_t profileUsed_ = 0;
-  // Per step kind ("decode": every sequence one token; "prefill": the rest), stage times in ms.
+  // Per step kind ("decode, N sequences": every sequence one token; "prefill": the rest), stage times in ms.
   struct StageProfile {
     std::map<std::string, double> stageMs;
     long steps = 0;
     double wallMs = 0;
   };
   std::map<std::string, StageProfile> profiles_;
-  const char* profileKind_ = "decode";
-  void mark(const char* name);
+  std::string profileKind_;
+  void mark(const char* name);       // after a stage (SWIFTLET_CUDA_PROFILE=1 only)
+  void markStep(const char* name);   // at a step's start and end
 };
 
 }  // namespace swiftlet_cuda

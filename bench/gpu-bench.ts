@@ -46,6 +46,45 @@ function randomPrompts(count: number, length: number, vocab: number, seed: numbe
   return Array.from({ length: count }, () => Array.from({ length }, () => next() % Math.min(vocab, 150000)));
 }
 
+/**
+ * Host time around the runner in decode steps: how long each execute() promise took (the worker's
+ * step plus the hand-offs between the JS thread and it) and how long the engine took from the end
+ * of one step to the next execute() call.
+ */
+class StepClock {
+  private executeMs = 0;
+  private betweenMs = 0;
+  private steps = 0;
+  private lastEnd = 0;
+
+  constructor(runner: CudaRunner) {
+    const execute = runner.execute.bind(runner);
+    runner.execute = async (stepBatch) => {
+      const start = performance.now();
+      const decode = stepBatch.numSeqs === stepBatch.numTokens;
+      if (decode && this.lastEnd > 0) this.betweenMs += start - this.lastEnd;
+      try {
+        return await execute(stepBatch);
+      } finally {
+        const end = performance.now();
+        if (decode) {
+          this.executeMs += end - start;
+          this.steps++;
+        }
+        this.lastEnd = decode ? end : 0;
+      }
+    };
+  }
+
+  reset(): void {
+    this.executeMs = this.betweenMs = this.steps = this.lastEnd = 0;
+  }
+
+  summary(): string {
+    return `${this.steps} decode steps, execute() ${(this.executeMs / this.steps).toFixed(3)} ms/step, engine between two ${(this.betweenMs / Math.max(1, this.steps - 1)).toFixed(3)} ms`;
+  }
+}
+
 async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
   const start = performance.now();
   const firstTokenAt: number[] = [];
@@ -113,6 +152,7 @@ async function main(): Promise<void> {
     tensorParallelSize,
   });
   const loadSeconds = (performance.now() - loadStart) / 1e3;
+  const clock = new StepClock(runner);
   const engine = new LLMEngine(runner, noText, {
     maxNumSeqs: Math.max(batch, 1),
     maxNumBatchedTokens: maxBatchedTokens,
@@ -141,7 +181,9 @@ async function main(): Promise<void> {
 
   const single = await run(engine, randomPrompts(1, promptLen, vocab, 3), genLen);
   const decodeMsPerToken = (single.decodeSeconds / (genLen - 1)) * 1e3;
+  clock.reset();
   const many = await run(engine, randomPrompts(batch, promptLen, vocab, 4), genLen);
+  const hostTime = clock.summary();
   const result = {
     device: device.name,
     shape,
@@ -172,6 +214,7 @@ async function main(): Promise<void> {
   console.log(`# variant: ${variant}`);
   console.log(`batch 1: TTFT ${result.batch1.ttftMs.toFixed(1)} ms, decode ${decodeMsPerToken.toFixed(2)} ms/token = ${result.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(result.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
   console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s)`);
+  console.log(`batch ${batch} host time: ${hostTime}`);
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   runner.dispose();
 }

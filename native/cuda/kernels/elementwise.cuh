@@ -13,26 +13,53 @@ extern "C" __global__ void embed_tokens(const int* __restrict__ tokenIds, const 
 }
 
 // residual[t] += delta[t] (+ deltaBias); out[t] = bf16(rmsnorm(residual[t]) * weight).
-// delta may be null (first layer). One block per token.
+// delta may be null (first layer). One block per token; each thread owns runs of 8 elements
+// (hidden % 8 == 0), loaded and stored 16 bytes at a time, and keeps up to NORM_RUNS of them in
+// registers between the sum of squares and the output (a decode step's norms are latency-bound).
+constexpr int NORM_RUNS = 2;
 extern "C" __global__ void add_rmsnorm(float* __restrict__ residual, const bf16* __restrict__ delta,
                                        const float* __restrict__ deltaBias, const float* __restrict__ weight,
                                        bf16* __restrict__ out, int hidden, float eps) {
   __shared__ float scratch[32];
-  const int t = blockIdx.x;
+  const int t = blockIdx.x, runs = hidden / 8;
   float* r = residual + (size_t)t * hidden;
+  float kept[NORM_RUNS][8];
   float sumSq = 0.f;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x) {
-    float v = r[i];
+  for (int i = threadIdx.x, k = 0; i < runs; i += blockDim.x, k++) {
+    float v[8];
+    const float4 a = reinterpret_cast<const float4*>(r)[2 * i], b = reinterpret_cast<const float4*>(r)[2 * i + 1];
+    v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
     if (delta) {
-      v += __bfloat162float(delta[(size_t)t * hidden + i]);
-      if (deltaBias) v += deltaBias[i];
-      r[i] = v;
+      float d[8];
+      unpack8(reinterpret_cast<const uint4*>(delta + (size_t)t * hidden)[i], d);
+#pragma unroll
+      for (int e = 0; e < 8; e++) v[e] += d[e] + (deltaBias ? deltaBias[8 * i + e] : 0.f);
+      reinterpret_cast<float4*>(r)[2 * i] = make_float4(v[0], v[1], v[2], v[3]);
+      reinterpret_cast<float4*>(r)[2 * i + 1] = make_float4(v[4], v[5], v[6], v[7]);
     }
-    sumSq += v * v;
+#pragma unroll
+    for (int e = 0; e < 8; e++) {
+      sumSq += v[e] * v[e];
+      if (k < NORM_RUNS) kept[k][e] = v[e];
+    }
   }
   const float inv = rsqrtf(blockSum(sumSq, scratch) / hidden + eps);
   bf16* o = out + (size_t)t * hidden;
-  for (int i = threadIdx.x; i < hidden; i += blockDim.x) o[i] = __float2bfloat16(r[i] * inv * weight[i]);
+  for (int i = threadIdx.x, k = 0; i < runs; i += blockDim.x, k++) {
+    float v[8];
+    if (k < NORM_RUNS) {
+#pragma unroll
+      for (int e = 0; e < 8; e++) v[e] = kept[k][e];
+    } else {
+      const float4 a = reinterpret_cast<const float4*>(r)[2 * i], b = reinterpret_cast<const float4*>(r)[2 * i + 1];
+      v[0] = a.x, v[1] = a.y, v[2] = a.z, v[3] = a.w, v[4] = b.x, v[5] = b.y, v[6] = b.z, v[7] = b.w;
+    }
+    const float4 wa = reinterpret_cast<const float4*>(weight)[2 * i], wb = reinterpret_cast<const float4*>(weight)[2 * i + 1];
+    const float w[8] = {wa.x, wa.y, wa.z, wa.w, wb.x, wb.y, wb.z, wb.w};
+#pragma unroll
+    for (int e = 0; e < 8; e++) v[e] *= inv * w[e];
+    reinterpret_cast<uint4*>(o)[i] = pack8(v);
+  }
 }
 
 // The final norm, only for the rows whose logits are wanted: out[j] = rmsnorm(residual[rows[j]] + delta[rows[j]]).

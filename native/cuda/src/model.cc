@@ -730,7 +730,8 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   CUdeviceptr tokens = dev(rTokens_), positions = dev(rPositions_), slots = dev(rSlots_),
               queryStart = dev(rQueryStart_), contextLens = dev(rContextLens_), blockTables = dev(rBlockTables_),
               work = dev(rWork_);
-  const unsigned normThreads = H >= 2048 ? 1024 : (H >= 512 ? 256 : 64);
+  // add_rmsnorm: one thread per 8 elements, whole warps (448 threads for hidden 3584).
+  const unsigned addNormThreads = std::min(1024u, (unsigned)((H / 8 + 31) / 32 * 32));
   launch(fn("embed_tokens"), {(unsigned)T}, {256}, 0, {&tokens, &embed_, &residual_, &H});
   mark("embed");
 
@@ -748,7 +749,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     Layer& l = layers_[li];
     CUdeviceptr prevDelta = li == 0 ? 0 : delta_;
     CUdeviceptr prevBias = li == 0 ? 0 : layers_[li - 1].downBias;
-    launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
+    launch(fn("add_rmsnorm"), {(unsigned)T}, {addNormThreads}, 0,
            {&residual_, &prevDelta, &prevBias, &l.inputNorm, &normed_, &H, &eps});
     mark("norms");
     gemm(normed_, l.qkv, qkvOut_, T, qkvRows_, H, false);
@@ -788,7 +789,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     mark("gemm o");
     if (lora) applyLora(li, 1, attnOut_, nH * D, delta_, H, T);
     allReduceDelta(T);
-    launch(fn("add_rmsnorm"), {(unsigned)T}, {normThreads}, 0,
+    launch(fn("add_rmsnorm"), {(unsigned)T}, {addNormThreads}, 0,
            {&residual_, &delta_, &l.oBias, &l.postNorm, &normed_, &H, &eps});
     mark("norms");
     gemm(normed_, l.gateUp, gateUpOut_, T, 2 * I, H, false);

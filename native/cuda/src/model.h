@@ -125,6 +125,7 @@ class Model {
   // Runs on a worker thread: one forward pass and sampling.
   StepResult execute(const StepInput& in);
   int graphBucketFor(int numSeqs) const;
+  bool hasDecodeGraph(int bucket, bool lora) const { return graphs_.count({bucket, lora}) > 0; }
 
  private:
   struct Layer {

@@ -429,15 +429,24 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
   const int tid = threadIdx.x, warp = tid >> 5, lane = tid & 31;
   const int* bt = blockTables + (size_t)seq * maxBlocks;
 
-  // Group i (4 cache blocks, K then V) into stage s; blocks past the split are left unread.
-  auto loadGroup = [&](int i, int s) {
+  // The cache block ids of group i, read one group ahead of their copies so that the block-table
+  // load is not a round trip in front of every group's cp.async.
+  int ids[NW];
+  auto fetchIds = [&](int i) {
+#pragma unroll
+    for (int w = 0; w < NW; w++) {
+      const int page = page0 + i * NW + w;
+      ids[w] = page < page1 ? bt[page] : -1;
+    }
+  };
+  // The group whose block ids are in `ids` (K then V) into stage s; blocks past the split are left unread.
+  auto loadGroup = [&](int s) {
 #pragma unroll
     for (int kv = 0; kv < 2; kv++) {
 #pragma unroll
       for (int w = 0; w < NW; w++) {
-        const int page = page0 + i * NW + w;
-        if (page >= page1) break;
-        const bf16* src = (kv ? vCache : kCache) + ((size_t)bt[page] * nKV + kvh) * 16 * D;
+        if (ids[w] < 0) break;
+        const bf16* src = (kv ? vCache : kCache) + ((size_t)ids[w] * nKV + kvh) * 16 * D;
         const unsigned dst = sBase + s * Smem::STAGE_BYTES + (kv * NW + w) * Smem::PAGE_BYTES;
         for (int c = tid; c < 16 * VEC; c += blockDim.x)
           cpAsync16(dst + tileOffset<D>(c / VEC, c % VEC), src + c * 8);
@@ -446,9 +455,13 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
   };
 #pragma unroll
   for (int s = 0; s < STAGES - 1; s++) {
-    if (s < numGroups) loadGroup(s, s);
+    if (s < numGroups) {
+      fetchIds(s);
+      loadGroup(s);
+    }
     cpAsyncCommit();
   }
+  fetchIds(STAGES - 1);
 
   // The query tile (rows past G zero), then its A fragments for every 16 dims.
   for (int c = tid; c < 16 * VEC; c += blockDim.x) {
@@ -474,7 +487,10 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
     cpAsyncWait<STAGES - 2>();
     __syncthreads();
     // The stage refilled here was read in iteration i - 1, which every warp has finished.
-    if (i + STAGES - 1 < numGroups) loadGroup(i + STAGES - 1, (i + STAGES - 1) % STAGES);
+    if (i + STAGES - 1 < numGroups) {
+      loadGroup((i + STAGES - 1) % STAGES);
+      fetchIds(i + STAGES);
+    }
     cpAsyncCommit();
     const int page = page0 + i * NW + warp;
     if (page >= page1) continue;

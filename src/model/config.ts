@@ -5,6 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
+import { yarnMscale } from './rope.js';
 import type { ModelSpec, RopeSpec, WeightDtype } from './spec.js';
 
 type Json = Record<string, unknown>;
@@ -54,6 +55,18 @@ function parseDtype(config: Json): WeightDtype {
   }
 }
 
+/**
+ * DeepSeek-style yarn gives `mscale` and `mscale_all_dim` instead of an attention factor: transformers
+ * then divides the two magnitudes (if both are set and non-zero, and attention_factor is not). Resolved
+ * here so the runners and the GGUF export only ever see an attention factor.
+ */
+function mscaleAttentionFactor(p: Json, factor: number): number | undefined {
+  const mscale = optionalNumber(p, 'mscale');
+  const mscaleAllDim = optionalNumber(p, 'mscale_all_dim');
+  if (!mscale || !mscaleAllDim) return undefined;
+  return yarnMscale(factor, mscale) / yarnMscale(factor, mscaleAllDim);
+}
+
 /** Newer configs nest everything in `rope_parameters`; older ones split `rope_theta` and `rope_scaling`. */
 function parseRope(config: Json): RopeSpec {
   const params = (config['rope_parameters'] ?? config['rope_scaling'] ?? {}) as Json | null;
@@ -84,6 +97,18 @@ function parseRope(config: Json): RopeSpec {
   }
   if (rope.type !== 'default' && rope.factor === undefined) {
     throw new ModelLoadError(`config.json: rope type "${rope.type}" needs a "factor"`);
+  }
+  // NOTE: transformers 5 moves a top-level original_max_position_embeddings (Phi-3 style) into the
+  // llama3 and yarn rope parameters, over any value already there.
+  const topLevelOriginalMax = optionalNumber(config, 'original_max_position_embeddings');
+  if ((rope.type === 'llama3' || rope.type === 'yarn') && topLevelOriginalMax !== undefined) {
+    rope.originalMaxPositionEmbeddings = topLevelOriginalMax;
+  }
+  if (rope.type === 'yarn') {
+    const attentionFactor = rope.attentionFactor ?? mscaleAttentionFactor(p, rope.factor ?? 1);
+    if (attentionFactor !== undefined) rope.attentionFactor = attentionFactor;
+    // NOTE: transformers tests `truncate` for truth, so null turns it off as false does.
+    if ('truncate' in p && !p['truncate']) rope.truncate = false;
   }
   return rope;
 }

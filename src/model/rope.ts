@@ -4,7 +4,7 @@
  * Formulas follow transformers' `ROPE_INIT_FUNCTIONS`, in float64 then rounded to float32.
  */
 import { ModelLoadError } from './errors.js';
-import type { ModelSpec } from './spec.js';
+import type { ModelSpec, RopeSpec } from './spec.js';
 
 export interface RopeTables {
   /** [rotaryDim / 2] inverse frequency of each rotated pair. */
@@ -22,8 +22,21 @@ function baseInvFreq(theta: number, dim: number): number[] {
   return out;
 }
 
+/**
+ * The context length llama3 scaling was pretrained at (config.ts also takes it from the top level
+ * of config.json). transformers 4 refuses a llama3 config without it (5 falls back to
+ * max_position_embeddings and warns); Llama 3.1's 8192 would silently rescale another model.
+ */
+export function llama3OriginalContext(rope: RopeSpec): number {
+  if (rope.originalMaxPositionEmbeddings === undefined) {
+    throw new ModelLoadError('config.json: rope type "llama3" needs "original_max_position_embeddings" (in its rope parameters or at the top level)');
+  }
+  return rope.originalMaxPositionEmbeddings;
+}
+
 function llama3(inv: number[], spec: ModelSpec): number[] {
-  const { factor = 8, lowFreqFactor = 1, highFreqFactor = 4, originalMaxPositionEmbeddings = 8192 } = spec.rope;
+  const { factor = 8, lowFreqFactor = 1, highFreqFactor = 4 } = spec.rope;
+  const originalMaxPositionEmbeddings = llama3OriginalContext(spec.rope);
   const lowFreqWavelen = originalMaxPositionEmbeddings / lowFreqFactor;
   const highFreqWavelen = originalMaxPositionEmbeddings / highFreqFactor;
   return inv.map((f) => {
@@ -35,17 +48,23 @@ function llama3(inv: number[], spec: ModelSpec): number[] {
   });
 }
 
-function yarnMscale(scale: number, mscale = 1): number {
+/** transformers' yarn `get_mscale`: the attention magnitude for a context `scale` times the pretrained one. */
+export function yarnMscale(scale: number, mscale = 1): number {
   return scale <= 1 ? 1 : 0.1 * mscale * Math.log(scale) + 1;
 }
 
 function yarn(dim: number, spec: ModelSpec): { inv: number[]; attentionScale: number } {
-  const { theta, factor = 1, betaFast = 32, betaSlow = 1 } = spec.rope;
+  const { theta, factor = 1, betaFast = 32, betaSlow = 1, truncate = true } = spec.rope;
   const originalMax = spec.rope.originalMaxPositionEmbeddings ?? spec.maxPositionEmbeddings;
   const correctionDim = (rotations: number) =>
     (dim * Math.log(originalMax / (rotations * 2 * Math.PI))) / (2 * Math.log(theta));
-  const low = Math.max(Math.floor(correctionDim(betaFast)), 0);
-  let high = Math.min(Math.ceil(correctionDim(betaSlow)), dim - 1);
+  // NOTE: by default the ramp bounds widen to whole pairs; `truncate: false` (gpt-oss) keeps them fractional.
+  const bound = (rotations: number, round: (x: number) => number) => {
+    const d = correctionDim(rotations);
+    return truncate ? round(d) : d;
+  };
+  const low = Math.max(bound(betaFast, Math.floor), 0);
+  let high = Math.min(bound(betaSlow, Math.ceil), dim - 1);
   if (low === high) high += 0.001;
   const inv: number[] = [];
   for (let i = 0; i < dim / 2; i++) {

@@ -17,6 +17,8 @@ export interface RopeSpec {
   betaFast?: number;
   betaSlow?: number;
   attentionFactor?: number;
+  /** Yarn: round the ramp bounds outward to whole pairs (transformers' default `true`). */
+  truncate?: boolean;
 }
 
 export interface ModelSpec {

@@ -5,6 +5,7 @@
  * test/gguf.test.ts checks each scaling type in llama.cpp against swiftlet's CPU runner.
  */
 import { ModelLoadError } from '../errors.js';
+import { llama3OriginalContext } from '../rope.js';
 import type { ModelSpec } from '../spec.js';
 import type { GgufBuilder } from './gguf-file.js';
 
@@ -33,7 +34,8 @@ function yarnDefaultAttentionFactor(factor: number): number {
 
 /** llama.cpp's llama3 rope: frequency i is divided by factors[i]. */
 export function llama3RopeFactors(spec: ModelSpec): Float32Array {
-  const { theta, factor = 8, lowFreqFactor = 1, highFreqFactor = 4, originalMaxPositionEmbeddings = 8192 } = spec.rope;
+  const { theta, factor = 8, lowFreqFactor = 1, highFreqFactor = 4 } = spec.rope;
+  const originalMaxPositionEmbeddings = llama3OriginalContext(spec.rope);
   const dim = spec.headDim;
   const lowFreqWavelen = originalMaxPositionEmbeddings / lowFreqFactor;
   const highFreqWavelen = originalMaxPositionEmbeddings / highFreqFactor;
@@ -88,6 +90,10 @@ export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Arr
         throw new ModelLoadError(
           `GGUF export: yarn rope with beta_fast ${rope.betaFast ?? YARN_BETA_FAST} and beta_slow ${rope.betaSlow ?? YARN_BETA_SLOW}: llama.cpp's "${arch}" architecture ignores both and always uses ${YARN_BETA_FAST} and ${YARN_BETA_SLOW}`,
         );
+      }
+      // NOTE: llama.cpp always rounds the ramp bounds to whole pairs (ggml_rope_yarn_corr_dims) and has no key to stop it.
+      if (rope.truncate === false) {
+        throw new ModelLoadError(`GGUF export: yarn rope with truncate false: llama.cpp's "${arch}" architecture always rounds the ramp bounds to whole pairs`);
       }
       const factor = rope.factor ?? 1;
       gguf.set(`${arch}.rope.scaling.type`, { type: 'string', value: 'yarn' });

@@ -1,6 +1,8 @@
 /** `swiftlet bench` end to end on small workloads: every scenario reports what it measured. */
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { test } from 'node:test';
 import { promisify } from 'node:util';
@@ -19,6 +21,29 @@ test('throughput and sequential count every generated token (random weights of a
     const result = await bench('--shape', 'llama-tiny', '--scenario', scenario, '--num-prompts', '6', '--input-len', '40', '--output-len', '5');
     assert.equal(result['outputTokens'], 30, scenario);
     assert.ok((result['outputTokensPerSecond'] as number) > 0, scenario);
+  }
+});
+
+test('--requests takes prompts and output lengths from a JSON list, and refuses a malformed one', async () => {
+  const dir = mkdtempSync(join(tmpdir(), 'swiftlet-bench-'));
+  try {
+    const file = join(dir, 'requests.json');
+    writeFileSync(file, JSON.stringify([
+      { prompt_token_ids: [1, 2, 3, 4, 5], max_tokens: 3 },
+      { prompt_token_ids: [7, 8], max_tokens: 9 },
+      { prompt_token_ids: Array.from({ length: 30 }, (_, i) => i), max_tokens: 1 },
+    ]));
+    const result = await bench('--shape', 'llama-tiny', '--requests', file, '--temperature', '0.6');
+    assert.equal(result['outputTokens'], 13);
+    assert.equal(result['numPrompts'], 3);
+    assert.equal(result['inputLen'], 37 / 3);
+    assert.equal(result['temperature'], 0.6);
+    writeFileSync(file, JSON.stringify([{ prompt_token_ids: [1, 2], max_tokens: 0 }]));
+    await assert.rejects(bench('--shape', 'llama-tiny', '--requests', file), /entry 0 needs max_tokens >= 1/);
+    writeFileSync(file, '[{"prompt_token_ids": [1e9], "max_tokens": 2}]');
+    await assert.rejects(bench('--shape', 'llama-tiny', '--requests', file), /token ids below/);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
   }
 });
 

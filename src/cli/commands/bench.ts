@@ -1,12 +1,14 @@
 /**
  * `swiftlet bench`: offline engine benchmarks on a checkpoint or on random weights of a
  * named shape (no download), generation ignoring EOS, results as one JSON line.
- *   --scenario throughput   N requests arriving together (output tokens/s)
+ *   --scenario throughput   N requests arriving together (output tokens/s); --requests FILE
+ *                           takes the prompts and lengths from a JSON list instead
  *   --scenario sequential   the same requests one at a time
  *   --scenario ttft         a short request arriving while a long prompt is being computed
  *   --scenario serve        streamed requests at --request-rate against a server (--base-url,
  *                           or one started here on --model): TTFT / ITL / latency percentiles
  */
+import { readFileSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { serveBenchmark } from '../bench/serve.js';
 import { startServer } from '../../server/server.js';
@@ -29,6 +31,8 @@ const FLAGS: FlagSpecs = {
   shape: { kind: 'string', help: `random weights of a named shape instead of --model (${Object.keys(RANDOM_MODEL_CONFIGS).join(', ')})` },
   dtype: { kind: 'string', default: 'bfloat16', help: 'random weights\' dtype: bfloat16, float16 or float32' },
   'num-prompts': { kind: 'number', default: 64, help: 'requests (throughput, sequential)' },
+  requests: { kind: 'string', help: 'throughput, sequential: a JSON list of {"prompt_token_ids": [...], "max_tokens": N} instead of --num-prompts / --input-len / --output-len' },
+  temperature: { kind: 'number', default: 0, help: 'throughput, sequential: sampling temperature (0: greedy)' },
   'input-len': { kind: 'number', default: 256, help: 'prompt tokens (ttft: of the long prompt)' },
   'output-len': { kind: 'number', default: 64, help: 'generated tokens per request' },
   'short-len': { kind: 'number', default: 16, help: 'ttft: prompt tokens of the short request' },
@@ -71,9 +75,33 @@ function prompts(count: number, length: number, seed: number, vocab: number): nu
   return Array.from({ length: count }, () => Array.from({ length }, next));
 }
 
+/** One benchmark request: its prompt and how many tokens it generates (EOS ignored). */
+interface BenchRequest {
+  promptTokenIds: number[];
+  maxTokens: number;
+}
+
+/** --requests FILE: [{"prompt_token_ids": [...], "max_tokens": N}, ...], ids below the model's vocabulary. */
+function readRequests(path: string, vocab: number): BenchRequest[] {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(readFileSync(path, 'utf8'));
+  } catch (error) {
+    throw new UsageError(`--requests ${path}: ${(error as Error).message}`);
+  }
+  if (!Array.isArray(parsed) || parsed.length === 0) throw new UsageError(`--requests ${path}: expected a non-empty JSON list`);
+  return parsed.map((entry: unknown, i) => {
+    const { prompt_token_ids: ids, max_tokens: maxTokens } = (entry ?? {}) as { prompt_token_ids?: unknown; max_tokens?: unknown };
+    const validIds = Array.isArray(ids) && ids.length > 0 && ids.every((id) => Number.isInteger(id) && id >= 0 && id < vocab);
+    if (!validIds) throw new UsageError(`--requests ${path}: entry ${i} needs prompt_token_ids, a non-empty list of token ids below ${vocab}`);
+    if (!Number.isInteger(maxTokens) || (maxTokens as number) < 1) throw new UsageError(`--requests ${path}: entry ${i} needs max_tokens >= 1`);
+    return { promptTokenIds: ids as number[], maxTokens: maxTokens as number };
+  });
+}
+
 let nextRequestId = 0;
-function request(promptTokenIds: number[], maxTokens: number): AddRequest {
-  return { requestId: `bench-${nextRequestId++}`, promptTokenIds, params: new SamplingParams({ maxTokens, temperature: 0, ignoreEos: true }) };
+function request(promptTokenIds: number[], maxTokens: number, temperature = 0): AddRequest {
+  return { requestId: `bench-${nextRequestId++}`, promptTokenIds, params: new SamplingParams({ maxTokens, temperature, ignoreEos: true }) };
 }
 
 /** Resolves with the time of the first output and of the last. */
@@ -87,17 +115,18 @@ async function timed(stream: AsyncIterable<RequestOutput>, start: number): Promi
   return { ttft, total: performance.now() - start, tokens };
 }
 
-async function throughput(engine: LLMEngine, all: number[][], outputLen: number, sequential: boolean): Promise<Record<string, number>> {
+async function throughput(engine: LLMEngine, all: BenchRequest[], temperature: number, sequential: boolean): Promise<Record<string, number>> {
   const start = performance.now();
   const results = [];
+  const add = (r: BenchRequest) => engine.add(request(r.promptTokenIds, r.maxTokens, temperature));
   if (sequential) {
-    for (const prompt of all) results.push(await timed(engine.add(request(prompt, outputLen)), performance.now()));
+    for (const r of all) results.push(await timed(add(r), performance.now()));
   } else {
-    results.push(...(await Promise.all(all.map((prompt) => timed(engine.add(request(prompt, outputLen)), start)))));
+    results.push(...(await Promise.all(all.map((r) => timed(add(r), start)))));
   }
   const seconds = (performance.now() - start) / 1000;
   const outputTokens = results.reduce((sum, r) => sum + r.tokens, 0);
-  const inputTokens = all.reduce((sum, p) => sum + p.length, 0);
+  const inputTokens = all.reduce((sum, r) => sum + r.promptTokenIds.length, 0);
   return {
     seconds,
     outputTokens,
@@ -170,19 +199,31 @@ export async function run(argv: string[]): Promise<number> {
   const seed = flags['seed'] as number;
   const inputLen = flags['input-len'] as number;
   const outputLen = flags['output-len'] as number;
+  const requestsFile = flags['requests'] as string | undefined;
+  if (requestsFile !== undefined && scenario === 'ttft') throw new UsageError('--requests goes with --scenario throughput or sequential');
+  const temperature = flags['temperature'] as number;
+  if (!(temperature >= 0)) throw new UsageError('--temperature must be >= 0');
   const { engine, dispose, label } = await loadEngine(options, shape, flags['dtype'] as string, seed);
   try {
+    const vocab = engine.runner.spec.vocabSize;
+    const requests: BenchRequest[] =
+      scenario === 'ttft'
+        ? []
+        : requestsFile !== undefined
+          ? readRequests(requestsFile, vocab)
+          : prompts(flags['num-prompts'] as number, inputLen, seed, vocab).map((promptTokenIds) => ({ promptTokenIds, maxTokens: outputLen }));
     const result =
       scenario === 'ttft'
         ? await ttftBehindLong(engine, inputLen, flags['short-len'] as number, seed)
-        : await throughput(engine, prompts(flags['num-prompts'] as number, inputLen, seed, engine.runner.spec.vocabSize), outputLen, scenario === 'sequential');
+        : await throughput(engine, requests, temperature, scenario === 'sequential');
     const stats = engine.stats();
     console.log(JSON.stringify({
       scenario,
       model: label,
-      numPrompts: scenario === 'ttft' ? 2 : flags['num-prompts'],
-      inputLen,
-      outputLen,
+      ...(requestsFile !== undefined ? { requests: requestsFile, temperature } : {}),
+      numPrompts: scenario === 'ttft' ? 2 : requests.length,
+      inputLen: requestsFile !== undefined ? requests.reduce((sum, r) => sum + r.promptTokenIds.length, 0) / requests.length : inputLen,
+      outputLen: requestsFile !== undefined ? requests.reduce((sum, r) => sum + r.maxTokens, 0) / requests.length : outputLen,
       chunkedPrefill: engine.config.enableChunkedPrefill,
       maxNumBatchedTokens: engine.config.maxNumBatchedTokens,
       ...rounded(result),

@@ -563,15 +563,17 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
   __syncthreads();
 
   // Merge the warps: each leaves its O (fp32, [16][D]) in the now idle stages, and its m and l.
+  // NOTE: rows padded by 8 floats, so the 4 rows each half-warp's 8-byte stores span fall in
+  // different banks (unpadded, a row is a multiple of 128 bytes and they all collide).
+  constexpr int LDO = D + 8;
+  static_assert(NW * 16 * LDO * 4 <= STAGES * Smem::STAGE_BYTES, "merge buffer fits in the stages");
   float* sO = reinterpret_cast<float*>(smem);
   const int g = lane >> 2;
 #pragma unroll
   for (int n = 0; n < NT; n++) {
-    float* row0 = sO + (warp * 16 + g) * D + n * 8 + 2 * quad;
-    row0[0] = o[n][0];
-    row0[1] = o[n][1];
-    row0[8 * D] = o[n][2];
-    row0[8 * D + 1] = o[n][3];
+    float* row0 = sO + (warp * 16 + g) * LDO + n * 8 + 2 * quad;
+    *reinterpret_cast<float2*>(row0) = make_float2(o[n][0], o[n][1]);
+    *reinterpret_cast<float2*>(row0 + 8 * LDO) = make_float2(o[n][2], o[n][3]);
   }
   if (quad == 0) {
     sM[warp][g] = m[0];
@@ -590,7 +592,7 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
 #pragma unroll
     for (int w = 0; w < NW; w++) {
       const float wt = sM[w][r] == NEG_INF ? 0.f : exp2f(sM[w][r] - gm);
-      merged += sO[(w * 16 + r) * D + d] * wt;
+      merged += sO[(w * 16 + r) * LDO + d] * wt;
       den += sL[w][r] * wt;
     }
     // One split (every sequence of a large batch): the final output, and the combine skips it.

@@ -86,6 +86,7 @@ __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restr
     qPos[h] = r < rows ? cached + qTile + r : -1;
   }
   const int warpLastPos = warp * 16 < rows ? cached + qTile + min(rows - 1, warp * 16 + 15) : -1;
+  const int warpFirstPos = cached + qTile + warp * 16;  // tiles ending before it need no mask
   float o[NT][4];
 #pragma unroll
   for (int n = 0; n < NT; n++) o[n][0] = o[n][1] = o[n][2] = o[n][3] = 0.f;
@@ -115,17 +116,20 @@ __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restr
         mmaBf16(s[n + 1], qa[ks], b2, b3);
       }
     }
+    // Only the tiles that reach a row's own position (the diagonal) need the causal mask: the
+    // others are visible to every row of the warp (padding rows compute finite values never written).
+    const bool masked = kv0 + BK - 1 > warpFirstPos;
     float rowMax[2] = {NEG_INF, NEG_INF};
 #pragma unroll
     for (int n = 0; n < ST; n++) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
-        const int j = kv0 + n * 8 + 2 * quad + (e & 1);
-        s[n][e] = j <= qPos[e >> 1] ? s[n][e] * scaleLog2 : NEG_INF;
+        s[n][e] *= scaleLog2;
+        if (masked && kv0 + n * 8 + 2 * quad + (e & 1) > qPos[e >> 1]) s[n][e] = NEG_INF;
         rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[n][e]);
       }
     }
-    float alpha[2], rowSum[2] = {0.f, 0.f};
+    float alpha[2], mUse[2], rowSum[2] = {0.f, 0.f};
 #pragma unroll
     for (int h = 0; h < 2; h++) {
       rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
@@ -133,6 +137,8 @@ __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restr
       const float mNew = fmaxf(m[h], rowMax[h]);
       alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
       m[h] = mNew;
+      // NOTE: a row that has seen only masked keys keeps m = -inf; its p must be exp2(-inf) = 0, not NaN.
+      mUse[h] = mNew == NEG_INF ? 0.f : mNew;
     }
     // P as mma's A fragments, one per 16 tokens: S tiles 2k and 2k + 1 are its columns 0-7 and 8-15.
     unsigned pa[BK / 16][4];
@@ -140,8 +146,8 @@ __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restr
     for (int n = 0; n < ST; n++) {
 #pragma unroll
       for (int h = 0; h < 2; h++) {
-        const float p0 = s[n][2 * h] == NEG_INF ? 0.f : exp2f(s[n][2 * h] - m[h]);
-        const float p1 = s[n][2 * h + 1] == NEG_INF ? 0.f : exp2f(s[n][2 * h + 1] - m[h]);
+        const float p0 = exp2f(s[n][2 * h] - mUse[h]);
+        const float p1 = exp2f(s[n][2 * h + 1] - mUse[h]);
         const unsigned packed = packBf16(p0, p1);
         pa[n >> 1][(n & 1) * 2 + h] = packed;
         const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&packed);

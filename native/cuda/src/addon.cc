@@ -321,6 +321,7 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   const ModelConfig& c = m.config();
   Napi::Object b = info[0].As<Napi::Object>();
   StepInput in;
+  in.received = std::chrono::steady_clock::now();
   const int S = intField(b, "numSeqs"), T = intField(b, "numTokens");
   auto fail = [&](const std::string& msg) { throw Napi::RangeError::New(env, "CUDA runner: " + msg); };
   if (S <= 0 || T <= 0) fail("a step needs at least one sequence and one token");

@@ -304,6 +304,8 @@ Model::~Model() {
     for (auto& [name, ms] : p.stageMs) gpu += ms;
     std::fprintf(stderr, "# profile, %s: %ld steps, GPU %.3f ms/step, host wall (worker) %.3f ms/step\n",
                  kind.c_str(), p.steps, gpu / p.steps, p.wallMs / p.steps);
+    std::fprintf(stderr, "#   host: parsing %.3f ms, then layers queued after %.3f ms, all work after %.3f ms\n",
+                 p.parseMs / p.steps, p.launchedMs / p.steps, p.queuedMs / p.steps);
     for (auto& [name, ms] : p.stageMs)
       std::fprintf(stderr, "#   %-14s %9.1f us/step (%5.1f%%)\n", name.c_str(), 1e3 * ms / p.steps, 100.0 * ms / gpu);
   }
@@ -886,6 +888,7 @@ void Model::runEager(const StepInput& in) {
 // Waits for the step's GPU work and, when profiling, adds its stage times up.
 void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
   if (!profileStages_) markStep("step");
+  const auto queuedAt = std::chrono::steady_clock::now();
   checkCu(cu_.streamSynchronize(stream_), "step");
   if (!profileStep_) return;
   StageProfile& p = profiles_[profileKind_];
@@ -896,6 +899,9 @@ void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
   }
   p.steps++;
   p.wallMs += std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - wallStart).count();
+  p.parseMs += stepParseMs_;
+  p.launchedMs += std::chrono::duration<double, std::milli>(launchedAt_ - wallStart).count();
+  p.queuedMs += std::chrono::duration<double, std::milli>(queuedAt - wallStart).count();
 }
 
 StepResult Model::execute(const StepInput& in) {
@@ -910,6 +916,10 @@ StepResult Model::execute(const StepInput& in) {
   if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
   if (in.graphBucket > 0) runDecodeGraph(in);
   else runEager(in);
+  if (profiling_) {
+    launchedAt_ = std::chrono::steady_clock::now();
+    stepParseMs_ = std::chrono::duration<double, std::milli>(wallStart - in.received).count();
+  }
   if (!cfg_.computesLogits) {
     endStep(wallStart);
     return StepResult{};

@@ -55,6 +55,7 @@ struct LoraAdapter {
 
 // One engine step, copied out of the JS objects on the JS thread.
 struct StepInput {
+  std::chrono::steady_clock::time_point received;  // when the addon got the step (profiles its parsing)
   int numSeqs = 0, numTokens = 0;
   int graphBucket = 0;  // > 0: replay (or capture) the decode graph of this many sequences
   std::vector<int> tokenIds, positions, slotMapping, queryStart, contextLens, blockTables, workItems;
@@ -151,6 +152,8 @@ class Model {
   void runDecodeGraph(const StepInput& in);
   void runEager(const StepInput& in);
   void endStep(std::chrono::steady_clock::time_point wallStart);
+  std::chrono::steady_clock::time_point launchedAt_;  // profiling: when the step's layers were queued
+  double stepParseMs_ = 0;
   void applyLora(int layer, int group, CUdeviceptr x, int k, CUdeviceptr y, int n, int numTokens);
   void computeLogits(int rowBegin, int numRows);
 
@@ -245,6 +248,7 @@ class Model {
     std::map<std::string, double> stageMs;
     long steps = 0;
     double wallMs = 0;
+    double parseMs = 0, launchedMs = 0, queuedMs = 0;  // host: parsing, then until the layers / all work is queued
   };
   std::map<std::string, StageProfile> profiles_;
   std::string profileKind_;

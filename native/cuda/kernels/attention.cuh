@@ -24,6 +24,55 @@ __device__ __forceinline__ unsigned tileOffset(int row, int chunk) {
   return (unsigned)(row * D * 2 + ((D >= 64 ? (chunk ^ (row & 7)) : chunk) << 4));
 }
 
+// One key tile of the online softmax, for a warp's 16 query rows held in mma fragments (this
+// thread's rows g and g + 8, see mmaBf16): s holds the tile's scores (log2 units, -inf where
+// masked), ST tiles of 8 keys. The running max m and sum l move to the new max, O is rescaled to
+// it, and P = exp2(s - m) comes back in pa as bf16 A fragments (16 keys each: S's accumulator
+// layout is A's, tile 2k giving keys 0-7 and tile 2k + 1 keys 8-15). l sums the rounded P, what
+// actually multiplies V.
+template <int ST, int NT>
+__device__ __forceinline__ void onlineSoftmaxTile(const float (&s)[ST][4], float (&m)[2], float (&l)[2],
+                                                  float (&o)[NT][4], unsigned (&pa)[ST / 2][4]) {
+  float rowMax[2] = {NEG_INF, NEG_INF}, alpha[2], mUse[2], rowSum[2] = {0.f, 0.f};
+#pragma unroll
+  for (int n = 0; n < ST; n++)
+#pragma unroll
+    for (int e = 0; e < 4; e++) rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[n][e]);
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
+    rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 2));
+    const float mNew = fmaxf(m[h], rowMax[h]);
+    alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
+    m[h] = mNew;
+    // NOTE: a row that has seen only masked keys keeps m = -inf; its p must be exp2(-inf) = 0, not NaN.
+    mUse[h] = mNew == NEG_INF ? 0.f : mNew;
+  }
+#pragma unroll
+  for (int n = 0; n < ST; n++) {
+#pragma unroll
+    for (int h = 0; h < 2; h++) {
+      const unsigned packed = packBf16(exp2f(s[n][2 * h] - mUse[h]), exp2f(s[n][2 * h + 1] - mUse[h]));
+      pa[n >> 1][(n & 1) * 2 + h] = packed;
+      const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&packed);
+      rowSum[h] += __low2float(rounded) + __high2float(rounded);
+    }
+  }
+#pragma unroll
+  for (int h = 0; h < 2; h++) {
+    rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 1);
+    rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 2);
+    l[h] = l[h] * alpha[h] + rowSum[h];
+  }
+#pragma unroll
+  for (int n = 0; n < NT; n++) {
+    o[n][0] *= alpha[0];
+    o[n][1] *= alpha[0];
+    o[n][2] *= alpha[1];
+    o[n][3] *= alpha[1];
+  }
+}
+
 // grid: (numWorkItems, nH); workItems[2i] = sequence, workItems[2i+1] = first query row of the tile.
 // FlashAttention-2 style: each warp owns 16 query rows with S, P and O in mma.sync fragments;
 // the block's 128 threads copy each 64-token K/V tile into shared memory with cp.async while the
@@ -119,54 +168,16 @@ __device__ void attentionPrefill(const bf16* __restrict__ q, const bf16* __restr
     // Only the tiles that reach a row's own position (the diagonal) need the causal mask: the
     // others are visible to every row of the warp (padding rows compute finite values never written).
     const bool masked = kv0 + BK - 1 > warpFirstPos;
-    float rowMax[2] = {NEG_INF, NEG_INF};
 #pragma unroll
     for (int n = 0; n < ST; n++) {
 #pragma unroll
       for (int e = 0; e < 4; e++) {
         s[n][e] *= scaleLog2;
         if (masked && kv0 + n * 8 + 2 * quad + (e & 1) > qPos[e >> 1]) s[n][e] = NEG_INF;
-        rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[n][e]);
       }
     }
-    float alpha[2], mUse[2], rowSum[2] = {0.f, 0.f};
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
-      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 2));
-      const float mNew = fmaxf(m[h], rowMax[h]);
-      alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
-      m[h] = mNew;
-      // NOTE: a row that has seen only masked keys keeps m = -inf; its p must be exp2(-inf) = 0, not NaN.
-      mUse[h] = mNew == NEG_INF ? 0.f : mNew;
-    }
-    // P as mma's A fragments, one per 16 tokens: S tiles 2k and 2k + 1 are its columns 0-7 and 8-15.
     unsigned pa[BK / 16][4];
-#pragma unroll
-    for (int n = 0; n < ST; n++) {
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const float p0 = exp2f(s[n][2 * h] - mUse[h]);
-        const float p1 = exp2f(s[n][2 * h + 1] - mUse[h]);
-        const unsigned packed = packBf16(p0, p1);
-        pa[n >> 1][(n & 1) * 2 + h] = packed;
-        const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&packed);
-        rowSum[h] += __low2float(rounded) + __high2float(rounded);  // the sum of what multiplies V
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 1);
-      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 2);
-      l[h] = l[h] * alpha[h] + rowSum[h];
-    }
-#pragma unroll
-    for (int n = 0; n < NT; n++) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
-    }
+    onlineSoftmaxTile(s, m, l, o, pa);
 #pragma unroll
     for (int k = 0; k < BK / 16; k++) {
 #pragma unroll
@@ -512,57 +523,19 @@ __device__ void attentionDecodeTc(const bf16* __restrict__ q, const bf16* __rest
       mmaBf16(s[0], qa[ks], b0, b1);
       mmaBf16(s[1], qa[ks], b2, b3);
     }
-    float rowMax[2] = {NEG_INF, NEG_INF};
 #pragma unroll
-    for (int t = 0; t < 2; t++) {
+    for (int t = 0; t < 2; t++)
 #pragma unroll
-      for (int e = 0; e < 4; e++) {
-        const int token = page * 16 + t * 8 + 2 * quad + (e & 1);
-        s[t][e] = token < ctx ? s[t][e] * scaleLog2 : NEG_INF;
-        rowMax[e >> 1] = fmaxf(rowMax[e >> 1], s[t][e]);
-      }
-    }
-    float alpha[2], rowSum[2] = {0.f, 0.f};
-    unsigned pa[4];
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 1));
-      rowMax[h] = fmaxf(rowMax[h], __shfl_xor_sync(0xffffffffu, rowMax[h], 2));
-      const float mNew = fmaxf(m[h], rowMax[h]);
-      alpha[h] = m[h] == NEG_INF ? 0.f : exp2f(m[h] - mNew);
-      m[h] = mNew;
-    }
-#pragma unroll
-    for (int t = 0; t < 2; t++) {
-#pragma unroll
-      for (int h = 0; h < 2; h++) {
-        const float p0 = s[t][2 * h] == NEG_INF ? 0.f : exp2f(s[t][2 * h] - m[h]);
-        const float p1 = s[t][2 * h + 1] == NEG_INF ? 0.f : exp2f(s[t][2 * h + 1] - m[h]);
-        // P as mma's A fragment: S's accumulator layout is A's, tile t giving columns 8t..8t + 7.
-        pa[t * 2 + h] = packBf16(p0, p1);
-        const __nv_bfloat162 rounded = *reinterpret_cast<const __nv_bfloat162*>(&pa[t * 2 + h]);
-        rowSum[h] += __low2float(rounded) + __high2float(rounded);  // the sum of what multiplies V
-      }
-    }
-#pragma unroll
-    for (int h = 0; h < 2; h++) {
-      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 1);
-      rowSum[h] += __shfl_xor_sync(0xffffffffu, rowSum[h], 2);
-      l[h] = l[h] * alpha[h] + rowSum[h];
-    }
-#pragma unroll
-    for (int n = 0; n < NT; n++) {
-      o[n][0] *= alpha[0];
-      o[n][1] *= alpha[0];
-      o[n][2] *= alpha[1];
-      o[n][3] *= alpha[1];
-    }
+      for (int e = 0; e < 4; e++)
+        s[t][e] = page * 16 + t * 8 + 2 * quad + (e & 1) < ctx ? s[t][e] * scaleLog2 : NEG_INF;
+    unsigned pa[1][4];
+    onlineSoftmaxTile(s, m, l, o, pa);
 #pragma unroll
     for (int n = 0; n < NT; n += 2) {
       unsigned b0, b1, b2, b3;
       ldmatrixX4Trans(sV + tileOffset<D>((lane & 7) + ((lane >> 3) & 1) * 8, n + (lane >> 4)), b0, b1, b2, b3);
-      mmaBf16(o[n], pa, b0, b1);
-      mmaBf16(o[n + 1], pa, b2, b3);
+      mmaBf16(o[n], pa[0], b0, b1);
+      mmaBf16(o[n + 1], pa[0], b2, b3);
     }
   }
   cpAsyncWait<0>();

@@ -27,25 +27,29 @@ function baseInvFreq(theta: number, dim: number): number[] {
  * of config.json). transformers 4 refuses a llama3 config without it (5 falls back to
  * max_position_embeddings and warns); Llama 3.1's 8192 would silently rescale another model.
  */
-export function llama3OriginalContext(rope: RopeSpec): number {
+function llama3OriginalContext(rope: RopeSpec): number {
   if (rope.originalMaxPositionEmbeddings === undefined) {
     throw new ModelLoadError('config.json: rope type "llama3" needs "original_max_position_embeddings" (in its rope parameters or at the top level)');
   }
   return rope.originalMaxPositionEmbeddings;
 }
 
+/**
+ * llama3 scaling of a base frequency whose wavelength is `wavelen`, as the divisor applied to it:
+ * 1 for short waves, `factor` for long ones, and between them transformers' smooth interpolation
+ * ((1 - smooth) * f / factor + smooth * f). The GGUF export writes these divisors as rope_freqs.
+ */
+export function llama3Divisor(wavelen: number, rope: RopeSpec): number {
+  const { factor = 8, lowFreqFactor = 1, highFreqFactor = 4 } = rope;
+  const original = llama3OriginalContext(rope);
+  if (wavelen < original / highFreqFactor) return 1;
+  if (wavelen > original / lowFreqFactor) return factor;
+  const smooth = (original / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
+  return 1 / ((1 - smooth) / factor + smooth);
+}
+
 function llama3(inv: number[], spec: ModelSpec): number[] {
-  const { factor = 8, lowFreqFactor = 1, highFreqFactor = 4 } = spec.rope;
-  const originalMaxPositionEmbeddings = llama3OriginalContext(spec.rope);
-  const lowFreqWavelen = originalMaxPositionEmbeddings / lowFreqFactor;
-  const highFreqWavelen = originalMaxPositionEmbeddings / highFreqFactor;
-  return inv.map((f) => {
-    const wavelen = (2 * Math.PI) / f;
-    if (wavelen < highFreqWavelen) return f;
-    if (wavelen > lowFreqWavelen) return f / factor;
-    const smooth = (originalMaxPositionEmbeddings / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-    return (1 - smooth) * (f / factor) + smooth * f;
-  });
+  return inv.map((f) => f / llama3Divisor((2 * Math.PI) / f, spec.rope));
 }
 
 /** transformers' yarn `get_mscale`: the attention magnitude for a context `scale` times the pretrained one. */

@@ -5,7 +5,7 @@
  * test/gguf.test.ts checks each scaling type in llama.cpp against swiftlet's CPU runner.
  */
 import { ModelLoadError } from '../errors.js';
-import { llama3OriginalContext } from '../rope.js';
+import { llama3Divisor, yarnMscale } from '../rope.js';
 import type { ModelSpec } from '../spec.js';
 import type { GgufBuilder } from './gguf-file.js';
 
@@ -27,28 +27,15 @@ function checkSupported(spec: ModelSpec): void {
 const YARN_BETA_FAST = 32;
 const YARN_BETA_SLOW = 1;
 
-/** transformers' yarn attention factor when none is configured, which llama.cpp applies too. */
-function yarnDefaultAttentionFactor(factor: number): number {
-  return factor <= 1 ? 1 : 0.1 * Math.log(factor) + 1;
-}
-
 /** llama.cpp's llama3 rope: frequency i is divided by factors[i]. */
 export function llama3RopeFactors(spec: ModelSpec): Float32Array {
-  const { theta, factor = 8, lowFreqFactor = 1, highFreqFactor = 4 } = spec.rope;
-  const originalMaxPositionEmbeddings = llama3OriginalContext(spec.rope);
+  const { theta } = spec.rope;
   const dim = spec.headDim;
-  const lowFreqWavelen = originalMaxPositionEmbeddings / lowFreqFactor;
-  const highFreqWavelen = originalMaxPositionEmbeddings / highFreqFactor;
   const factors = new Float32Array(dim / 2);
   for (let i = 0; i < dim / 2; i++) {
+    // NOTE: the wavelength of llama.cpp's float32 base frequency.
     const wavelen = (2 * Math.PI) / Math.fround(1 / Math.fround(theta ** Math.fround((2 * i) / dim)));
-    if (wavelen < highFreqWavelen) factors[i] = 1;
-    else if (wavelen > lowFreqWavelen) factors[i] = factor;
-    else {
-      // NOTE: the same interpolation as transformers, written as a divisor of the base frequency.
-      const smooth = (originalMaxPositionEmbeddings / wavelen - lowFreqFactor) / (highFreqFactor - lowFreqFactor);
-      factors[i] = 1 / ((1 - smooth) / factor + smooth);
-    }
+    factors[i] = llama3Divisor(wavelen, spec.rope);
   }
   return factors;
 }
@@ -104,7 +91,7 @@ export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Arr
         // attention factor) times `rope.scaling.attn_factor`, so an explicit attention_factor is
         // written as its ratio to that default. (`rope.scaling.yarn_attn_factor`, which
         // convert_hf_to_gguf.py writes, is not read by these architectures.)
-        f32('rope.scaling.attn_factor', rope.attentionFactor / yarnDefaultAttentionFactor(factor));
+        f32('rope.scaling.attn_factor', rope.attentionFactor / yarnMscale(factor));
       }
       return undefined;
     }

@@ -101,55 +101,49 @@ NcclApi loadNccl() {
   return api;
 }
 
-std::once_flag driverOnce, ltOnce, ncclOnce;
-DriverApi driverApi;
-CublasLtApi ltApi;
-NcclApi ncclApi;
-std::string driverError, ltError, ncclError;
+// The driver with cuInit done: a driver that loads but cannot initialise is as unusable as none.
+DriverApi loadInitialisedDriver() {
+  DriverApi api = loadDriver();
+  const CUresult r = api.init(0);
+  if (r != CUDA_SUCCESS) {
+    const char* msg = nullptr;
+    api.getErrorString(r, &msg);
+    throw CudaError(std::string("cuInit failed: ") + (msg ? msg : "unknown error"));
+  }
+  return api;
+}
+
+// A library's entry points, loaded on first use; a failure is remembered and thrown on every use.
+template <class Api>
+struct LazyApi {
+  std::once_flag once;
+  Api api{};
+  std::string error;
+
+  const Api& get(Api (*load)()) {
+    std::call_once(once, [&] {
+      try {
+        api = load();
+      } catch (const CudaError& e) {
+        error = e.what();
+      }
+    });
+    if (!error.empty()) throw CudaError(error);
+    return api;
+  }
+};
+
+LazyApi<DriverApi> driverLib;
+LazyApi<CublasLtApi> cublasLtLib;
+LazyApi<NcclApi> ncclLib;
 
 }  // namespace
 
-const DriverApi& driver() {
-  std::call_once(driverOnce, [] {
-    try {
-      driverApi = loadDriver();
-      CUresult r = driverApi.init(0);
-      if (r != CUDA_SUCCESS) {
-        const char* msg = nullptr;
-        driverApi.getErrorString(r, &msg);
-        driverError = std::string("cuInit failed: ") + (msg ? msg : "unknown error");
-      }
-    } catch (const CudaError& e) {
-      driverError = e.what();
-    }
-  });
-  if (!driverError.empty()) throw CudaError(driverError);
-  return driverApi;
-}
+const DriverApi& driver() { return driverLib.get(loadInitialisedDriver); }
 
-const CublasLtApi& cublasLt() {
-  std::call_once(ltOnce, [] {
-    try {
-      ltApi = loadCublasLt();
-    } catch (const CudaError& e) {
-      ltError = e.what();
-    }
-  });
-  if (!ltError.empty()) throw CudaError(ltError);
-  return ltApi;
-}
+const CublasLtApi& cublasLt() { return cublasLtLib.get(loadCublasLt); }
 
-const NcclApi& nccl() {
-  std::call_once(ncclOnce, [] {
-    try {
-      ncclApi = loadNccl();
-    } catch (const CudaError& e) {
-      ncclError = e.what();
-    }
-  });
-  if (!ncclError.empty()) throw CudaError(ncclError);
-  return ncclApi;
-}
+const NcclApi& nccl() { return ncclLib.get(loadNccl); }
 
 std::string probe() {
   try {
@@ -167,7 +161,7 @@ std::string probe() {
 void checkCu(CUresult r, const char* what) {
   if (r == CUDA_SUCCESS) return;
   const char* msg = nullptr;
-  if (driverApi.getErrorString) driverApi.getErrorString(r, &msg);
+  if (driverLib.api.getErrorString) driverLib.api.getErrorString(r, &msg);
   throw CudaError(std::string(what) + " failed: " + (msg ? msg : "CUDA error " + std::to_string(r)));
 }
 
@@ -178,7 +172,7 @@ void checkLt(cublasStatus_t s, const char* what) {
 
 void checkNccl(ncclResult_t r, const char* what) {
   if (r == ncclSuccess) return;
-  const char* msg = ncclApi.getErrorString ? ncclApi.getErrorString(r) : nullptr;
+  const char* msg = ncclLib.api.getErrorString ? ncclLib.api.getErrorString(r) : nullptr;
   throw CudaError(std::string(what) + " failed: " + (msg ? msg : "NCCL error " + std::to_string(r)));
 }
 

@@ -1,0 +1,17 @@
+// The only native code that reads the JS step object (StepBatch) and writes the JS StepOutput,
+// and the model shape both addons take (src/runtime/native-shape.ts NativeModelShape).
+#pragma once
+#include <napi.h>
+
+#include "model_shape.h"
+#include "step_contract.h"
+
+namespace swiftlet_common {
+
+// Copies the step's typed arrays; throws std::invalid_argument naming a missing or mistyped field.
+StepInput readStep(const Napi::Value& value);
+Napi::Object stepResultToJs(Napi::Env env, const StepResult& result);
+// Throws std::invalid_argument naming a missing or mistyped field.
+ModelShape readModelShape(const Napi::Object& config);
+
+}  // namespace swiftlet_common

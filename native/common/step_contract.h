@@ -1,0 +1,92 @@
+// The one native form of an engine step (src/runtime/types.ts StepBatch) and its one rule set.
+// js_step.cc is the only file that reads the JS step object; it fills a StepInput, and both
+// addons call validateStep with their limits before anything runs. Pure C++ (no N-API, no
+// CUDA), so the CUDA step planner and its test build without either.
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace swiftlet_common {
+
+// Per-sequence sampling arrays of StepBatch.sampling: (element type, field name). A new sampling
+// parameter is one line here; the reader, the struct and the length checks follow from it.
+#define SWIFTLET_SAMPLING_PER_SEQUENCE(X) \
+  X(uint8_t, doSample)                    \
+  X(float, temperature)                   \
+  X(float, topP)                          \
+  X(int32_t, topK)                        \
+  X(float, minP)                          \
+  X(float, repetitionPenalty)             \
+  X(float, presencePenalty)               \
+  X(float, frequencyPenalty)              \
+  X(int32_t, sampleIndex)                 \
+  X(int32_t, numLogprobs)
+
+// Token lists of StepBatch.sampling, each flattened with a [numSeqs + 1] offsets array (empty:
+// no sequence has any): (element type, values field, offsets field).
+#define SWIFTLET_SAMPLING_TOKEN_LISTS(X)       \
+  X(int32_t, promptTokenIds, promptStart)      \
+  X(int32_t, outputTokenIds, outputStart)      \
+  X(int32_t, biasTokenIds, biasStart)
+
+struct SamplingInput {
+#define SWIFTLET_FIELD(type, name) std::vector<type> name;
+  SWIFTLET_SAMPLING_PER_SEQUENCE(SWIFTLET_FIELD)
+#undef SWIFTLET_FIELD
+#define SWIFTLET_LIST(type, values, offsets) \
+  std::vector<type> values;                  \
+  std::vector<int32_t> offsets;
+  SWIFTLET_SAMPLING_TOKEN_LISTS(SWIFTLET_LIST)
+#undef SWIFTLET_LIST
+  std::vector<float> biasValues;  // parallel to biasTokenIds
+  std::vector<uint32_t> seeds;    // [2 * numSeqs]: lo, hi words
+};
+
+// Distributions wanted at given token positions (prompt_logprobs, echo).
+struct PositionLogprobsInput {
+  bool wanted = false;
+  std::vector<int32_t> tokenIndex, targetTokenId;
+  int topK = 0;
+};
+
+// One engine step, copied out of the JS typed arrays on the JS thread.
+struct StepInput {
+  int numSeqs = 0, numTokens = 0, maxBlocksPerSeq = 0;
+  std::vector<int32_t> tokenIds, positions, slotMapping;  // [numTokens]
+  std::vector<int32_t> queryStart;                        // [numSeqs + 1]
+  std::vector<int32_t> contextLens, adapterSlots;         // [numSeqs]
+  std::vector<int32_t> blockTables;                       // [numSeqs * maxBlocksPerSeq], -1 padded
+  SamplingInput sampling;
+  PositionLogprobsInput positionLogprobs;
+};
+
+// What a step may ask of the model that runs it.
+struct StepLimits {
+  int vocabSize = 0;
+  int numKvBlocks = 0;
+  int maxContext = 0;    // longest context a sequence may reach (positions and contextLens below it)
+  int maxNumSeqs = 0;    // 0: no limit
+  int maxNumTokens = 0;  // 0: no limit (the CPU runs a long step as several chunks)
+  int maxLoras = 0;
+  std::function<bool(int slot)> hasAdapter;
+};
+
+// Throws std::invalid_argument("invalid step: ...") naming the first broken rule; nothing of a
+// step that fails has run.
+void validateStep(const StepInput& step, const StepLimits& limits);
+
+// The step's results, per sequence (-1 / NaN where a sequence sampled nothing).
+struct StepResult {
+  std::vector<int32_t> sampledTokenIds;  // [numSeqs]
+  std::vector<float> sampledLogprobs;    // [numSeqs]
+  int topK = 0;                          // max numLogprobs of the step
+  std::vector<int32_t> topTokenIds;      // [numSeqs * topK]
+  std::vector<float> topLogprobs;        // [numSeqs * topK]
+  std::vector<float> positionTargetLogprobs;  // [entries]
+  std::vector<int32_t> positionTopTokenIds;   // [entries * positionLogprobs.topK]
+  std::vector<float> positionTopLogprobs;     // [entries * positionLogprobs.topK]
+};
+
+}  // namespace swiftlet_common

@@ -1,12 +1,19 @@
 /**
- * ModelOptions to a runner choice and an engine over that runner: the one place both the
- * model host and the random-weight benchmark turn flags into a running engine.
+ * ModelOptions to a runner and an engine over that runner: the one place both the model host
+ * and the random-weight benchmark turn flags into a running engine (through ServingEngine).
  */
 import { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
-import { resolveDevice, type RunnerChoice } from '../runtime/create-runner.js';
-import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
+import type { ModelSpec } from '../model/spec.js';
+import { createRunner, createRunnerFor, resolveDevice, type RunnerChoice } from '../runtime/create-runner.js';
+import { KV_BLOCK_SIZE, type ModelRunner, type WeightSource } from '../runtime/types.js';
 import type { ModelOptions } from './model-options.js';
+
+/**
+ * A checkpoint directory, or weights made in memory (bench's random weights: on the GPU
+ * `randomSeed` lets the device fill them itself).
+ */
+export type EngineWeights = { modelDir: string } | { spec: ModelSpec; source: WeightSource; randomSeed: number };
 
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 
@@ -28,6 +35,12 @@ export function runnerChoiceOf(options: ModelOptions): RunnerChoice {
     maxNumBatchedTokens: options.maxNumBatchedTokens,
     maxModelLen: options.maxModelLen,
   };
+}
+
+export function runnerFor(weights: EngineWeights, options: ModelOptions): Promise<ModelRunner> {
+  const choice = runnerChoiceOf(options);
+  if ('modelDir' in weights) return createRunner({ modelDir: weights.modelDir, ...choice });
+  return createRunnerFor(weights.spec, weights.source, choice, weights.randomSeed);
 }
 
 /** The longest context: the flag or the model's, capped by the KV cache and the runner's own limit. */

@@ -1,14 +1,15 @@
 /**
- * One loaded model ready to serve: spec, tokenizer, chat template, runner, engine and its
- * LoRA adapters. Every command that loads a model (run-batch, deploy, infer, app-ui, bench)
- * builds one from the same ModelOptions, so the flags mean the same everywhere.
+ * One loaded model ready to serve: spec, tokenizer, chat template and its ServingEngine
+ * (runner, engine, LoRA adapters, requests in flight). Every command that loads a model
+ * (run-batch, deploy, infer, app-ui, bench) builds one from the same ModelOptions, so the
+ * flags mean the same everywhere.
  */
 import { ChatTemplate } from '../chat/template.js';
 import { isBuiltinTemplateName, type BuiltinTemplateName } from '../chat/builtin.js';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
 import { IncrementalDetokenizer } from '../engine/detokenizer.js';
-import { LLMEngine } from '../engine/engine.js';
+import type { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import { loadModelSpec } from '../model/config.js';
 import { ModelLoadError } from '../model/errors.js';
@@ -16,12 +17,11 @@ import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation
 import type { ModelSpec } from '../model/spec.js';
 import { Tokenizer } from '../model/tokenizer.js';
 import type { PromptContext } from '../protocol/prepare.js';
-import { createRunner } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
-import { engineFor, runnerChoiceOf } from './engine-setup.js';
-import { AdapterRegistry, type AdapterEntry } from './adapters.js';
+import type { AdapterEntry, AdapterRegistry } from './adapters.js';
 import type { ModelOptions } from './model-options.js';
 import { resolveModel } from './resolve-model.js';
+import { ServingEngine } from './serving-engine.js';
 
 
 export type Logger = (message: string) => void;
@@ -55,9 +55,8 @@ export class ModelHost {
     readonly spec: ModelSpec,
     readonly tokenizer: Tokenizer,
     readonly chatTemplate: ChatTemplate,
-    readonly runner: ModelRunner,
-    readonly engine: LLMEngine,
-    readonly adapters: AdapterRegistry,
+    /** Where every request on this model is submitted, tracked and aborted. */
+    readonly serving: ServingEngine,
     readonly maxModelLen: number,
     readonly samplingDefaults: SamplingDefaults,
   ) {}
@@ -73,32 +72,42 @@ export class ModelHost {
     const tokenizer = await Tokenizer.fromDir(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
-    const runner = await createRunner({ modelDir, ...runnerChoiceOf(options) });
+    const serving = await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer), options);
+    const { runner, engine } = serving;
     const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
-    const engine = engineFor(runner, engineTokenizer(tokenizer), options);
     const maxModelLen = engine.config.maxModelLen;
     log(
       `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device}${options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} GPUs)` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
         `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,
     );
-    const adapters = new AdapterRegistry(runner, options.maxLoraRank);
     const host = new ModelHost(
       modelDir,
       options.servedModelName ?? options.model ?? (source === 'demo' && modelType ? modelType.name : basename(modelDir)),
       spec,
       tokenizer,
       chatTemplate,
-      runner,
-      engine,
-      adapters,
+      serving,
       maxModelLen,
       options.useGenerationConfig ? loadSamplingDefaults(modelDir) : {},
     );
     for (const { name, path } of options.loraModules) {
-      adapters.load(name, path);
+      serving.adapters.load(name, path);
       log(`loaded LoRA adapter '${name}' from ${path}`);
     }
     return host;
+  }
+
+  get runner(): ModelRunner {
+    return this.serving.runner;
+  }
+
+  /** For stats; requests go through `serving`, which tracks them (an adapter's unload aborts them). */
+  get engine(): LLMEngine {
+    return this.serving.engine;
+  }
+
+  get adapters(): AdapterRegistry {
+    return this.serving.adapters;
   }
 
   promptContext(): PromptContext {
@@ -117,7 +126,13 @@ export class ModelHost {
     return this.adapters.get(name);
   }
 
+  /** Aborts every request in flight, waits for the engine to settle, frees the model. */
+  close(): Promise<void> {
+    return this.serving.close();
+  }
+
+  /** Frees the model at once (after the server or batch has settled its requests). */
   dispose(): void {
-    this.runner.dispose();
+    this.serving.dispose();
   }
 }

@@ -1,14 +1,14 @@
 /**
  * The OpenAI operations over one ModelHost, independent of transport: the HTTP server and
  * `run-batch` both call these. Validation errors throw ApiError before anything runs;
- * a stream aborts its engine requests when the consumer stops reading or the signal fires.
- * Besides completions: vLLM's /tokenize and /detokenize, and loading and unloading LoRA
- * adapters at run time (unloading aborts the adapter's requests in flight).
+ * requests go through the host's ServingEngine, so a stream aborts its engine requests when
+ * the consumer stops reading or the signal fires. Besides completions: vLLM's /tokenize and
+ * /detokenize, and loading and unloading LoRA adapters at run time (unloading aborts the
+ * adapter's requests in flight, the library Engine's on the same host too).
  */
 import { randomUUID } from 'node:crypto';
 import type { ZodType } from 'zod';
 import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
-import type { AddRequest } from '../engine/engine.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
 import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
 import { prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
@@ -31,8 +31,9 @@ import {
   tokenizeCompletionSchema,
   unloadLoraAdapterRequestSchema,
 } from '../protocol/tokenize.js';
-import { AdapterError, type AdapterEntry } from './adapters.js';
+import { AdapterError } from './adapters.js';
 import type { ModelHost } from './model-host.js';
+import type { Submission } from './serving-engine.js';
 
 export type Json = Record<string, unknown>;
 
@@ -95,21 +96,17 @@ async function* merge<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
 interface Submitted {
   prompts: PreparedPrompt[];
   streams: AsyncIterable<{ promptIndex: number; output: RequestOutput }>[];
-  requestIds: string[];
 }
 
 export class OpenAIService {
-  /** Engine request id -> the adapter it runs with (null: the base model), until its stream ends. */
-  private readonly inFlight = new Map<string, AdapterEntry | null>();
-
   constructor(
     readonly host: ModelHost,
     private readonly observer: ServiceObserver = {},
   ) {}
 
-  /** Engine requests submitted through this service whose streams have not ended. */
+  /** Engine requests in flight on the host (this service's, and any other front end's on it). */
   get numInFlight(): number {
-    return this.inFlight.size;
+    return this.host.serving.numInFlight;
   }
 
   listModels(): Json {
@@ -167,36 +164,12 @@ export class OpenAIService {
   private submit(prompts: PreparedPrompt[], model: string | null | undefined, signal?: AbortSignal): Submitted {
     const adapter = this.host.resolveModel(model);
     if (adapter === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
-    const engine = this.host.engine;
-    const requestIds: string[] = [];
-    const streams: Submitted['streams'] = [];
-    try {
-      prompts.forEach((prompt, promptIndex) => {
-        const request: AddRequest = {
-          requestId: randomUUID(),
-          promptTokenIds: prompt.promptTokenIds,
-          params: prompt.params,
-          adapterSlot: adapter?.slot ?? -1,
-          adapterKey: adapter?.key,
-        };
-        const stream = engine.add(request);
-        requestIds.push(request.requestId);
-        this.inFlight.set(request.requestId, adapter);
-        streams.push(this.observed(stream, request.requestId, prompt.promptTokenIds.length, promptIndex));
-      });
-    } catch (error) {
-      for (const id of requestIds) {
-        engine.abort(id);
-        this.inFlight.delete(id);
-      }
-      throw toApiError(error);
-    }
-    if (signal) {
-      const abortAll = () => requestIds.forEach((id) => engine.abort(id));
-      if (signal.aborted) abortAll();
-      else signal.addEventListener('abort', abortAll, { once: true });
-    }
-    return { prompts, streams, requestIds };
+    const requests = prompts.map(({ promptTokenIds, params }) => ({ promptTokenIds, params, adapter, signal }));
+    const submissions = this.host.serving.submitAll(requests, toApiError);
+    const streams = prompts.map((prompt, promptIndex) =>
+      this.observed(submissions[promptIndex] as Submission, prompt.promptTokenIds.length, promptIndex),
+    );
+    return { prompts, streams };
   }
 
   /**
@@ -204,8 +177,7 @@ export class OpenAIService {
    * never iterated is still aborted by the submit signal, but reports nothing here.
    */
   private async *observed(
-    stream: AsyncIterable<RequestOutput>,
-    requestId: string,
+    submission: Submission,
     numPromptTokens: number,
     promptIndex: number,
   ): AsyncGenerator<{ promptIndex: number; output: RequestOutput }> {
@@ -214,7 +186,7 @@ export class OpenAIService {
     let numGenerationTokens = 0;
     let finishReason: RequestFinishedInfo['finishReason'] = 'abort';
     try {
-      for await (const output of stream) {
+      for await (const output of submission.outputs) {
         const numNew = output.outputs.reduce((sum, out) => sum + out.tokenIds.length, 0);
         if (numNew > 0) {
           const now = performance.now();
@@ -230,8 +202,6 @@ export class OpenAIService {
       finishReason = 'error';
       throw error;
     } finally {
-      this.inFlight.delete(requestId);
-      this.host.engine.abort(requestId);
       this.observer.finished?.({ finishReason, seconds: (performance.now() - added) / 1000, numPromptTokens, numGenerationTokens });
     }
   }
@@ -282,27 +252,21 @@ export class OpenAIService {
     return `Success: LoRA adapter '${name}' added successfully.`;
   }
 
-  /**
-   * vLLM's /v1/unload_lora_adapter. The adapter's requests in flight end at once with
-   * finish_reason "abort"; NOTE: the engine applies aborts before its next step and the runner
-   * applies slot changes after the step in flight, so no step runs with an unloaded slot.
-   */
+  /** vLLM's /v1/unload_lora_adapter. The adapter's requests in flight end at once with finish_reason "abort". */
   unloadAdapter(rawBody: unknown): string {
     const { lora_name: name } = parse(unloadLoraAdapterRequestSchema, rawBody);
-    const entry = this.host.adapters.get(name);
-    if (!entry) throw notFound(`The lora adapter '${name}' cannot be found.`, 'lora_name');
-    for (const [requestId, adapter] of this.inFlight) if (adapter === entry) this.host.engine.abort(requestId);
+    if (!this.host.adapters.get(name)) throw notFound(`The lora adapter '${name}' cannot be found.`, 'lora_name');
     try {
-      this.host.adapters.unload(name);
+      this.host.serving.unloadAdapter(name);
     } catch (error) {
       throw adapterApiError(error);
     }
     return `Success: LoRA adapter '${name}' removed successfully.`;
   }
 
-  /** Aborts every engine request this service has in flight (e.g. at the end of a shutdown grace period). */
+  /** Aborts every engine request in flight on the host (e.g. at the end of a shutdown grace period). */
   abortAll(): void {
-    for (const requestId of this.inFlight.keys()) this.host.engine.abort(requestId);
+    this.host.serving.abortAll();
   }
 
   private checkModel(model: string | null | undefined): void {

@@ -4,18 +4,18 @@
  *   const engine = await Engine.load({ model: 'Qwen/Qwen2.5-0.5B-Instruct' });
  *   const [answer] = await engine.infer([{ query: 'hi' }], { maxTokens: 64, temperature: 0 });
  *
- * Requests go through the model's chat template into the batching LLMEngine; everything
- * passed to one infer() call is submitted at once, so it runs batched.
+ * Requests go through the model's chat template into the host's ServingEngine (the request
+ * path the server shares); everything passed to one infer() call is submitted at once, so it
+ * runs batched.
  */
-import { randomUUID } from 'node:crypto';
 import { flattenContent, type ChatMessage } from '../chat/conversation.js';
 import type { ChatTemplate } from '../chat/template.js';
 import { DEFAULT_MODEL_OPTIONS as defaults, parseBytes, type ModelOptions } from '../host/model-options.js';
 import type { EngineStats } from '../engine/engine.js';
-import type { RequestOutput, TokenLogprob } from '../engine/output.js';
+import type { TokenLogprob } from '../engine/output.js';
 import { SamplingParams } from '../engine/sampling-params.js';
-import type { AdapterEntry } from '../host/adapters.js';
 import { ModelHost, type Logger } from '../host/model-host.js';
+import type { EngineRequest, Submission } from '../host/serving-engine.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { requestMessages, withAnswer } from './conversation.js';
 import { asInferRequestError, InferRequestError } from './errors.js';
@@ -60,15 +60,18 @@ export interface EngineOptions {
   log?: Logger;
 }
 
-interface Started {
+/** A request rendered for the engine, with what its answers are built from. */
+interface Prepared {
   request: InferRequest;
   messages: ChatMessage[];
-  requestId: string;
-  numPromptTokens: number;
-  stream: AsyncIterable<RequestOutput>;
+  engineRequest: EngineRequest;
   topLogprobs: number;
-  /** Undoes the signal listener. */
-  release: () => void;
+}
+
+/** An error from one request of an infer() list, as the caller sees it. */
+function tagged(error: unknown, index: number): unknown {
+  const converted = asInferRequestError(error);
+  return converted instanceof InferRequestError ? converted.withIndex(index) : converted;
 }
 
 export function modelOptionsOf(options: EngineOptions): ModelOptions {
@@ -103,10 +106,6 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
 }
 
 export class Engine implements InferBackend {
-  /** Engine request id -> the adapter it runs with, until its stream ends. */
-  private readonly inFlight = new Map<string, AdapterEntry | null>();
-  private isClosed = false;
-
   /** Wraps a loaded ModelHost (the CLI's way in); most callers want Engine.load(). */
   constructor(readonly host: ModelHost) {}
 
@@ -144,11 +143,9 @@ export class Engine implements InferBackend {
     this.host.adapters.load(name, path);
   }
 
-  /** Requests still running with the adapter end at once with finishReason 'abort'. */
+  /** Requests still running with the adapter end at once with finishReason 'abort', the server's on the same host too. */
   unloadAdapter(name: string): void {
-    const entry = this.host.adapters.get(name);
-    for (const [requestId, adapter] of this.inFlight) if (entry !== undefined && adapter === entry) this.host.engine.abort(requestId);
-    this.host.adapters.unload(name);
+    this.host.serving.unloadAdapter(name);
   }
 
   /** The prompt text a request becomes (what the model sees). */
@@ -165,19 +162,18 @@ export class Engine implements InferBackend {
 
   /** Answers every request; all are submitted together, so they run batched. Results in input order. */
   async infer(requests: readonly InferRequest[], config: RequestConfig = {}): Promise<InferResponse[]> {
-    const started: Started[] = [];
+    const prepared = requests.map((request, index) => {
+      try {
+        return this.prepare(request, config);
+      } catch (error) {
+        throw tagged(error, index);
+      }
+    });
+    const submissions = this.host.serving.submitAll(prepared.map((p) => p.engineRequest), tagged);
     try {
-      requests.forEach((request, index) => {
-        try {
-          started.push(this.start(request, config));
-        } catch (error) {
-          const converted = asInferRequestError(error);
-          throw converted instanceof InferRequestError ? converted.withIndex(index) : converted;
-        }
-      });
-      return await Promise.all(started.map((s) => this.collect(s)));
+      return await Promise.all(prepared.map((p, index) => this.collect(p, submissions[index] as Submission)));
     } catch (error) {
-      for (const s of started) this.host.engine.abort(s.requestId);
+      for (const submission of submissions) submission.abort();
       throw error;
     }
   }
@@ -193,31 +189,30 @@ export class Engine implements InferBackend {
    * request; so does `config.signal`, which ends the stream with finishReason 'abort'.
    */
   async *inferStream(request: InferRequest, config: RequestConfig = {}): AsyncGenerator<InferStreamChunk> {
-    let started: Started;
+    let prepared: Prepared;
+    let submission: Submission;
     try {
-      started = this.start(request, config);
+      prepared = this.prepare(request, config);
+      submission = this.host.serving.submit(prepared.engineRequest);
     } catch (error) {
       throw asInferRequestError(error);
     }
-    yield* this.chunks(started);
+    yield* this.chunks(prepared, submission);
   }
 
   stats(): EngineStats {
     return this.host.engine.stats();
   }
 
-  /** Aborts whatever still runs, waits for the engine to settle, frees the model. */
-  async close(): Promise<void> {
-    if (this.isClosed) return;
-    this.isClosed = true;
-    for (const requestId of this.inFlight.keys()) this.host.engine.abort(requestId);
-    // NOTE: a step in flight finishes before its aborts apply; the runner must outlive it.
-    while (this.host.engine.hasUnfinished) await new Promise((resolve) => setTimeout(resolve, 2));
-    this.host.dispose();
+  /**
+   * Aborts whatever still runs on the host (the server's requests too, when one shares it),
+   * waits for the engine to settle, frees the model.
+   */
+  close(): Promise<void> {
+    return this.host.close();
   }
 
-  private start(request: InferRequest, config: RequestConfig): Started {
-    if (this.isClosed) throw new Error('the engine is closed');
+  private prepare(request: InferRequest, config: RequestConfig): Prepared {
     const messages = requestMessages(request);
     const text = this.chatTemplate.render(flattenContent(messages), { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs });
     // NOTE: the template already wrote every special token, so none are added (as vLLM).
@@ -227,26 +222,8 @@ export class Engine implements InferBackend {
       throw new InferRequestError(`no model or adapter named '${config.model}' (have: ${[this.modelName, ...this.adapterNames].join(', ')})`, 'model');
     }
     const params = this.samplingParams(config, promptTokenIds.length);
-    const requestId = randomUUID();
-    const stream = this.host.engine.add({
-      requestId,
-      promptTokenIds,
-      params,
-      adapterSlot: adapter?.slot ?? -1,
-      adapterKey: adapter?.key,
-    });
-    this.inFlight.set(requestId, adapter);
-    let release = () => {};
-    const signal = config.signal;
-    if (signal !== undefined) {
-      const abort = () => this.host.engine.abort(requestId);
-      if (signal.aborted) abort();
-      else {
-        signal.addEventListener('abort', abort, { once: true });
-        release = () => signal.removeEventListener('abort', abort);
-      }
-    }
-    return { request, messages, requestId, numPromptTokens: promptTokenIds.length, stream, topLogprobs: params.logprobs ?? 0, release };
+    const engineRequest: EngineRequest = { promptTokenIds, params, adapter, signal: config.signal };
+    return { request, messages, engineRequest, topLogprobs: params.logprobs ?? 0 };
   }
 
   private samplingParams(config: RequestConfig, numPromptTokens: number): SamplingParams {
@@ -288,41 +265,37 @@ export class Engine implements InferBackend {
     );
   }
 
-  private async *chunks(started: Started): AsyncGenerator<InferStreamChunk> {
+  /** NOTE: leaving the loop early ends the submission's outputs, which aborts the request. */
+  private async *chunks(prepared: Prepared, submission: Submission): AsyncGenerator<InferStreamChunk> {
     let response = '';
     let finishReason: FinishReason | null = null;
-    const usage: Usage = { promptTokens: started.numPromptTokens, completionTokens: 0, totalTokens: started.numPromptTokens, cachedTokens: 0 };
-    try {
-      for await (const output of started.stream) {
-        const out = output.outputs[0];
-        const delta = out?.text ?? '';
-        response += delta;
-        finishReason = out?.finishReason ?? (output.finished ? 'abort' : null);
-        usage.completionTokens = output.numCompletionTokens;
-        usage.totalTokens = usage.promptTokens + usage.completionTokens;
-        usage.cachedTokens = output.numCachedPromptTokens;
-        yield {
-          delta,
-          response,
-          finishReason,
-          ...withAnswer(started.request, started.messages, response),
-          usage: { ...usage },
-          tokenIds: [...(out?.tokenIds ?? [])],
-          logprobs: out?.logprobs ? this.renderLogprobs(out.logprobs, started.topLogprobs) : null,
-        };
-      }
-    } finally {
-      started.release();
-      this.inFlight.delete(started.requestId);
-      this.host.engine.abort(started.requestId);
+    const numPromptTokens = prepared.engineRequest.promptTokenIds.length;
+    const usage: Usage = { promptTokens: numPromptTokens, completionTokens: 0, totalTokens: numPromptTokens, cachedTokens: 0 };
+    for await (const output of submission.outputs) {
+      const out = output.outputs[0];
+      const delta = out?.text ?? '';
+      response += delta;
+      finishReason = out?.finishReason ?? (output.finished ? 'abort' : null);
+      usage.completionTokens = output.numCompletionTokens;
+      usage.totalTokens = usage.promptTokens + usage.completionTokens;
+      usage.cachedTokens = output.numCachedPromptTokens;
+      yield {
+        delta,
+        response,
+        finishReason,
+        ...withAnswer(prepared.request, prepared.messages, response),
+        usage: { ...usage },
+        tokenIds: [...(out?.tokenIds ?? [])],
+        logprobs: out?.logprobs ? this.renderLogprobs(out.logprobs, prepared.topLogprobs) : null,
+      };
     }
   }
 
-  private async collect(started: Started): Promise<InferResponse> {
+  private async collect(prepared: Prepared, submission: Submission): Promise<InferResponse> {
     let last: InferStreamChunk | null = null;
     const tokenIds: number[] = [];
     let logprobs: TokenLogprobInfo[] | null = null;
-    for await (const chunk of this.chunks(started)) {
+    for await (const chunk of this.chunks(prepared, submission)) {
       last = chunk;
       tokenIds.push(...(chunk.tokenIds ?? []));
       if (chunk.logprobs !== null) (logprobs ??= []).push(...chunk.logprobs);

@@ -13,14 +13,12 @@ import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } fr
 import { serveBenchmark } from '../bench/serve.js';
 import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
-import { LLMEngine, type AddRequest } from '../../engine/engine.js';
 import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
-import { engineFor, runnerChoiceOf } from '../../host/engine-setup.js';
 import { ModelHost } from '../../host/model-host.js';
+import { ServingEngine, type EngineRequest } from '../../host/serving-engine.js';
 import { randomModel, RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
-import { createRunnerFor, resolveDevice } from '../../runtime/create-runner.js';
 
 const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
@@ -47,20 +45,21 @@ const NO_TEXT: EngineTokenizer = {
   createDetokenizer: () => ({ push: () => '', flush: () => '' }),
 };
 
-async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<{ engine: LLMEngine; dispose: () => void; label: string }> {
+/** The serving engine a benchmark drives: a checkpoint's through ModelHost, or random weights'. */
+async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<{ serving: ServingEngine; label: string }> {
+  // NOTE: a benchmark hands over all its requests at once; the queue must take them.
+  const benchOptions = { ...options, maxWaiting: Number.POSITIVE_INFINITY };
   if (shape === undefined) {
-    const host = await ModelHost.load(options, (message) => console.error(message));
-    return { engine: host.engine, dispose: () => host.dispose(), label: host.modelDir };
+    const host = await ModelHost.load(benchOptions, (message) => console.error(message));
+    return { serving: host.serving, label: host.modelDir };
   }
   if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
   const { spec, source } = randomModel(shape, { seed, dtype });
   const started = performance.now();
-  const onGpu = resolveDevice(options.device) === 'cuda';
-  const runner = await createRunnerFor(spec, source, runnerChoiceOf(options), onGpu ? seed : undefined);
+  const serving = await ServingEngine.start({ spec, source, randomSeed: seed }, NO_TEXT, benchOptions);
+  const { runner } = serving;
   console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
-  // NOTE: a benchmark hands over all its requests at once; the queue must take them.
-  const engine = engineFor(runner, NO_TEXT, { ...options, maxWaiting: Number.POSITIVE_INFINITY });
-  return { engine, dispose: () => runner.dispose(), label: `random ${shape} ${dtype}` };
+  return { serving, label: `random ${shape} ${dtype}` };
 }
 
 /** Deterministic prompts of random ids, distinct per request so the prefix cache cannot help. */
@@ -99,9 +98,8 @@ function readRequests(path: string, vocab: number): BenchRequest[] {
   });
 }
 
-let nextRequestId = 0;
-function request(promptTokenIds: number[], maxTokens: number, temperature = 0): AddRequest {
-  return { requestId: `bench-${nextRequestId++}`, promptTokenIds, params: new SamplingParams({ maxTokens, temperature, ignoreEos: true }) };
+function request(promptTokenIds: number[], maxTokens: number, temperature = 0): EngineRequest {
+  return { promptTokenIds, params: new SamplingParams({ maxTokens, temperature, ignoreEos: true }), adapter: null };
 }
 
 /** Resolves with the time of the first output and of the last. */
@@ -115,10 +113,10 @@ async function timed(stream: AsyncIterable<RequestOutput>, start: number): Promi
   return { ttft, total: performance.now() - start, tokens };
 }
 
-async function throughput(engine: LLMEngine, all: BenchRequest[], temperature: number, sequential: boolean): Promise<Record<string, number>> {
+async function throughput(serving: ServingEngine, all: BenchRequest[], temperature: number, sequential: boolean): Promise<Record<string, number>> {
   const start = performance.now();
   const results = [];
-  const add = (r: BenchRequest) => engine.add(request(r.promptTokenIds, r.maxTokens, temperature));
+  const add = (r: BenchRequest) => serving.submit(request(r.promptTokenIds, r.maxTokens, temperature)).outputs;
   if (sequential) {
     for (const r of all) results.push(await timed(add(r), performance.now()));
   } else {
@@ -136,15 +134,15 @@ async function throughput(engine: LLMEngine, all: BenchRequest[], temperature: n
   };
 }
 
-async function ttftBehindLong(engine: LLMEngine, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
-  const vocab = engine.runner.spec.vocabSize;
+async function ttftBehindLong(serving: ServingEngine, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
+  const vocab = serving.runner.spec.vocabSize;
   const [long, short] = [prompts(1, longLen, seed, vocab)[0] as number[], prompts(1, shortLen, seed + 1, vocab)[0] as number[]];
   const start = performance.now();
-  const longDone = timed(engine.add(request(long, 1)), start);
+  const longDone = timed(serving.submit(request(long, 1)).outputs, start);
   // NOTE: the short request arrives once the long prompt's first step is under way.
   await new Promise((resolve) => setTimeout(resolve, 5));
   const shortStart = performance.now();
-  const shortResult = await timed(engine.add(request(short, 1)), shortStart);
+  const shortResult = await timed(serving.submit(request(short, 1)).outputs, shortStart);
   const longResult = await longDone;
   return { shortTtftMs: shortResult.ttft, longTtftMs: longResult.ttft };
 }
@@ -203,9 +201,10 @@ export async function run(argv: string[]): Promise<number> {
   if (requestsFile !== undefined && scenario === 'ttft') throw new UsageError('--requests goes with --scenario throughput or sequential');
   const temperature = flags['temperature'] as number;
   if (!(temperature >= 0)) throw new UsageError('--temperature must be >= 0');
-  const { engine, dispose, label } = await loadEngine(options, shape, flags['dtype'] as string, seed);
+  const { serving, label } = await loadEngine(options, shape, flags['dtype'] as string, seed);
+  const { engine } = serving;
   try {
-    const vocab = engine.runner.spec.vocabSize;
+    const vocab = serving.runner.spec.vocabSize;
     const requests: BenchRequest[] =
       scenario === 'ttft'
         ? []
@@ -214,8 +213,8 @@ export async function run(argv: string[]): Promise<number> {
           : prompts(flags['num-prompts'] as number, inputLen, seed, vocab).map((promptTokenIds) => ({ promptTokenIds, maxTokens: outputLen }));
     const result =
       scenario === 'ttft'
-        ? await ttftBehindLong(engine, inputLen, flags['short-len'] as number, seed)
-        : await throughput(engine, requests, temperature, scenario === 'sequential');
+        ? await ttftBehindLong(serving, inputLen, flags['short-len'] as number, seed)
+        : await throughput(serving, requests, temperature, scenario === 'sequential');
     const stats = engine.stats();
     console.log(JSON.stringify({
       scenario,
@@ -232,6 +231,6 @@ export async function run(argv: string[]): Promise<number> {
     }));
     return 0;
   } finally {
-    dispose();
+    serving.dispose();
   }
 }

@@ -32,5 +32,6 @@ export { SamplingParams, type SamplingParamsInit } from './engine/sampling-param
 export { LLMEngine, type AddRequest, type EngineConfig, type EngineStats } from './engine/engine.js';
 export type { CompletionOutput, RequestOutput } from './engine/output.js';
 export { ModelHost, type Logger } from './host/model-host.js';
+export type { EngineRequest, ServingEngine, Submission } from './host/serving-engine.js';
 export type { ModelOptions } from './host/model-options.js';
 export { startServer, type RunningServer, type ServerOptions } from './server/server.js';

@@ -1,13 +1,11 @@
 // N-API surface of the CUDA runner (declared for TypeScript in src/runtime/cuda/native.ts).
 // One CudaModel per JS handle: a ShardGroup of one model per GPU (one GPU unless the model is
-// split by tensor parallelism). execute() copies the step out of the JS objects, runs the GPU
-// work on a libuv worker thread and resolves with the sampled ids and logprobs.
+// split by tensor parallelism). execute() reads and validates the step (native/common/js_step.h,
+// step_contract.h), plans it (step_plan.h), runs the GPU work on a libuv worker thread (or, for a
+// replayed decode graph, here) and resolves with the sampled ids and logprobs; a bad step rejects.
 #include <napi.h>
 
-#include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <limits>
 #include <memory>
 
 #include "js_step.h"

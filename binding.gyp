@@ -8,9 +8,13 @@
         "native/cpu/gemm.cc",
         "native/cpu/sampling.cc",
         "native/cpu/tensor.cc",
-        "native/cpu/thread_pool.cc"
+        "native/cpu/thread_pool.cc",
+        "native/common/js_step.cc",
+        "native/common/layout.cc",
+        "native/common/model_shape.cc",
+        "native/common/step_contract.cc"
       ],
-      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/common"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],
       "cflags!": ["-fno-exceptions", "-O2", "-O0"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti", "-O2", "-O0", "-std=gnu++20", "-std=gnu++17"],

@@ -436,7 +436,7 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
     const entries: ManualStepEntry[] = [{ seq: new ManualSequence(prompt), numTokens: prompt.length, sample: true }];
     const batch = buildStepBatch(pool, entries);
     const bad = { ...batch, tokenIds: Int32Array.from(batch.tokenIds, (t, i) => (i === 0 ? 10_000_000 : t)) };
-    await assert.rejects(runner.execute(bad), /token id 10000000 out of range/);
+    await assert.rejects(runner.execute(bad), /token id 10000000 is outside the vocabulary/);
     const lora = { ...batch, adapterSlots: Int32Array.of(0) };
     await assert.rejects(runner.execute(lora), /LoRA/);
     const ok = await runner.execute(batch);

@@ -13,5 +13,8 @@ StepInput readStep(const Napi::Value& value);
 Napi::Object stepResultToJs(Napi::Env env, const StepResult& result);
 // Throws std::invalid_argument naming a missing or mistyped field.
 ModelShape readModelShape(const Napi::Object& config);
+// A runner's own config fields next to the shape (its sizes and switches), with the same errors.
+int readConfigInt(const Napi::Object& config, const char* key);
+bool readConfigBool(const Napi::Object& config, const char* key);
 
 }  // namespace swiftlet_common

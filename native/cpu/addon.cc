@@ -2,51 +2,22 @@
 // The TypeScript declaration of this surface is src/runtime/cpu/native.ts.
 #include <napi.h>
 
-#include <cstring>
 #include <memory>
 #include <stdexcept>
 #include <thread>
 
+#include "js_step.h"
 #include "model.h"
 
 namespace swiftlet {
 namespace {
 
-template <class Array>
-struct Element;
-template <>
-struct Element<int32_t> {
-  static constexpr napi_typedarray_type type = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
-};
-template <>
-struct Element<uint32_t> {
-  static constexpr napi_typedarray_type type = napi_uint32_array;
-  static constexpr const char* name = "Uint32Array";
-};
-template <>
-struct Element<float> {
-  static constexpr napi_typedarray_type type = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
-};
-template <>
-struct Element<uint8_t> {
-  static constexpr napi_typedarray_type type = napi_uint8_array;
-  static constexpr const char* name = "Uint8Array";
-};
-
-template <class T>
-std::vector<T> copyArray(const Napi::Value& value, const std::string& what) {
-  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != Element<T>::type) {
-    throw std::runtime_error(what + " must be a " + Element<T>::name);
+std::vector<float> copyFloats(const Napi::Value& value, const std::string& what) {
+  if (!value.IsTypedArray() || value.As<Napi::TypedArray>().TypedArrayType() != napi_float32_array) {
+    throw std::runtime_error(what + " must be a Float32Array");
   }
-  auto array = value.As<Napi::TypedArrayOf<T>>();
-  return std::vector<T>(array.Data(), array.Data() + array.ElementLength());
-}
-
-template <class T>
-std::vector<T> field(const Napi::Object& obj, const char* key) {
-  return copyArray<T>(obj.Get(key), key);
+  auto array = value.As<Napi::Float32Array>();
+  return std::vector<float>(array.Data(), array.Data() + array.ElementLength());
 }
 
 double number(const Napi::Object& obj, const char* key) {
@@ -55,88 +26,16 @@ double number(const Napi::Object& obj, const char* key) {
   return v.As<Napi::Number>().DoubleValue();
 }
 
-bool boolean(const Napi::Object& obj, const char* key) {
-  const Napi::Value v = obj.Get(key);
-  if (!v.IsBoolean()) throw std::runtime_error(std::string(key) + " must be a boolean");
-  return v.As<Napi::Boolean>().Value();
-}
-
-template <class T>
-Napi::Value toJs(Napi::Env env, const std::vector<T>& values) {
-  auto array = Napi::TypedArrayOf<T>::New(env, values.size());
-  if (!values.empty()) std::memcpy(array.Data(), values.data(), values.size() * sizeof(T));
-  return array;
-}
-
-ModelConfig parseConfig(const Napi::Object& o) {
+ModelConfig readConfig(const Napi::Object& o) {
   ModelConfig c;
-  c.vocabSize = static_cast<int>(number(o, "vocabSize"));
-  c.hiddenSize = static_cast<int>(number(o, "hiddenSize"));
-  c.intermediateSize = static_cast<int>(number(o, "intermediateSize"));
-  c.numLayers = static_cast<int>(number(o, "numLayers"));
-  c.numHeads = static_cast<int>(number(o, "numHeads"));
-  c.numKvHeads = static_cast<int>(number(o, "numKvHeads"));
-  c.headDim = static_cast<int>(number(o, "headDim"));
-  c.rmsNormEps = static_cast<float>(number(o, "rmsNormEps"));
-  c.tieWordEmbeddings = boolean(o, "tieWordEmbeddings");
-  c.qkvBias = boolean(o, "qkvBias");
-  c.oBias = boolean(o, "oBias");
-  c.mlpBias = boolean(o, "mlpBias");
-  c.qkNorm = boolean(o, "qkNorm");
-  c.invFreq = field<float>(o, "invFreq");
-  c.attentionScale = static_cast<float>(number(o, "attentionScale"));
-  c.rotaryDim = static_cast<int>(number(o, "rotaryDim"));
-  c.maxTokens = static_cast<int>(number(o, "maxTokens"));
-  c.numKvBlocks = static_cast<int>(number(o, "numKvBlocks"));
-  c.maxLoras = static_cast<int>(number(o, "maxLoras"));
-  c.maxLoraRank = static_cast<int>(number(o, "maxLoraRank"));
-  c.numThreads = static_cast<int>(number(o, "numThreads"));
+  static_cast<swiftlet_common::ModelShape&>(c) = swiftlet_common::readModelShape(o);
+  c.maxTokensPerChunk = swiftlet_common::readConfigInt(o, "maxTokensPerChunk");
+  c.numKvBlocks = swiftlet_common::readConfigInt(o, "numKvBlocks");
+  c.maxLoras = swiftlet_common::readConfigInt(o, "maxLoras");
+  c.maxLoraRank = swiftlet_common::readConfigInt(o, "maxLoraRank");
+  c.numThreads = swiftlet_common::readConfigInt(o, "numThreads");
   if (c.numThreads <= 0) c.numThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
   return c;
-}
-
-StepInput parseStep(const Napi::Object& b) {
-  StepInput in;
-  in.numSeqs = static_cast<int>(number(b, "numSeqs"));
-  in.numTokens = static_cast<int>(number(b, "numTokens"));
-  in.tokenIds = field<int32_t>(b, "tokenIds");
-  in.positions = field<int32_t>(b, "positions");
-  in.queryStart = field<int32_t>(b, "queryStart");
-  in.contextLens = field<int32_t>(b, "contextLens");
-  in.blockTables = field<int32_t>(b, "blockTables");
-  in.maxBlocksPerSeq = static_cast<int>(number(b, "maxBlocksPerSeq"));
-  in.slotMapping = field<int32_t>(b, "slotMapping");
-  in.adapterSlots = field<int32_t>(b, "adapterSlots");
-  const Napi::Value samplingValue = b.Get("sampling");
-  if (!samplingValue.IsObject()) throw std::runtime_error("sampling must be an object");
-  const Napi::Object s = samplingValue.As<Napi::Object>();
-  in.doSample = field<uint8_t>(s, "doSample");
-  in.temperature = field<float>(s, "temperature");
-  in.topP = field<float>(s, "topP");
-  in.topK = field<int32_t>(s, "topK");
-  in.minP = field<float>(s, "minP");
-  in.repetitionPenalty = field<float>(s, "repetitionPenalty");
-  in.presencePenalty = field<float>(s, "presencePenalty");
-  in.frequencyPenalty = field<float>(s, "frequencyPenalty");
-  in.seeds = field<uint32_t>(s, "seeds");
-  in.sampleIndex = field<int32_t>(s, "sampleIndex");
-  in.promptTokenIds = field<int32_t>(s, "promptTokenIds");
-  in.promptStart = field<int32_t>(s, "promptStart");
-  in.outputTokenIds = field<int32_t>(s, "outputTokenIds");
-  in.outputStart = field<int32_t>(s, "outputStart");
-  in.biasTokenIds = field<int32_t>(s, "biasTokenIds");
-  in.biasValues = field<float>(s, "biasValues");
-  in.biasStart = field<int32_t>(s, "biasStart");
-  in.numLogprobs = field<int32_t>(s, "numLogprobs");
-  const Napi::Value pl = b.Get("positionLogprobs");
-  if (pl.IsObject()) {
-    const Napi::Object p = pl.As<Napi::Object>();
-    in.hasPositionLogprobs = true;
-    in.positionTokenIndex = field<int32_t>(p, "tokenIndex");
-    in.positionTargetIds = field<int32_t>(p, "targetTokenId");
-    in.positionTopK = static_cast<int>(number(p, "topK"));
-  }
-  return in;
 }
 
 class CpuModel;
@@ -176,7 +75,7 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
   explicit CpuModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuModel>(info) {
     try {
       if (!info[0].IsObject()) throw std::runtime_error("CpuModel needs a config object");
-      model_ = std::make_unique<Model>(parseConfig(info[0].As<Napi::Object>()));
+      model_ = std::make_unique<Model>(readConfig(info[0].As<Napi::Object>()));
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }
@@ -241,10 +140,10 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
     if (busy_) return reject("a step is already running on this model");
     StepInput input;
     try {
-      if (!info[0].IsObject()) throw std::runtime_error("execute needs a step batch");
-      input = parseStep(info[0].As<Napi::Object>());
+      input = swiftlet_common::readStep(info[0]);
+      swiftlet_common::validateStep(input, model_->stepLimits());
     } catch (const std::exception& e) {
-      return reject(std::string("invalid step: ") + e.what());
+      return reject(e.what());
     }
     busy_ = true;
     auto* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(input));
@@ -279,8 +178,8 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
         const int64_t out = proj == kQ ? q : (proj == kK || proj == kV) ? kv : (proj == kGate || proj == kUp) ? I : H;
         LoraModule& module = adapter->layers[layer][proj];
         module.rank = rank;
-        module.a = copyArray<float>(m.Get("a"), where + " a");
-        module.b = copyArray<float>(m.Get("b"), where + " b");
+        module.a = copyFloats(m.Get("a"), where + " a");
+        module.b = copyFloats(m.Get("b"), where + " b");
         if (static_cast<int64_t>(module.a.size()) != rank * in || static_cast<int64_t>(module.b.size()) != out * rank) {
           throw std::runtime_error(where + ": A must be [" + std::to_string(rank) + ", " + std::to_string(in) + "] and B [" +
                                    std::to_string(out) + ", " + std::to_string(rank) + "]");
@@ -331,18 +230,8 @@ void StepWorker::Execute() {
 }
 
 void StepWorker::OnOK() {
-  Napi::Env env = Env();
   owner_->finishStep();
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("sampledTokenIds", toJs(env, result_.sampledTokenIds));
-  out.Set("sampledLogprobs", toJs(env, result_.sampledLogprobs));
-  out.Set("topK", Napi::Number::New(env, result_.topK));
-  out.Set("topTokenIds", toJs(env, result_.topTokenIds));
-  out.Set("topLogprobs", toJs(env, result_.topLogprobs));
-  out.Set("positionTargetLogprobs", toJs(env, result_.positionTargetLogprobs));
-  out.Set("positionTopTokenIds", toJs(env, result_.positionTopTokenIds));
-  out.Set("positionTopLogprobs", toJs(env, result_.positionTopLogprobs));
-  deferred_.Resolve(out);
+  deferred_.Resolve(swiftlet_common::stepResultToJs(Env(), result_));
 }
 
 void StepWorker::OnError(const Napi::Error& error) {

@@ -56,16 +56,9 @@ int parseProjection(const std::string& name) {
 
 Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.numThreads) {
   const ModelConfig& c = config_;
-  if (c.vocabSize <= 0 || c.hiddenSize <= 0 || c.numLayers <= 0 || c.numHeads <= 0 || c.numKvHeads <= 0 ||
-      c.headDim <= 0 || c.intermediateSize <= 0) {
-    throw std::runtime_error("model config has a non-positive size");
-  }
-  if (c.numHeads % c.numKvHeads != 0) throw std::runtime_error("num_attention_heads must be a multiple of num_key_value_heads");
-  if (c.rotaryDim > c.headDim || c.rotaryDim % 2 != 0 || c.rotaryDim / 2 > kMaxRotaryHalf ||
-      static_cast<int>(c.invFreq.size()) != c.rotaryDim / 2) {
-    throw std::runtime_error("rotary tables do not match head_dim");
-  }
-  if (c.maxTokens <= 0 || c.numKvBlocks <= 0) throw std::runtime_error("maxTokens and numKvBlocks must be positive");
+  swiftlet_common::checkModelShape(c);
+  if (c.rotaryDim / 2 > kMaxRotaryHalf) throw std::runtime_error("rotaryDim exceeds the CPU runner's " + std::to_string(2 * kMaxRotaryHalf));
+  if (c.maxTokensPerChunk <= 0 || c.numKvBlocks <= 0) throw std::runtime_error("maxTokensPerChunk and numKvBlocks must be positive");
   qkvWidth_ = static_cast<int64_t>(c.numHeads + 2 * c.numKvHeads) * c.headDim;
   layers_.resize(c.numLayers);
   adapters_.resize(std::max(c.maxLoras, 0));
@@ -73,7 +66,7 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
   layerCacheFloats_ = static_cast<int64_t>(c.numKvBlocks) * kBlockSize * c.numKvHeads * c.headDim;
   kvCache_.allocate(static_cast<size_t>(layerCacheFloats_) * 2 * c.numLayers * sizeof(float));
 
-  const int64_t T = c.maxTokens;
+  const int64_t T = c.maxTokensPerChunk;
   const int64_t H = c.hiddenSize;
   const int64_t I = c.intermediateSize;
   x_.allocate(T * H * 4);
@@ -226,83 +219,31 @@ bool Model::hasAdapter(int slot) const {
   return slot >= 0 && slot < static_cast<int>(adapters_.size()) && adapters_[slot] != nullptr;
 }
 
-void Model::validate(const StepInput& in) const {
-  const ModelConfig& c = config_;
-  const int S = in.numSeqs, T = in.numTokens;
-  auto fail = [](const std::string& message) { throw std::runtime_error("invalid step: " + message); };
-  if (S < 0 || T < 0) fail("negative sizes");
-  if (static_cast<int>(in.queryStart.size()) != S + 1 || in.queryStart[0] != 0 || in.queryStart[S] != T) fail("queryStart must run from 0 to numTokens");
-  for (int s = 0; s < S; s++)
-    if (in.queryStart[s + 1] < in.queryStart[s]) fail("queryStart must not decrease");
-  if (static_cast<int>(in.tokenIds.size()) != T || static_cast<int>(in.positions.size()) != T ||
-      static_cast<int>(in.slotMapping.size()) != T) {
-    fail("tokenIds, positions and slotMapping need numTokens entries");
-  }
-  if (static_cast<int>(in.adapterSlots.size()) != S || static_cast<int>(in.contextLens.size()) != S) fail("adapterSlots and contextLens need numSeqs entries");
-  if (in.maxBlocksPerSeq < 0 || in.blockTables.size() < static_cast<size_t>(S) * in.maxBlocksPerSeq) fail("blockTables is shorter than numSeqs * maxBlocksPerSeq");
-  const size_t perSeq = static_cast<size_t>(S);
-  if (in.doSample.size() != perSeq || in.temperature.size() != perSeq || in.topP.size() != perSeq ||
-      in.topK.size() != perSeq || in.minP.size() != perSeq || in.repetitionPenalty.size() != perSeq ||
-      in.presencePenalty.size() != perSeq || in.frequencyPenalty.size() != perSeq || in.seeds.size() != 2 * perSeq ||
-      in.sampleIndex.size() != perSeq || in.numLogprobs.size() != perSeq) {
-    fail("sampling arrays need numSeqs entries (seeds 2 per sequence)");
-  }
-  auto checkOffsets = [&](const std::vector<int32_t>& start, size_t total, const char* what) {
-    if (start.empty()) return;
-    if (start.size() != perSeq + 1 || start[0] != 0 || static_cast<size_t>(start[S]) > total) fail(std::string(what) + " offsets are malformed");
-    for (int s = 0; s < S; s++)
-      if (start[s + 1] < start[s]) fail(std::string(what) + " offsets must not decrease");
-  };
-  checkOffsets(in.promptStart, in.promptTokenIds.size(), "promptStart");
-  checkOffsets(in.outputStart, in.outputTokenIds.size(), "outputStart");
-  checkOffsets(in.biasStart, std::min(in.biasTokenIds.size(), in.biasValues.size()), "biasStart");
-  const int64_t numSlots = static_cast<int64_t>(c.numKvBlocks) * kBlockSize;
-  for (int s = 0; s < S; s++) {
-    const int slot = in.adapterSlots[s];
-    if (slot != -1 && !hasAdapter(slot)) fail("sequence " + std::to_string(s) + " uses adapter slot " + std::to_string(slot) + ", which holds no adapter");
-    if (in.doSample[s] && in.queryStart[s + 1] == in.queryStart[s]) fail("sequence " + std::to_string(s) + " is sampled but has no tokens");
-    if (in.numLogprobs[s] > c.vocabSize) fail("numLogprobs exceeds the vocabulary");
-    int32_t maxPosition = -1;
-    for (int t = in.queryStart[s]; t < in.queryStart[s + 1]; t++) {
-      const int32_t id = in.tokenIds[t], pos = in.positions[t], slotId = in.slotMapping[t];
-      if (id < 0 || id >= c.vocabSize) fail("token id " + std::to_string(id) + " is outside the vocabulary");
-      if (pos < 0 || pos >= numSlots) fail("position " + std::to_string(pos) + " is outside the KV cache");
-      if (slotId < 0 || slotId >= numSlots) fail("slot " + std::to_string(slotId) + " is outside the KV cache");
-      maxPosition = std::max(maxPosition, pos);
-    }
-    if (maxPosition < 0) continue;
-    const int numBlocks = maxPosition / kBlockSize + 1;
-    if (numBlocks > in.maxBlocksPerSeq) fail("sequence " + std::to_string(s) + " needs more blocks than maxBlocksPerSeq");
-    for (int b = 0; b < numBlocks; b++) {
-      const int32_t block = in.blockTables[static_cast<size_t>(s) * in.maxBlocksPerSeq + b];
-      if (block < 0 || block >= c.numKvBlocks) fail("sequence " + std::to_string(s) + " has block id " + std::to_string(block) + " outside the cache");
-    }
-  }
-  if (in.hasPositionLogprobs) {
-    if (in.positionTargetIds.size() != in.positionTokenIndex.size()) fail("positionLogprobs arrays differ in length");
-    if (in.positionTopK < 0 || in.positionTopK > c.vocabSize) fail("positionLogprobs.topK is out of range");
-    for (size_t e = 0; e < in.positionTokenIndex.size(); e++) {
-      if (in.positionTokenIndex[e] < 0 || in.positionTokenIndex[e] >= T) fail("positionLogprobs.tokenIndex is out of range");
-      if (in.positionTargetIds[e] < -1 || in.positionTargetIds[e] >= c.vocabSize) fail("positionLogprobs.targetTokenId is outside the vocabulary");
-    }
-  }
+swiftlet_common::StepLimits Model::stepLimits() const {
+  swiftlet_common::StepLimits limits;
+  limits.vocabSize = config_.vocabSize;
+  limits.numKvBlocks = config_.numKvBlocks;
+  limits.maxContext = config_.numKvBlocks * kBlockSize;
+  limits.maxLoras = config_.maxLoras;
+  limits.hasAdapter = [this](int slot) { return hasAdapter(slot); };
+  return limits;
 }
 
 void Model::execute(const StepInput& in, StepResult& out) {
-  validate(in);
   const int S = in.numSeqs;
   out.sampledTokenIds.assign(S, -1);
   out.sampledLogprobs.assign(S, NAN);
   int topK = 0;
   for (int s = 0; s < S; s++)
-    if (in.doSample[s]) topK = std::max(topK, in.numLogprobs[s]);
+    if (in.sampling.doSample[s]) topK = std::max(topK, in.sampling.numLogprobs[s]);
   out.topK = topK;
   out.topTokenIds.assign(static_cast<size_t>(S) * topK, -1);
   out.topLogprobs.assign(static_cast<size_t>(S) * topK, NAN);
-  const size_t numEntries = in.hasPositionLogprobs ? in.positionTokenIndex.size() : 0;
+  const swiftlet_common::PositionLogprobsInput& positions = in.positionLogprobs;
+  const size_t numEntries = positions.wanted ? positions.tokenIndex.size() : 0;
   out.positionTargetLogprobs.assign(numEntries, NAN);
-  out.positionTopTokenIds.assign(numEntries * in.positionTopK, -1);
-  out.positionTopLogprobs.assign(numEntries * in.positionTopK, NAN);
+  out.positionTopTokenIds.assign(numEntries * positions.topK, -1);
+  out.positionTopLogprobs.assign(numEntries * positions.topK, NAN);
 
   std::vector<int32_t> seqOfToken(in.numTokens);
   slotOfToken_.resize(in.numTokens);
@@ -314,8 +255,8 @@ void Model::execute(const StepInput& in, StepResult& out) {
   }
   // NOTE: a step longer than the scratch runs as consecutive chunks; results are the same
   // because each token attends only to positions already written to the cache.
-  for (int64_t t0 = 0; t0 < in.numTokens; t0 += config_.maxTokens) {
-    const int64_t n = std::min<int64_t>(config_.maxTokens, in.numTokens - t0);
+  for (int64_t t0 = 0; t0 < in.numTokens; t0 += config_.maxTokensPerChunk) {
+    const int64_t n = std::min<int64_t>(config_.maxTokensPerChunk, in.numTokens - t0);
     forwardChunk(in, t0, n, seqOfToken);
     logitsAndSampling(in, t0, n, out);
   }
@@ -526,11 +467,11 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
   std::vector<Use> uses;
   for (int s = 0; s < in.numSeqs; s++) {
     const int64_t row = in.queryStart[s + 1] - 1;
-    if (in.doSample[s] && row >= t0 && row < t0 + T) uses.push_back({row, s});
+    if (in.sampling.doSample[s] && row >= t0 && row < t0 + T) uses.push_back({row, s});
   }
-  if (in.hasPositionLogprobs) {
-    for (size_t e = 0; e < in.positionTokenIndex.size(); e++) {
-      const int64_t row = in.positionTokenIndex[e];
+  if (in.positionLogprobs.wanted) {
+    for (size_t e = 0; e < in.positionLogprobs.tokenIndex.size(); e++) {
+      const int64_t row = in.positionLogprobs.tokenIndex[e];
       if (row >= t0 && row < t0 + T) uses.push_back({row, -static_cast<int64_t>(e) - 1});
     }
   }
@@ -560,42 +501,36 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
       const float lse = logSumExp(rowLogits, static_cast<int>(V));
       if (use.what >= 0) {
         const int s = static_cast<int>(use.what);
+        const swiftlet_common::SamplingInput& sampling = in.sampling;
         RowSampling rs;
-        rs.temperature = in.temperature[s];
-        rs.topP = in.topP[s];
-        rs.topK = in.topK[s];
-        rs.minP = in.minP[s];
-        rs.repetitionPenalty = in.repetitionPenalty[s];
-        rs.presencePenalty = in.presencePenalty[s];
-        rs.frequencyPenalty = in.frequencyPenalty[s];
-        rs.seedLo = in.seeds[2 * s];
-        rs.seedHi = in.seeds[2 * s + 1];
-        rs.sampleIndex = in.sampleIndex[s];
-        if (!in.promptStart.empty()) {
-          rs.promptIds = in.promptTokenIds.data() + in.promptStart[s];
-          rs.numPromptIds = in.promptStart[s + 1] - in.promptStart[s];
+        static_cast<swiftlet_common::SamplingSettings&>(rs) = sampling.settingsOf(s);
+        rs.seedLo = sampling.seeds[2 * s];
+        rs.seedHi = sampling.seeds[2 * s + 1];
+        if (!sampling.promptStart.empty()) {
+          rs.promptIds = sampling.promptTokenIds.data() + sampling.promptStart[s];
+          rs.numPromptIds = sampling.promptStart[s + 1] - sampling.promptStart[s];
         }
-        if (!in.outputStart.empty()) {
-          rs.outputIds = in.outputTokenIds.data() + in.outputStart[s];
-          rs.numOutputIds = in.outputStart[s + 1] - in.outputStart[s];
+        if (!sampling.outputStart.empty()) {
+          rs.outputIds = sampling.outputTokenIds.data() + sampling.outputStart[s];
+          rs.numOutputIds = sampling.outputStart[s + 1] - sampling.outputStart[s];
         }
-        if (!in.biasStart.empty()) {
-          rs.biasIds = in.biasTokenIds.data() + in.biasStart[s];
-          rs.biasValues = in.biasValues.data() + in.biasStart[s];
-          rs.numBias = in.biasStart[s + 1] - in.biasStart[s];
+        if (!sampling.biasStart.empty()) {
+          rs.biasIds = sampling.biasTokenIds.data() + sampling.biasStart[s];
+          rs.biasValues = sampling.biasValues.data() + sampling.biasStart[s];
+          rs.numBias = sampling.biasStart[s + 1] - sampling.biasStart[s];
         }
         const int32_t token = sampleToken(rowLogits, static_cast<int>(V), rs, samplingScratch_[threadIndex]);
         out.sampledTokenIds[s] = token;
         out.sampledLogprobs[s] = rowLogits[token] - lse;
-        if (in.numLogprobs[s] > 0) {
+        if (sampling.numLogprobs[s] > 0) {
           topLogprobs(rowLogits, static_cast<int>(V), lse, out.topK, out.topTokenIds.data() + static_cast<size_t>(s) * out.topK,
                       out.topLogprobs.data() + static_cast<size_t>(s) * out.topK);
         }
       } else {
         const size_t e = static_cast<size_t>(-use.what - 1);
-        const int32_t target = in.positionTargetIds[e];
+        const int32_t target = in.positionLogprobs.targetTokenId[e];
         if (target >= 0) out.positionTargetLogprobs[e] = rowLogits[target] - lse;
-        const int k = in.positionTopK;
+        const int k = in.positionLogprobs.topK;
         topLogprobs(rowLogits, static_cast<int>(V), lse, k, out.positionTopTokenIds.data() + e * k,
                     out.positionTopLogprobs.data() + e * k);
       }

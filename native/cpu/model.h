@@ -7,7 +7,9 @@
 #include <string>
 #include <vector>
 
+#include "model_shape.h"
 #include "sampling.h"
+#include "step_contract.h"
 #include "tensor.h"
 #include "thread_pool.h"
 
@@ -15,26 +17,10 @@ namespace swiftlet {
 
 constexpr int kBlockSize = 16;
 
-struct ModelConfig {
-  int vocabSize = 0;
-  int hiddenSize = 0;
-  int intermediateSize = 0;
-  int numLayers = 0;
-  int numHeads = 0;
-  int numKvHeads = 0;
-  int headDim = 0;
-  float rmsNormEps = 1e-6f;
-  bool tieWordEmbeddings = false;
-  bool qkvBias = false;
-  bool oBias = false;
-  bool mlpBias = false;
-  bool qkNorm = false;
-  /** [rotaryDim / 2] */
-  std::vector<float> invFreq;
-  float attentionScale = 1.f;
-  int rotaryDim = 0;
+/** The decoder's shape (names as in src/runtime/native-shape.ts) and what the CPU runner sizes by it. */
+struct ModelConfig : swiftlet_common::ModelShape {
   /** Tokens per forward chunk: scratch is sized by it; a larger step runs as several chunks. */
-  int maxTokens = 256;
+  int maxTokensPerChunk = 256;
   int numKvBlocks = 0;
   int maxLoras = 0;
   int maxLoraRank = 0;
@@ -58,35 +44,8 @@ struct Adapter {
   std::vector<std::array<LoraModule, kNumProjections>> layers;
 };
 
-/** One engine step, copied out of the JS arrays (see runtime/types.ts StepBatch). */
-struct StepInput {
-  int numSeqs = 0;
-  int numTokens = 0;
-  std::vector<int32_t> tokenIds, positions, queryStart, contextLens, blockTables, slotMapping, adapterSlots;
-  int maxBlocksPerSeq = 0;
-  std::vector<uint8_t> doSample;
-  std::vector<float> temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
-  std::vector<int32_t> topK;
-  std::vector<uint32_t> seeds;
-  std::vector<int32_t> sampleIndex;
-  std::vector<int32_t> promptTokenIds, promptStart, outputTokenIds, outputStart, biasTokenIds, biasStart;
-  std::vector<float> biasValues;
-  std::vector<int32_t> numLogprobs;
-  bool hasPositionLogprobs = false;
-  std::vector<int32_t> positionTokenIndex, positionTargetIds;
-  int positionTopK = 0;
-};
-
-struct StepResult {
-  std::vector<int32_t> sampledTokenIds;
-  std::vector<float> sampledLogprobs;
-  int topK = 0;
-  std::vector<int32_t> topTokenIds;
-  std::vector<float> topLogprobs;
-  std::vector<float> positionTargetLogprobs;
-  std::vector<int32_t> positionTopTokenIds;
-  std::vector<float> positionTopLogprobs;
-};
+using swiftlet_common::StepInput;
+using swiftlet_common::StepResult;
 
 class Model {
  public:
@@ -102,7 +61,9 @@ class Model {
   void setAdapter(int slot, std::unique_ptr<Adapter> adapter);
   bool hasAdapter(int slot) const;
 
-  /** Throws std::runtime_error on a malformed step (nothing is written to the cache then). */
+  /** What a step may ask of this model; the addon checks every step against it before execute(). */
+  swiftlet_common::StepLimits stepLimits() const;
+  /** Runs a step that passed validateStep(stepLimits()). */
   void execute(const StepInput& in, StepResult& out);
 
   size_t kvCacheBytes() const { return kvCache_.size(); }
@@ -116,7 +77,6 @@ class Model {
     uint32_t setMask = 0;
   };
 
-  void validate(const StepInput& in) const;
   void forwardChunk(const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
   void linear(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
               float* y, int64_t ldy);

@@ -4,9 +4,8 @@
  * NOTE: the batch's arrays are views of scratch buffers reused from step to step (grow-only),
  * so a step allocates no typed arrays. That is safe because the engine builds the next batch
  * only after the runner's execute() has settled, and both native runners copy every input
- * out of the JS arrays inside execute() itself (native/cpu/addon.cc parseStep,
- * native/cuda/src/addon.cc copyArray) before any asynchronous work. A runner must not keep
- * a batch's arrays past its step.
+ * out of the JS arrays inside execute() itself (native/common/js_step.cc readStep) before any
+ * asynchronous work. A runner must not keep a batch's arrays past its step.
  */
 import { KV_BLOCK_SIZE } from '../runtime/types.js';
 import type { PositionLogprobRequest, SamplingBatch, StepBatch } from '../runtime/types.js';

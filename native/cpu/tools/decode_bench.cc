@@ -1,7 +1,7 @@
 // The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random bf16 weights, prompt 512,
 // 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
-//   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu native/cpu/tools/decode_bench.cc \
-//       native/cpu/{model,gemm,sampling,tensor,thread_pool}.cc -o decode_bench && ./decode_bench [threads]
+//   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu -Inative/common native/cpu/tools/decode_bench.cc \
+//       native/cpu/{model,gemm,sampling,tensor,thread_pool}.cc native/common/{model_shape,layout}.cc -o decode_bench && ./decode_bench [threads]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -56,17 +56,17 @@ StepInput makeStep(std::vector<Seq>& seqs, const std::vector<int>& which, int nu
   }
   const size_t n = which.size();
   in.numTokens = static_cast<int>(in.tokenIds.size());
-  in.doSample.assign(n, 1);
-  in.temperature.assign(n, 0.f);
-  in.topP.assign(n, 1.f);
-  in.topK.assign(n, 0);
-  in.minP.assign(n, 0.f);
-  in.repetitionPenalty.assign(n, 1.f);
-  in.presencePenalty.assign(n, 0.f);
-  in.frequencyPenalty.assign(n, 0.f);
-  in.seeds.assign(2 * n, 0);
-  in.sampleIndex.assign(n, 0);
-  in.numLogprobs.assign(n, -1);
+  in.sampling.doSample.assign(n, 1);
+  in.sampling.temperature.assign(n, 0.f);
+  in.sampling.topP.assign(n, 1.f);
+  in.sampling.topK.assign(n, 0);
+  in.sampling.minP.assign(n, 0.f);
+  in.sampling.repetitionPenalty.assign(n, 1.f);
+  in.sampling.presencePenalty.assign(n, 0.f);
+  in.sampling.frequencyPenalty.assign(n, 0.f);
+  in.sampling.seeds.assign(2 * n, 0);
+  in.sampling.sampleIndex.assign(n, 0);
+  in.sampling.numLogprobs.assign(n, -1);
   return in;
 }
 }  // namespace
@@ -78,7 +78,7 @@ int main(int argc, char** argv) {
   c.tieWordEmbeddings = true, c.qkvBias = true;
   c.rotaryDim = 64;
   for (int i = 0; i < 32; i++) c.invFreq.push_back(1.f / std::pow(1e6f, (2.f * i) / 64.f));
-  c.maxTokens = kPrompt;
+  c.maxTokensPerChunk = kPrompt;
   const int blocksPerSeq = (kPrompt + kGen) / kBlockSize;
   c.numKvBlocks = 16 * blocksPerSeq;
   c.numThreads = argc > 1 ? std::atoi(argv[1]) : 2;

@@ -1,16 +1,16 @@
 // N-API surface of the CUDA runner (declared for TypeScript in src/runtime/cuda/native.ts).
 // One CudaModel per JS handle: a ShardGroup of one model per GPU (one GPU unless the model is
-// split by tensor parallelism). execute() copies the step out of the JS objects, runs the GPU
-// work on a libuv worker thread and resolves with the sampled ids and logprobs.
+// split by tensor parallelism). execute() reads and validates the step (native/common/js_step.h,
+// step_contract.h), plans it (step_plan.h), runs the GPU work on a libuv worker thread (or, for a
+// replayed decode graph, here) and resolves with the sampled ids and logprobs; a bad step rejects.
 #include <napi.h>
 
-#include <cmath>
 #include <cstdio>
-#include <cstring>
-#include <limits>
 #include <memory>
 
+#include "js_step.h"
 #include "shard_group.h"
+#include "step_plan.h"
 
 using namespace swiftlet_cuda;
 
@@ -21,23 +21,14 @@ constexpr napi_typedarray_type arrayTypeOf();
 template <>
 constexpr napi_typedarray_type arrayTypeOf<int32_t>() { return napi_int32_array; }
 template <>
-constexpr napi_typedarray_type arrayTypeOf<uint32_t>() { return napi_uint32_array; }
-template <>
 constexpr napi_typedarray_type arrayTypeOf<float>() { return napi_float32_array; }
-template <>
-constexpr napi_typedarray_type arrayTypeOf<uint8_t>() { return napi_uint8_array; }
-
-template <typename T>
-Napi::TypedArrayOf<T> typedField(const Napi::Object& o, const char* name) {
-  Napi::Value v = o.Get(name);
-  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != arrayTypeOf<T>())
-    throw Napi::TypeError::New(o.Env(), std::string("step field ") + name + " has the wrong type");
-  return v.As<Napi::TypedArrayOf<T>>();
-}
 
 template <typename T>
 std::vector<T> copyArray(const Napi::Object& o, const char* name) {
-  Napi::TypedArrayOf<T> a = typedField<T>(o, name);
+  Napi::Value v = o.Get(name);
+  if (!v.IsTypedArray() || v.As<Napi::TypedArray>().TypedArrayType() != arrayTypeOf<T>())
+    throw Napi::TypeError::New(o.Env(), std::string("field ") + name + " has the wrong type");
+  Napi::TypedArrayOf<T> a = v.As<Napi::TypedArrayOf<T>>();
   return std::vector<T>(a.Data(), a.Data() + a.ElementLength());
 }
 
@@ -47,36 +38,39 @@ int intField(const Napi::Object& o, const char* name) {
   return v.As<Napi::Number>().Int32Value();
 }
 
-double numField(const Napi::Object& o, const char* name, double fallback) {
-  Napi::Value v = o.Get(name);
-  return v.IsNumber() ? v.As<Napi::Number>().DoubleValue() : fallback;
+ModelConfig readConfig(const Napi::Object& o) {
+  ModelConfig c;
+  static_cast<swiftlet_common::ModelShape&>(c) = swiftlet_common::readModelShape(o);
+  swiftlet_common::checkModelShape(c);
+  c.maxNumTokens = swiftlet_common::readConfigInt(o, "maxNumTokens");
+  c.maxNumSeqs = swiftlet_common::readConfigInt(o, "maxNumSeqs");
+  c.maxModelLen = swiftlet_common::readConfigInt(o, "maxModelLen");
+  c.maxLoras = swiftlet_common::readConfigInt(o, "maxLoras");
+  c.maxLoraRank = swiftlet_common::readConfigInt(o, "maxLoraRank");
+  c.useCudaGraphs = swiftlet_common::readConfigBool(o, "useCudaGraphs");
+  return c;
 }
 
-bool boolField(const Napi::Object& o, const char* name) {
-  Napi::Value v = o.Get(name);
-  return v.IsBoolean() && v.As<Napi::Boolean>().Value();
-}
-
-Napi::Int32Array toJs(Napi::Env env, const std::vector<int>& v) {
-  Napi::Int32Array a = Napi::Int32Array::New(env, v.size());
-  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * 4);
-  return a;
-}
-
-Napi::Float32Array toJs(Napi::Env env, const std::vector<float>& v) {
-  Napi::Float32Array a = Napi::Float32Array::New(env, v.size());
-  if (!v.empty()) std::memcpy(a.Data(), v.data(), v.size() * 4);
-  return a;
+// What a step may ask of the group: rank 0's limits hold for every rank (shard_group.h).
+swiftlet_common::StepLimits stepLimits(const Model& first) {
+  const ModelConfig& c = first.config();
+  swiftlet_common::StepLimits limits;
+  limits.vocabSize = c.vocabSize;
+  limits.numKvBlocks = first.numKvBlocks();
+  limits.maxContext = c.maxModelLen;
+  limits.maxNumSeqs = c.maxNumSeqs;
+  limits.maxNumTokens = c.maxNumTokens;
+  limits.maxLoras = c.maxLoras;
+  limits.hasAdapter = [&first](int slot) { return first.hasAdapter(slot); };
+  return limits;
 }
 
 class CudaModelWrap;
 
-Napi::Object stepOutputToJs(Napi::Env env, const StepInput& input, const StepResult& result);
-
 class StepWorker : public Napi::AsyncWorker {
  public:
-  StepWorker(Napi::Env env, CudaModelWrap* owner, Napi::Object self, StepInput input)
-      : Napi::AsyncWorker(env), owner_(owner), self_(Napi::Persistent(self)), input_(std::move(input)),
+  StepWorker(Napi::Env env, CudaModelWrap* owner, Napi::Object self, StepPlan plan)
+      : Napi::AsyncWorker(env), owner_(owner), self_(Napi::Persistent(self)), plan_(std::move(plan)),
         deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override;
@@ -86,8 +80,8 @@ class StepWorker : public Napi::AsyncWorker {
  private:
   CudaModelWrap* owner_;
   Napi::ObjectReference self_;
-  StepInput input_;
-  StepResult result_;
+  StepPlan plan_;
+  RowResults rows_;
   Napi::Promise::Deferred deferred_;
 };
 
@@ -110,28 +104,11 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     if (!info[0].IsObject()) throw Napi::TypeError::New(env, "CudaModel(config) needs a config object");
     Napi::Object o = info[0].As<Napi::Object>();
     ModelConfig c;
-    c.vocabSize = intField(o, "vocabSize");
-    c.hidden = intField(o, "hiddenSize");
-    c.inter = intField(o, "intermediateSize");
-    c.numLayers = intField(o, "numLayers");
-    c.numHeads = intField(o, "numHeads");
-    c.numKvHeads = intField(o, "numKvHeads");
-    c.headDim = intField(o, "headDim");
-    c.rmsNormEps = (float)numField(o, "rmsNormEps", 1e-6);
-    c.tieWordEmbeddings = boolField(o, "tieWordEmbeddings");
-    c.qkvBias = boolField(o, "qkvBias");
-    c.oBias = boolField(o, "oBias");
-    c.mlpBias = boolField(o, "mlpBias");
-    c.qkNorm = boolField(o, "qkNorm");
-    c.invFreq = copyArray<float>(o, "invFreq");
-    c.attentionScale = (float)numField(o, "attentionScale", 1.0);
-    c.rotaryDim = intField(o, "rotaryDim");
-    c.maxNumTokens = intField(o, "maxNumTokens");
-    c.maxNumSeqs = intField(o, "maxNumSeqs");
-    c.maxModelLen = intField(o, "maxModelLen");
-    c.maxLoras = (int)numField(o, "maxLoras", 0);
-    c.maxLoraRank = (int)numField(o, "maxLoraRank", 0);
-    c.useCudaGraphs = boolField(o, "useCudaGraphs");
+    try {
+      c = readConfig(o);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(env, e.what());
+    }
     c.fatbinPath = o.Get("fatbinPath").As<Napi::String>().Utf8Value();
     std::vector<int> devices = copyArray<int32_t>(o, "devices");
     if (devices.empty()) throw Napi::TypeError::New(env, "CudaModel(config): devices must name at least one GPU");
@@ -316,169 +293,23 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
 Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
-  Model& m = group(env).first();
-  if (busy_) throw Napi::Error::New(env, "CUDA runner: execute() called while the previous step is still running");
-  const ModelConfig& c = m.config();
-  Napi::Object b = info[0].As<Napi::Object>();
-  StepInput in;
-  in.received = std::chrono::steady_clock::now();
-  const int S = intField(b, "numSeqs"), T = intField(b, "numTokens");
-  auto fail = [&](const std::string& msg) { throw Napi::RangeError::New(env, "CUDA runner: " + msg); };
-  if (S <= 0 || T <= 0) fail("a step needs at least one sequence and one token");
-  if (T > c.maxNumTokens) fail("step has " + std::to_string(T) + " tokens, more than maxNumTokens " + std::to_string(c.maxNumTokens));
-  if (S > c.maxNumSeqs) fail("step has " + std::to_string(S) + " sequences, more than maxNumSeqs " + std::to_string(c.maxNumSeqs));
-  std::vector<int> tokenIds = copyArray<int32_t>(b, "tokenIds"), positions = copyArray<int32_t>(b, "positions"),
-                   queryStart = copyArray<int32_t>(b, "queryStart"), contextLens = copyArray<int32_t>(b, "contextLens"),
-                   slotMapping = copyArray<int32_t>(b, "slotMapping"), adapterSlots = copyArray<int32_t>(b, "adapterSlots");
-  Napi::Int32Array blockTablesJs = typedField<int32_t>(b, "blockTables");
-  const int srcStride = intField(b, "maxBlocksPerSeq");
-  if ((int)tokenIds.size() < T || (int)positions.size() < T || (int)slotMapping.size() < T) fail("token arrays shorter than numTokens");
-  if ((int)queryStart.size() < S + 1 || (int)contextLens.size() < S) fail("sequence arrays shorter than numSeqs");
-  if ((int64_t)blockTablesJs.ElementLength() < (int64_t)S * srcStride) fail("blockTables shorter than numSeqs * maxBlocksPerSeq");
-  if ((int)adapterSlots.size() < S) fail("adapterSlots shorter than numSeqs");
-  for (int s = 0; s < S; s++) {
-    const int slot = adapterSlots[s];
-    if (slot == -1) continue;
-    if (c.maxLoras == 0) fail("sequence " + std::to_string(s) + " asks for adapter slot " + std::to_string(slot) + ", but LoRA is off (maxLoras 0)");
-    if (!m.hasAdapter(slot)) fail("sequence " + std::to_string(s) + " uses adapter slot " + std::to_string(slot) + ", which holds no adapter");
-  }
-  const int64_t numSlots = (int64_t)m.numKvBlocks() * 16;
-  for (int t = 0; t < T; t++) {
-    if (tokenIds[t] < 0 || tokenIds[t] >= c.vocabSize) fail("token id " + std::to_string(tokenIds[t]) + " out of range");
-    if (positions[t] < 0 || positions[t] >= c.maxModelLen) fail("position " + std::to_string(positions[t]) + " beyond maxModelLen");
-    if (slotMapping[t] >= numSlots) fail("slot mapping beyond the KV cache");
-  }
-  if (queryStart[0] != 0 || queryStart[S] != T) fail("queryStart must run from 0 to numTokens");
-  const int MB = m.maxBlocksPerSeq();
-  bool allDecode = true;
-  for (int s = 0; s < S; s++) {
-    const int q = queryStart[s + 1] - queryStart[s];
-    if (q < 1) fail("every sequence needs at least one token in the step");
-    if (contextLens[s] < q || contextLens[s] > c.maxModelLen) fail("context length out of range");
-    const int used = (contextLens[s] + 15) / 16;
-    if (used > srcStride) fail("block table shorter than the context");
-    for (int j = 0; j < used; j++) {
-      const int blk = blockTablesJs.Data()[(size_t)s * srcStride + j];
-      if (blk < 0 || blk >= m.numKvBlocks()) fail("block table entry out of range");
-    }
-    allDecode &= q == 1;
-  }
-
-  Napi::Object sp = b.Get("sampling").As<Napi::Object>();
-  std::vector<uint8_t> doSample = copyArray<uint8_t>(sp, "doSample");
-  std::vector<float> temperature = copyArray<float>(sp, "temperature"), topP = copyArray<float>(sp, "topP"),
-                     minP = copyArray<float>(sp, "minP"), rep = copyArray<float>(sp, "repetitionPenalty"),
-                     pres = copyArray<float>(sp, "presencePenalty"), freq = copyArray<float>(sp, "frequencyPenalty");
-  std::vector<int> topK = copyArray<int32_t>(sp, "topK"), sampleIndex = copyArray<int32_t>(sp, "sampleIndex"),
-                   numLogprobs = copyArray<int32_t>(sp, "numLogprobs"), promptStart = copyArray<int32_t>(sp, "promptStart"),
-                   outputStart = copyArray<int32_t>(sp, "outputStart"), biasStart = copyArray<int32_t>(sp, "biasStart");
-  std::vector<uint32_t> seeds = copyArray<uint32_t>(sp, "seeds");
-  if ((int)doSample.size() < S || (int)temperature.size() < S || (int)topP.size() < S || (int)minP.size() < S ||
-      (int)rep.size() < S || (int)pres.size() < S || (int)freq.size() < S || (int)topK.size() < S ||
-      (int)sampleIndex.size() < S || (int)numLogprobs.size() < S || (int)seeds.size() < 2 * S)
-    fail("sampling arrays shorter than numSeqs");
-  in.promptIds = copyArray<int32_t>(sp, "promptTokenIds");
-  in.outputIds = copyArray<int32_t>(sp, "outputTokenIds");
-  in.biasIds = copyArray<int32_t>(sp, "biasTokenIds");
-  in.biasValues = copyArray<float>(sp, "biasValues");
-  auto range = [&](const std::vector<int>& starts, size_t total, int s, int& beg, int& end) {
-    beg = end = 0;
-    if ((int)starts.size() < S + 1) return;
-    beg = starts[s];
-    end = starts[s + 1];
-    if (beg < 0 || end < beg || (size_t)end > total) fail("sampling token-list offsets out of range");
+  Napi::Promise::Deferred done = Napi::Promise::Deferred::New(env);
+  auto reject = [&](const std::exception& e) {
+    done.Reject(Napi::Error::New(env, e.what()).Value());
+    return done.Promise();
   };
-
-  Napi::Value plv = b.Get("positionLogprobs");
-  const bool hasPositions = plv.IsObject();
-
-  in.numSeqs = S;
-  in.numTokens = T;
-  in.graphBucket = allDecode && S == T && !hasPositions ? m.graphBucketFor(S) : 0;
-  const int P = in.graphBucket > 0 ? in.graphBucket : S;
-  const int PT = in.graphBucket > 0 ? in.graphBucket : T;
-  in.tokenIds.assign(PT, 0);
-  in.positions.assign(PT, 0);
-  in.slotMapping.assign(PT, -1);
-  std::copy(tokenIds.begin(), tokenIds.begin() + T, in.tokenIds.begin());
-  std::copy(positions.begin(), positions.begin() + T, in.positions.begin());
-  std::copy(slotMapping.begin(), slotMapping.begin() + T, in.slotMapping.begin());
-  for (int s = 0; s < S; s++) in.anyLora |= adapterSlots[s] >= 0;
-  if (in.anyLora) {
-    in.tokenSlots.assign(PT, -1);
-    for (int s = 0; s < S; s++)
-      for (int t = queryStart[s]; t < queryStart[s + 1]; t++) in.tokenSlots[t] = adapterSlots[s];
-  }
-  in.queryStart.assign(P + 1, 0);
-  in.contextLens.assign(P, 0);
-  for (int s = 0; s <= P; s++) in.queryStart[s] = s <= S ? queryStart[s] : T + (s - S);
-  std::copy(contextLens.begin(), contextLens.begin() + S, in.contextLens.begin());
-  in.blockTables.assign((size_t)P * MB, -1);
-  for (int s = 0; s < S; s++) {
-    const int n = std::min(srcStride, MB);
-    std::memcpy(in.blockTables.data() + (size_t)s * MB, blockTablesJs.Data() + (size_t)s * srcStride, n * 4);
-  }
-  if (in.graphBucket == 0) {
-    for (int s = 0; s < S; s++) {
-      const int q = queryStart[s + 1] - queryStart[s];
-      if (q == 1) continue;
-      for (int t0 = 0; t0 < q; t0 += 64) {
-        in.workItems.push_back(s);
-        in.workItems.push_back(t0);
-      }
-    }
-  }
-
-  bool anyRepetition = false;
-  for (int s = 0; s < S; s++) {
-    if (!doSample[s]) continue;
-    SampleRow r{};
-    r.temperature = temperature[s];
-    r.topP = topP[s];
-    r.minP = minP[s];
-    r.repetitionPenalty = rep[s] > 0 ? rep[s] : 1.f;
-    r.presencePenalty = pres[s];
-    r.frequencyPenalty = freq[s];
-    r.topK = topK[s];
-    r.seedLo = seeds[2 * s];
-    r.seedHi = seeds[2 * s + 1];
-    r.sampleIndex = sampleIndex[s];
-    r.numLogprobs = numLogprobs[s];
-    const int i = (int)in.sampleRows.size();
-    r.logitRow = in.graphBucket > 0 ? s : i;
-    range(promptStart, in.promptIds.size(), s, r.promptBeg, r.promptEnd);
-    range(outputStart, in.outputIds.size(), s, r.outputBeg, r.outputEnd);
-    range(biasStart, in.biasIds.size(), s, r.biasBeg, r.biasEnd);
-    if (in.biasValues.size() < in.biasIds.size()) fail("biasValues shorter than biasTokenIds");
-    r.needsProcessing = r.repetitionPenalty != 1.f || r.presencePenalty != 0.f || r.frequencyPenalty != 0.f ||
-                        r.biasEnd > r.biasBeg;
-    anyRepetition |= r.repetitionPenalty != 1.f;
-    in.anyProcessing |= r.needsProcessing != 0;
-    in.sampleTopK = std::max(in.sampleTopK, r.numLogprobs);
-    in.sampleRows.push_back(r);
-    in.sampledSeq.push_back(s);
-    in.logitRows.push_back(queryStart[s + 1] - 1);
-  }
-  if (!anyRepetition) {
-    in.promptIds.clear();
-    for (SampleRow& r : in.sampleRows) r.promptBeg = r.promptEnd = 0;
-  }
-  if (in.sampleTopK > 0 && in.sampleTopK > c.vocabSize) fail("numLogprobs larger than the vocabulary");
-  if (hasPositions) {
-    Napi::Object pl = plv.As<Napi::Object>();
-    std::vector<int> tokenIndex = copyArray<int32_t>(pl, "tokenIndex"), target = copyArray<int32_t>(pl, "targetTokenId");
-    in.positionTopK = std::max(0, intField(pl, "topK"));
-    if (in.positionTopK > c.vocabSize) fail("position logprobs topK larger than the vocabulary");
-    if (target.size() < tokenIndex.size()) fail("targetTokenId shorter than tokenIndex");
-    for (size_t e = 0; e < tokenIndex.size(); e++) {
-      if (tokenIndex[e] < 0 || tokenIndex[e] >= T) fail("position logprob tokenIndex out of range");
-      in.positionRows.push_back(PositionRow{(int)(in.sampleRows.size() + e), target[e]});
-      in.logitRows.push_back(tokenIndex[e]);
-    }
-  }
-  if (in.graphBucket > 0) {
-    in.logitRows.resize(P);
-    for (int s = 0; s < P; s++) in.logitRows[s] = s;
+  StepPlan plan;
+  try {
+    const auto received = std::chrono::steady_clock::now();
+    if (!group_) throw std::runtime_error("CUDA model was disposed");
+    if (busy_) throw std::runtime_error("CUDA runner: execute() called while the previous step is still running");
+    const Model& first = group_->first();
+    swiftlet_common::StepInput step = swiftlet_common::readStep(info[0]);
+    swiftlet_common::validateStep(step, stepLimits(first));
+    plan = planStep(std::move(step), {first.maxBlocksPerSeq(), [&first](int numSeqs) { return first.graphBucketFor(numSeqs); }});
+    plan.received = received;
+  } catch (const std::exception& e) {
+    return reject(e);
   }
 
   // A decode step replayed from a captured CUDA graph runs here, on the JS thread: it is short (a
@@ -487,17 +318,16 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   // (prefill, a bucket's first step that times GEMMs and captures) go to a worker so the event
   // loop stays free during them. NOTE: the shards' graph maps are only touched by steps, and no
   // step is in flight here (busy_ is checked above).
-  if (in.graphBucket > 0 && m.hasDecodeGraph(in.graphBucket, in.anyLora)) {
-    Napi::Promise::Deferred done = Napi::Promise::Deferred::New(env);
+  if (plan.graphBucket > 0 && group_->first().hasDecodeGraph(plan.graphBucket, plan.anyLora)) {
     try {
-      done.Resolve(stepOutputToJs(env, in, group_->execute(in)));
+      done.Resolve(swiftlet_common::stepResultToJs(env, resultsBySequence(plan, group_->execute(plan))));
     } catch (const std::exception& e) {
-      done.Reject(Napi::Error::New(env, e.what()).Value());
+      return reject(e);
     }
     return done.Promise();
   }
   busy_ = true;
-  StepWorker* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(in));
+  StepWorker* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(plan));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
@@ -505,43 +335,15 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
 
 void StepWorker::Execute() {
   try {
-    result_ = owner_->group_->execute(input_);
+    rows_ = owner_->group_->execute(plan_);
   } catch (const std::exception& e) {
     SetError(e.what());
   }
 }
 
-// The step's results as the JS StepOutput: per sequence (-1 / NaN where a sequence sampled nothing).
-Napi::Object stepOutputToJs(Napi::Env env, const StepInput& input, const StepResult& result) {
-  const int S = input.numSeqs, K = input.sampleTopK;
-  std::vector<int> ids(S, -1), topIds((size_t)S * K, -1);
-  std::vector<float> lps(S, std::numeric_limits<float>::quiet_NaN()),
-      topLps((size_t)S * K, std::numeric_limits<float>::quiet_NaN());
-  for (size_t i = 0; i < input.sampledSeq.size(); i++) {
-    const int s = input.sampledSeq[i];
-    ids[s] = result.sampledIds[i];
-    lps[s] = result.sampledLps[i];
-    const int k = std::max(0, input.sampleRows[i].numLogprobs);
-    for (int j = 0; j < k && j < K; j++) {
-      topIds[(size_t)s * K + j] = result.topIds[i * K + j];
-      topLps[(size_t)s * K + j] = result.topLps[i * K + j];
-    }
-  }
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("sampledTokenIds", toJs(env, ids));
-  o.Set("sampledLogprobs", toJs(env, lps));
-  o.Set("topK", K);
-  o.Set("topTokenIds", toJs(env, topIds));
-  o.Set("topLogprobs", toJs(env, topLps));
-  o.Set("positionTargetLogprobs", toJs(env, result.positionTargetLps));
-  o.Set("positionTopTokenIds", toJs(env, result.positionTopIds));
-  o.Set("positionTopLogprobs", toJs(env, result.positionTopLps));
-  return o;
-}
-
 void StepWorker::OnOK() {
   owner_->finishStep();
-  deferred_.Resolve(stepOutputToJs(Env(), input_, result_));
+  deferred_.Resolve(swiftlet_common::stepResultToJs(Env(), resultsBySequence(plan_, std::move(rows_))));
 }
 
 void StepWorker::OnError(const Napi::Error& e) {

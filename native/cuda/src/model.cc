@@ -124,7 +124,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
     throw CudaError("CUDA runner: head_dim " + std::to_string(c.headDim) + " is not supported (16, 32, 64, 128)");
   if (c.numHeads % c.numKvHeads != 0 || c.numHeads / c.numKvHeads > 16)
     throw CudaError("CUDA runner: query heads per KV head must divide evenly and be at most 16");
-  if (c.hidden % 8 != 0 || c.inter % 8 != 0) throw CudaError("CUDA runner: hidden and intermediate sizes must be multiples of 8");
+  if (c.hiddenSize % 8 != 0 || c.intermediateSize % 8 != 0) throw CudaError("CUDA runner: hidden and intermediate sizes must be multiples of 8");
   if (c.rotaryDim > c.headDim || (int)c.invFreq.size() < c.rotaryDim / 2)
     throw CudaError("CUDA runner: rotary tables do not match head_dim");
   if (c.maxLoras < 0 || (c.maxLoras > 0 && (c.maxLoraRank < 1 || c.maxLoraRank > 256)))
@@ -157,7 +157,7 @@ Model::Model(const ModelConfig& config) : cfg_(config), cu_(driver()), lt_(cubla
   checkLt(lt_.preferenceSetAttribute(pref_, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES, &ws, sizeof(ws)),
           "set MAX_WORKSPACE_BYTES");
 
-  const size_t H = c.hidden, D = c.headDim, V = c.vocabSize, I = c.inter;
+  const size_t H = c.hiddenSize, D = c.headDim, V = c.vocabSize, I = c.intermediateSize;
   qkvRows_ = (c.numHeads + 2 * c.numKvHeads) * c.headDim;
   const size_t qDim = (size_t)c.numHeads * D;
 
@@ -476,7 +476,7 @@ bool Model::uploadTensor(const std::string& name, const std::string& dtype, cons
     throw CudaError("tensor " + name + ": unsupported dtype " + dtype);
   if (count * elem != numBytes) throw CudaError("tensor " + name + ": byte length does not match its shape");
   const ModelConfig& c = cfg_;
-  const size_t H = c.hidden, D = c.headDim, I = c.inter, V = c.vocabSize;
+  const size_t H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
   auto expect = [&](size_t n) {
     if (count != n)
       throw CudaError("tensor " + name + " has " + std::to_string(count) + " elements, expected " + std::to_string(n));
@@ -534,7 +534,7 @@ bool Model::uploadTensor(const std::string& name, const std::string& dtype, cons
 void Model::initRandomWeights(uint64_t seed, int shard) {
   ContextGuard guard(cu_, ctx_);
   const ModelConfig& c = cfg_;
-  const size_t H = c.hidden, D = c.headDim, I = c.inter, V = c.vocabSize;
+  const size_t H = c.hiddenSize, D = c.headDim, I = c.intermediateSize, V = c.vocabSize;
   const float scale = 0.02f * std::sqrt(3.f);  // uniform with std 0.02, transformers' initializer_range
   // One stream per tensor; a tensor every rank holds whole (embedding, norms, o/down biases) gets
   // the same stream on every rank, a split one a stream of its own per shard.
@@ -632,7 +632,7 @@ void Model::ensureSamplingBuffers(size_t inBytes, size_t outBytes) {
   growStagingPair(samplingOut_, samplingOutHost_, samplingOutBytes_, outBytes);
 }
 
-void Model::copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows) {
+void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLogitRows) {
   auto put = [&](const Region& r, const std::vector<int>& v, size_t count) {
     if (count == 0) return;
     if (count > r.count || count > v.size()) throw CudaError("step input larger than its buffer");
@@ -653,7 +653,7 @@ void Model::copyInputs(const StepInput& in, int numTokens, int numSeqs, int numL
 void Model::checkAdapter(const LoraAdapter& adapter) const {
   const ModelConfig& c = cfg_;
   if (c.maxLoras == 0) throw CudaError("CUDA runner: LoRA is off (maxLoras 0)");
-  const size_t H = c.hidden, I = c.inter, q = (size_t)c.numHeads * c.headDim, kv = (size_t)c.numKvHeads * c.headDim;
+  const size_t H = c.hiddenSize, I = c.intermediateSize, q = (size_t)c.numHeads * c.headDim, kv = (size_t)c.numKvHeads * c.headDim;
   static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
   for (const LoraModule& m : adapter.modules) {
     if (m.proj < 0 || m.proj >= kNumLoraProjections) throw CudaError("LoRA module: unknown projection");
@@ -678,7 +678,7 @@ void Model::setAdapter(int slot, const LoraAdapter* adapter) {
   int rank = 0;
   if (adapter) {
     checkAdapter(*adapter);
-    const size_t R = c.maxLoraRank, H = c.hidden, I = c.inter, q = (size_t)c.numHeads * c.headDim,
+    const size_t R = c.maxLoraRank, H = c.hiddenSize, I = c.intermediateSize, q = (size_t)c.numHeads * c.headDim,
                  kv = (size_t)c.numKvHeads * c.headDim;
     const CUdeviceptr base = loraWeights_ + (size_t)slot * loraSlotElems_ * 4;
     checkCu(cu_.memsetD8Async(base, 0, loraSlotElems_ * 4, stream_), "clear LoRA slot");
@@ -727,7 +727,7 @@ void Model::applyLora(int layer, int group, CUdeviceptr x, int k, CUdeviceptr y,
 
 void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   const ModelConfig& c = cfg_;
-  int H = c.hidden, I = c.inter, nH = c.numHeads, nKV = c.numKvHeads, D = c.headDim;
+  int H = c.hiddenSize, I = c.intermediateSize, nH = c.numHeads, nKV = c.numKvHeads, D = c.headDim;
   float eps = c.rmsNormEps;
   CUdeviceptr tokens = dev(rTokens_), positions = dev(rPositions_), slots = dev(rSlots_),
               queryStart = dev(rQueryStart_), contextLens = dev(rContextLens_), blockTables = dev(rBlockTables_),
@@ -815,7 +815,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
 // summed in bf16 over the group, as vLLM does (half the bytes of fp32 on the link).
 void Model::allReduceDelta(int T) {
   if (!comm_) return;
-  checkNccl(nccl().allReduce((const void*)delta_, (void*)delta_, (size_t)T * cfg_.hidden, ncclBfloat16, ncclSum, comm_,
+  checkNccl(nccl().allReduce((const void*)delta_, (void*)delta_, (size_t)T * cfg_.hiddenSize, ncclBfloat16, ncclSum, comm_,
                              stream_),
             "ncclAllReduce");
   mark("all-reduce");
@@ -823,7 +823,7 @@ void Model::allReduceDelta(int T) {
 
 void Model::computeLogits(int rowBegin, int numRows) {
   const ModelConfig& c = cfg_;
-  int H = c.hidden;
+  int H = c.hiddenSize;
   float eps = c.rmsNormEps;
   CUdeviceptr rows = dev(rLogitRows_) + (size_t)rowBegin * 4;
   CUdeviceptr lastBias = layers_.back().downBias;
@@ -837,7 +837,7 @@ void Model::computeLogits(int rowBegin, int numRows) {
 
 // A decode step of a graph bucket: replays the bucket's graph (layers and logits rows), capturing
 // it on the bucket's first step.
-void Model::runDecodeGraph(const StepInput& in) {
+void Model::runDecodeGraph(const StepPlan& in) {
   const int B = in.graphBucket;
   const bool lora = in.anyLora;
   copyInputs(in, B, B, B);
@@ -877,7 +877,7 @@ void Model::runDecodeGraph(const StepInput& in) {
   graphs_[{B, lora}] = exec;
 }
 
-void Model::runEager(const StepInput& in) {
+void Model::runEager(const StepPlan& in) {
   const int S = in.numSeqs;
   bool anyDecode = false;
   for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
@@ -904,7 +904,7 @@ void Model::endStep(std::chrono::steady_clock::time_point wallStart) {
   p.queuedMs += std::chrono::duration<double, std::milli>(queuedAt - wallStart).count();
 }
 
-StepResult Model::execute(const StepInput& in) {
+RowResults Model::execute(const StepPlan& in) {
   ContextGuard guard(cu_, ctx_);
   const auto wallStart = std::chrono::steady_clock::now();
   profileStep_ = profiling_;
@@ -922,7 +922,7 @@ StepResult Model::execute(const StepInput& in) {
   }
   if (!cfg_.computesLogits) {
     endStep(wallStart);
-    return StepResult{};
+    return RowResults{};
   }
 
   const ModelConfig& c = cfg_;
@@ -938,8 +938,8 @@ StepResult Model::execute(const StepInput& in) {
     return o;
   };
   const size_t oSample = place(numSample * sizeof(SampleRow)), oPos = place(numPos * sizeof(PositionRow)),
-               oPrompt = place(in.promptIds.size() * 4), oOutput = place(in.outputIds.size() * 4),
-               oBiasIds = place(in.biasIds.size() * 4), oBiasValues = place(in.biasValues.size() * 4);
+               oPrompt = place(in.promptTokenIds.size() * 4), oOutput = place(in.outputTokenIds.size() * 4),
+               oBiasIds = place(in.biasTokenIds.size() * 4), oBiasValues = place(in.biasValues.size() * 4);
   const size_t inBytes = off;
   off = 0;
   const size_t oIds = place(numSample * 4), oLps = place(numSample * 4), oLse = place(numSample * 4),
@@ -953,9 +953,9 @@ StepResult Model::execute(const StepInput& in) {
   };
   copyIn(oSample, in.sampleRows.data(), numSample * sizeof(SampleRow));
   copyIn(oPos, in.positionRows.data(), numPos * sizeof(PositionRow));
-  copyIn(oPrompt, in.promptIds.data(), in.promptIds.size() * 4);
-  copyIn(oOutput, in.outputIds.data(), in.outputIds.size() * 4);
-  copyIn(oBiasIds, in.biasIds.data(), in.biasIds.size() * 4);
+  copyIn(oPrompt, in.promptTokenIds.data(), in.promptTokenIds.size() * 4);
+  copyIn(oOutput, in.outputTokenIds.data(), in.outputTokenIds.size() * 4);
+  copyIn(oBiasIds, in.biasTokenIds.data(), in.biasTokenIds.size() * 4);
   copyIn(oBiasValues, in.biasValues.data(), in.biasValues.size() * 4);
   checkCu(cu_.memcpyHtoDAsync(samplingIn_, samplingInHost_, inBytes, stream_), "upload sampling inputs");
 
@@ -1003,7 +1003,7 @@ StepResult Model::execute(const StepInput& in) {
   checkCu(cu_.memcpyDtoHAsync(samplingOutHost_, samplingOut_, outBytes, stream_), "download results");
   endStep(wallStart);
 
-  StepResult r;
+  RowResults r;
   auto ints = [&](size_t o, size_t n) {
     const int* p = reinterpret_cast<const int*>(samplingOutHost_ + o);
     return std::vector<int>(p, p + n);
@@ -1012,13 +1012,13 @@ StepResult Model::execute(const StepInput& in) {
     const float* p = reinterpret_cast<const float*>(samplingOutHost_ + o);
     return std::vector<float>(p, p + n);
   };
-  r.sampledIds = ints(oIds, numSample);
-  r.sampledLps = floats(oLps, numSample);
-  r.topIds = ints(oTopIds, (size_t)numSample * K);
-  r.topLps = floats(oTopLps, (size_t)numSample * K);
-  r.positionTargetLps = floats(oPosTarget, numPos);
-  r.positionTopIds = ints(oPosTopIds, (size_t)numPos * PK);
-  r.positionTopLps = floats(oPosTopLps, (size_t)numPos * PK);
+  r.sampledTokenIds = ints(oIds, numSample);
+  r.sampledLogprobs = floats(oLps, numSample);
+  r.topTokenIds = ints(oTopIds, (size_t)numSample * K);
+  r.topLogprobs = floats(oTopLps, (size_t)numSample * K);
+  r.positionTargetLogprobs = floats(oPosTarget, numPos);
+  r.positionTopTokenIds = ints(oPosTopIds, (size_t)numPos * PK);
+  r.positionTopLogprobs = floats(oPosTopLps, (size_t)numPos * PK);
   (void)oLse;
   return r;
 }

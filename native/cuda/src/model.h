@@ -4,7 +4,6 @@
 // configured as its shard (fewer heads, a narrower MLP; src/runtime/tensor-parallel.ts) with an
 // NCCL communicator that sums the partial outputs of o_proj and down_proj.
 #pragma once
-#include "step_rows.h"
 #include <chrono>
 #include <cstdint>
 #include <map>
@@ -14,6 +13,8 @@
 #include <vector>
 
 #include "cuda_api.h"
+#include "model_shape.h"
+#include "step_plan.h"
 
 namespace swiftlet_cuda {
 
@@ -21,13 +22,8 @@ struct Dim3 {
   unsigned x = 1, y = 1, z = 1;
 };
 
-struct ModelConfig {
-  int vocabSize = 0, hidden = 0, inter = 0, numLayers = 0, numHeads = 0, numKvHeads = 0, headDim = 0;
-  float rmsNormEps = 1e-6f;
-  bool tieWordEmbeddings = false, qkvBias = false, oBias = false, mlpBias = false, qkNorm = false;
-  std::vector<float> invFreq;
-  float attentionScale = 1.f;
-  int rotaryDim = 0;
+// One rank's shard of the decoder (names as in src/runtime/native-shape.ts) and the runner's sizes.
+struct ModelConfig : swiftlet_common::ModelShape {
   int maxNumTokens = 8192, maxNumSeqs = 256, maxModelLen = 4096;
   // LoRA: adapters resident at once (0: none, no LoRA memory) and the largest rank accepted.
   int maxLoras = 0, maxLoraRank = 0;
@@ -51,34 +47,6 @@ struct LoraModule {
 struct LoraAdapter {
   float scale = 1.f;
   std::vector<LoraModule> modules;
-};
-
-// One engine step, copied out of the JS objects on the JS thread.
-struct StepInput {
-  std::chrono::steady_clock::time_point received;  // when the addon got the step (profiles its parsing)
-  int numSeqs = 0, numTokens = 0;
-  int graphBucket = 0;  // > 0: replay (or capture) the decode graph of this many sequences
-  std::vector<int> tokenIds, positions, slotMapping, queryStart, contextLens, blockTables, workItems;
-  std::vector<int> tokenSlots;  // adapter slot of each token (-1: base); uploaded only when anyLora
-  bool anyLora = false;
-  std::vector<int> logitRows;   // token index of each logits row (eager steps)
-  std::vector<int> sampledSeq;  // sequence of each sample row
-  std::vector<SampleRow> sampleRows;
-  std::vector<PositionRow> positionRows;
-  int sampleTopK = 0, positionTopK = 0;
-  bool anyProcessing = false;
-  std::vector<int> promptIds, outputIds, biasIds;
-  std::vector<float> biasValues;
-};
-
-struct StepResult {
-  std::vector<int> sampledIds;
-  std::vector<float> sampledLps;
-  std::vector<int> topIds;
-  std::vector<float> topLps;
-  std::vector<float> positionTargetLps;
-  std::vector<int> positionTopIds;
-  std::vector<float> positionTopLps;
 };
 
 struct DeviceInfo {
@@ -124,7 +92,7 @@ class Model {
   bool hasAdapter(int slot) const { return slot >= 0 && slot < (int)loraLoaded_.size() && loraLoaded_[slot]; }
 
   // Runs on a worker thread: one forward pass and sampling.
-  StepResult execute(const StepInput& in);
+  RowResults execute(const StepPlan& plan);
   int graphBucketFor(int numSeqs) const;
   bool hasDecodeGraph(int bucket, bool lora) const { return graphs_.count({bucket, lora}) > 0; }
 
@@ -146,11 +114,11 @@ class Model {
   void gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, int k, bool f32Out);
   void uploadF32(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
   void uploadBf16(CUdeviceptr dst, const std::string& dtype, const uint8_t* bytes, size_t count);
-  void copyInputs(const StepInput& in, int numTokens, int numSeqs, int numLogitRows);
+  void copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLogitRows);
   void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode, bool lora);
   void allReduceDelta(int numTokens);
-  void runDecodeGraph(const StepInput& in);
-  void runEager(const StepInput& in);
+  void runDecodeGraph(const StepPlan& in);
+  void runEager(const StepPlan& in);
   void endStep(std::chrono::steady_clock::time_point wallStart);
   std::chrono::steady_clock::time_point launchedAt_;  // profiling: when the step's layers were queued
   double stepParseMs_ = 0;

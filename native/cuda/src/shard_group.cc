@@ -107,10 +107,10 @@ int ShardGroup::allocateKvCache(size_t bytes, double utilization) {
   return blocks;
 }
 
-StepResult ShardGroup::execute(const StepInput& in) {
-  StepResult result;
+RowResults ShardGroup::execute(const StepPlan& plan) {
+  RowResults result;
   onEveryRank([&](int rank) {
-    StepResult r = shards_[rank]->execute(in);
+    RowResults r = shards_[rank]->execute(plan);
     if (rank == 0) result = std::move(r);
   });
   return result;

@@ -36,7 +36,7 @@ class ShardGroup {
   // the budget of the whole group, split evenly.
   int allocateKvCache(size_t bytes, double utilization);
   // One step on every rank at once; rank 0's sampled ids and logprobs.
-  StepResult execute(const StepInput& in);
+  RowResults execute(const StepPlan& plan);
   // perRank[r] is rank r's part of the adapter (nullptr entries unload the slot).
   void checkAdapter(const std::vector<const LoraAdapter*>& perRank) const;
   void setAdapter(int slot, const std::vector<const LoraAdapter*>& perRank);

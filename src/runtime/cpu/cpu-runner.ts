@@ -49,7 +49,7 @@ export class CpuRunner implements ModelRunner {
     const addon = loadCpuAddon();
     const native = new addon.CpuModel({
       ...nativeModelShape(spec),
-      maxTokens: options.maxTokensPerChunk ?? 256,
+      maxTokensPerChunk: options.maxTokensPerChunk ?? 256,
       numKvBlocks,
       maxLoras: options.maxLoras,
       maxLoraRank: options.maxLoraRank,

@@ -13,7 +13,7 @@ import type { StepBatch, StepOutput } from '../types.js';
 
 export interface NativeModelConfig extends NativeModelShape {
   /** Tokens per forward chunk (sizes the scratch); a longer step runs as consecutive chunks. */
-  maxTokens: number;
+  maxTokensPerChunk: number;
   numKvBlocks: number;
   maxLoras: number;
   maxLoraRank: number;

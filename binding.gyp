@@ -3,7 +3,12 @@
     {
       "target_name": "swiftlet_cpu",
       "sources": [
+        "native/common/js_tensor.cc",
+        "native/common/layout.cc",
+        "native/common/native_tensor.cc",
         "native/cpu/addon.cc",
+        "native/cpu/formats/dense.cc",
+        "native/cpu/linear.cc",
         "native/cpu/model.cc",
         "native/cpu/gemm.cc",
         "native/cpu/sampling.cc",

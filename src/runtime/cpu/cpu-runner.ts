@@ -15,7 +15,6 @@ export interface CpuRunnerOptions extends RunnerOptions {
   maxTokensPerChunk?: number;
 }
 
-const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
 const FP32_BYTES = 4;
 
 /** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, fp32). */
@@ -39,9 +38,6 @@ export class CpuRunner implements ModelRunner {
 
   /** Checks the checkpoint has every tensor first, then passes them one canonical slot at a time. */
   static load(spec: ModelSpec, source: WeightSource, options: CpuRunnerOptions): CpuRunner {
-    if (!SUPPORTED_FAMILIES.has(spec.family)) {
-      throw new ModelLoadError(`the CPU runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
-    }
     const tensors = canonicalTensors(spec, source);
     const numKvBlocks = Math.floor(options.kvCacheBytes / kvBytesPerBlock(spec));
     if (numKvBlocks < 1) {

@@ -31,7 +31,6 @@ export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   tensorParallelSize?: number;
 }
 
-const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
 
 /** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, bf16). */
 export function cudaKvBytesPerBlock(spec: ModelSpec): number {
@@ -74,9 +73,6 @@ export class CudaRunner implements ModelRunner {
   }
 
   private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel, size: number) => void): CudaRunner {
-    if (!SUPPORTED_FAMILIES.has(spec.family)) {
-      throw new ModelLoadError(`the CUDA runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
-    }
     const maxLoras = options.maxLoras ?? 0;
     const maxLoraRank = maxLoras > 0 ? (options.maxLoraRank ?? 16) : 0;
     if (maxLoras > 0 && (maxLoraRank < 1 || maxLoraRank > 256)) {

@@ -6,6 +6,7 @@
         "native/common/js_tensor.cc",
         "native/common/layout.cc",
         "native/common/native_tensor.cc",
+        "native/common/slot_shape.cc",
         "native/cpu/addon.cc",
         "native/cpu/formats/dense.cc",
         "native/cpu/linear.cc",

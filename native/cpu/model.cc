@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "../common/slot_shape.h"
 #include "gemm.h"
 #include "vecmath.h"
 
@@ -65,6 +66,11 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
   }
   if (c.maxTokens <= 0 || c.numKvBlocks <= 0) throw std::runtime_error("maxTokens and numKvBlocks must be positive");
   qkvWidth_ = static_cast<int64_t>(c.numHeads + 2 * c.numKvHeads) * c.headDim;
+  // NOTE: the sizes and switches as native/common/model_shape.h has them, for the slot rules shared with the CUDA runner.
+  shape_.vocabSize = c.vocabSize, shape_.hiddenSize = c.hiddenSize, shape_.intermediateSize = c.intermediateSize;
+  shape_.numLayers = c.numLayers, shape_.numHeads = c.numHeads, shape_.numKvHeads = c.numKvHeads, shape_.headDim = c.headDim;
+  shape_.tieWordEmbeddings = c.tieWordEmbeddings, shape_.qkvBias = c.qkvBias, shape_.oBias = c.oBias, shape_.mlpBias = c.mlpBias;
+  shape_.qkNorm = c.qkNorm;
   layers_.resize(c.numLayers);
   adapters_.resize(std::max(c.maxLoras, 0));
 
@@ -94,38 +100,6 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
 float* Model::kCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer) * layerCacheFloats_; }
 float* Model::vCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer + 1) * layerCacheFloats_; }
 
-std::vector<int64_t> Model::slotShape(Slot slot) const {
-  const ModelConfig& c = config_;
-  const int64_t H = c.hiddenSize, I = c.intermediateSize, q = static_cast<int64_t>(c.numHeads) * c.headDim;
-  switch (slot) {
-    case Slot::kEmbedding:
-    case Slot::kLmHead: return {c.vocabSize, H};
-    case Slot::kQkv: return {qkvWidth_, H};
-    case Slot::kQkvBias: return {qkvWidth_};
-    case Slot::kO: return {H, q};
-    case Slot::kGateUp: return {2 * I, H};
-    case Slot::kGateUpBias: return {2 * I};
-    case Slot::kDown: return {H, I};
-    case Slot::kQNorm:
-    case Slot::kKNorm: return {c.headDim};
-    default: return {H};  // finalNorm, inputNorm, postNorm, oBias, downBias
-  }
-}
-
-bool Model::isRequired(Slot slot) const {
-  const ModelConfig& c = config_;
-  switch (slot) {
-    case Slot::kLmHead: return !c.tieWordEmbeddings;
-    case Slot::kQkvBias: return c.qkvBias;
-    case Slot::kOBias: return c.oBias;
-    case Slot::kGateUpBias:
-    case Slot::kDownBias: return c.mlpBias;
-    case Slot::kQNorm:
-    case Slot::kKNorm: return c.qkNorm;
-    default: return true;
-  }
-}
-
 void Model::setTensor(int layer, Slot slot, const TensorView& tensor) {
   const ModelConfig& c = config_;
   const bool isModel = swiftlet_common::isModelSlot(slot);
@@ -133,8 +107,8 @@ void Model::setTensor(int layer, Slot slot, const TensorView& tensor) {
     if (isModel ? layer != -1 : (layer < 0 || layer >= c.numLayers)) {
       throw std::invalid_argument(isModel ? "a model-level slot takes layer -1" : "the model has " + std::to_string(c.numLayers) + " layers");
     }
-    if (!isRequired(slot)) throw std::invalid_argument("this model has no such tensor");
-    const std::vector<int64_t> want = slotShape(slot);
+    if (!swiftlet_common::hasSlot(slot, shape_)) throw std::invalid_argument("this model has no such tensor");
+    const std::vector<int64_t> want = swiftlet_common::slotShape(slot, shape_);
     if (tensor.shape != want) {
       throw std::invalid_argument("shape " + swiftlet_common::shapeString(tensor.shape) + ", expected " + swiftlet_common::shapeString(want));
     }
@@ -180,7 +154,7 @@ void Model::setTensor(int layer, Slot slot, const TensorView& tensor) {
 void Model::checkComplete() const {
   for (int s = 0; s < static_cast<int>(Slot::kCount); s++) {
     const Slot slot = static_cast<Slot>(s);
-    if (!isRequired(slot)) continue;
+    if (!swiftlet_common::hasSlot(slot, shape_)) continue;
     if (swiftlet_common::isModelSlot(slot)) {
       if (!(modelSetMask_ & bit(slot))) throw std::runtime_error(std::string("missing tensor ") + swiftlet_common::slotName(slot));
       continue;

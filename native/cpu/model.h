@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../common/layout.h"
+#include "../common/model_shape.h"
 #include "../common/native_tensor.h"
 #include "linear.h"
 #include "sampling.h"
@@ -126,8 +127,6 @@ class Model {
     uint32_t setMask = 0;
   };
 
-  std::vector<int64_t> slotShape(swiftlet_common::Slot slot) const;
-  bool isRequired(swiftlet_common::Slot slot) const;
 
   void validate(const StepInput& in) const;
   void forwardChunk(const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
@@ -143,6 +142,7 @@ class Model {
   float* vCache(int layer) const;
 
   ModelConfig config_;
+  swiftlet_common::ModelShape shape_;
   ThreadPool pool_;
   int64_t qkvWidth_;
   std::vector<Layer> layers_;

@@ -65,8 +65,8 @@ export function parseLoraConfig(raw: Json, where: string, arch: Architecture): L
     targets = PROJECTIONS.filter((p) => pattern.test(arch.checkpoint.loraModuleName(0, p)));
     if (targets.length === 0) throw new ModelLoadError(`${where}: target_modules "${rawTargets}" matches no supported projection`);
   } else if (Array.isArray(rawTargets) && rawTargets.every((t): t is string => typeof t === 'string')) {
-    targets = rawTargets.map((raw) => {
-      const t = raw.split('.').pop() ?? raw;
+    targets = rawTargets.map((name) => {
+      const t = name.split('.').pop() ?? name;
       const projection = byTarget.get(t);
       if (!projection) throw new ModelLoadError(`${where}: unknown target module "${t}" (supported: ${[...byTarget.keys()].join(', ')})`);
       return projection;

@@ -2,7 +2,7 @@
 // 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
 //   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu native/cpu/tools/decode_bench.cc \
 //       native/cpu/{model,gemm,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/dense.cc \
-//       native/common/{layout,native_tensor}.cc -o decode_bench && ./decode_bench [threads]
+//       native/common/{layout,native_tensor,slot_shape}.cc -o decode_bench && ./decode_bench [threads]
 #include <chrono>
 #include <cmath>
 #include <cstdio>

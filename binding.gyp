@@ -3,16 +3,21 @@
     {
       "target_name": "swiftlet_cpu",
       "sources": [
-        "native/cpu/addon.cc",
-        "native/cpu/model.cc",
-        "native/cpu/gemm.cc",
-        "native/cpu/sampling.cc",
-        "native/cpu/tensor.cc",
-        "native/cpu/thread_pool.cc",
         "native/common/js_step.cc",
+        "native/common/js_tensor.cc",
         "native/common/layout.cc",
         "native/common/model_shape.cc",
-        "native/common/step_contract.cc"
+        "native/common/native_tensor.cc",
+        "native/common/slot_shape.cc",
+        "native/common/step_contract.cc",
+        "native/cpu/addon.cc",
+        "native/cpu/formats/dense.cc",
+        "native/cpu/gemm.cc",
+        "native/cpu/linear.cc",
+        "native/cpu/model.cc",
+        "native/cpu/sampling.cc",
+        "native/cpu/tensor.cc",
+        "native/cpu/thread_pool.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/common"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { test } from 'node:test';
 import { isBuiltinTemplateName } from '../src/chat/builtin.js';
 import { run as runModels } from '../src/cli/commands/models.js';
-import { SUPPORTED_ARCHITECTURES } from '../src/model/config.js';
+import { SUPPORTED_ARCHITECTURES } from '../src/model/arch/registry.js';
 import { writeState } from '../src/model/hub/cache.js';
 import { isHubId } from '../src/model/hub/download.js';
 import { demoModelDir, findModelType, MODEL_TYPES, modelTypeOfHubId } from '../src/model/registry.js';

@@ -1,21 +1,23 @@
 /**
  * The tensor-parallel shard plan (src/runtime/tensor-parallel.ts), on the CPU: one decoder layer
- * run from each rank's shards, with the row-parallel partial sums added as the all-reduce would,
- * equals the layer run on the whole tensors; bf16 tensors slice by whole elements; lm_head stays
- * on rank 0 and the rest is replicated; LoRA modules split like their base projections; a model
- * that does not divide is a ModelLoadError naming why.
+ * in the canonical layout (fused qkv and gateUp), run from each rank's shards, with the
+ * row-parallel partial sums added as the all-reduce would, equals the layer run on the whole
+ * tensors; fused slots split part by part (q, k, v; gate, up), including KV heads replicated over
+ * more ranks than there are of them; bf16 tensors slice by whole elements; lmHead stays on rank 0
+ * and the rest is replicated; LoRA modules split like their base projections; a model that does
+ * not divide is a ModelLoadError naming why.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ModelLoadError } from '../src/model/errors.js';
 import type { ModelSpec } from '../src/model/spec.js';
-import type { NativeLoraModule, NativeProjection } from '../src/runtime/native-lora.js';
+import type { LayerSlot, Projection, Slot } from '../src/runtime/layout.js';
+import type { NativeLoraModule } from '../src/runtime/native-lora.js';
 import { checkShardable, shardLoraModule, shardSpec, shardTensor } from '../src/runtime/tensor-parallel.js';
 import type { TensorData } from '../src/runtime/types.js';
 
 /** Tokens in every test sequence. */
 const T = 5;
-const PREFIX = 'model.layers.0.';
 
 function tinySpec(overrides: Partial<ModelSpec> = {}): ModelSpec {
   return {
@@ -120,33 +122,44 @@ function causalAttention(spec: ModelSpec, q: Float32Array, k: Float32Array, v: F
   return out;
 }
 
-/** One rank: its decoder shape (shardSpec) and its tensors, by checkpoint name. */
+/** One rank: its decoder shape (shardSpec) and its tensors of layer 0, by slot. */
 interface Rank {
   spec: ModelSpec;
-  tensors: Map<string, TensorData>;
+  tensors: Map<LayerSlot, TensorData>;
 }
 
-function tensorOf(rank: Rank, suffix: string): TensorData {
-  const t = rank.tensors.get(PREFIX + suffix);
-  assert.ok(t, `no ${PREFIX + suffix}`);
+function tensorOf(rank: Rank, slot: LayerSlot): TensorData {
+  const t = rank.tensors.get(slot);
+  assert.ok(t, `no ${slot}`);
   return t;
 }
 
-/** Attention up to o_proj, without its bias: on a shard this is the partial sum the all-reduce adds. */
-function attentionPartial(rank: Rank, x: Float32Array): Float32Array {
-  const n = rmsNorm(x, tensorOf(rank, 'input_layernorm.weight'), rank.spec.rmsNormEps);
-  const [q, k, v] = (['q', 'k', 'v'] as const).map((p) =>
-    linear(n, tensorOf(rank, `self_attn.${p}_proj.weight`), tensorOf(rank, `self_attn.${p}_proj.bias`)),
-  ) as [Float32Array, Float32Array, Float32Array];
-  return linear(causalAttention(rank.spec, q, k, v), tensorOf(rank, 'self_attn.o_proj.weight'));
+/** Columns [first, first + width) of a [T, w] activation. */
+function columns(y: Float32Array, first: number, width: number): Float32Array {
+  const w = y.length / T;
+  return Float32Array.from({ length: T * width }, (_, i) => y[Math.floor(i / width) * w + first + (i % width)]!);
 }
 
-/** The MLP up to down_proj, without its bias: the second partial sum. */
+/** Attention up to o, without its bias: on a shard this is the partial sum the all-reduce adds. */
+function attentionPartial(rank: Rank, x: Float32Array): Float32Array {
+  const { spec } = rank;
+  const n = rmsNorm(x, tensorOf(rank, 'inputNorm'), spec.rmsNormEps);
+  // NOTE: split by the rank's own shape, so a shard that is not its q share, then its k and v heads, computes another layer.
+  const qkv = linear(n, tensorOf(rank, 'qkv'), tensorOf(rank, 'qkvBias'));
+  const [qWidth, kvWidth] = [spec.numHeads * spec.headDim, spec.numKvHeads * spec.headDim];
+  assert.equal(qkv.length, T * (qWidth + 2 * kvWidth), 'the qkv shard has the rows of its shardSpec');
+  const [q, k, v] = [columns(qkv, 0, qWidth), columns(qkv, qWidth, kvWidth), columns(qkv, qWidth + kvWidth, kvWidth)];
+  return linear(causalAttention(spec, q, k, v), tensorOf(rank, 'o'));
+}
+
+/** The MLP up to down, without its bias: the second partial sum. */
 function mlpPartial(rank: Rank, h: Float32Array): Float32Array {
-  const n = rmsNorm(h, tensorOf(rank, 'post_attention_layernorm.weight'), rank.spec.rmsNormEps);
-  const gate = linear(n, tensorOf(rank, 'mlp.gate_proj.weight'), tensorOf(rank, 'mlp.gate_proj.bias'));
-  const up = linear(n, tensorOf(rank, 'mlp.up_proj.weight'), tensorOf(rank, 'mlp.up_proj.bias'));
-  return linear(gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!), tensorOf(rank, 'mlp.down_proj.weight'));
+  const I = rank.spec.intermediateSize;
+  const n = rmsNorm(h, tensorOf(rank, 'postNorm'), rank.spec.rmsNormEps);
+  const gateUp = linear(n, tensorOf(rank, 'gateUp'), tensorOf(rank, 'gateUpBias'));
+  assert.equal(gateUp.length, T * 2 * I, 'the gateUp shard has the rows of its shardSpec');
+  const [gate, up] = [columns(gateUp, 0, I), columns(gateUp, I, I)];
+  return linear(gate.map((g, i) => (g / (1 + Math.exp(-g))) * up[i]!), tensorOf(rank, 'down'));
 }
 
 /** residual + all-reduce(partials) + bias, the bias added once (rank 0's whole copy). */
@@ -160,31 +173,24 @@ function reduceIntoResidual(residual: Float32Array, partials: Float32Array[], bi
 /** The layer as `ranks.length` GPUs run it; one rank holding everything is the unsharded layer. */
 function runLayer(ranks: Rank[], x: Float32Array): Float32Array {
   const rank0 = ranks[0]!;
-  const h = reduceIntoResidual(x, ranks.map((r) => attentionPartial(r, x)), tensorOf(rank0, 'self_attn.o_proj.bias'));
-  return reduceIntoResidual(h, ranks.map((r) => mlpPartial(r, h)), tensorOf(rank0, 'mlp.down_proj.bias'));
+  const h = reduceIntoResidual(x, ranks.map((r) => attentionPartial(r, x)), tensorOf(rank0, 'oBias'));
+  return reduceIntoResidual(h, ranks.map((r) => mlpPartial(r, h)), tensorOf(rank0, 'downBias'));
 }
 
-function randomLayer(spec: ModelSpec): Map<string, TensorData> {
+function randomLayer(spec: ModelSpec): Map<LayerSlot, TensorData> {
   const { hiddenSize: d, intermediateSize: f } = spec;
-  const [qRows, kvRows] = [spec.numHeads * spec.headDim, spec.numKvHeads * spec.headDim];
-  const shapes: Record<string, number[]> = {
-    'input_layernorm.weight': [d],
-    'self_attn.q_proj.weight': [qRows, d], 'self_attn.q_proj.bias': [qRows],
-    'self_attn.k_proj.weight': [kvRows, d], 'self_attn.k_proj.bias': [kvRows],
-    'self_attn.v_proj.weight': [kvRows, d], 'self_attn.v_proj.bias': [kvRows],
-    'self_attn.o_proj.weight': [d, qRows], 'self_attn.o_proj.bias': [d],
-    'post_attention_layernorm.weight': [d],
-    'mlp.gate_proj.weight': [f, d], 'mlp.gate_proj.bias': [f],
-    'mlp.up_proj.weight': [f, d], 'mlp.up_proj.bias': [f],
-    'mlp.down_proj.weight': [d, f], 'mlp.down_proj.bias': [d],
-  };
-  return new Map(Object.entries(shapes).map(([s, shape]) => [PREFIX + s, f32Tensor(shape, randomFloats(shape.reduce((a, b) => a * b)))]));
+  const qkvRows = (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim;
+  const shapes: [LayerSlot, number[]][] = [
+    ['inputNorm', [d]], ['qkv', [qkvRows, d]], ['qkvBias', [qkvRows]], ['o', [d, spec.numHeads * spec.headDim]], ['oBias', [d]],
+    ['postNorm', [d]], ['gateUp', [2 * f, d]], ['gateUpBias', [2 * f]], ['down', [d, f]], ['downBias', [d]],
+  ];
+  return new Map(shapes.map(([slot, shape]) => [slot, f32Tensor(shape, randomFloats(shape.reduce((a, b) => a * b)))]));
 }
 
-function shardLayer(spec: ModelSpec, full: Map<string, TensorData>, size: number): Rank[] {
+function shardLayer(spec: ModelSpec, full: Map<LayerSlot, TensorData>, size: number): Rank[] {
   return Array.from({ length: size }, (_, rank) => ({
     spec: shardSpec(spec, size),
-    tensors: new Map([...full].map(([name, t]) => [name, shardTensor(spec, name, t, rank, size) ?? assert.fail(`${name}: null on rank ${rank}`)])),
+    tensors: new Map([...full].map(([slot, t]) => [slot, shardTensor(spec, slot, t, rank, size) ?? assert.fail(`${slot}: null on rank ${rank}`)])),
   }));
 }
 
@@ -207,15 +213,22 @@ describe('one decoder layer from the shards equals the whole layer', () => {
     }
   }
 
-  test('the check can fail: ranks that trade their k_proj shards give another layer', () => {
+  test('the check can fail: ranks that trade the k rows of their qkv shards give another layer', () => {
     const spec = tinySpec();
     const full = randomLayer(spec);
     const x = randomFloats(T * spec.hiddenSize, 1);
     const [r0, r1] = shardLayer(spec, full, 2) as [Rank, Rank];
-    for (const name of ['self_attn.k_proj.weight', 'self_attn.k_proj.bias']) {
-      const [a, b] = [tensorOf(r0, name), tensorOf(r1, name)];
-      r0.tensors.set(PREFIX + name, b);
-      r1.tensors.set(PREFIX + name, a);
+    // Each rank holds 2 query heads then 1 KV head of 8: its k rows are 16..23.
+    const [first, count] = [16, 8];
+    for (const slot of ['qkv', 'qkvBias'] as const) {
+      const [a, b] = [tensorOf(r0, slot), tensorOf(r1, slot)];
+      const rowBytes = a.bytes.length / (a.shape[0] ?? 1);
+      const [ka, kb] = [a.bytes.slice(first * rowBytes, (first + count) * rowBytes), b.bytes.slice(first * rowBytes, (first + count) * rowBytes)];
+      const [na, nb] = [a.bytes.slice(), b.bytes.slice()];
+      na.set(kb, first * rowBytes);
+      nb.set(ka, first * rowBytes);
+      r0.tensors.set(slot, { ...a, bytes: na });
+      r1.tensors.set(slot, { ...b, bytes: nb });
     }
     assert.ok(maxAbsDiff(runLayer([r0, r1], x), runLayer([{ spec, tensors: full }], x)) > 1e-3);
   });
@@ -230,20 +243,26 @@ function bf16Codes(shape: number[], codes: number[]): TensorData {
 }
 const codeGrid = (rows: number, cols: number): number[] => Array.from({ length: rows * cols }, (_, i) => 10 * Math.floor(i / cols) + (i % cols));
 
-describe('2-byte tensors slice by whole elements', () => {
+describe('2-byte tensors slice by whole elements, fused slots part by part', () => {
   const down = bf16Codes([3, 8], codeGrid(3, 8));
-  const gate = bf16Codes([4, 3], codeGrid(4, 3));
-  const cases: [string, TensorData, number, number, TensorData][] = [
-    ['down_proj rank 0 of 2: columns 0-3', down, 0, 2, bf16Codes([3, 4], [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23])],
-    ['down_proj rank 1 of 2: columns 4-7', down, 1, 2, bf16Codes([3, 4], [4, 5, 6, 7, 14, 15, 16, 17, 24, 25, 26, 27])],
-    ['down_proj rank 2 of 4: columns 4-5', down, 2, 4, bf16Codes([3, 2], [4, 5, 14, 15, 24, 25])],
-    ['gate_proj rank 1 of 2: rows 2-3', gate, 1, 2, bf16Codes([2, 3], [20, 21, 22, 30, 31, 32])],
-    ['gate_proj rank 0 of 4: row 0', gate, 0, 4, bf16Codes([1, 3], [0, 1, 2])],
+  // intermediate 4: gate rows 0-3, then up rows 4-7.
+  const gateUp = bf16Codes([8, 3], codeGrid(8, 3));
+  // 4 query heads and 2 KV heads of 1: q rows 0-3, k rows 4-5, v rows 6-7.
+  const qkv = bf16Codes([8, 2], codeGrid(8, 2));
+  const small = { intermediateSize: 4, numHeads: 4, numKvHeads: 2, headDim: 1, hiddenSize: 2 };
+  const cases: [string, Slot, TensorData, number, number, TensorData][] = [
+    ['down rank 0 of 2: columns 0-3', 'down', down, 0, 2, bf16Codes([3, 4], [0, 1, 2, 3, 10, 11, 12, 13, 20, 21, 22, 23])],
+    ['down rank 1 of 2: columns 4-7', 'down', down, 1, 2, bf16Codes([3, 4], [4, 5, 6, 7, 14, 15, 16, 17, 24, 25, 26, 27])],
+    ['down rank 2 of 4: columns 4-5', 'down', down, 2, 4, bf16Codes([3, 2], [4, 5, 14, 15, 24, 25])],
+    ['gateUp rank 1 of 2: gate rows 2-3, up rows 6-7', 'gateUp', gateUp, 1, 2, bf16Codes([4, 3], [20, 21, 22, 30, 31, 32, 60, 61, 62, 70, 71, 72])],
+    ['gateUp rank 0 of 4: gate row 0, up row 4', 'gateUp', gateUp, 0, 4, bf16Codes([2, 3], [0, 1, 2, 40, 41, 42])],
+    ['qkv rank 1 of 2: q rows 2-3, k row 5, v row 7', 'qkv', qkv, 1, 2, bf16Codes([4, 2], [20, 21, 30, 31, 50, 51, 70, 71])],
+    ['qkv rank 2 of 4: q row 2, the KV head it shares with rank 3 (k row 5, v row 7)', 'qkv', qkv, 2, 4, bf16Codes([3, 2], [20, 21, 50, 51, 70, 71])],
+    ['qkv rank 1 of 4: q row 1, the KV head it shares with rank 0 (k row 4, v row 6)', 'qkv', qkv, 1, 4, bf16Codes([3, 2], [10, 11, 40, 41, 60, 61])],
   ];
-  for (const [label, tensor, rank, size, want] of cases) {
+  for (const [label, slot, tensor, rank, size, want] of cases) {
     test(label, () => {
-      const name = label.startsWith('down') ? 'model.layers.3.mlp.down_proj.weight' : 'model.layers.3.mlp.gate_proj.weight';
-      const got = shardTensor(tinySpec(), name, tensor, rank, size);
+      const got = shardTensor(tinySpec(small), slot, tensor, rank, size);
       assert.deepEqual(got && { ...got, bytes: [...got.bytes] }, { ...want, bytes: [...want.bytes] });
     });
   }
@@ -251,26 +270,25 @@ describe('2-byte tensors slice by whole elements', () => {
 
 describe('replicated, rank-0 and size-1 tensors', () => {
   const t = f32Tensor([4, 4], randomFloats(16));
-  test('lm_head only on rank 0', () => {
+  test('lmHead only on rank 0', () => {
     const spec = tinySpec();
-    assert.equal(shardTensor(spec, 'lm_head.weight', t, 0, 2), t);
-    assert.equal(shardTensor(spec, 'lm_head.weight', t, 1, 2), null);
-    assert.equal(shardTensor(spec, 'lm_head.weight', t, 3, 4), null);
+    assert.equal(shardTensor(spec, 'lmHead', t, 0, 2), t);
+    assert.equal(shardTensor(spec, 'lmHead', t, 1, 2), null);
+    assert.equal(shardTensor(spec, 'lmHead', t, 3, 4), null);
   });
   test('embedding, norms and the row-parallel biases are whole on every rank', () => {
-    const names = ['model.embed_tokens.weight', 'model.norm.weight', `${PREFIX}input_layernorm.weight`, `${PREFIX}post_attention_layernorm.weight`,
-      `${PREFIX}self_attn.q_norm.weight`, `${PREFIX}self_attn.k_norm.weight`, `${PREFIX}self_attn.o_proj.bias`, `${PREFIX}mlp.down_proj.bias`];
-    for (const name of names) for (const rank of [0, 1]) assert.equal(shardTensor(tinySpec(), name, t, rank, 2), t, `${name} rank ${rank}`);
+    const slots: Slot[] = ['embedding', 'finalNorm', 'inputNorm', 'postNorm', 'qNorm', 'kNorm', 'oBias', 'downBias'];
+    for (const slot of slots) for (const rank of [0, 1]) assert.equal(shardTensor(tinySpec(), slot, t, rank, 2), t, `${slot} rank ${rank}`);
   });
   test('size 1 returns every tensor as it is', () => {
-    for (const name of ['lm_head.weight', `${PREFIX}self_attn.q_proj.weight`, `${PREFIX}mlp.down_proj.weight`]) assert.equal(shardTensor(tinySpec(), name, t, 0, 1), t);
+    for (const slot of ['lmHead', 'qkv', 'down'] as const) assert.equal(shardTensor(tinySpec(), slot, t, 0, 1), t);
   });
 });
 
 describe('LoRA modules split like their base projections', () => {
   const r = 3;
   // [projection, inFeatures, outFeatures] for hidden 16, 4 heads of 8, 2 KV heads, intermediate 32.
-  const modules: [NativeProjection, number, number][] = [
+  const modules: [Projection, number, number][] = [
     ['q_proj', 16, 32], ['k_proj', 16, 16], ['v_proj', 16, 16], ['gate_proj', 16, 32], ['up_proj', 16, 32], ['o_proj', 32, 16], ['down_proj', 32, 16],
   ];
   /** x @ A^T @ B^T with sizes read off the module, as the runner's kernels do. */

@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "js_step.h"
+#include "js_tensor.h"
 #include "model.h"
 
 namespace swiftlet {
@@ -66,7 +67,7 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
  public:
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "CpuModel",
-                       {InstanceMethod("setWeight", &CpuModel::SetWeight), InstanceMethod("finishLoading", &CpuModel::FinishLoading),
+                       {InstanceMethod("setTensor", &CpuModel::SetTensor), InstanceMethod("finishLoading", &CpuModel::FinishLoading),
                         InstanceMethod("execute", &CpuModel::Execute), InstanceMethod("loadAdapter", &CpuModel::LoadAdapter),
                         InstanceMethod("unloadAdapter", &CpuModel::UnloadAdapter), InstanceMethod("dispose", &CpuModel::Dispose),
                         InstanceMethod("kvCacheBytes", &CpuModel::KvCacheBytes)});
@@ -100,19 +101,13 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
     if (!model_ || disposePending_) throw Napi::Error::New(env, "the CPU model was disposed");
   }
 
-  Napi::Value SetWeight(const Napi::CallbackInfo& info) {
+  Napi::Value SetTensor(const Napi::CallbackInfo& info) {
     ensureLive(info.Env());
     try {
-      const std::string name = info[0].As<Napi::String>().Utf8Value();
-      const DType dtype = parseDType(info[1].As<Napi::String>().Utf8Value());
-      const Napi::Array shapeArray = info[2].As<Napi::Array>();
-      std::vector<int64_t> shape;
-      for (uint32_t i = 0; i < shapeArray.Length(); i++) shape.push_back(shapeArray.Get(i).As<Napi::Number>().Int64Value());
-      if (!info[3].IsTypedArray()) throw std::runtime_error("tensor \"" + name + "\": bytes must be a Uint8Array");
-      const auto bytes = info[3].As<Napi::Uint8Array>();
-      model_->setWeight(name, dtype, shape, bytes.Data(), bytes.ByteLength());
-    } catch (const Napi::Error&) {
-      throw;
+      if (!info[0].IsNumber() || !info[1].IsString()) throw std::runtime_error("setTensor needs (layer, slot, tensor)");
+      const int layer = info[0].As<Napi::Number>().Int32Value();
+      const swiftlet_common::Slot slot = swiftlet_common::parseSlot(info[1].As<Napi::String>().Utf8Value());
+      model_->setTensor(layer, slot, swiftlet_common::readTensor(info[2]));
     } catch (const std::exception& e) {
       throw Napi::Error::New(info.Env(), e.what());
     }

@@ -7,6 +7,7 @@
 #include <cstring>
 #include <stdexcept>
 
+#include "slot_shape.h"
 #include "gemm.h"
 #include "vecmath.h"
 
@@ -15,16 +16,9 @@ namespace swiftlet {
 namespace {
 constexpr int kMaxRotaryHalf = 512;
 
-enum LayerBit : uint32_t {
-  kInputNorm = 1u << 0,
-  kPostNorm = 1u << 1,
-  kWeightBit0 = 2,  // bits 2..8: the seven projection weights
-  kBiasBit0 = 9,    // bits 9..15: their biases
-  kQNorm = 1u << 16,
-  kKNorm = 1u << 17,
-};
-
-const char* kProjectionNames[kNumProjections] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
+using swiftlet_common::ByteSpan;
+using swiftlet_common::Slot;
+using swiftlet_common::TensorView;
 
 std::vector<float> toFloats(DType dtype, const uint8_t* bytes, int64_t count) {
   std::vector<float> out(count);
@@ -32,11 +26,22 @@ std::vector<float> toFloats(DType dtype, const uint8_t* bytes, int64_t count) {
   return out;
 }
 
-std::string shapeString(const std::vector<int64_t>& shape) {
-  std::string s = "[";
-  for (size_t i = 0; i < shape.size(); i++) s += (i ? ", " : "") + std::to_string(shape[i]);
-  return s + "]";
+/** A dense tensor's bytes (norms, biases and the embedding are always dense), checked against its shape. */
+const uint8_t* denseBytes(const TensorView& tensor, DType dtype) {
+  const ByteSpan weight = tensor.buffer("weight");
+  if (weight.size != static_cast<size_t>(tensor.numElements() * dtypeBytes(dtype))) {
+    throw std::invalid_argument("weight buffer is " + std::to_string(weight.size) + " bytes, not " + tensor.format + " " +
+                                swiftlet_common::shapeString(tensor.shape));
+  }
+  return weight.data;
 }
+
+std::vector<float> denseFloats(const TensorView& tensor) {
+  const DType dtype = parseDType(tensor.format);
+  return toFloats(dtype, denseBytes(tensor, dtype), tensor.numElements());
+}
+
+constexpr uint32_t bit(Slot slot) { return 1u << static_cast<int>(slot); }
 
 inline float silu(float v) { return v / (1.f + std::exp(-v)); }
 
@@ -47,12 +52,6 @@ inline void rmsNorm(const float* x, const float* weight, float* out, int64_t wid
   for (int64_t i = 0; i < width; i++) out[i] = weight[i] * (x[i] * scale);
 }
 }  // namespace
-
-int parseProjection(const std::string& name) {
-  for (int p = 0; p < kNumProjections; p++)
-    if (name == kProjectionNames[p]) return p;
-  return -1;
-}
 
 Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.numThreads) {
   const ModelConfig& c = config_;
@@ -89,124 +88,70 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
 float* Model::kCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer) * layerCacheFloats_; }
 float* Model::vCache(int layer) const { return kvCache_.as<float>() + static_cast<int64_t>(2 * layer + 1) * layerCacheFloats_; }
 
-void Model::setWeight(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const uint8_t* bytes,
-                      size_t numBytes) {
+void Model::setTensor(int layer, Slot slot, const TensorView& tensor) {
   const ModelConfig& c = config_;
-  int64_t count = 1;
-  for (int64_t d : shape) count *= d;
-  if (static_cast<size_t>(count * dtypeBytes(dtype)) != numBytes) {
-    throw std::runtime_error("tensor \"" + name + "\": byte length does not match its shape " + shapeString(shape));
-  }
-  auto expect = [&](std::vector<int64_t> want) {
-    if (shape != want) {
-      throw std::runtime_error("tensor \"" + name + "\" has shape " + shapeString(shape) + ", expected " + shapeString(want));
+  const bool isModel = swiftlet_common::isModelSlot(slot);
+  try {
+    if (isModel ? layer != -1 : (layer < 0 || layer >= c.numLayers)) {
+      throw std::invalid_argument(isModel ? "a model-level slot takes layer -1" : "the model has " + std::to_string(c.numLayers) + " layers");
     }
-  };
-  const int64_t H = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
-  const int64_t qRows = static_cast<int64_t>(c.numHeads) * hd, kvRows = static_cast<int64_t>(c.numKvHeads) * hd;
-
-  if (name == "model.embed_tokens.weight") {
-    expect({c.vocabSize, H});
-    if (c.tieWordEmbeddings) {
-      lmHead_.allocate(dtype, c.vocabSize, H);
-      lmHead_.setRows(0, c.vocabSize, dtype, bytes);
-    } else {
-      embedding_.set(dtype, c.vocabSize, H, bytes);
+    if (!swiftlet_common::hasSlot(slot, config_)) throw std::invalid_argument("this model has no such tensor");
+    const std::vector<int64_t> want = swiftlet_common::slotShape(slot, config_);
+    if (tensor.shape != want) {
+      throw std::invalid_argument("shape " + swiftlet_common::shapeString(tensor.shape) + ", expected " + swiftlet_common::shapeString(want));
     }
-    return;
-  }
-  if (name == "lm_head.weight") {
-    if (c.tieWordEmbeddings) return;
-    expect({c.vocabSize, H});
-    lmHead_.allocate(dtype, c.vocabSize, H);
-    lmHead_.setRows(0, c.vocabSize, dtype, bytes);
-    return;
-  }
-  if (name == "model.norm.weight") {
-    expect({H});
-    finalNorm_ = toFloats(dtype, bytes, H);
-    return;
-  }
-  const std::string prefix = "model.layers.";
-  if (name.compare(0, prefix.size(), prefix) != 0) throw std::runtime_error("unexpected tensor \"" + name + "\"");
-  size_t dot = name.find('.', prefix.size());
-  if (dot == std::string::npos) throw std::runtime_error("unexpected tensor \"" + name + "\"");
-  const int layerIndex = std::atoi(name.substr(prefix.size(), dot - prefix.size()).c_str());
-  if (layerIndex < 0 || layerIndex >= c.numLayers) throw std::runtime_error("tensor \"" + name + "\": layer out of range");
-  Layer& L = layers_[layerIndex];
-  const std::string rest = name.substr(dot + 1);
-
-  if (rest == "input_layernorm.weight") {
-    expect({H});
-    L.inputNorm = toFloats(dtype, bytes, H);
-    L.setMask |= kInputNorm;
-    return;
-  }
-  if (rest == "post_attention_layernorm.weight") {
-    expect({H});
-    L.postNorm = toFloats(dtype, bytes, H);
-    L.setMask |= kPostNorm;
-    return;
-  }
-  if (rest == "self_attn.q_norm.weight" || rest == "self_attn.k_norm.weight") {
-    expect({hd});
-    (rest[10] == 'q' ? L.qNorm : L.kNorm) = toFloats(dtype, bytes, hd);
-    L.setMask |= rest[10] == 'q' ? kQNorm : kKNorm;
-    return;
-  }
-  const size_t lastDot = rest.rfind('.');
-  const size_t projDot = rest.find('.');
-  const std::string kind = rest.substr(lastDot + 1);
-  const int proj = parseProjection(rest.substr(projDot + 1, lastDot - projDot - 1));
-  if (proj < 0 || (kind != "weight" && kind != "bias")) throw std::runtime_error("unexpected tensor \"" + name + "\"");
-  // Where this projection's rows sit in its (possibly fused) matrix.
-  PackedMatrix* matrix;
-  std::vector<float>* bias;
-  int64_t rowOffset, numRows, numCols = H, fusedRows;
-  switch (proj) {
-    case kQ: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = 0; numRows = qRows; fusedRows = qkvWidth_; break;
-    case kK: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = qRows; numRows = kvRows; fusedRows = qkvWidth_; break;
-    case kV: matrix = &L.qkv; bias = &L.qkvBias; rowOffset = qRows + kvRows; numRows = kvRows; fusedRows = qkvWidth_; break;
-    case kO: matrix = &L.o; bias = &L.oBias; rowOffset = 0; numRows = H; numCols = qRows; fusedRows = H; break;
-    case kGate: matrix = &L.gateUp; bias = &L.gateUpBias; rowOffset = 0; numRows = I; fusedRows = 2 * I; break;
-    case kUp: matrix = &L.gateUp; bias = &L.gateUpBias; rowOffset = I; numRows = I; fusedRows = 2 * I; break;
-    default: matrix = &L.down; bias = &L.downBias; rowOffset = 0; numRows = H; numCols = I; fusedRows = H; break;
-  }
-  if (kind == "weight") {
-    expect({numRows, numCols});
-    if (!matrix->isAllocated()) matrix->allocate(dtype, fusedRows, numCols);
-    if (matrix->dtype() != dtype) {
-      throw std::runtime_error("tensor \"" + name + "\" has a different dtype from the projections fused with it");
+    if (isModel) {
+      if (slot == Slot::kFinalNorm) {
+        finalNorm_ = denseFloats(tensor);
+      } else {
+        // NOTE: a tied embedding is stored once, packed as the lm_head; rows are read back for the lookup.
+        const DType dtype = parseDType(tensor.format);
+        const uint8_t* bytes = denseBytes(tensor, dtype);
+        if (slot == Slot::kEmbedding && !c.tieWordEmbeddings) {
+          embedding_.set(dtype, c.vocabSize, c.hiddenSize, bytes);
+        } else {
+          lmHead_.allocate(dtype, c.vocabSize, c.hiddenSize);
+          lmHead_.setRows(0, c.vocabSize, dtype, bytes);
+        }
+      }
+      modelSetMask_ |= bit(slot);
+      return;
     }
-    matrix->setRows(rowOffset, numRows, dtype, bytes);
-    L.setMask |= 1u << (kWeightBit0 + proj);
-  } else {
-    expect({numRows});
-    if (bias->empty()) bias->assign(fusedRows, 0.f);
-    const std::vector<float> values = toFloats(dtype, bytes, numRows);
-    std::copy(values.begin(), values.end(), bias->begin() + rowOffset);
-    L.setMask |= 1u << (kBiasBit0 + proj);
+    Layer& L = layers_[layer];
+    switch (slot) {
+      case Slot::kQkv: L.qkv = makeLinear(tensor); break;
+      case Slot::kO: L.o = makeLinear(tensor); break;
+      case Slot::kGateUp: L.gateUp = makeLinear(tensor); break;
+      case Slot::kDown: L.down = makeLinear(tensor); break;
+      case Slot::kInputNorm: L.inputNorm = denseFloats(tensor); break;
+      case Slot::kPostNorm: L.postNorm = denseFloats(tensor); break;
+      case Slot::kQNorm: L.qNorm = denseFloats(tensor); break;
+      case Slot::kKNorm: L.kNorm = denseFloats(tensor); break;
+      case Slot::kQkvBias: L.qkvBias = denseFloats(tensor); break;
+      case Slot::kOBias: L.oBias = denseFloats(tensor); break;
+      case Slot::kGateUpBias: L.gateUpBias = denseFloats(tensor); break;
+      default: L.downBias = denseFloats(tensor); break;
+    }
+    L.setMask |= bit(slot);
+  } catch (const std::exception& e) {
+    const std::string where = std::string("tensor ") + swiftlet_common::slotName(slot) + (isModel ? "" : " of layer " + std::to_string(layer));
+    throw std::runtime_error(where + ": " + e.what());
   }
 }
 
 void Model::checkComplete() const {
-  const ModelConfig& c = config_;
-  if (!lmHead_.isAllocated()) throw std::runtime_error(c.tieWordEmbeddings ? "missing model.embed_tokens.weight" : "missing lm_head.weight");
-  if (!c.tieWordEmbeddings && !embedding_.isAllocated()) throw std::runtime_error("missing model.embed_tokens.weight");
-  if (finalNorm_.empty()) throw std::runtime_error("missing model.norm.weight");
-  for (int l = 0; l < c.numLayers; l++) {
-    const uint32_t mask = layers_[l].setMask;
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    if (!(mask & kInputNorm)) throw std::runtime_error("missing " + p + "input_layernorm.weight");
-    if (!(mask & kPostNorm)) throw std::runtime_error("missing " + p + "post_attention_layernorm.weight");
-    for (int proj = 0; proj < kNumProjections; proj++) {
-      const std::string module = (proj <= kO ? "self_attn." : "mlp.") + std::string(kProjectionNames[proj]);
-      if (!(mask & (1u << (kWeightBit0 + proj)))) throw std::runtime_error("missing " + p + module + ".weight");
-      const bool wantBias = proj <= kV ? c.qkvBias : proj == kO ? c.oBias : c.mlpBias;
-      if (wantBias && !(mask & (1u << (kBiasBit0 + proj)))) throw std::runtime_error("missing " + p + module + ".bias");
+  for (int s = 0; s < static_cast<int>(Slot::kCount); s++) {
+    const Slot slot = static_cast<Slot>(s);
+    if (!swiftlet_common::hasSlot(slot, config_)) continue;
+    if (swiftlet_common::isModelSlot(slot)) {
+      if (!(modelSetMask_ & bit(slot))) throw std::runtime_error(std::string("missing tensor ") + swiftlet_common::slotName(slot));
+      continue;
     }
-    if (c.qkNorm && !(mask & kQNorm)) throw std::runtime_error("missing " + p + "self_attn.q_norm.weight");
-    if (c.qkNorm && !(mask & kKNorm)) throw std::runtime_error("missing " + p + "self_attn.k_norm.weight");
+    for (int l = 0; l < config_.numLayers; l++) {
+      if (!(layers_[l].setMask & bit(slot))) {
+        throw std::runtime_error(std::string("missing tensor ") + swiftlet_common::slotName(slot) + " of layer " + std::to_string(l));
+      }
+    }
   }
 }
 
@@ -262,11 +207,11 @@ void Model::execute(const StepInput& in, StepResult& out) {
   }
 }
 
-void Model::linear(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
+void Model::linear(const Linear& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
                    float* y, int64_t ldy) {
-  gemm(pool_, x, numTokens, ldx, w, y, ldy);
+  w.forward(pool_, x, numTokens, ldx, y, ldy);
   if (bias.empty()) return;
-  const int64_t N = w.numRows();
+  const int64_t N = w.numOutputs();
   pool_.parallelFor(numTokens, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++)
       for (int64_t n = 0; n < N; n++) y[t * ldy + n] += bias[n];
@@ -341,7 +286,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
   for (int l = 0; l < c.numLayers; l++) {
     Layer& L = layers_[l];
     rmsNormRows(x, T, H, L.inputNorm, xn, H, H);
-    linear(L.qkv, L.qkvBias, xn, T, H, qkv, qkvWidth_);
+    linear(*L.qkv, L.qkvBias, xn, T, H, qkv, qkvWidth_);
     applyLora(l, qkvParts, xn, H, qkv, qkvWidth_, T, slots);
 
     // Per-head q/k norm (Qwen3), rotary, then K and V into the cache.
@@ -380,14 +325,14 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
 
     attention(l, in, t0, T, seqOfToken);
 
-    linear(L.o, L.oBias, attn, T, qWidth, proj, H);
+    linear(*L.o, L.oBias, attn, T, qWidth, proj, H);
     applyLora(l, oParts, attn, qWidth, proj, H, T, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; i++) x[i] += proj[i];
     });
 
     rmsNormRows(x, T, H, L.postNorm, xn, H, H);
-    linear(L.gateUp, L.gateUpBias, xn, T, H, gateUp, 2 * I);
+    linear(*L.gateUp, L.gateUpBias, xn, T, H, gateUp, 2 * I);
     applyLora(l, gateUpParts, xn, H, gateUp, 2 * I, T, slots);
     pool_.parallelFor(T, [&](int64_t a, int64_t b) {
       for (int64_t t = a; t < b; t++) {
@@ -408,7 +353,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
 #endif
       }
     });
-    linear(L.down, L.downBias, act, T, I, proj, H);
+    linear(*L.down, L.downBias, act, T, I, proj, H);
     applyLora(l, downParts, act, I, proj, H, T, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; i++) x[i] += proj[i];

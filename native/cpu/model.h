@@ -7,7 +7,10 @@
 #include <string>
 #include <vector>
 
+#include "layout.h"
+#include "linear.h"
 #include "model_shape.h"
+#include "native_tensor.h"
 #include "sampling.h"
 #include "step_contract.h"
 #include "tensor.h"
@@ -15,7 +18,7 @@
 
 namespace swiftlet {
 
-constexpr int kBlockSize = 16;
+constexpr int kBlockSize = swiftlet_common::kKvBlockSize;
 
 /** The decoder's shape (names as in src/runtime/native-shape.ts) and what the CPU runner sizes by it. */
 struct ModelConfig : swiftlet_common::ModelShape {
@@ -28,8 +31,15 @@ struct ModelConfig : swiftlet_common::ModelShape {
 };
 
 /** The projections LoRA can target, in forward order. */
-enum Projection { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProjections };
-int parseProjection(const std::string& name);
+using swiftlet_common::kDown;
+using swiftlet_common::kGate;
+using swiftlet_common::kK;
+using swiftlet_common::kNumProjections;
+using swiftlet_common::kO;
+using swiftlet_common::kQ;
+using swiftlet_common::kUp;
+using swiftlet_common::kV;
+using swiftlet_common::parseProjection;
 
 struct LoraModule {
   int rank = 0;
@@ -52,10 +62,9 @@ class Model {
   explicit Model(ModelConfig config);
   const ModelConfig& config() const { return config_; }
 
-  /** Takes one checkpoint tensor by its Hugging Face name; throws naming it on a wrong shape. */
-  void setWeight(const std::string& name, DType dtype, const std::vector<int64_t>& shape, const uint8_t* bytes,
-                 size_t numBytes);
-  /** Throws naming the first weight never set. */
+  /** Takes one canonical tensor (layer -1 for a model-level slot); throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
+  void setTensor(int layer, swiftlet_common::Slot slot, const swiftlet_common::TensorView& tensor);
+  /** Throws naming the first slot never set. */
   void checkComplete() const;
 
   void setAdapter(int slot, std::unique_ptr<Adapter> adapter);
@@ -71,14 +80,15 @@ class Model {
  private:
   struct Layer {
     std::vector<float> inputNorm, postNorm, qNorm, kNorm;
-    /** qkv: [(numHeads + 2 * numKvHeads) * headDim, hidden]; gateUp: [2 * intermediate, hidden] */
-    PackedMatrix qkv, o, gateUp, down;
+    /** qkv: [(numHeads + 2 * numKvHeads) * headDim, hidden]; gateUp: [2 * intermediate, hidden] (native/common/layout.h) */
+    std::unique_ptr<Linear> qkv, o, gateUp, down;
     std::vector<float> qkvBias, oBias, gateUpBias, downBias;
+    /** Bit s: slot s was set. */
     uint32_t setMask = 0;
   };
 
   void forwardChunk(const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
-  void linear(const PackedMatrix& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
+  void linear(const Linear& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
               float* y, int64_t ldy);
   void applyLora(int layer, const std::vector<std::pair<int, int>>& parts, const float* x, int64_t ldx, float* y,
                  int64_t ldy, int64_t numTokens, const int32_t* slotOfToken);
@@ -96,6 +106,8 @@ class Model {
   PackedMatrix lmHead_;  // [vocab, hidden]; the embedding too when tied
   RowMatrix embedding_;  // untied only
   std::vector<float> finalNorm_;
+  /** Bit s: model-level slot s was set. */
+  uint32_t modelSetMask_ = 0;
   std::vector<std::unique_ptr<Adapter>> adapters_;
   AlignedBuffer kvCache_;
   int64_t layerCacheFloats_;

@@ -1,25 +1,17 @@
 /**
  * config.json (+ generation_config.json) to ModelSpec, for both the older layout
  * (`rope_theta`, `rope_scaling`, `torch_dtype`) and the newer one (`rope_parameters`, `dtype`).
+ * The parsing every family shares lives here; each family's own switches come from its
+ * architecture module (src/model/arch/).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from './errors.js';
 import { yarnMscale } from './rope.js';
 import type { ModelSpec, RopeSpec, WeightDtype } from './spec.js';
+import { architectureNamed } from './arch/registry.js';
 
 type Json = Record<string, unknown>;
-
-/** Architectures whose forward pass is one of ours; the value is the family it runs as. */
-const ARCHITECTURE_FAMILIES: Record<string, ModelSpec['family']> = {
-  LlamaForCausalLM: 'llama',
-  MistralForCausalLM: 'llama',
-  YiForCausalLM: 'llama',
-  Qwen2ForCausalLM: 'qwen2',
-  Qwen3ForCausalLM: 'qwen3',
-};
-
-export const SUPPORTED_ARCHITECTURES = Object.keys(ARCHITECTURE_FAMILIES);
 
 function num(config: Json, key: string, fallback?: number): number {
   const value = config[key];
@@ -116,19 +108,13 @@ function parseRope(config: Json): RopeSpec {
 export function specFromConfig(config: Json, generationConfig: Json = {}): ModelSpec {
   const architectures = config['architectures'];
   const hfArchitecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : '';
-  const family = ARCHITECTURE_FAMILIES[hfArchitecture];
-  if (!family) {
-    throw new ModelLoadError(
-      `unsupported architecture "${hfArchitecture || '(none in config.json)'}"; supported: ${SUPPORTED_ARCHITECTURES.join(', ')}`,
-    );
-  }
+  const arch = architectureNamed(hfArchitecture);
   const hiddenSize = num(config, 'hidden_size');
   const numHeads = num(config, 'num_attention_heads');
-  const llamaBias = family === 'llama' && config['attention_bias'] === true;
   const eosTokenIds = [...new Set([...tokenIds(generationConfig['eos_token_id']), ...tokenIds(config['eos_token_id'])])];
   return {
     hfArchitecture,
-    family,
+    family: arch.family,
     vocabSize: num(config, 'vocab_size'),
     hiddenSize,
     intermediateSize: num(config, 'intermediate_size'),
@@ -140,10 +126,7 @@ export function specFromConfig(config: Json, generationConfig: Json = {}): Model
     rmsNormEps: num(config, 'rms_norm_eps', 1e-6),
     maxPositionEmbeddings: num(config, 'max_position_embeddings', 2048),
     tieWordEmbeddings: config['tie_word_embeddings'] === true,
-    qkvBias: family === 'qwen2' || llamaBias || (family === 'qwen3' && config['attention_bias'] === true),
-    oBias: llamaBias,
-    mlpBias: family === 'llama' && config['mlp_bias'] === true,
-    qkNorm: family === 'qwen3',
+    ...arch.switches(config),
     rope: parseRope(config),
     dtype: parseDtype(config),
     bosTokenId: tokenIds(config['bos_token_id'])[0] ?? null,

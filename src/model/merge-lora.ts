@@ -9,11 +9,12 @@ import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFi
 import { join, resolve } from 'node:path';
 import { loadModelSpec } from './config.js';
 import { ModelLoadError } from './errors.js';
-import { loraScale, parseLoraConfig } from './lora.js';
+import { LORA_TENSOR, loraScale, parseLoraConfig } from './lora.js';
 import { SafetensorsCheckpoint, toFloat32 } from './safetensors.js';
 import { fromFloat32, SafetensorsWriter, type TensorPlan } from './safetensors-writer.js';
 import type { WeightDtype } from './spec.js';
-import { checkWeights } from './weights.js';
+import { checkWeights } from './arch/checkpoint.js';
+import { architectureOf } from './arch/registry.js';
 import { CHECKPOINT_SIDE_FILES } from './checkpoint-files.js';
 
 
@@ -44,8 +45,6 @@ interface LoraModule {
   a: string;
   b: string;
 }
-
-const LORA_TENSOR = /^base_model\.model\.(.+)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
 
 /** Base weight name -> the adapter's A and B tensor names, checked against the base's shapes. */
 function adapterModules(adapter: SafetensorsCheckpoint, base: SafetensorsCheckpoint, rank: number, dir: string): Map<string, LoraModule> {
@@ -143,7 +142,7 @@ export function mergeLora(options: MergeLoraOptions): MergeLoraResult {
   const configPath = join(options.adapterDir, 'adapter_config.json');
   if (!existsSync(configPath)) throw new ModelLoadError(`no adapter_config.json in ${options.adapterDir}`);
   const rawConfig = JSON.parse(readFileSync(configPath, 'utf8')) as Record<string, unknown>;
-  const loraConfig = parseLoraConfig(rawConfig, configPath);
+  const loraConfig = parseLoraConfig(rawConfig, configPath, architectureOf(spec));
   if (rawConfig['fan_in_fan_out'] === true) throw new ModelLoadError(`${configPath}: fan_in_fan_out adapters (Conv1D layers) are not supported`);
   const scale = loraScale(loraConfig);
   const dtype = options.dtype ?? spec.dtype;

@@ -10,7 +10,8 @@ import { specFromConfig } from './config.js';
 import { ModelLoadError } from './errors.js';
 import { DTYPE_BYTES } from './safetensors.js';
 import type { ModelSpec, WeightDtype } from './spec.js';
-import { requiredTensorNames } from './weights.js';
+import { architectureOf } from './arch/registry.js';
+import { linearOf, requiredSlots, slotRowParts, slotShape } from '../runtime/layout.js';
 import type { TensorData, WeightSource } from '../runtime/types.js';
 
 type Json = Record<string, unknown>;
@@ -169,31 +170,14 @@ export class RandomWeightSource implements WeightSource {
     readonly seed = 0,
     readonly std = 0.02,
   ) {
-    const H = spec.hiddenSize;
-    const I = spec.intermediateSize;
-    const q = spec.numHeads * spec.headDim;
-    const kv = spec.numKvHeads * spec.headDim;
-    const byProjection: Record<string, number[]> = {
-      q_proj: [q, H],
-      k_proj: [kv, H],
-      v_proj: [kv, H],
-      o_proj: [H, q],
-      gate_proj: [I, H],
-      up_proj: [I, H],
-      down_proj: [H, I],
-    };
-    for (const name of requiredTensorNames(spec)) {
-      let shape: number[];
-      if (name === 'model.embed_tokens.weight' || name === 'lm_head.weight') shape = [spec.vocabSize, H];
-      else if (name.endsWith('layernorm.weight') || name === 'model.norm.weight') shape = [H];
-      else if (name.endsWith('q_norm.weight') || name.endsWith('k_norm.weight')) shape = [spec.headDim];
-      else {
-        const projection = /\.(\w+_proj)\.(weight|bias)$/.exec(name);
-        const full = projection ? byProjection[projection[1] ?? ''] : undefined;
-        if (!projection || !full) throw new ModelLoadError(`random weights: no shape for "${name}"`);
-        shape = projection[2] === 'bias' ? [full[0] ?? 0] : full;
-      }
-      this.shapes.set(name, shape);
+    const { checkpoint } = architectureOf(spec);
+    for (const ref of requiredSlots(spec)) {
+      const names = checkpoint.tensorsOf(ref);
+      const shape = slotShape(spec, ref.slot);
+      // NOTE: a slot made of several checkpoint tensors splits its rows as the projections do (q, k, v; gate, up).
+      const linear = linearOf(ref.slot);
+      const rowParts = linear && names.length > 1 ? slotRowParts(spec, linear) : [shape[0] ?? 0];
+      names.forEach((name, i) => this.shapes.set(name, [rowParts[i] ?? 0, ...shape.slice(1)]));
     }
   }
 

@@ -4,18 +4,23 @@
  * and a narrower MLP, and the two row-parallel projections (o_proj, down_proj) produce partial
  * sums that one all-reduce per projection adds up.
  *
- * - column-parallel (output rows split): q/k/v (and their biases), gate/up (and biases); with
- *   fewer KV heads than ranks (size a multiple of them), each rank keeps the one KV head its
- *   query heads read, so ranks sharing it hold copies (vLLM replicates KV heads the same way);
- * - row-parallel (input columns split): o_proj, down_proj; their biases are added once, after
- *   the all-reduce, so every rank keeps the whole bias;
- * - replicated: embedding, norms, q/k norms; lm_head only on rank 0, which alone samples.
+ * Split by canonical slot (src/runtime/layout.ts):
+ * - column-parallel (output rows split): `qkv` and `gateUp` (and their biases), part by part: a
+ *   rank holds its share of q's rows, then of k's and of v's (gate's, then up's), joined in that
+ *   order, so its shard is again a fused slot of its shardSpec. With fewer KV heads than ranks
+ *   (size a multiple of them), each rank keeps the one KV head its query heads read, so ranks
+ *   sharing it hold copies (vLLM replicates KV heads the same way);
+ * - row-parallel (input columns split): `o`, `down`; their biases are added once, after the
+ *   all-reduce, so every rank keeps the whole bias;
+ * - replicated: embedding, norms, q/k norms; `lmHead` only on rank 0, which alone samples.
  *
  * The plan lives here, in one place the CPU tests can check, and the CUDA runner uploads what it
  * returns: each rank's native model is configured with `shardSpec` and never slices anything.
  */
+import { joinBytes } from '../model/arch/rows.js';
 import { ModelLoadError } from '../model/errors.js';
 import type { ModelSpec } from '../model/spec.js';
+import { linearOf, PROJECTIONS_OF_SLOT, slotRowParts, type LinearSlot, type Projection, type Slot } from './layout.js';
 import type { NativeLoraModule } from './native-lora.js';
 import type { TensorData } from './types.js';
 
@@ -81,41 +86,41 @@ function columnBlock<T extends Uint8Array | Float32Array>(values: T, rows: numbe
   return out;
 }
 
-type Split = 'rows' | 'kvRows' | 'columns' | 'replicated' | 'rank0';
+/** Column-parallel linear layers: a rank holds its share of each part's output rows (weights and biases). */
+const ROW_SPLIT: ReadonlySet<LinearSlot> = new Set<LinearSlot>(['qkv', 'gateUp']);
+/** Row-parallel weights: a rank holds their input columns. */
+const COLUMN_SPLIT: ReadonlySet<Slot> = new Set<Slot>(['o', 'down']);
 
-const COLUMN_PARALLEL = /\.(self_attn\.q_proj|mlp\.(gate|up)_proj)\.(weight|bias)$/;
-const KV_PROJECTION = /\.self_attn\.[kv]_proj\.(weight|bias)$/;
-const ROW_PARALLEL = /\.(self_attn\.o_proj|mlp\.down_proj)\.weight$/;
+const isKvProjection = (projection: Projection): boolean => projection === 'k_proj' || projection === 'v_proj';
 
-function splitOf(name: string): Split {
-  if (name === 'lm_head.weight') return 'rank0';
-  if (COLUMN_PARALLEL.test(name)) return 'rows';
-  if (KV_PROJECTION.test(name)) return 'kvRows';
-  if (ROW_PARALLEL.test(name)) return 'columns';
-  return 'replicated';
+/** Each part's rows that rank `rank` holds (q's share, then k's and v's KV heads; gate's share, then up's), joined. */
+function fusedRowBlock(spec: ModelSpec, slot: LinearSlot, tensor: TensorData, rank: number, size: number): TensorData {
+  const [rows = 0, ...rest] = tensor.shape;
+  const blocks: Uint8Array[] = [];
+  let partStart = 0;
+  let numRows = 0;
+  PROJECTIONS_OF_SLOT[slot].forEach((projection, i) => {
+    const partRows = slotRowParts(spec, slot)[i] ?? 0;
+    const { first, count } = outputRowsOf(spec, isKvProjection(projection), partRows, rank, size);
+    blocks.push(rowBlock(tensor.bytes, rows, partStart + first, count));
+    partStart += partRows;
+    numRows += count;
+  });
+  return { dtype: tensor.dtype, shape: [numRows, ...rest], bytes: joinBytes(blocks) };
 }
 
-/** Rank `rank`'s part of one checkpoint tensor of `spec`, or null when that rank does not hold it. */
-export function shardTensor(spec: ModelSpec, name: string, tensor: TensorData, rank: number, size: number): TensorData | null {
+/** Rank `rank`'s part of one canonical tensor of `spec`, or null when that rank does not hold it. */
+export function shardTensor(spec: ModelSpec, slot: Slot, tensor: TensorData, rank: number, size: number): TensorData | null {
   if (size === 1) return tensor;
-  const split = splitOf(name);
-  switch (split) {
-    case 'rank0':
-      return rank === 0 ? tensor : null;
-    case 'rows':
-    case 'kvRows': {
-      const [rows = 0, ...rest] = tensor.shape;
-      const { first, count } = outputRowsOf(spec, split === 'kvRows', rows, rank, size);
-      return { dtype: tensor.dtype, shape: [count, ...rest], bytes: rowBlock(tensor.bytes, rows, first, count) };
-    }
-    case 'columns': {
-      // NOTE: sliced as bytes: a column of 2-byte elements is 2 byte-columns, so the block is the same.
-      const [rows = 0, cols = 0] = tensor.shape;
-      return { dtype: tensor.dtype, shape: [rows, cols / size], bytes: columnBlock(tensor.bytes, rows, rank, size) };
-    }
-    case 'replicated':
-      return tensor;
+  if (slot === 'lmHead') return rank === 0 ? tensor : null;
+  const linear = linearOf(slot);
+  if (linear && ROW_SPLIT.has(linear)) return fusedRowBlock(spec, linear, tensor, rank, size);
+  if (COLUMN_SPLIT.has(slot)) {
+    // NOTE: sliced as bytes: a column of 2-byte elements is 2 byte-columns, so the block is the same.
+    const [rows = 0, cols = 0] = tensor.shape;
+    return { dtype: tensor.dtype, shape: [rows, cols / size], bytes: columnBlock(tensor.bytes, rows, rank, size) };
   }
+  return tensor;
 }
 
 /**
@@ -128,6 +133,6 @@ export function shardLoraModule(spec: ModelSpec, module: NativeLoraModule, rank:
   const { a, b, rank: r, projection } = module;
   if (projection === 'o_proj' || projection === 'down_proj') return { ...module, a: columnBlock(a, r, rank, size) };
   const outputs = b.length / r;
-  const { first, count } = outputRowsOf(spec, projection === 'k_proj' || projection === 'v_proj', outputs, rank, size);
+  const { first, count } = outputRowsOf(spec, isKvProjection(projection), outputs, rank, size);
   return { ...module, b: rowBlock(b, outputs, first, count) };
 }

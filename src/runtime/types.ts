@@ -4,7 +4,7 @@
  */
 import type { ModelSpec, WeightDtype } from '../model/spec.js';
 
-export const KV_BLOCK_SIZE = 16;
+export { KV_BLOCK_SIZE } from './layout.js';
 
 /** Raw tensor bytes as stored in a checkpoint (little-endian). */
 export interface TensorData {

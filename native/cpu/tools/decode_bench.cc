@@ -1,7 +1,8 @@
 // The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random bf16 weights, prompt 512,
 // 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
 //   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu -Inative/common native/cpu/tools/decode_bench.cc \
-//       native/cpu/{model,gemm,sampling,tensor,thread_pool}.cc native/common/{model_shape,layout}.cc -o decode_bench && ./decode_bench [threads]
+//       native/cpu/{model,gemm,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/dense.cc \
+//       native/common/{layout,model_shape,native_tensor,slot_shape,step_contract}.cc -o decode_bench && ./decode_bench [threads]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
@@ -15,7 +16,9 @@ using namespace swiftlet;
 namespace {
 constexpr int kPrompt = 512, kGen = 128;
 
-void setRandom(Model& model, const std::string& name, std::vector<int64_t> shape, bool isNorm, std::mt19937& rng) {
+using swiftlet_common::Slot;
+
+void setRandom(Model& model, int layer, Slot slot, std::vector<int64_t> shape, bool isNorm, std::mt19937& rng) {
   int64_t count = 1;
   for (int64_t d : shape) count *= d;
   std::vector<uint16_t> bits(count);
@@ -26,7 +29,11 @@ void setRandom(Model& model, const std::string& name, std::vector<int64_t> shape
     std::memcpy(&u, &v, 4);
     b = static_cast<uint16_t>(u >> 16);
   }
-  model.setWeight(name, DType::BF16, shape, reinterpret_cast<const uint8_t*>(bits.data()), bits.size() * 2);
+  swiftlet_common::TensorView tensor;
+  tensor.format = "bfloat16";
+  tensor.shape = std::move(shape);
+  tensor.buffers["weight"] = {reinterpret_cast<const uint8_t*>(bits.data()), bits.size() * 2};
+  model.setTensor(layer, slot, tensor);
 }
 
 double now() { return std::chrono::duration<double>(std::chrono::steady_clock::now().time_since_epoch()).count(); }
@@ -84,23 +91,17 @@ int main(int argc, char** argv) {
   c.numThreads = argc > 1 ? std::atoi(argv[1]) : 2;
   Model model(c);
   std::mt19937 rng(1);
-  setRandom(model, "model.embed_tokens.weight", {c.vocabSize, c.hiddenSize}, false, rng);
-  setRandom(model, "model.norm.weight", {c.hiddenSize}, true, rng);
+  setRandom(model, -1, Slot::kEmbedding, {c.vocabSize, c.hiddenSize}, false, rng);
+  setRandom(model, -1, Slot::kFinalNorm, {c.hiddenSize}, true, rng);
   const int64_t H = c.hiddenSize, I = c.intermediateSize, q = 14 * 64, kv = 2 * 64;
   for (int l = 0; l < c.numLayers; l++) {
-    const std::string p = "model.layers." + std::to_string(l) + ".";
-    setRandom(model, p + "input_layernorm.weight", {H}, true, rng);
-    setRandom(model, p + "post_attention_layernorm.weight", {H}, true, rng);
-    setRandom(model, p + "self_attn.q_proj.weight", {q, H}, false, rng);
-    setRandom(model, p + "self_attn.k_proj.weight", {kv, H}, false, rng);
-    setRandom(model, p + "self_attn.v_proj.weight", {kv, H}, false, rng);
-    setRandom(model, p + "self_attn.q_proj.bias", {q}, false, rng);
-    setRandom(model, p + "self_attn.k_proj.bias", {kv}, false, rng);
-    setRandom(model, p + "self_attn.v_proj.bias", {kv}, false, rng);
-    setRandom(model, p + "self_attn.o_proj.weight", {H, q}, false, rng);
-    setRandom(model, p + "mlp.gate_proj.weight", {I, H}, false, rng);
-    setRandom(model, p + "mlp.up_proj.weight", {I, H}, false, rng);
-    setRandom(model, p + "mlp.down_proj.weight", {H, I}, false, rng);
+    setRandom(model, l, Slot::kInputNorm, {H}, true, rng);
+    setRandom(model, l, Slot::kPostNorm, {H}, true, rng);
+    setRandom(model, l, Slot::kQkv, {q + 2 * kv, H}, false, rng);
+    setRandom(model, l, Slot::kQkvBias, {q + 2 * kv}, false, rng);
+    setRandom(model, l, Slot::kO, {H, q}, false, rng);
+    setRandom(model, l, Slot::kGateUp, {2 * I, H}, false, rng);
+    setRandom(model, l, Slot::kDown, {H, I}, false, rng);
   }
   model.checkComplete();
   for (int batch : {1, 1, 16}) {

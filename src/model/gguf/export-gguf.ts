@@ -9,7 +9,9 @@ import { loadModelSpec } from '../config.js';
 import { ModelLoadError } from '../errors.js';
 import { SafetensorsCheckpoint } from '../safetensors.js';
 import type { ModelSpec } from '../spec.js';
-import { checkWeights, requiredTensorNames } from '../weights.js';
+import { checkWeights } from '../arch/checkpoint.js';
+import { architectureOf } from '../arch/registry.js';
+import { requiredSlots } from '../../runtime/layout.js';
 import type { TensorData, WeightSource } from '../../runtime/types.js';
 import { encodeTensor } from './encode.js';
 import { GgufBuilder, Q8_0_BLOCK, type GgmlTypeName } from './gguf-file.js';
@@ -75,11 +77,15 @@ export function writeGguf(spec: ModelSpec, source: ShapedWeightSource, tokenizer
     gguf.addTensor(ROPE_FREQS_TENSOR, [ropeFactors.length], 'F32');
     plan.set(ROPE_FREQS_TENSOR, { hfName: null, permuteHeads: 0 });
   }
-  for (const hfName of requiredTensorNames(spec)) {
-    const { shape } = source.info(hfName);
-    const name = ggufTensorName(hfName);
-    gguf.addTensor(name, shape, tensorType(shape, options.outType));
-    plan.set(name, { hfName, permuteHeads: ropePermuteHeads(spec, hfName) });
+  // NOTE: llama.cpp keeps q, k and v (gate and up) as separate tensors: each checkpoint part of a slot is one GGUF tensor.
+  const arch = architectureOf(spec);
+  for (const ref of requiredSlots(spec)) {
+    arch.checkpoint.tensorsOf(ref).forEach((hfName, part) => {
+      const { shape } = source.info(hfName);
+      const name = ggufTensorName(ref, part);
+      gguf.addTensor(name, shape, tensorType(shape, options.outType));
+      plan.set(name, { hfName, permuteHeads: ropePermuteHeads(spec, arch, ref.slot, part) });
+    });
   }
 
   const total = gguf.tensorInfos.length;

@@ -7,20 +7,14 @@
 import { ModelLoadError } from '../errors.js';
 import { llama3Divisor, yarnMscale } from '../rope.js';
 import type { ModelSpec } from '../spec.js';
+import { architectureOf } from '../arch/registry.js';
+import type { GgufArchitecture } from '../arch/types.js';
 import type { GgufBuilder } from './gguf-file.js';
 
-/** llama.cpp architecture names; ours map one to one. */
-export const GGUF_ARCHITECTURES: Record<ModelSpec['family'], string> = { llama: 'llama', qwen2: 'qwen2', qwen3: 'qwen3' };
-
-/** Switches of ModelSpec that llama.cpp's architecture of that family cannot load. */
-function checkSupported(spec: ModelSpec): void {
-  const refuse = (what: string) => {
-    throw new ModelLoadError(`GGUF export: llama.cpp's "${GGUF_ARCHITECTURES[spec.family]}" architecture has no ${what} (${spec.hfArchitecture})`);
-  };
-  if (spec.family === 'qwen3' && spec.qkvBias) refuse('q/k/v projection bias');
-  if (spec.family !== 'llama' && (spec.oBias || spec.mlpBias)) refuse('o_proj or MLP bias');
-  if (spec.family !== 'qwen3' && spec.qkNorm) refuse('q/k norm');
-  if (spec.rope.partialRotaryFactor !== 1) refuse('partial rotary embedding in this exporter');
+/** Switches of ModelSpec that llama.cpp's architecture of that family cannot load (the family module says which). */
+function checkSupported(spec: ModelSpec, gguf: GgufArchitecture): void {
+  const what = gguf.unsupported(spec) ?? (spec.rope.partialRotaryFactor !== 1 ? 'partial rotary embedding in this exporter' : undefined);
+  if (what) throw new ModelLoadError(`GGUF export: llama.cpp's "${gguf.name}" architecture has no ${what} (${spec.hfArchitecture})`);
 }
 
 /** The only yarn ramp bounds (in rotations) llama.cpp's llama, qwen2 and qwen3 architectures use. */
@@ -42,8 +36,9 @@ export function llama3RopeFactors(spec: ModelSpec): Float32Array {
 
 /** Sets every hyperparameter key; returns the rope_freqs values when the model needs that tensor. */
 export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Array | undefined {
-  checkSupported(spec);
-  const arch = GGUF_ARCHITECTURES[spec.family];
+  const { gguf: ggufArch } = architectureOf(spec);
+  checkSupported(spec, ggufArch);
+  const arch = ggufArch.name;
   const u32 = (key: string, value: number) => gguf.set(`${arch}.${key}`, { type: 'uint32', value });
   const f32 = (key: string, value: number) => gguf.set(`${arch}.${key}`, { type: 'float32', value });
   gguf.set('general.architecture', { type: 'string', value: arch });
@@ -96,7 +91,7 @@ export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Arr
       return undefined;
     }
     case 'llama3':
-      if (spec.family !== 'llama') {
+      if (!ggufArch.ropeFreqsTensor) {
         throw new ModelLoadError(`GGUF export: llama3 rope scaling is only loadable by llama.cpp's "llama" architecture, not "${arch}"`);
       }
       return llama3RopeFactors(spec);

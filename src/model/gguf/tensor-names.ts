@@ -1,53 +1,51 @@
 /**
- * Hugging Face tensor names to the names llama.cpp's loader looks up, and the q/k row
+ * The canonical layout's tensors by the names llama.cpp's loader looks up (the same in its
+ * llama, qwen2 and qwen3 architectures), one per checkpoint part of a slot, and the q/k row
  * order its `llama` architecture expects.
  */
+import { MODEL_LAYER, type Slot, type SlotRef } from '../../runtime/layout.js';
+import type { Architecture } from '../arch/types.js';
 import { ModelLoadError } from '../errors.js';
 import type { ModelSpec } from '../spec.js';
 
-const TOP_LEVEL: Record<string, string> = {
-  'model.embed_tokens.weight': 'token_embd.weight',
-  'model.norm.weight': 'output_norm.weight',
-  'lm_head.weight': 'output.weight',
-};
-
-const IN_LAYER: Record<string, string> = {
-  'input_layernorm': 'attn_norm',
-  'post_attention_layernorm': 'ffn_norm',
-  'self_attn.q_proj': 'attn_q',
-  'self_attn.k_proj': 'attn_k',
-  'self_attn.v_proj': 'attn_v',
-  'self_attn.o_proj': 'attn_output',
-  'self_attn.q_norm': 'attn_q_norm',
-  'self_attn.k_norm': 'attn_k_norm',
-  'mlp.gate_proj': 'ffn_gate',
-  'mlp.up_proj': 'ffn_up',
-  'mlp.down_proj': 'ffn_down',
+/** llama.cpp's name of each part of a slot (q, k, v of `qkv`; gate, up of `gateUp`), without `blk.<n>.`. */
+const PART_NAMES: Record<Slot, readonly string[]> = {
+  embedding: ['token_embd.weight'],
+  finalNorm: ['output_norm.weight'],
+  lmHead: ['output.weight'],
+  inputNorm: ['attn_norm.weight'],
+  postNorm: ['ffn_norm.weight'],
+  qkv: ['attn_q.weight', 'attn_k.weight', 'attn_v.weight'],
+  o: ['attn_output.weight'],
+  gateUp: ['ffn_gate.weight', 'ffn_up.weight'],
+  down: ['ffn_down.weight'],
+  qkvBias: ['attn_q.bias', 'attn_k.bias', 'attn_v.bias'],
+  oBias: ['attn_output.bias'],
+  gateUpBias: ['ffn_gate.bias', 'ffn_up.bias'],
+  downBias: ['ffn_down.bias'],
+  qNorm: ['attn_q_norm.weight'],
+  kNorm: ['attn_k_norm.weight'],
 };
 
 /** llama.cpp's per-dimension rope divisors (llama3 scaling), a model-level tensor. */
 export const ROPE_FREQS_TENSOR = 'rope_freqs.weight';
 
-export function ggufTensorName(hfName: string): string {
-  const top = TOP_LEVEL[hfName];
-  if (top) return top;
-  const match = /^model\.layers\.(\d+)\.(.+)\.(weight|bias)$/.exec(hfName);
-  const mapped = match ? IN_LAYER[match[2] ?? ''] : undefined;
-  if (!match || !mapped) throw new ModelLoadError(`GGUF export: no llama.cpp name for tensor "${hfName}"`);
-  return `blk.${match[1]}.${mapped}.${match[3]}`;
+/** The llama.cpp name of part `part` of (layer, slot). */
+export function ggufTensorName(ref: SlotRef, part: number): string {
+  const name = PART_NAMES[ref.slot][part];
+  if (!name) throw new ModelLoadError(`GGUF export: no llama.cpp name for part ${part} of ${ref.slot}`);
+  return ref.layer === MODEL_LAYER ? name : `blk.${ref.layer}.${name}`;
 }
 
 /**
- * How many heads to regroup the rows of `hfName` by, or 0 when its rows stay as they are.
+ * How many heads to regroup the rows of part `part` of `slot` by, or 0 when its rows stay as they are.
  * NOTE: Hugging Face's Llama rotates channel i with i + headDim/2 (rotate_half); llama.cpp's
  * `llama` architecture rotates adjacent pairs (2i, 2i+1), so q and k rows (weights and
  * biases) are reordered per head. Its qwen2/qwen3 architectures use the Hugging Face order.
  */
-export function ropePermuteHeads(spec: ModelSpec, hfName: string): number {
-  if (spec.family !== 'llama') return 0;
-  if (/\.self_attn\.q_proj\.(weight|bias)$/.test(hfName)) return spec.numHeads;
-  if (/\.self_attn\.k_proj\.(weight|bias)$/.test(hfName)) return spec.numKvHeads;
-  return 0;
+export function ropePermuteHeads(spec: ModelSpec, arch: Architecture, slot: Slot, part: number): number {
+  if (!arch.gguf.permutesRope || (slot !== 'qkv' && slot !== 'qkvBias')) return 0;
+  return part === 0 ? spec.numHeads : part === 1 ? spec.numKvHeads : 0;
 }
 
 /**

@@ -7,6 +7,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
+import { architectureOf } from '../arch/registry.js';
 import type { ModelSpec } from '../spec.js';
 import type { GgufBuilder } from './gguf-file.js';
 
@@ -158,7 +159,7 @@ export function setTokenizerMetadata(gguf: GgufBuilder, dir: string, spec: Model
   const addBos = typeof config['add_bos_token'] === 'boolean' ? config['add_bos_token'] : (postProcessorAdds(tokenizerJson, 'first') ?? false);
   const addEos = typeof config['add_eos_token'] === 'boolean' ? config['add_eos_token'] : (postProcessorAdds(tokenizerJson, 'last') ?? false);
 
-  gguf.set('tokenizer.ggml.model', { type: 'string', value: 'gpt2' });
+  gguf.set('tokenizer.ggml.model', { type: 'string', value: architectureOf(spec).tokenizer });
   gguf.set('tokenizer.ggml.pre', { type: 'string', value: options.tokenizerPre ?? derivePreTokenizer(tokenizerJson) });
   gguf.set('tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokenList });
   gguf.set('tokenizer.ggml.token_type', { type: 'array', itemType: 'int32', value: types });

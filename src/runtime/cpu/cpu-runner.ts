@@ -3,9 +3,10 @@ import { nativeModelShape } from '../native-shape.js';
 import { availableParallelism } from 'node:os';
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
-import { checkWeights, requiredTensorNames } from '../../model/weights.js';
+import { canonicalTensors } from '../../model/arch/checkpoint.js';
+import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
-import { KV_BLOCK_SIZE } from '../types.js';
+import { KV_BLOCK_SIZE } from '../layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { loadCpuAddon, type NativeCpuModel } from './native.js';
 
@@ -14,7 +15,6 @@ export interface CpuRunnerOptions extends RunnerOptions {
   maxTokensPerChunk?: number;
 }
 
-const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
 const FP32_BYTES = 4;
 
 /** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, fp32). */
@@ -36,12 +36,9 @@ export class CpuRunner implements ModelRunner {
     this.native = native;
   }
 
-  /** Checks the checkpoint has every tensor first, then converts them one at a time. */
+  /** Checks the checkpoint has every tensor first, then passes them one canonical slot at a time. */
   static load(spec: ModelSpec, source: WeightSource, options: CpuRunnerOptions): CpuRunner {
-    if (!SUPPORTED_FAMILIES.has(spec.family)) {
-      throw new ModelLoadError(`the CPU runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
-    }
-    checkWeights(spec, source);
+    const tensors = canonicalTensors(spec, source);
     const numKvBlocks = Math.floor(options.kvCacheBytes / kvBytesPerBlock(spec));
     if (numKvBlocks < 1) {
       throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(spec)} bytes)`);
@@ -56,10 +53,7 @@ export class CpuRunner implements ModelRunner {
       numThreads: options.numThreads ?? availableParallelism(),
     });
     try {
-      for (const name of requiredTensorNames(spec)) {
-        const tensor = source.read(name);
-        native.setWeight(name, tensor.dtype, tensor.shape, tensor.bytes);
-      }
+      for (const { ref, tensor } of tensors) native.setTensor(ref.layer, ref.slot, nativeTensorOf(ref.slot, tensor));
       native.finishLoading();
     } catch (err) {
       native.dispose();

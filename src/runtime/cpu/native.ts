@@ -5,7 +5,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { WeightDtype } from '../../model/spec.js';
+import type { NativeTensor, Slot } from '../layout.js';
 import type { NativeLoraModule } from '../native-lora.js';
 import { packageRoot } from '../../package-root.js';
 import type { NativeModelShape } from '../native-shape.js';
@@ -22,9 +22,9 @@ export interface NativeModelConfig extends NativeModelShape {
 }
 
 export interface NativeCpuModel {
-  /** One checkpoint tensor by its Hugging Face name; converted to the kernel layout, then the bytes may be dropped. */
-  setWeight(name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): void;
-  /** Throws naming the first weight never set. */
+  /** One canonical tensor (MODEL_LAYER for a model-level slot); converted to the kernel layout, then the buffers may be dropped. Throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
+  setTensor(layer: number, slot: Slot, tensor: NativeTensor): void;
+  /** Throws naming the first slot never set. */
   finishLoading(): void;
   /** One engine step; rejects (and writes nothing) on a malformed batch. One step at a time. */
   execute(batch: StepBatch): Promise<StepOutput>;

@@ -8,9 +8,10 @@ import { nativeModelShape } from '../native-shape.js';
 import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
-import { checkWeights, requiredTensorNames } from '../../model/weights.js';
+import { canonicalTensors } from '../../model/arch/checkpoint.js';
+import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
-import { KV_BLOCK_SIZE } from '../types.js';
+import { KV_BLOCK_SIZE } from '../layout.js';
 import { kernelImagePath, loadCudaAddon, type NativeCudaModel } from './native.js';
 
 export interface CudaRunnerOptions extends Partial<RunnerOptions> {
@@ -30,7 +31,6 @@ export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   tensorParallelSize?: number;
 }
 
-const SUPPORTED_FAMILIES: ReadonlySet<ModelSpec['family']> = new Set(['llama', 'qwen2', 'qwen3']);
 
 /** KV cache bytes one block of KV_BLOCK_SIZE tokens takes over all layers (K and V, bf16). */
 export function cudaKvBytesPerBlock(spec: ModelSpec): number {
@@ -54,15 +54,14 @@ export class CudaRunner implements ModelRunner {
     this.native = native;
   }
 
-  /** Checks the checkpoint has every tensor, uploads them one at a time, then sizes the KV cache. */
+  /** Checks the checkpoint has every tensor, uploads them one canonical slot at a time (each rank its shard), then sizes the KV cache. */
   static load(spec: ModelSpec, source: WeightSource, options: CudaRunnerOptions = {}): CudaRunner {
-    checkWeights(spec, source);
+    const tensors = canonicalTensors(spec, source);
     return CudaRunner.build(spec, options, (native, size) => {
-      for (const name of requiredTensorNames(spec)) {
-        const tensor = source.read(name);
+      for (const { ref, tensor } of tensors) {
         for (let rank = 0; rank < size; rank++) {
-          const shard = shardTensor(spec, name, tensor, rank, size);
-          if (shard) native.uploadTensor(rank, name, shard.dtype, shard.shape, shard.bytes);
+          const shard = shardTensor(spec, ref.slot, tensor, rank, size);
+          if (shard) native.uploadTensor(rank, ref.layer, ref.slot, nativeTensorOf(ref.slot, shard));
         }
       }
     });
@@ -74,9 +73,6 @@ export class CudaRunner implements ModelRunner {
   }
 
   private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel, size: number) => void): CudaRunner {
-    if (!SUPPORTED_FAMILIES.has(spec.family)) {
-      throw new ModelLoadError(`the CUDA runner does not support architecture "${spec.hfArchitecture}" (family ${spec.family})`);
-    }
     const maxLoras = options.maxLoras ?? 0;
     const maxLoraRank = maxLoras > 0 ? (options.maxLoraRank ?? 16) : 0;
     if (maxLoras > 0 && (maxLoraRank < 1 || maxLoraRank > 256)) {

@@ -6,8 +6,8 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
-import type { WeightDtype } from '../../model/spec.js';
 import { packageRoot } from '../../package-root.js';
+import type { NativeTensor, Slot } from '../layout.js';
 import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
@@ -30,8 +30,8 @@ export interface NativeCudaModelConfig extends NativeModelShape {
 }
 
 export interface NativeCudaModel {
-  /** Rank `rank`'s shard of one checkpoint tensor by its Hugging Face name, converted to bf16 (matrices) or fp32 (vectors) on its GPU. False when unused. */
-  uploadTensor(rank: number, name: string, dtype: WeightDtype, shape: number[], bytes: Uint8Array): boolean;
+  /** Rank `rank`'s shard of one canonical tensor (MODEL_LAYER for a model-level slot), converted on its GPU. Throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
+  uploadTensor(rank: number, layer: number, slot: Slot, tensor: NativeTensor): void;
   /** Benchmark weights made on the GPUs: uniform matrices with std 0.02, unit norms. */
   initRandomWeights(seed: number): void;
   /** `bytes` (over all GPUs) if > 0, else what `utilization` of each card leaves after weights and scratch. Returns the block count, the same on every GPU. */

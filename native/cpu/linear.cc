@@ -1,0 +1,28 @@
+#include "linear.h"
+
+#include <stdexcept>
+#include <string>
+
+namespace swiftlet {
+namespace {
+struct Format {
+  const char* name;
+  LinearFactory make;
+};
+// The weight formats the CPU runner computes with (src/model/weight-formats/ names them alike).
+const Format kFormats[] = {
+    {"bfloat16", makeDenseLinear},
+    {"float16", makeDenseLinear},
+    {"float32", makeDenseLinear},
+};
+}  // namespace
+
+std::unique_ptr<Linear> makeLinear(const swiftlet_common::TensorView& tensor) {
+  for (const Format& format : kFormats)
+    if (tensor.format == format.name) return format.make(tensor);
+  std::string known;
+  for (const Format& format : kFormats) known += std::string(known.empty() ? "" : ", ") + format.name;
+  throw std::invalid_argument("the CPU runner has no weight format \"" + tensor.format + "\" (known: " + known + ")");
+}
+
+}  // namespace swiftlet

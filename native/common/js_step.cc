@@ -6,30 +6,22 @@
 namespace swiftlet_common {
 namespace {
 
+// The typed array each element type of the step arrives in, and its name for errors.
 template <class T>
 struct TypedArrayName;
-template <>
-struct TypedArrayName<int32_t> {
-  static constexpr napi_typedarray_type type = napi_int32_array;
-  static constexpr const char* name = "Int32Array";
-};
-template <>
-struct TypedArrayName<uint32_t> {
-  static constexpr napi_typedarray_type type = napi_uint32_array;
-  static constexpr const char* name = "Uint32Array";
-};
-template <>
-struct TypedArrayName<float> {
-  static constexpr napi_typedarray_type type = napi_float32_array;
-  static constexpr const char* name = "Float32Array";
-};
-template <>
-struct TypedArrayName<uint8_t> {
-  static constexpr napi_typedarray_type type = napi_uint8_array;
-  static constexpr const char* name = "Uint8Array";
-};
+#define SWIFTLET_TYPED_ARRAY(element, napiType, jsName)           \
+  template <>                                                    \
+  struct TypedArrayName<element> {                               \
+    static constexpr napi_typedarray_type type = napiType;       \
+    static constexpr const char* name = jsName;                  \
+  };
+SWIFTLET_TYPED_ARRAY(int32_t, napi_int32_array, "Int32Array")
+SWIFTLET_TYPED_ARRAY(uint32_t, napi_uint32_array, "Uint32Array")
+SWIFTLET_TYPED_ARRAY(float, napi_float32_array, "Float32Array")
+SWIFTLET_TYPED_ARRAY(uint8_t, napi_uint8_array, "Uint8Array")
+#undef SWIFTLET_TYPED_ARRAY
 
-// `what` prefixes every error: "invalid step: " for the step, "" for the model shape.
+// `what` prefixes every error: "invalid step: " for the step, "model config: " for the config.
 struct Reader {
   std::string what;
 

@@ -8,21 +8,9 @@
 #include <string>
 #include <vector>
 
-namespace swiftlet_common {
+#include "sampling_settings.h"
 
-// Per-sequence sampling arrays of StepBatch.sampling: (element type, field name). A new sampling
-// parameter is one line here; the reader, the struct and the length checks follow from it.
-#define SWIFTLET_SAMPLING_PER_SEQUENCE(X) \
-  X(uint8_t, doSample)                    \
-  X(float, temperature)                   \
-  X(float, topP)                          \
-  X(int32_t, topK)                        \
-  X(float, minP)                          \
-  X(float, repetitionPenalty)             \
-  X(float, presencePenalty)               \
-  X(float, frequencyPenalty)              \
-  X(int32_t, sampleIndex)                 \
-  X(int32_t, numLogprobs)
+namespace swiftlet_common {
 
 // Token lists of StepBatch.sampling, each flattened with a [numSeqs + 1] offsets array (empty:
 // no sequence has any): (element type, values field, offsets field).
@@ -42,6 +30,14 @@ struct SamplingInput {
 #undef SWIFTLET_LIST
   std::vector<float> biasValues;  // parallel to biasTokenIds
   std::vector<uint32_t> seeds;    // [2 * numSeqs]: lo, hi words
+
+  SamplingSettings settingsOf(int seq) const {
+    SamplingSettings settings;
+#define SWIFTLET_SETTING(type, name) settings.name = name[seq];
+    SWIFTLET_SAMPLING_PER_SEQUENCE(SWIFTLET_SETTING)
+#undef SWIFTLET_SETTING
+    return settings;
+  }
 };
 
 // Distributions wanted at given token positions (prompt_logprobs, echo).

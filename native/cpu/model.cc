@@ -503,16 +503,9 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
         const int s = static_cast<int>(use.what);
         const swiftlet_common::SamplingInput& sampling = in.sampling;
         RowSampling rs;
-        rs.temperature = sampling.temperature[s];
-        rs.topP = sampling.topP[s];
-        rs.topK = sampling.topK[s];
-        rs.minP = sampling.minP[s];
-        rs.repetitionPenalty = sampling.repetitionPenalty[s];
-        rs.presencePenalty = sampling.presencePenalty[s];
-        rs.frequencyPenalty = sampling.frequencyPenalty[s];
+        static_cast<swiftlet_common::SamplingSettings&>(rs) = sampling.settingsOf(s);
         rs.seedLo = sampling.seeds[2 * s];
         rs.seedHi = sampling.seeds[2 * s + 1];
-        rs.sampleIndex = sampling.sampleIndex[s];
         if (!sampling.promptStart.empty()) {
           rs.promptIds = sampling.promptTokenIds.data() + sampling.promptStart[s];
           rs.numPromptIds = sampling.promptStart[s + 1] - sampling.promptStart[s];

@@ -3,20 +3,14 @@
 #include <cstdint>
 #include <vector>
 
+#include "sampling_settings.h"
+
 namespace swiftlet {
 
-/** One sequence's sampling settings; the spans point into the step's flattened arrays. */
-struct RowSampling {
-  float temperature = 0.f;
-  float topP = 1.f;
-  int topK = 0;
-  float minP = 0.f;
-  float repetitionPenalty = 1.f;
-  float presencePenalty = 0.f;
-  float frequencyPenalty = 0.f;
+/** One sequence's sampling settings, its seed, and spans into the step's flattened token lists. */
+struct RowSampling : swiftlet_common::SamplingSettings {
   uint32_t seedLo = 0;
   uint32_t seedHi = 0;
-  int32_t sampleIndex = 0;
   const int32_t* promptIds = nullptr;
   int64_t numPromptIds = 0;
   const int32_t* outputIds = nullptr;

@@ -24,18 +24,11 @@ void listRange(const std::vector<int32_t>& offsets, int s, int& beg, int& end) {
 
 SampleRow sampleRow(const SamplingInput& sampling, int s) {
   SampleRow r{};
-  r.temperature = sampling.temperature[s];
-  r.topP = sampling.topP[s];
-  r.minP = sampling.minP[s];
+  static_cast<swiftlet_common::SamplingSettings&>(r) = sampling.settingsOf(s);
   // NOTE: 0 (unset) means no repetition penalty; the kernels divide by it.
-  r.repetitionPenalty = sampling.repetitionPenalty[s] > 0 ? sampling.repetitionPenalty[s] : 1.f;
-  r.presencePenalty = sampling.presencePenalty[s];
-  r.frequencyPenalty = sampling.frequencyPenalty[s];
-  r.topK = sampling.topK[s];
+  if (!(r.repetitionPenalty > 0)) r.repetitionPenalty = 1.f;
   r.seedLo = sampling.seeds[2 * s];
   r.seedHi = sampling.seeds[2 * s + 1];
-  r.sampleIndex = sampling.sampleIndex[s];
-  r.numLogprobs = sampling.numLogprobs[s];
   listRange(sampling.promptStart, s, r.promptBeg, r.promptEnd);
   listRange(sampling.outputStart, s, r.outputBeg, r.outputEnd);
   listRange(sampling.biasStart, s, r.biasBeg, r.biasEnd);

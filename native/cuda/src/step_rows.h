@@ -3,11 +3,13 @@
 #pragma once
 #include <cstdint>
 
-struct SampleRow {
-  float temperature, topP, minP, repetitionPenalty, presencePenalty, frequencyPenalty;
-  int topK;
+#include "../../common/sampling_settings.h"
+
+// A sampled sequence: its settings (temperature, topP, ... as the step gave them), its seed, its
+// logits row and its [beg, end) ranges in the step's flattened token lists.
+struct SampleRow : swiftlet_common::SamplingSettings {
   uint32_t seedLo, seedHi;
-  int sampleIndex, numLogprobs, logitRow;
+  int logitRow;
   int promptBeg, promptEnd, outputBeg, outputEnd, biasBeg, biasEnd;
   int needsProcessing;
 };

@@ -78,15 +78,13 @@ StepInput makeStep(const std::vector<int>& numNew, const std::vector<int>& numCa
   step.numTokens = static_cast<int>(step.tokenIds.size());
   const size_t S = numNew.size();
   swiftlet_common::SamplingInput& sampling = step.sampling;
+  // Zero for every setting (so a new one needs nothing here), then the ones whose off is not 0.
+#define SWIFTLET_ZERO(type, name) sampling.name.assign(S, type{});
+  SWIFTLET_SAMPLING_PER_SEQUENCE(SWIFTLET_ZERO)
+#undef SWIFTLET_ZERO
   sampling.doSample.assign(S, 1);
-  sampling.temperature.assign(S, 0.f);
   sampling.topP.assign(S, 1.f);
-  sampling.topK.assign(S, 0);
-  sampling.minP.assign(S, 0.f);
   sampling.repetitionPenalty.assign(S, 1.f);
-  sampling.presencePenalty.assign(S, 0.f);
-  sampling.frequencyPenalty.assign(S, 0.f);
-  sampling.sampleIndex.assign(S, 0);
   sampling.numLogprobs.assign(S, -1);
   sampling.seeds.assign(2 * S, 0);
   return step;

@@ -118,11 +118,7 @@ export class CudaRunner implements ModelRunner {
 
   execute(batch: StepBatch): Promise<StepOutput> {
     if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
-    try {
-      return this.native.execute(batch);
-    } catch (error) {
-      return Promise.reject(error);
-    }
+    return this.native.execute(batch);
   }
 
   /** Resident in a GPU slot (fp32, as PEFT keeps it); a step in flight finishes with what it started with. */

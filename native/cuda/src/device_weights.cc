@@ -5,6 +5,7 @@
 #include <string>
 
 #include "dense_tensors.h"
+#include "slot_shapes.h"
 
 namespace swiftlet_cuda {
 
@@ -12,37 +13,6 @@ using swiftlet_common::Slot;
 
 DeviceWeights::DeviceWeights(GpuDevice& device, const ModelConfig& config)
     : device_(device), cfg_(config), layers_(config.numLayers) {}
-
-bool DeviceWeights::isRequired(Slot slot) const {
-  switch (slot) {
-    case Slot::kLmHead: return !cfg_.tieWordEmbeddings && cfg_.computesLogits;
-    case Slot::kQkvBias: return cfg_.qkvBias;
-    case Slot::kOBias: return cfg_.oBias;
-    case Slot::kGateUpBias:
-    case Slot::kDownBias: return cfg_.mlpBias;
-    case Slot::kQNorm:
-    case Slot::kKNorm: return cfg_.qkNorm;
-    default: return true;
-  }
-}
-
-std::vector<int64_t> DeviceWeights::slotShape(Slot slot) const {
-  const int64_t H = cfg_.hiddenSize, I = cfg_.intermediateSize, V = cfg_.vocabSize, D = cfg_.headDim;
-  const int64_t q = (int64_t)cfg_.numHeads * D, qkv = cfg_.qkvRows();
-  switch (slot) {
-    case Slot::kEmbedding:
-    case Slot::kLmHead: return {V, H};
-    case Slot::kQkv: return {qkv, H};
-    case Slot::kO: return {H, q};
-    case Slot::kGateUp: return {2 * I, H};
-    case Slot::kDown: return {H, I};
-    case Slot::kQkvBias: return {qkv};
-    case Slot::kGateUpBias: return {2 * I};
-    case Slot::kQNorm:
-    case Slot::kKNorm: return {D};
-    default: return {H};  // finalNorm, inputNorm, postNorm, oBias, downBias
-  }
-}
 
 std::unique_ptr<Linear>* DeviceWeights::linearOf(int layer, Slot slot) {
   if (slot == Slot::kLmHead) return &lmHead_;
@@ -85,8 +55,8 @@ void DeviceWeights::upload(int layer, Slot slot, const swiftlet_common::TensorVi
     if (isModel ? layer != -1 : (layer < 0 || layer >= cfg_.numLayers))
       throw std::invalid_argument(isModel ? "a model-level slot takes layer -1"
                                           : "the model has " + std::to_string(cfg_.numLayers) + " layers");
-    if (!isRequired(slot)) throw std::invalid_argument("this model (or rank) has no such tensor");
-    const std::vector<int64_t> want = slotShape(slot);
+    if (!hasSlot(cfg_, slot)) throw std::invalid_argument("this model (or rank) has no such tensor");
+    const std::vector<int64_t> want = slotShape(cfg_, slot);
     if (tensor.shape != want)
       throw std::invalid_argument("shape " + swiftlet_common::shapeString(tensor.shape) + ", expected " +
                                   swiftlet_common::shapeString(want));
@@ -121,8 +91,8 @@ void DeviceWeights::initRandom(uint64_t seed, int shard) {
   };
   auto matrix = [&](int layer, Slot slot, bool split) {
     const uint64_t s = streamFor(split);
-    if (!isRequired(slot)) return;
-    const std::vector<int64_t> shape = slotShape(slot);
+    if (!hasSlot(cfg_, slot)) return;
+    const std::vector<int64_t> shape = slotShape(cfg_, slot);
     const size_t n = (size_t)(shape[0] * shape[1]);
     const CUdeviceptr p = device_.alloc(n * 2);
     fillUniformBf16(device_, p, n, s, scale);
@@ -132,8 +102,8 @@ void DeviceWeights::initRandom(uint64_t seed, int shard) {
   };
   auto vector = [&](int layer, Slot slot, float center, float spread, bool split) {
     const uint64_t s = streamFor(split);
-    if (!isRequired(slot)) return;
-    const size_t n = (size_t)slotShape(slot)[0];
+    if (!hasSlot(cfg_, slot)) return;
+    const size_t n = (size_t)slotShape(cfg_, slot)[0];
     const CUdeviceptr p = device_.alloc(n * 4);
     fillUniformF32(device_, p, n, s, center, spread);
     bytes_ += n * 4;
@@ -162,7 +132,7 @@ void DeviceWeights::initRandom(uint64_t seed, int shard) {
 void DeviceWeights::checkComplete() {
   for (int s = 0; s < static_cast<int>(Slot::kCount); s++) {
     const Slot slot = static_cast<Slot>(s);
-    if (!isRequired(slot)) continue;
+    if (!hasSlot(cfg_, slot)) continue;
     const bool isModel = swiftlet_common::isModelSlot(slot);
     for (int l = isModel ? -1 : 0; l < (isModel ? 0 : cfg_.numLayers); l++) {
       if (!isFilled(l, slot))

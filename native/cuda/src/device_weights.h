@@ -49,8 +49,6 @@ class DeviceWeights {
   LayerWeights& layer(int i) { return layers_[i]; }
 
  private:
-  bool isRequired(swiftlet_common::Slot slot) const;
-  std::vector<int64_t> slotShape(swiftlet_common::Slot slot) const;
   // Where a slot's tensor lives: a Linear (the linear slots and lmHead) or a dense buffer.
   std::unique_ptr<Linear>* linearOf(int layer, swiftlet_common::Slot slot);
   CUdeviceptr* bufferOf(int layer, swiftlet_common::Slot slot);

@@ -14,13 +14,11 @@ namespace swiftlet_cuda {
 class Linear {
  public:
   virtual ~Linear() = default;
-  virtual int numOutputs() const = 0;
-  virtual int numInputs() const = 0;
-  // Device memory the weight takes (ModelInfo.weightBytes counts it).
+  // Device memory the weight takes (the addon's info().weightBytes counts it).
   virtual size_t deviceBytes() const = 0;
-  // y[rows, numOutputs) = x[rows, numInputs) @ W^T on the planner's stream: x bf16, y bf16 or
-  // (f32Out) fp32. NOTE: runs inside CUDA graph captures, so it must launch the same work for the
-  // same rows every time and allocate nothing.
+  // y[rows, outputs] = x[rows, inputs] @ W^T for W [outputs, inputs], on the planner's stream: x
+  // bf16, y bf16 or (f32Out) fp32. NOTE: runs inside CUDA graph captures, so it must launch the
+  // same work for the same rows every time and allocate no device memory.
   virtual void forward(GemmPlanner& gemm, CUdeviceptr x, CUdeviceptr y, int rows, bool f32Out) const = 0;
 };
 

@@ -7,17 +7,15 @@ namespace swiftlet_cuda {
 namespace {
 class DenseBf16Linear : public Linear {
  public:
-  DenseBf16Linear(CUdeviceptr weight, int rows, int cols) : weight_(weight), rows_(rows), cols_(cols) {}
-  int numOutputs() const override { return rows_; }
-  int numInputs() const override { return cols_; }
-  size_t deviceBytes() const override { return (size_t)rows_ * cols_ * 2; }
+  DenseBf16Linear(CUdeviceptr weight, int outputs, int inputs) : weight_(weight), outputs_(outputs), inputs_(inputs) {}
+  size_t deviceBytes() const override { return (size_t)outputs_ * inputs_ * 2; }
   void forward(GemmPlanner& gemm, CUdeviceptr x, CUdeviceptr y, int rows, bool f32Out) const override {
-    gemm.gemm(x, weight_, y, rows, rows_, cols_, f32Out);
+    gemm.gemm(x, weight_, y, rows, outputs_, inputs_, f32Out);
   }
 
  private:
-  CUdeviceptr weight_;
-  int rows_, cols_;
+  CUdeviceptr weight_;  // [outputs, inputs] bf16
+  int outputs_, inputs_;
 };
 }  // namespace
 

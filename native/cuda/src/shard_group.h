@@ -33,8 +33,9 @@ class ShardGroup {
 
   // Each rank fills its own shard on its GPU; replicated tensors come out equal on every rank.
   void initRandomWeights(uint64_t seed);
-  // Once every rank has all its weights: the same block count on every rank, the most that fits
-  // on the fullest GPU. `bytes` (> 0) is the budget of the whole group, split evenly.
+  // The same block count on every rank: the most that fits on the fullest GPU. `bytes` (> 0) is
+  // the budget of the whole group, split evenly. Throws "missing tensor ..." first when a rank
+  // lacks a weight (the weights are all in by now: load or initRandomWeights came first).
   int allocateKvCache(size_t bytes, double utilization);
   // One step on every rank at once; rank 0's sampled ids and logprobs.
   RowResults execute(const StepPlan& plan);

@@ -4,8 +4,8 @@
 #include "common.cuh"
 
 // residual[t] = embedTable[tokenIds[t]] (fp32: the residual stream is kept in fp32).
-extern "C" __global__ void embed_tokens(const int* __restrict__ tokenIds, const bf16* __restrict__ table,
-                                        float* __restrict__ residual, int hidden) {
+extern "C" __global__ void embedding_gather(const int* __restrict__ tokenIds, const bf16* __restrict__ table,
+                                            float* __restrict__ residual, int hidden) {
   const int t = blockIdx.x;
   const bf16* src = table + (size_t)tokenIds[t] * hidden;
   float* dst = residual + (size_t)t * hidden;
@@ -175,7 +175,7 @@ extern "C" __global__ void silu_mul8(const bf16* __restrict__ gateUp, bf16* __re
   }
 }
 
-// x[t, :] += bias (bf16 in place): o_proj / down_proj biases of Llama variants that have them.
+// x[t, :] += bias (bf16 in place): o / down biases of Llama variants that have them.
 extern "C" __global__ void add_bias(bf16* __restrict__ x, const float* __restrict__ bias, int numTokens, int n) {
   const size_t total = (size_t)numTokens * n;
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < total; i += (size_t)gridDim.x * blockDim.x)

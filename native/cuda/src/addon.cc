@@ -7,8 +7,12 @@
 
 #include <cstdio>
 #include <memory>
+#include <stdexcept>
 
+#include "env_flags.h"
 #include "js_step.h"
+#include "js_tensor.h"
+#include "layout.h"
 #include "shard_group.h"
 #include "step_plan.h"
 
@@ -120,7 +124,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
       shards.push_back(shard);
     }
     try {
-      group_ = std::make_unique<ShardGroup>(std::move(shards));
+      group_ = std::make_unique<ShardGroup>(std::move(shards), readEnvFlags());
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
@@ -131,24 +135,22 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     return *group_;
   }
 
-  // uploadTensor(rank, name, dtype, shape, bytes): rank's shard of one checkpoint tensor.
+  // uploadTensor(rank, layer, slot, tensor): rank's shard of one canonical tensor (NativeTensor).
   Napi::Value uploadTensor(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
-    const int rank = info[0].As<Napi::Number>().Int32Value();
-    const std::string name = info[1].As<Napi::String>().Utf8Value();
-    const std::string dtype = info[2].As<Napi::String>().Utf8Value();
-    Napi::Array shapeJs = info[3].As<Napi::Array>();
-    std::vector<int64_t> shape;
-    for (uint32_t i = 0; i < shapeJs.Length(); i++) shape.push_back(shapeJs.Get(i).As<Napi::Number>().Int64Value());
-    Napi::Uint8Array bytes = info[4].As<Napi::Uint8Array>();
     try {
-      Model& shard = group(env).shard(rank);
-      return Napi::Boolean::New(env, shard.uploadTensor(name, dtype, shape, bytes.Data(), bytes.ByteLength()));
+      if (!info[0].IsNumber() || !info[1].IsNumber() || !info[2].IsString())
+        throw std::invalid_argument("uploadTensor needs (rank, layer, slot, tensor)");
+      Model& shard = group(env).shard(info[0].As<Napi::Number>().Int32Value());
+      const int layer = info[1].As<Napi::Number>().Int32Value();
+      const swiftlet_common::Slot slot = swiftlet_common::parseSlot(info[2].As<Napi::String>().Utf8Value());
+      shard.uploadTensor(layer, slot, swiftlet_common::readTensor(info[3]));
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
     }
+    return env.Undefined();
   }
 
   Napi::Value initRandomWeights(const Napi::CallbackInfo& info) {
@@ -260,7 +262,6 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   }
 
   static std::unique_ptr<LoraAdapter> readAdapter(Napi::Env env, Napi::Array modules) {
-    static const char* names[] = {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"};
     auto adapter = std::make_unique<LoraAdapter>();
     for (uint32_t i = 0; i < modules.Length(); i++) {
       Napi::Object o = modules.Get(i).As<Napi::Object>();
@@ -268,9 +269,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
       mod.layer = intField(o, "layer");
       mod.rank = intField(o, "rank");
       const std::string proj = o.Get("projection").As<Napi::String>().Utf8Value();
-      mod.proj = -1;
-      for (int p = 0; p < kNumLoraProjections; p++)
-        if (proj == names[p]) mod.proj = p;
+      mod.proj = swiftlet_common::parseProjection(proj);
       if (mod.proj < 0) throw Napi::Error::New(env, "LoRA module: unknown projection " + proj);
       mod.a = copyArray<float>(o, "a");
       mod.b = copyArray<float>(o, "b");

@@ -1,18 +1,15 @@
 #include "shard_group.h"
 
 #include <algorithm>
-#include <cstdlib>
 
 namespace swiftlet_cuda {
 
-ShardGroup::ShardGroup(std::vector<ModelConfig> configs) {
+ShardGroup::ShardGroup(std::vector<ModelConfig> configs, const EnvFlags& flags) {
   if (configs.empty()) throw CudaError("a model needs at least one GPU");
-  for (const ModelConfig& c : configs) shards_.push_back(std::make_unique<Model>(c));
+  for (const ModelConfig& c : configs) shards_.push_back(std::make_unique<Model>(c, flags));
   if (configs.size() == 1) return;
 
-  // NOTE: NVLink multicast (NVLS) is not needed for these all-reduce sizes, and the shared GPU
-  // hosts this runs on require it off; a value the user set explicitly is kept.
-  setenv("NCCL_NVLS_ENABLE", "0", 0);
+  setNcclDefaults();
   const NcclApi& n = nccl();
   std::vector<int> devices;
   for (const ModelConfig& c : configs) devices.push_back(c.device);
@@ -101,6 +98,7 @@ void ShardGroup::initRandomWeights(uint64_t seed) {
 }
 
 int ShardGroup::allocateKvCache(size_t bytes, double utilization) {
+  for (auto& m : shards_) m->checkWeights();
   int blocks = 1 << 30;
   for (auto& m : shards_) blocks = std::min(blocks, m->kvBlocksFor(bytes / shards_.size(), utilization));
   for (auto& m : shards_) m->allocateKvBlocks(blocks);

@@ -13,6 +13,7 @@
 #include <thread>
 #include <vector>
 
+#include "env_flags.h"
 #include "model.h"
 
 namespace swiftlet_cuda {
@@ -20,7 +21,7 @@ namespace swiftlet_cuda {
 class ShardGroup {
  public:
   // configs[r] is rank r's shard: its device, its share of heads and MLP, computesLogits on rank 0.
-  explicit ShardGroup(std::vector<ModelConfig> configs);
+  ShardGroup(std::vector<ModelConfig> configs, const EnvFlags& flags);
   ~ShardGroup();
   ShardGroup(const ShardGroup&) = delete;
   ShardGroup& operator=(const ShardGroup&) = delete;
@@ -33,7 +34,8 @@ class ShardGroup {
   // Each rank fills its own shard on its GPU; replicated tensors come out equal on every rank.
   void initRandomWeights(uint64_t seed);
   // The same block count on every rank: the most that fits on the fullest GPU. `bytes` (> 0) is
-  // the budget of the whole group, split evenly.
+  // the budget of the whole group, split evenly. Throws "missing tensor ..." first when a rank
+  // lacks a weight (the weights are all in by now: load or initRandomWeights came first).
   int allocateKvCache(size_t bytes, double utilization);
   // One step on every rank at once; rank 0's sampled ids and logprobs.
   RowResults execute(const StepPlan& plan);

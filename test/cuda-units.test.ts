@@ -1,0 +1,17 @@
+/**
+ * The CUDA runner's pure units checked without a GPU (native/cuda/test/units_test.cc): the
+ * environment flags read once per model (native/cuda/src/env_flags.h) and the canonical slots a
+ * rank holds with their shapes (native/cuda/src/slot_shapes.h). Skipped only where g++ is missing.
+ */
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { gxxMissing, runNativeCheck } from './helpers/native-check.js';
+
+test('the CUDA runner reads its environment flags and knows its slots (g++, no GPU)', { skip: gxxMissing() }, () => {
+  const run = runNativeCheck(
+    ['cuda/test/units_test.cc', 'cuda/src/env_flags.cc', 'cuda/src/slot_shapes.cc', 'common/layout.cc'],
+    ['common', 'cuda/src'],
+  );
+  assert.equal(run.status, 0, run.output);
+  assert.match(run.output, /all checks passed/);
+});

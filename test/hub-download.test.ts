@@ -12,7 +12,7 @@ import { after, afterEach, before, beforeEach, test } from 'node:test';
 import { loadModelSpec } from '../src/model/config.js';
 import { cachedModelDir } from '../src/model/hub/cache.js';
 import { downloadModel, type HubOptions } from '../src/model/hub/download.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
 import { resolveModel, resolveModelDir } from '../src/host/resolve-model.js';
 import { FakeHub } from './helpers/fake-hub.js';
 import { modelDir as fixtureModelDir } from './helpers/reference.js';
@@ -73,7 +73,7 @@ test('a hub id downloads the model files, and only those, into $SWIFTLET_CACHE f
   assert.deepEqual(filesIn(dir), EXPECTED_FILES);
   assertSameFiles(dir, fixtureModelDir);
   assert.equal(loadModelSpec(dir).hfArchitecture, 'Qwen2ForCausalLM');
-  assert.ok((await Tokenizer.fromDir(dir)).vocabSize > 0);
+  assert.ok((await loadTokenizer(dir)).vocabSize > 0);
   assert.ok(progress.some((line) => line.includes(WEIGHTS) && line.includes('100%')), progress.join(''));
   assert.equal(cachedModelDir(REPO, 'main', cache), dir);
   if (process.env['SHOW_PROGRESS']) console.log(progress.join(''));

@@ -14,7 +14,7 @@ import { loadModelSpec } from '../model/config.js';
 import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
-import { Tokenizer } from '../model/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../model/tokenizer.js';
 import type { PromptContext } from '../protocol/prepare.js';
 import { createRunner } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
@@ -70,7 +70,7 @@ export class ModelHost {
         `--max-model-len ${options.maxModelLen} exceeds the model's max_position_embeddings (${spec.maxPositionEmbeddings})`,
       );
     }
-    const tokenizer = await Tokenizer.fromDir(modelDir);
+    const tokenizer = await loadTokenizer(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
     const runner = await createRunner({ modelDir, ...runnerChoiceOf(options) });

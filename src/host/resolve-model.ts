@@ -35,6 +35,9 @@ export async function resolveModel(model: string | undefined, hub: Partial<HubOp
   }
   if (isDirectory(model)) return { dir: resolve(model), modelType: undefined, source: 'local' };
   const named = findModelType(model);
+  if (named?.unsupportedWeights !== undefined) {
+    throw new ModelLoadError(`${named.name}: ${named.notes ?? `${named.unsupportedWeights} weights are not supported`}`);
+  }
   const { hubId, revision } = named?.hubId ? { hubId: named.hubId, revision: undefined } : splitRevision(model);
   if (!isHubId(hubId)) {
     throw new ModelLoadError(

@@ -9,7 +9,7 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ModelLoadError } from '../errors.js';
-import { readSentencePieceModel } from './sentencepiece-model.js';
+import { PieceType, readSentencePieceModel } from './sentencepiece-model.js';
 import { SentencePieceBpe } from './sentencepiece.js';
 import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerConfig } from './types.js';
 
@@ -84,7 +84,8 @@ export class ChatGlmTokenizer implements Tokenizer {
    */
   decode(ids: readonly number[], options: DecodeOptions = {}): string {
     const skipSpecial = options.skipSpecialTokens === true;
-    const kept = ids.filter((id) => id >= 0 && id < this.vocabSize && !(skipSpecial && this.isAddedSpecial(id)));
+    // NOTE: tokenization_chatglm.py spells <unk>, <s> and </s> as '' (SentencePiece alone would print <unk> as ' ⁇ ').
+    const kept = ids.filter((id) => id >= 0 && id < this.vocabSize && !this.isSentencePieceSpecial(id) && !(skipSpecial && this.isAddedSpecial(id)));
     return this.model.decode(kept, (id) => SPECIAL_TOKENS[id - this.model.numPieces]);
   }
 
@@ -103,9 +104,12 @@ export class ChatGlmTokenizer implements Tokenizer {
 
   /** The added tokens and SentencePiece's control and unknown pieces. */
   isSpecial(id: number): boolean {
-    if (this.isAddedSpecial(id)) return true;
+    return this.isAddedSpecial(id) || this.isSentencePieceSpecial(id);
+  }
+
+  private isSentencePieceSpecial(id: number): boolean {
     const type = this.model.pieces[id]?.type;
-    return type !== undefined && type !== 1 && type !== 6;
+    return type === PieceType.Control || type === PieceType.Unknown;
   }
 
   private isAddedSpecial(id: number): boolean {

@@ -15,6 +15,7 @@ import { ModelLoadError } from '../src/model/errors.js';
 import { loadTokenizer } from '../src/model/tokenizer.js';
 import { FakeModelScope } from './helpers/fake-modelscope.js';
 import { repoRoot } from './helpers/paths.js';
+import { ScopedEnv } from './helpers/scoped-env.js';
 
 const qwen1Dir = join(repoRoot, 'test', 'fixtures', 'tiny-qwen1');
 const glmDir = join(repoRoot, 'test', 'fixtures', 'tiny-chatglm3');
@@ -27,8 +28,7 @@ const hub = new FakeModelScope({
   'private-org/model': { dir: glmDir, token: 'ms_secret' },
 });
 
-const ENV_KEYS = ['USE_HF', 'MODELSCOPE_ENDPOINT', 'MODELSCOPE_API_TOKEN', 'HF_HUB_OFFLINE', 'SWIFTLET_CACHE'] as const;
-const savedEnv = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]));
+const env = new ScopedEnv(['USE_HF', 'MODELSCOPE_ENDPOINT', 'MODELSCOPE_API_TOKEN', 'HF_HUB_OFFLINE', 'SWIFTLET_CACHE']);
 let cache: string;
 let options: Partial<HubOptions>;
 
@@ -37,14 +37,11 @@ before(async () => {
 });
 after(async () => {
   await hub.stop();
-  for (const key of ENV_KEYS) {
-    if (savedEnv[key] === undefined) delete process.env[key];
-    else process.env[key] = savedEnv[key];
-  }
+  env.restore();
 });
 beforeEach(() => {
   cache = mkdtempSync(join(tmpdir(), 'swiftlet-ms-'));
-  for (const key of ENV_KEYS) delete process.env[key];
+  env.clear();
   process.env['USE_HF'] = '0';
   process.env['MODELSCOPE_ENDPOINT'] = hub.url;
   process.env['SWIFTLET_CACHE'] = cache;

@@ -8,39 +8,22 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { LoopbackServer } from './loopback-server.js';
 
 export interface FakeModelScopeRepo {
   dir: string;
   token?: string;
 }
 
-export class FakeModelScope {
+export class FakeModelScope extends LoopbackServer {
   readonly requests: { url: string; range: string | undefined }[] = [];
   /** `{modelId}/{path}` -> bytes after which the next transfer of it is cut off. */
   readonly cuts = new Map<string, number>();
-  private server: Server | undefined;
 
-  constructor(readonly repos: Record<string, FakeModelScopeRepo>) {}
-
-  get url(): string {
-    const address = this.server?.address() as AddressInfo | null;
-    if (!address) throw new Error('fake ModelScope not started');
-    return `http://127.0.0.1:${address.port}`;
-  }
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
+  constructor(readonly repos: Record<string, FakeModelScopeRepo>) {
+    super();
   }
 
   /** Range headers of the requests for one file's bytes. */
@@ -48,7 +31,7 @@ export class FakeModelScope {
     return this.requests.filter((r) => r.url.startsWith(`/api/v1/models/${modelId}/repo?`) && r.url.includes(`FilePath=${encodeURIComponent(path)}`)).map((r) => r.range);
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     this.requests.push({ url: req.url ?? '', range: req.headers.range });
     const url = new URL(req.url ?? '/', 'http://x');
     const match = /^\/api\/v1\/models\/([^/]+\/[^/]+)\/(repo\/files|repo)$/.exec(url.pathname);
@@ -87,10 +70,5 @@ export class FakeModelScope {
       return;
     }
     res.end(bytes.subarray(start));
-  }
-
-  private json(res: ServerResponse, status: number, body: unknown): void {
-    res.writeHead(status, { 'Content-Type': 'application/json' });
-    res.end(JSON.stringify(body));
   }
 }

@@ -1,6 +1,6 @@
 /**
  * ModelScope download against a local server playing its model API (test/helpers/fake-modelscope.ts),
- * chosen by USE_HF=0: the model files byte-identical in the cache's modelscope/ folder, nothing
+ * chosen by USE_HF=0 (or --use_hf false): the model files byte-identical in the cache's modelscope/ folder, nothing
  * fetched twice, an interrupted file resumed, offline use of the cache, model types resolved to
  * their ModelScope ids, a missing model and a refused token reported as such.
  */
@@ -9,6 +9,8 @@ import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, afterEach, before, beforeEach, test } from 'node:test';
+import { parseFlags } from '../src/cli/args.js';
+import { MODEL_FLAGS, modelOptionsFrom } from '../src/cli/model-flags.js';
 import { resolveModel } from '../src/host/resolve-model.js';
 import { downloadModel, type HubOptions } from '../src/model/hub/download.js';
 import { ModelLoadError } from '../src/model/errors.js';
@@ -102,4 +104,12 @@ test('a missing ModelScope model and a refused token are reported as such', asyn
   await assert.rejects(downloadModel('private-org/model', options), /access denied .* set MODELSCOPE_API_TOKEN/);
   process.env['MODELSCOPE_API_TOKEN'] = 'ms_secret';
   assert.ok(await downloadModel('private-org/model', options));
+});
+
+test("--use_hf chooses the hub as SWIFT's flag does; left out, USE_HF decides", () => {
+  const hubOf = (argv: string[]) => modelOptionsFrom(parseFlags(argv, MODEL_FLAGS).flags).hub;
+  assert.equal(hubOf(['--use_hf', 'false']), 'modelscope');
+  assert.equal(hubOf(['--use_hf']), 'huggingface');
+  assert.equal(hubOf(['--use-hf', 'true']), 'huggingface');
+  assert.equal(hubOf([]), undefined);
 });

@@ -63,7 +63,7 @@ export class ModelHost {
   ) {}
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
-    const { dir: modelDir, modelType, source } = await resolveModel(options.model);
+    const { dir: modelDir, modelType, source } = await resolveModel(options.model, options.hub === undefined ? {} : { hub: options.hub });
     const spec = loadModelSpec(modelDir);
     if (options.maxModelLen !== undefined && options.maxModelLen > spec.maxPositionEmbeddings) {
       throw new ModelLoadError(

@@ -27,7 +27,7 @@ export { Client, ClientError, type ClientOptions, type ModelCard } from './clien
 
 export { ChatTemplate, ChatTemplateError, type RenderOptions } from './chat/template.js';
 export { ConversationError, swiftToMessages, type SwiftConversation } from './chat/conversation.js';
-export { Tokenizer } from './model/tokenizer.js';
+export { JsonTokenizer, loadTokenizer, type Tokenizer } from './model/tokenizer.js';
 export { SamplingParams, type SamplingParamsInit } from './engine/sampling-params.js';
 export { LLMEngine, type AddRequest, type EngineConfig, type EngineStats } from './engine/engine.js';
 export type { CompletionOutput, RequestOutput } from './engine/output.js';

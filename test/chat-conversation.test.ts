@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ConversationError, flattenContent, swiftToMessages, type ChatMessage } from '../src/chat/conversation.js';
 import { ChatTemplate } from '../src/chat/template.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
 import { modelDir, reference } from './helpers/reference.js';
 
 describe('SWIFT query/history to messages', () => {
@@ -30,7 +30,7 @@ describe('SWIFT query/history to messages', () => {
     const dir = modelDir;
     const multiTurn = reference.chat.find((chat) => chat.messages.length === 3);
     assert.ok(multiTurn !== undefined);
-    const template = await ChatTemplate.fromDir(dir, await Tokenizer.fromDir(dir));
+    const template = await ChatTemplate.fromDir(dir, await loadTokenizer(dir));
     const messages = swiftToMessages({ history: [['浙江的省会在哪?', '浙江省会是杭州市。']], query: '这有什么好吃的' });
     assert.equal(template?.render(messages), multiTurn.prompt_text);
   });

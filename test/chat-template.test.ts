@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { before, describe, test } from 'node:test';
 import { ChatTemplate, ChatTemplateError, type TemplateTokenizer } from '../src/chat/template.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.js';
 import { modelDir, reference } from './helpers/reference.js';
 
 const chats = [...reference.chat, ...reference.lora.a.chat];
@@ -19,7 +19,7 @@ describe('ChatTemplate from the fixture model', () => {
   let template: ChatTemplate;
 
   before(async () => {
-    tokenizer = await Tokenizer.fromDir(modelDir);
+    tokenizer = await loadTokenizer(modelDir);
     const loaded = await ChatTemplate.fromDir(modelDir, tokenizer);
     assert.ok(loaded !== undefined);
     template = loaded;

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
 import { before, describe, test } from 'node:test';
 import { IncrementalDetokenizer } from '../src/engine/detokenizer.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.js';
 import { modelDir, reference } from './helpers/reference.js';
 
 const generations = [...reference.chat, ...reference.raw, ...reference.lora.a.chat, ...reference.lora.a.raw];
@@ -29,7 +29,7 @@ describe('IncrementalDetokenizer', () => {
   let byteTokens: (text: string) => number[];
 
   before(async () => {
-    tokenizer = await Tokenizer.fromDir(modelDir);
+    tokenizer = await loadTokenizer(modelDir);
     byteTokens = (text) =>
       [...Buffer.from(text, 'utf8')].map((byte) => {
         const id = tokenizer.tokenToId(byteLevelCharacter(byte));

@@ -12,11 +12,12 @@ import { after, afterEach, before, beforeEach, test } from 'node:test';
 import { loadModelSpec } from '../src/model/config.js';
 import { cachedModelDir } from '../src/model/hub/cache.js';
 import { downloadModel, type HubOptions } from '../src/model/hub/download.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
 import { resolveModel, resolveModelDir } from '../src/host/resolve-model.js';
 import { FakeHub } from './helpers/fake-hub.js';
 import { modelDir as fixtureModelDir } from './helpers/reference.js';
 import { repoRoot } from './helpers/paths.js';
+import { ScopedEnv } from './helpers/scoped-env.js';
 
 const demoDir = join(repoRoot, 'models', 'demo');
 const REPO = 'test-org/tiny-qwen2';
@@ -29,8 +30,7 @@ const hub = new FakeHub({
   'gated-org/demo': { dir: demoDir, token: 'hf_secret' },
 });
 
-const ENV_KEYS = ['HF_ENDPOINT', 'HF_HUB_OFFLINE', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'SWIFTLET_CACHE'] as const;
-const savedEnv = Object.fromEntries(ENV_KEYS.map((key) => [key, process.env[key]]));
+const env = new ScopedEnv(['HF_ENDPOINT', 'HF_HUB_OFFLINE', 'HF_TOKEN', 'HUGGING_FACE_HUB_TOKEN', 'SWIFTLET_CACHE', 'USE_HF']);
 let cache: string;
 let progress: string[];
 /** Quiet, fast retries; the progress lines collected. */
@@ -41,14 +41,11 @@ before(async () => {
 });
 after(async () => {
   await hub.stop();
-  for (const key of ENV_KEYS) {
-    if (savedEnv[key] === undefined) delete process.env[key];
-    else process.env[key] = savedEnv[key];
-  }
+  env.restore();
 });
 beforeEach(() => {
   cache = mkdtempSync(join(tmpdir(), 'swiftlet-hub-'));
-  for (const key of ENV_KEYS) delete process.env[key];
+  env.clear();
   process.env['HF_ENDPOINT'] = hub.url;
   process.env['SWIFTLET_CACHE'] = cache;
   hub.requests.length = 0;
@@ -73,7 +70,7 @@ test('a hub id downloads the model files, and only those, into $SWIFTLET_CACHE f
   assert.deepEqual(filesIn(dir), EXPECTED_FILES);
   assertSameFiles(dir, fixtureModelDir);
   assert.equal(loadModelSpec(dir).hfArchitecture, 'Qwen2ForCausalLM');
-  assert.ok((await Tokenizer.fromDir(dir)).vocabSize > 0);
+  assert.ok((await loadTokenizer(dir)).vocabSize > 0);
   assert.ok(progress.some((line) => line.includes(WEIGHTS) && line.includes('100%')), progress.join(''));
   assert.equal(cachedModelDir(REPO, 'main', cache), dir);
   if (process.env['SHOW_PROGRESS']) console.log(progress.join(''));

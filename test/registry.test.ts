@@ -9,14 +9,20 @@ import { run as runModels } from '../src/cli/commands/models.js';
 import { SUPPORTED_ARCHITECTURES } from '../src/model/arch/registry.js';
 import { writeState } from '../src/model/hub/cache.js';
 import { isHubId } from '../src/model/hub/download.js';
+import { resolveModel } from '../src/host/resolve-model.js';
 import { demoModelDir, findModelType, MODEL_TYPES, modelTypeOfHubId } from '../src/model/registry.js';
 import { repoRoot } from './helpers/paths.js';
 
+/** Listed for SWIFT's workflow; their forward passes come with the model-family modules. */
+const PENDING_ARCHITECTURES = ['QWenLMHeadModel', 'ChatGLMModel'];
+
 test('every model type names a hub id, a supported architecture and a built-in template', () => {
   assert.equal(new Set(MODEL_TYPES.map((type) => type.name)).size, MODEL_TYPES.length, 'names are unique');
+  assert.equal(new Set(MODEL_TYPES.map((type) => type.name.replace(/[._-]/g, '_'))).size, MODEL_TYPES.length, 'unique in every spelling');
   for (const type of MODEL_TYPES) {
     if (type.hubId !== null) assert.ok(isHubId(type.hubId), type.hubId);
-    assert.ok(SUPPORTED_ARCHITECTURES.includes(type.architecture), `${type.name}: ${type.architecture}`);
+    if (type.modelScopeId !== undefined) assert.ok(isHubId(type.modelScopeId), type.modelScopeId);
+    assert.ok([...SUPPORTED_ARCHITECTURES, ...PENDING_ARCHITECTURES].includes(type.architecture), `${type.name}: ${type.architecture}`);
     assert.ok(isBuiltinTemplateName(type.template), `${type.name}: ${type.template}`);
   }
 });
@@ -30,6 +36,32 @@ test('the families swiftlet supports are all there', () => {
   }
   for (const size of ['6B', '9B', '34B']) assert.ok(hubIds.has(`01-ai/Yi-1.5-${size}-Chat`), size);
   assert.ok(hubIds.has('mistralai/Mistral-7B-Instruct-v0.3'));
+});
+
+test("SWIFT's seed model types are there under SWIFT's names, dashes or underscores, with both hubs' ids", () => {
+  const expected: Record<string, [string, string, string]> = {
+    'qwen-7b-chat': ['Qwen/Qwen-7B-Chat', 'qwen/Qwen-7B-Chat', 'QWenLMHeadModel'],
+    'qwen-7b': ['Qwen/Qwen-7B', 'qwen/Qwen-7B', 'QWenLMHeadModel'],
+    'chatglm3-6b': ['THUDM/chatglm3-6b', 'ZhipuAI/chatglm3-6b', 'ChatGLMModel'],
+    'yi-6b-chat': ['01-ai/Yi-6B-Chat', '01ai/Yi-6B-Chat', 'LlamaForCausalLM'],
+    'qwen1half-7b-chat': ['Qwen/Qwen1.5-7B-Chat', 'qwen/Qwen1.5-7B-Chat', 'Qwen2ForCausalLM'],
+    'qwen1half-7b-chat-int4': ['Qwen/Qwen1.5-7B-Chat-GPTQ-Int4', 'qwen/Qwen1.5-7B-Chat-GPTQ-Int4', 'Qwen2ForCausalLM'],
+    'llama2-7b-chat': ['meta-llama/Llama-2-7b-chat-hf', 'modelscope/Llama-2-7b-chat-ms', 'LlamaForCausalLM'],
+    'llama3-8b-instruct': ['meta-llama/Meta-Llama-3-8B-Instruct', 'LLM-Research/Meta-Llama-3-8B-Instruct', 'LlamaForCausalLM'],
+  };
+  for (const [name, [hubId, modelScopeId, architecture]] of Object.entries(expected)) {
+    for (const spelling of [name, name.replace(/-/g, '_')]) {
+      const type = findModelType(spelling);
+      assert.equal(type?.name, name, spelling);
+      assert.deepEqual([type.hubId, type.modelScopeId, type.architecture], [hubId, modelScopeId, architecture]);
+    }
+    assert.equal(modelTypeOfHubId(modelScopeId)?.name, name);
+  }
+  assert.equal(findModelType('chatglm3-6b')?.chatFormat, 'chatglm3');
+});
+
+test('the GPTQ int4 type is refused at load, saying why', async () => {
+  await assert.rejects(resolveModel('qwen1half_7b_chat_int4'), /qwen1half-7b-chat-int4: needs GPTQ int4 weights/);
 });
 
 test('a model type is found under SWIFT\'s spelling, with dots, in any case, or by hub id', () => {
@@ -75,4 +107,6 @@ test('swiftlet models lists the types and marks what is cached', async () => {
   assert.match(text, /^qwen3-0_6b\s+Qwen\/Qwen3-0\.6B\s+Qwen3ForCausalLM\s+chatml\s+0\.6B\s+yes$/m);
   assert.match(text, /^qwen3-8b\s+Qwen\/Qwen3-8B\s+Qwen3ForCausalLM\s+chatml\s+8\.2B$/m);
   assert.match(text, /also cached:\n {2}someone\/other-model/);
+  assert.match(text, /^chatglm3-6b\s+THUDM\/chatglm3-6b\s+ChatGLMModel\s+chatglm3\s+6\.2B\s+SentencePiece/m);
+  assert.match(text, /^qwen1half-7b-chat-int4\s.*needs GPTQ int4 weights/m);
 });

@@ -17,6 +17,7 @@ export function parseBytes(text: string): number {
 
 export const MODEL_FLAGS: FlagSpecs = {
   model: { kind: 'string', help: 'model directory, hub id or model type (default: the bundled demo model)' },
+  'use-hf': { kind: 'boolean', help: 'download from Hugging Face (true) or ModelScope (false); default: the USE_HF variable, else Hugging Face' },
   'served-model-name': { kind: 'string', help: 'name the API reports and accepts for the base model' },
   'lora-modules': { kind: 'list', help: 'LoRA adapters as name=PATH (several, flag repeatable)' },
   'enable-lora': { kind: 'boolean', default: false, help: 'reserve adapter slots on the GPU for adapters loaded at run time (implied by --lora-modules; the CPU always has them)' },
@@ -72,6 +73,7 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
   const kvCacheMemory = flags['kv-cache-memory'] as string | undefined;
   return {
     model: flags['model'] as string | undefined,
+    hub: flags['use-hf'] === undefined ? undefined : flags['use-hf'] === true ? 'huggingface' : 'modelscope',
     servedModelName: flags['served-model-name'] as string | undefined,
     loraModules: parseLoraModules((flags['lora-modules'] as string[] | undefined) ?? []),
     enableLora: flags['enable-lora'] as boolean,

@@ -15,7 +15,7 @@ import { loadModelSpec } from '../model/config.js';
 import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
-import { Tokenizer } from '../model/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../model/tokenizer.js';
 import type { PromptContext } from '../protocol/prepare.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import type { AdapterEntry, AdapterRegistry } from './adapters.js';
@@ -62,14 +62,14 @@ export class ModelHost {
   ) {}
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
-    const { dir: modelDir, modelType, source } = await resolveModel(options.model);
+    const { dir: modelDir, modelType, source } = await resolveModel(options.model, options.hub === undefined ? {} : { hub: options.hub });
     const spec = loadModelSpec(modelDir);
     if (options.maxModelLen !== undefined && options.maxModelLen > spec.maxPositionEmbeddings) {
       throw new ModelLoadError(
         `--max-model-len ${options.maxModelLen} exceeds the model's max_position_embeddings (${spec.maxPositionEmbeddings})`,
       );
     }
-    const tokenizer = await Tokenizer.fromDir(modelDir);
+    const tokenizer = await loadTokenizer(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
     const serving = await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer), options);

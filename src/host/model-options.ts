@@ -2,9 +2,12 @@
  * Everything that says how a model is loaded and run, and the defaults every entry point
  * shares (the CLI's flags and the library's Engine.load), so they cannot drift apart.
  */
+import type { HubName } from '../model/hub/backend.js';
 
 export interface ModelOptions {
   model: string | undefined;
+  /** Where a hub id or model type is downloaded from (`--use_hf`); default from `USE_HF`. */
+  hub?: HubName;
   servedModelName: string | undefined;
   loraModules: { name: string; path: string }[];
   /** Reserve GPU adapter slots even without --lora-modules (vLLM's --enable-lora). */

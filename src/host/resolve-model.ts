@@ -2,13 +2,14 @@
  * `--model` to a local checkpoint directory. It may name:
  *   - nothing: the bundled demo model (models/demo);
  *   - a local directory;
- *   - a model type (`swiftlet models`), e.g. `qwen2_5-0_5b-instruct`: its hub id, as below;
+ *   - a model type (`swiftlet models`), e.g. `qwen2_5-0_5b-instruct`: its hub id, as below
+ *     (its ModelScope id when `USE_HF` is set false);
  *   - a hub id `org/name` (optionally `org/name@revision`): downloaded into the cache.
  */
 import { existsSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { ModelLoadError } from '../model/errors.js';
-import { downloadModel, isHubId, type HubOptions } from '../model/hub/download.js';
+import { downloadModel, hubFromEnv, isHubId, type HubOptions } from '../model/hub/download.js';
 import { demoModelDir, DEMO_MODEL_TYPE, findModelType, modelTypeOfHubId, type ModelType } from '../model/registry.js';
 
 export interface ResolvedModel {
@@ -35,7 +36,12 @@ export async function resolveModel(model: string | undefined, hub: Partial<HubOp
   }
   if (isDirectory(model)) return { dir: resolve(model), modelType: undefined, source: 'local' };
   const named = findModelType(model);
-  const { hubId, revision } = named?.hubId ? { hubId: named.hubId, revision: undefined } : splitRevision(model);
+  if (named?.unsupportedWeights !== undefined) {
+    throw new ModelLoadError(`${named.name}: ${named.notes ?? `${named.unsupportedWeights} weights are not supported`}`);
+  }
+  // NOTE: a model type names a repository on each hub; ModelScope is used when USE_HF says so.
+  const namedId = (hub.hub ?? hubFromEnv()) === 'modelscope' ? (named?.modelScopeId ?? named?.hubId) : named?.hubId;
+  const { hubId, revision } = namedId ? { hubId: namedId, revision: undefined } : splitRevision(model);
   if (!isHubId(hubId)) {
     throw new ModelLoadError(
       `model not found: "${model}" is not a directory, a model type (see \`swiftlet models\`) or a hub id (org/name)`,

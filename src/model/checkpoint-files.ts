@@ -11,4 +11,5 @@ export const CHECKPOINT_SIDE_FILES: readonly string[] = [
   'vocab.json',
   'merges.txt',
   'tokenizer.model',
+  'qwen.tiktoken',
 ];

@@ -1,7 +1,8 @@
 /**
  * Named model types, as SWIFT's `--model_type` names them: each is a hub id, the
  * architecture it loads as and the chat template to use when the checkpoint carries none.
- * `--model qwen2_5-7b-instruct` means `--model Qwen/Qwen2.5-7B-Instruct`.
+ * `--model qwen2_5-7b-instruct` means `--model Qwen/Qwen2.5-7B-Instruct`; SWIFT's own types
+ * (`qwen-7b-chat`, `chatglm3-6b`, ...) are spelled as SWIFT spells them, dashes or underscores.
  */
 import { join } from 'node:path';
 import type { BuiltinTemplateName } from '../chat/builtin.js';
@@ -22,6 +23,13 @@ export interface ModelType {
   params: string;
   /** Gated on the hub: downloading needs HF_TOKEN and accepted terms. */
   gated?: boolean;
+  /** `org/name` on ModelScope, where SWIFT downloads it from by default. */
+  modelScopeId?: string;
+  /** The prompt is built token by token (src/chat/chatglm3-input.ts), not by `template`. */
+  chatFormat?: 'chatglm3';
+  /** Weights swiftlet cannot load yet: refused at load with `notes` as the reason. */
+  unsupportedWeights?: 'gptq';
+  notes?: string;
 }
 
 export const DEMO_MODEL_TYPE = 'swiftlet-demo';
@@ -71,6 +79,91 @@ function yi15(size: string, params: string): ModelType {
   };
 }
 
+/** The seven model types of SWIFT's deploy workflow, with SWIFT's names and hub ids. */
+const SWIFT_SEED_TYPES: readonly ModelType[] = [
+  {
+    name: 'qwen-7b-chat',
+    family: 'Qwen',
+    hubId: 'Qwen/Qwen-7B-Chat',
+    modelScopeId: 'qwen/Qwen-7B-Chat',
+    architecture: 'QWenLMHeadModel',
+    template: 'qwen',
+    params: '7.7B',
+    notes: 'qwen.tiktoken vocabulary; ChatML with the default system prompt, stops at <|im_end|>',
+  },
+  {
+    name: 'qwen-7b',
+    family: 'Qwen',
+    hubId: 'Qwen/Qwen-7B',
+    modelScopeId: 'qwen/Qwen-7B',
+    architecture: 'QWenLMHeadModel',
+    template: 'qwen',
+    params: '7.7B',
+    notes: 'base model: use completions (SWIFT: default-generation)',
+  },
+  {
+    name: 'chatglm3-6b',
+    family: 'ChatGLM3',
+    hubId: 'THUDM/chatglm3-6b',
+    modelScopeId: 'ZhipuAI/chatglm3-6b',
+    architecture: 'ChatGLMModel',
+    template: 'chatml',
+    chatFormat: 'chatglm3',
+    params: '6.2B',
+    notes: 'SentencePiece tokenizer.model; prompt built as its build_chat_input, stops at </s>, <|user|>, <|observation|>',
+  },
+  {
+    name: 'yi-6b-chat',
+    family: 'Yi',
+    hubId: '01-ai/Yi-6B-Chat',
+    modelScopeId: '01ai/Yi-6B-Chat',
+    architecture: 'LlamaForCausalLM',
+    template: 'chatml',
+    params: '6.1B',
+  },
+  {
+    name: 'qwen1half-7b-chat',
+    family: 'Qwen1.5',
+    hubId: 'Qwen/Qwen1.5-7B-Chat',
+    modelScopeId: 'qwen/Qwen1.5-7B-Chat',
+    architecture: 'Qwen2ForCausalLM',
+    template: 'qwen',
+    params: '7.7B',
+  },
+  {
+    name: 'qwen1half-7b-chat-int4',
+    family: 'Qwen1.5',
+    hubId: 'Qwen/Qwen1.5-7B-Chat-GPTQ-Int4',
+    modelScopeId: 'qwen/Qwen1.5-7B-Chat-GPTQ-Int4',
+    architecture: 'Qwen2ForCausalLM',
+    template: 'qwen',
+    params: '7.7B',
+    unsupportedWeights: 'gptq',
+    notes: 'needs GPTQ int4 weights, which swiftlet does not load yet (the quantized-weights issue); use qwen1half-7b-chat',
+  },
+  {
+    name: 'llama2-7b-chat',
+    family: 'Llama 2',
+    hubId: 'meta-llama/Llama-2-7b-chat-hf',
+    modelScopeId: 'modelscope/Llama-2-7b-chat-ms',
+    architecture: 'LlamaForCausalLM',
+    template: 'chatml',
+    params: '6.7B',
+    gated: true,
+    notes: "the checkpoint's own [INST] template is used",
+  },
+  {
+    name: 'llama3-8b-instruct',
+    family: 'Llama 3',
+    hubId: 'meta-llama/Meta-Llama-3-8B-Instruct',
+    modelScopeId: 'LLM-Research/Meta-Llama-3-8B-Instruct',
+    architecture: 'LlamaForCausalLM',
+    template: 'llama3',
+    params: '8.0B',
+    gated: true,
+  },
+];
+
 export const MODEL_TYPES: readonly ModelType[] = [
   {
     name: DEMO_MODEL_TYPE,
@@ -109,22 +202,28 @@ export const MODEL_TYPES: readonly ModelType[] = [
     template: 'mistral',
     params: '7.2B',
   },
+  ...SWIFT_SEED_TYPES,
 ];
 
-/** `Qwen2.5-7B-Instruct`, `qwen2.5-7b-instruct` and `qwen2_5-7b-instruct` are one name. */
+/**
+ * `Qwen2.5-7B-Instruct`, `qwen2.5-7b-instruct` and `qwen2_5-7b-instruct` are one name, and so
+ * are SWIFT's `qwen-7b-chat` and its enum spelling `qwen_7b_chat`.
+ */
 function normalise(name: string): string {
-  return name.toLowerCase().replace(/\./g, '_');
+  return name.toLowerCase().replace(/[._-]/g, '_');
 }
 
 const BY_NAME = new Map(MODEL_TYPES.map((type) => [normalise(type.name), type]));
-const BY_HUB_ID = new Map(MODEL_TYPES.filter((type) => type.hubId !== null).map((type) => [type.hubId!.toLowerCase(), type]));
+const BY_HUB_ID = new Map(
+  MODEL_TYPES.flatMap((type) => [type.hubId, type.modelScopeId].filter((id): id is string => id != null).map((id) => [id.toLowerCase(), type] as const)),
+);
 
 /** The model type `name` names (SWIFT spelling, `.` or `_`, any case), if any. */
 export function findModelType(name: string): ModelType | undefined {
   return BY_NAME.get(normalise(name));
 }
 
-/** The model type whose hub id this is, if it is one of ours. */
+/** The model type whose hub id (Hugging Face or ModelScope) this is, if it is one of ours. */
 export function modelTypeOfHubId(hubId: string): ModelType | undefined {
   return BY_HUB_ID.get(hubId.toLowerCase());
 }

@@ -1,37 +1,26 @@
 /**
  * A model's tokenizer: `tokenizer.json` run by @huggingface/tokenizers, plus what
- * `tokenizer_config.json` says about special tokens, decoding as transformers 5 does.
+ * `tokenizer_config.json` says about special tokens, decoding as transformers 5 does; and
+ * `loadTokenizer`, which picks this or another kind (tokenizers/) for a model directory.
  */
+import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Tokenizer as HfTokenizer } from '@huggingface/tokenizers';
 import { ModelLoadError } from './errors.js';
+import { ChatGlmTokenizer } from './tokenizers/chatglm.js';
+import { tokenString } from './tokenizers/config-tokens.js';
+import { QWEN_TIKTOKEN_FILE, QwenTiktokenTokenizer } from './tokenizers/qwen-tiktoken.js';
+import type { DecodeOptions, EncodeOptions, Tokenizer, TokenizerConfig } from './tokenizers/types.js';
 
-export interface EncodeOptions {
-  /** Let the post-processor add BOS/EOS; defaults to true, as in transformers. Chat prompts pass false. */
-  addSpecialTokens?: boolean;
-}
+export type { DecodeOptions, EncodeOptions, Tokenizer } from './tokenizers/types.js';
 
-export interface DecodeOptions {
-  /** Leave out tokens marked special; defaults to false, as in transformers. */
-  skipSpecialTokens?: boolean;
-}
-
-type Json = Record<string, unknown>;
+type Json = TokenizerConfig;
 
 interface AddedTokenJson {
   id: number;
   content: string;
   special?: boolean;
-}
-
-/** `tokenizer_config.json` spells a special token as a string, `{content: ...}`, or null. */
-function tokenString(value: unknown): string | undefined {
-  if (typeof value === 'string') return value;
-  if (value !== null && typeof value === 'object' && typeof (value as Json).content === 'string') {
-    return (value as Json).content as string;
-  }
-  return undefined;
 }
 
 /** The parsed file, or undefined when it does not exist. */
@@ -62,7 +51,8 @@ function cleansUpSpaces(tokenizerJson: Json, config: Json): boolean {
   return modelType !== 'BPE' || config[FORCE_BPE_CLEANUP_KEY] === true;
 }
 
-export class Tokenizer {
+/** `tokenizer.json`, the Hugging Face fast-tokenizer format. */
+export class JsonTokenizer implements Tokenizer {
   /** Number of token ids the tokenizer knows (may be fewer than the model's embedding rows). */
   readonly vocabSize: number;
   readonly bosToken: string | undefined;
@@ -104,18 +94,15 @@ export class Tokenizer {
     this.padTokenId = this.tokenToIdOf(this.padToken);
   }
 
-  /** Loads `tokenizer.json` and (when present) `tokenizer_config.json` from a model directory. */
-  /** Loads `tokenizer.json` and, when present, `tokenizer_config.json` from a model directory. */
-  static async fromDir(dir: string): Promise<Tokenizer> {
+  /** Loads `tokenizer.json` from a model directory, with its `tokenizer_config.json` (or `{}`). */
+  static async fromDir(dir: string, config: TokenizerConfig): Promise<JsonTokenizer> {
     const tokenizerPath = join(dir, 'tokenizer.json');
     const tokenizerJson = await readJsonIfExists(tokenizerPath);
     if (tokenizerJson === undefined) {
-      throw new ModelLoadError(`${dir} has no tokenizer.json (only the Hugging Face fast-tokenizer format is supported)`);
+      throw new ModelLoadError(`${dir} has no tokenizer.json, qwen.tiktoken or tokenizer.model swiftlet can read`);
     }
-    // A missing config only means no special-token names and no chat template.
-    const config = (await readJsonIfExists(join(dir, 'tokenizer_config.json'))) ?? {};
     try {
-      return new Tokenizer(tokenizerJson, config);
+      return new JsonTokenizer(tokenizerJson, config);
     } catch (error) {
       throw new ModelLoadError(`${tokenizerPath}: ${(error as Error).message}`);
     }
@@ -155,4 +142,25 @@ export class Tokenizer {
   private tokenToIdOf(token: string | undefined): number | undefined {
     return token === undefined ? undefined : this.inner.token_to_id(token);
   }
+}
+
+/**
+ * Remote-code tokenizers (`tokenizer_class` in tokenizer_config.json, as transformers'
+ * `trust_remote_code` picks them) that swiftlet reimplements; anything else is `tokenizer.json`.
+ */
+const TOKENIZER_CLASSES: Readonly<Record<string, (dir: string, config: TokenizerConfig) => Promise<Tokenizer>>> = {
+  QWenTokenizer: QwenTiktokenTokenizer.fromDir,
+  ChatGLMTokenizer: ChatGlmTokenizer.fromDir,
+};
+
+/** The tokenizer of a model directory, whichever kind its files and tokenizer_config.json say it is. */
+export async function loadTokenizer(dir: string): Promise<Tokenizer> {
+  // A missing config only means no special-token names and no chat template.
+  const config = (await readJsonIfExists(join(dir, 'tokenizer_config.json'))) ?? {};
+  const className = typeof config.tokenizer_class === 'string' ? config.tokenizer_class : undefined;
+  // NOTE: a Qwen v1 checkpoint saved without its tokenizer_config.json still has its vocabulary file.
+  const kind = className !== undefined ? TOKENIZER_CLASSES[className] : undefined;
+  if (kind !== undefined) return kind(dir, config);
+  if (!existsSync(join(dir, 'tokenizer.json')) && existsSync(join(dir, QWEN_TIKTOKEN_FILE))) return QwenTiktokenTokenizer.fromDir(dir, config);
+  return JsonTokenizer.fromDir(dir, config);
 }

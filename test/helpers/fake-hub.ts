@@ -8,9 +8,9 @@
  */
 import { createHash } from 'node:crypto';
 import { readdirSync, readFileSync, statSync } from 'node:fs';
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { IncomingMessage, ServerResponse } from 'node:http';
 import { join } from 'node:path';
+import { LoopbackServer } from './loopback-server.js';
 
 export interface FakeRepo {
   dir: string;
@@ -33,33 +33,16 @@ function gitBlobSha1(bytes: Buffer): string {
   return createHash('sha1').update(`blob ${bytes.length}\0`).update(bytes).digest('hex');
 }
 
-export class FakeHub {
+export class FakeHub extends LoopbackServer {
   readonly requests: LoggedRequest[] = [];
   /** `{hubId}/{path}` -> bytes after which the next whole transfer of it is cut off. */
   readonly cuts = new Map<string, number>();
   /** When true, ranges from an offset get the whole file (a server that cannot resume). */
   ignoreRanges = false;
-  private server: Server | undefined;
   private readonly hashes = new Map<string, { sha256: string; sha1: string }>();
 
-  constructor(readonly repos: Record<string, FakeRepo>) {}
-
-  get url(): string {
-    const address = this.server?.address() as AddressInfo | null;
-    if (!address) throw new Error('fake hub not started');
-    return `http://127.0.0.1:${address.port}`;
-  }
-
-  async start(): Promise<this> {
-    this.server = createServer((req, res) => this.handle(req, res));
-    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
-    return this;
-  }
-
-  async stop(): Promise<void> {
-    this.server?.closeAllConnections();
-    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
-    this.server = undefined;
+  constructor(readonly repos: Record<string, FakeRepo>) {
+    super();
   }
 
   /** Requests for a file's bytes (not the size probes), as their Range headers. */
@@ -78,7 +61,7 @@ export class FakeHub {
     return hashes;
   }
 
-  private handle(req: IncomingMessage, res: ServerResponse): void {
+  protected handle(req: IncomingMessage, res: ServerResponse): void {
     const range = req.headers.range;
     this.requests.push({ method: req.method ?? '', url: req.url ?? '', range, authorization: req.headers.authorization });
     const url = new URL(req.url ?? '/', 'http://x');
@@ -132,10 +115,5 @@ export class FakeHub {
       return;
     }
     res.end(bytes);
-  }
-
-  private json(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-    res.writeHead(status, { 'Content-Type': 'application/json', ...headers });
-    res.end(JSON.stringify(body));
   }
 }

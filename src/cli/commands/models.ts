@@ -16,10 +16,12 @@ interface Row {
   name: string;
   family: string;
   hubId: string | null;
+  modelScopeId: string | null;
   architecture: string;
   template: string;
   params: string;
   gated: boolean;
+  notes: string | null;
   /** Where it is on this machine, if it is. */
   localDir: string | null;
 }
@@ -29,10 +31,12 @@ function rows(root: string): Row[] {
     name: type.name,
     family: type.family,
     hubId: type.hubId,
+    modelScopeId: type.modelScopeId ?? null,
     architecture: type.architecture,
-    template: type.template,
+    template: type.chatFormat ?? type.template,
     params: type.params,
     gated: type.gated === true,
+    notes: type.notes ?? null,
     localDir: type.hubId === null ? demoModelDir() : (cachedModelDir(type.hubId, 'main', root) ?? null),
   }));
 }
@@ -64,7 +68,7 @@ export async function run(argv: string[]): Promise<number> {
     row.template,
     row.params,
     row.localDir !== null ? 'yes' : '',
-    row.gated ? 'gated: needs HF_TOKEN' : '',
+    [row.gated ? 'gated: needs HF_TOKEN' : '', row.notes ?? ''].filter((note) => note !== '').join('; '),
   ]);
   console.log(table(['MODEL TYPE', 'HUB ID', 'ARCHITECTURE', 'TEMPLATE', 'PARAMS', 'CACHED', 'NOTE'], body));
   if (others.length > 0) {

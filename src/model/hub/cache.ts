@@ -1,6 +1,7 @@
 /**
  * Where downloaded models live: `$SWIFTLET_CACHE` (default `~/.cache/swiftlet`), one folder
- * per hub repository and revision, `hub/<org>/<name>/<revision>/`, holding the model files
+ * per hub repository and revision, `hub/<org>/<name>/<revision>/` (ModelScope's under
+ * `modelscope/`), holding the model files
  * under their own names, so the folder is a checkpoint directory like any other.
  *
  * NOTE: a file is only ever given its final name once its size (and, for LFS files, its
@@ -33,9 +34,10 @@ export function cacheRoot(env: NodeJS.ProcessEnv = process.env): string {
   return configured !== undefined && configured !== '' ? configured : join(homedir(), '.cache', 'swiftlet');
 }
 
-export function repoCacheDir(root: string, hubId: string, revision: string): string {
+/** NOTE: ModelScope downloads live under `modelscope/`, apart from Hugging Face's `hub/`: one id may name different repositories on the two. */
+export function repoCacheDir(root: string, hubId: string, revision: string, hub: 'huggingface' | 'modelscope' = 'huggingface'): string {
   const [org, name] = hubId.split('/');
-  return join(root, 'hub', org ?? '', name ?? '', encodeURIComponent(revision));
+  return join(root, hub === 'modelscope' ? 'modelscope' : 'hub', org ?? '', name ?? '', encodeURIComponent(revision));
 }
 
 export function readState(dir: string): DownloadState | undefined {

@@ -1,35 +1,40 @@
 /**
  * Downloads a model from the Hugging Face hub (or any server speaking its file API, named by
- * `HF_ENDPOINT`) through @huggingface/hub into swiftlet's cache, resumably: an interrupted
- * file is continued from where it stopped, by a retry in this run or by the next run, and a
- * file counts as downloaded only once its size and hash are checked.
- *
- * Endpoints used (through the library): `GET /api/models/{id}/tree/{rev}` to list the files,
- * `GET /{id}/resolve/{rev}/{path}` with `Range: bytes=0-0` for a file's size and ETag, then
- * the same URL, whole or from an offset (`Range: bytes=N-M`), for its bytes.
+ * `HF_ENDPOINT`) or from ModelScope (`USE_HF=0`; `MODELSCOPE_ENDPOINT`) into swiftlet's cache,
+ * resumably: an interrupted file is continued from where it stopped, by a retry in this run or
+ * by the next run, and a file counts as downloaded only once its size and hash are checked.
+ * How each hub lists and serves files is in huggingface.ts and modelscope.ts.
  */
 import { createHash, type Hash } from 'node:crypto';
 import { createReadStream, createWriteStream, existsSync, mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
-import { downloadFile, fileDownloadInfo, HubApiError, listFiles } from '@huggingface/hub';
 import { ModelLoadError } from '../errors.js';
+import { statusOf, type HubAccess, type HubBackend, type HubName, type RepoFile } from './backend.js';
 import { cacheRoot, isCompleteDownload, readState, repoCacheDir, writeState, type DownloadState } from './cache.js';
 import { metadataFiles, weightFiles, WEIGHTS_INDEX } from './files.js';
+import { HUGGING_FACE } from './huggingface.js';
+import { MODELSCOPE } from './modelscope.js';
 import { DownloadProgress, type ProgressSink } from './progress.js';
 
 export const DEFAULT_ENDPOINT = 'https://huggingface.co';
+export const DEFAULT_MODELSCOPE_ENDPOINT = 'https://www.modelscope.cn';
+
+const BACKENDS: Readonly<Record<HubName, HubBackend>> = { huggingface: HUGGING_FACE, modelscope: MODELSCOPE };
 
 export interface HubOptions {
-  /** The hub's address; default `HF_ENDPOINT`, else https://huggingface.co. */
+  /** Which hub: Hugging Face unless `USE_HF` is set false (SWIFT's switch; SWIFT's own default is ModelScope). */
+  hub: HubName;
+  /** The hub's address; default `HF_ENDPOINT` / `MODELSCOPE_ENDPOINT` (or `MODELSCOPE_DOMAIN`), else the public hub. */
   endpoint: string;
-  /** Sent as a bearer token; default `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`). */
+  /** Sent as a bearer token; default `HF_TOKEN` (or `HUGGING_FACE_HUB_TOKEN`), or `MODELSCOPE_API_TOKEN`. */
   token: string | undefined;
   /** Use the cache only; default from `HF_HUB_OFFLINE`. */
   offline: boolean;
   /** Default `SWIFTLET_CACHE`, else ~/.cache/swiftlet. */
   cacheDir: string;
+  /** Default `main` on Hugging Face, `master` on ModelScope. */
   revision: string;
   /** Where progress goes (default stderr); null for none. */
   progress: ProgressSink | null;
@@ -42,28 +47,36 @@ function isTruthy(value: string | undefined): boolean {
   return value !== undefined && ['1', 'true', 'yes', 'on'].includes(value.trim().toLowerCase());
 }
 
+function isFalsy(value: string | undefined): boolean {
+  return value !== undefined && ['0', 'false', 'no', 'off'].includes(value.trim().toLowerCase());
+}
+
+/** SWIFT's `USE_HF`: set false, models come from ModelScope. */
+export function hubFromEnv(env: NodeJS.ProcessEnv = process.env): HubName {
+  return isFalsy(env['USE_HF']) ? 'modelscope' : 'huggingface';
+}
+
+function endpointOf(hub: HubName, env: NodeJS.ProcessEnv): string {
+  if (hub === 'huggingface') return env['HF_ENDPOINT'] || DEFAULT_ENDPOINT;
+  if (env['MODELSCOPE_ENDPOINT']) return env['MODELSCOPE_ENDPOINT'];
+  return env['MODELSCOPE_DOMAIN'] ? `https://${env['MODELSCOPE_DOMAIN']}` : DEFAULT_MODELSCOPE_ENDPOINT;
+}
+
 export function hubOptionsFromEnv(env: NodeJS.ProcessEnv = process.env, overrides: Partial<HubOptions> = {}): HubOptions {
-  const token = env['HF_TOKEN'] || env['HUGGING_FACE_HUB_TOKEN'] || undefined;
+  const hub = overrides.hub ?? hubFromEnv(env);
+  const token = hub === 'huggingface' ? env['HF_TOKEN'] || env['HUGGING_FACE_HUB_TOKEN'] : env['MODELSCOPE_API_TOKEN'];
   return {
-    endpoint: (env['HF_ENDPOINT'] || DEFAULT_ENDPOINT).replace(/\/+$/, ''),
-    token,
+    hub,
+    endpoint: endpointOf(hub, env).replace(/\/+$/, ''),
+    token: token || undefined,
     offline: isTruthy(env['HF_HUB_OFFLINE']),
     cacheDir: cacheRoot(env),
-    revision: 'main',
+    revision: hub === 'huggingface' ? 'main' : 'master',
     progress: process.stderr,
     maxRetries: 5,
     retryDelayMs: 1000,
     ...overrides,
   };
-}
-
-interface RepoFile {
-  path: string;
-  size: number;
-  /** Identifies this version of the file (LFS sha256, xet hash or git blob id). */
-  version: string;
-  /** How to check the bytes: sha256 of the content (LFS) or git's blob sha1. */
-  check: { kind: 'sha256' | 'git-sha1'; hex: string } | undefined;
 }
 
 /** Set when a server answers a ranged request with the whole file. */
@@ -87,13 +100,15 @@ function hubFetch(token: string | undefined, seen: { rangeIgnored: boolean }): t
 
 function describeHubError(error: unknown, hubId: string, options: HubOptions): Error {
   if (error instanceof ModelLoadError) return error;
-  if (error instanceof HubApiError) {
-    if (error.statusCode === 401 || error.statusCode === 403) {
-      const how = options.token === undefined ? 'set HF_TOKEN to a token that may read it' : 'check that HF_TOKEN may read it';
+  const status = statusOf(error);
+  if (status !== undefined) {
+    const tokenVariable = BACKENDS[options.hub].tokenVariable;
+    if (status === 401 || status === 403) {
+      const how = options.token === undefined ? `set ${tokenVariable} to a token that may read it` : `check that ${tokenVariable} may read it`;
       return new ModelLoadError(`${hubId}: access denied by ${options.endpoint} (a gated model? accept its terms on the hub and ${how})`);
     }
-    if (error.statusCode === 404) return new ModelLoadError(`${hubId}: no such model (or revision '${options.revision}') on ${options.endpoint}`);
-    return new ModelLoadError(`${hubId}: ${options.endpoint} answered ${error.statusCode}: ${error.message}`);
+    if (status === 404) return new ModelLoadError(`${hubId}: no such model (or revision '${options.revision}') on ${options.endpoint}`);
+    return new ModelLoadError(`${hubId}: ${options.endpoint} answered ${status}: ${(error as Error).message}`);
   }
   const cause = (error as { cause?: { message?: string } }).cause?.message;
   return new ModelLoadError(`${hubId}: cannot reach ${options.endpoint}: ${(error as Error).message ?? String(error)}${cause ? ` (${cause})` : ''}`);
@@ -101,8 +116,8 @@ function describeHubError(error: unknown, hubId: string, options: HubOptions): E
 
 function isRetryable(error: unknown): boolean {
   if (error instanceof ModelLoadError) return false;
-  if (error instanceof HubApiError) return error.statusCode >= 500 || error.statusCode === 429;
-  return true;
+  const status = statusOf(error);
+  return status === undefined || status >= 500 || status === 429;
 }
 
 function newHash(file: RepoFile): Hash | undefined {
@@ -119,7 +134,7 @@ async function hashExisting(hash: Hash | undefined, path: string, bytes: number)
 /** One model download: its folder, its state file and the files the hub lists. */
 class ModelDownload {
   private readonly seen = { rangeIgnored: false };
-  private readonly fetch: typeof fetch;
+  private readonly access: HubAccess;
   private readonly progress: DownloadProgress;
   private readonly state: DownloadState;
 
@@ -129,7 +144,7 @@ class ModelDownload {
     private readonly files: Map<string, RepoFile>,
     private readonly options: HubOptions,
   ) {
-    this.fetch = hubFetch(options.token, this.seen);
+    this.access = hubAccess(options, this.seen);
     this.progress = new DownloadProgress(options.progress, `downloading ${hubId}`);
     const previous = readState(dir);
     this.state = { hubId, revision: options.revision, complete: false, files: previous?.files ?? {} };
@@ -212,15 +227,7 @@ class ModelDownload {
   }
 
   private async transfer(file: RepoFile, partial: string, offset: number, hash: Hash | undefined): Promise<void> {
-    const common = { repo: this.hubId, path: file.path, revision: this.options.revision, hubUrl: this.options.endpoint, fetch: this.fetch };
-    const info = await fileDownloadInfo(common);
-    if (!info) throw new ModelLoadError(`${this.hubId}: ${file.path} is listed but cannot be downloaded`);
-    if (info.size !== file.size) {
-      throw new ModelLoadError(`${this.hubId}: ${file.path} is ${info.size} bytes, but the listing says ${file.size}; the repository changed, run again`);
-    }
-    const blob = await downloadFile({ ...common, downloadInfo: info, xet: false });
-    if (!blob) throw new ModelLoadError(`${this.hubId}: ${file.path} cannot be downloaded`);
-    const body = offset > 0 ? blob.slice(offset).stream() : blob.stream();
+    const body = await BACKENDS[this.options.hub].openFile(this.hubId, file, offset, this.access);
     this.progress.startFile(file.path, file.size, offset);
     const progress = this.progress;
     const counter = new Transform({
@@ -255,15 +262,8 @@ class ModelDownload {
   }
 }
 
-async function listRepoFiles(hubId: string, options: HubOptions, fetchFn: typeof fetch): Promise<Map<string, RepoFile>> {
-  const files = new Map<string, RepoFile>();
-  for await (const entry of listFiles({ repo: hubId, revision: options.revision, hubUrl: options.endpoint, fetch: fetchFn })) {
-    if (entry.type !== 'file') continue;
-    const size = entry.lfs?.size ?? entry.size;
-    const check = entry.lfs ? { kind: 'sha256' as const, hex: entry.lfs.oid } : entry.oid ? { kind: 'git-sha1' as const, hex: entry.oid } : undefined;
-    files.set(entry.path, { path: entry.path, size, version: entry.lfs?.oid ?? entry.xetHash ?? entry.oid ?? `size:${size}`, check });
-  }
-  return files;
+function hubAccess(options: HubOptions, seen: { rangeIgnored: boolean }): HubAccess {
+  return { endpoint: options.endpoint, revision: options.revision, token: options.token, fetch: hubFetch(options.token, seen) };
 }
 
 /** Whether a cached download's recorded versions are still the hub's. */
@@ -286,7 +286,7 @@ export function isHubId(text: string): boolean {
 export async function downloadModel(hubId: string, overrides: Partial<HubOptions> = {}): Promise<string> {
   const options = hubOptionsFromEnv(process.env, overrides);
   if (!isHubId(hubId)) throw new ModelLoadError(`"${hubId}" is not a hub model id (org/name)`);
-  const dir = repoCacheDir(options.cacheDir, hubId, options.revision);
+  const dir = repoCacheDir(options.cacheDir, hubId, options.revision, options.hub);
   const isCached = isCompleteDownload(dir);
   if (options.offline) {
     if (isCached) return dir;
@@ -295,10 +295,10 @@ export async function downloadModel(hubId: string, overrides: Partial<HubOptions
   }
   let files: Map<string, RepoFile>;
   try {
-    files = await listRepoFiles(hubId, options, hubFetch(options.token, { rangeIgnored: false }));
+    files = await BACKENDS[options.hub].listFiles(hubId, hubAccess(options, { rangeIgnored: false }));
   } catch (error) {
     const described = describeHubError(error, hubId, options);
-    if (isCached && !(error instanceof HubApiError)) {
+    if (isCached && statusOf(error) === undefined) {
       options.progress?.write(`${described.message}; using the cached copy in ${dir}\n`);
       return dir;
     }

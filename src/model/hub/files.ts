@@ -6,8 +6,11 @@
 import { CHECKPOINT_SIDE_FILES } from '../checkpoint-files.js';
 import { ModelLoadError } from '../errors.js';
 
-/** Small files taken when present; config.json and tokenizer.json are required. */
+/** Small files taken when present; config.json and one of the tokenizer files are required. */
 const METADATA_FILES = new Set(['config.json', ...CHECKPOINT_SIDE_FILES]);
+
+/** tokenizer.json, Qwen v1's BPE ranks, SentencePiece (ChatGLM3). */
+const TOKENIZER_FILES = ['tokenizer.json', 'qwen.tiktoken', 'tokenizer.model'];
 
 export const WEIGHTS_INDEX = 'model.safetensors.index.json';
 const SINGLE_WEIGHTS = 'model.safetensors';
@@ -18,12 +21,9 @@ const SINGLE_WEIGHTS = 'model.safetensors';
  */
 export function metadataFiles(hubId: string, names: readonly string[]): string[] {
   const present = new Set(names);
-  for (const required of ['config.json', 'tokenizer.json']) {
-    if (!present.has(required)) {
-      throw new ModelLoadError(
-        `${hubId} has no ${required}` + (required === 'tokenizer.json' ? ' (swiftlet reads only the fast-tokenizer format)' : ''),
-      );
-    }
+  if (!present.has('config.json')) throw new ModelLoadError(`${hubId} has no config.json`);
+  if (!TOKENIZER_FILES.some((name) => present.has(name))) {
+    throw new ModelLoadError(`${hubId} has no ${TOKENIZER_FILES.join(', ')} (the tokenizer formats swiftlet reads)`);
   }
   if (!present.has(WEIGHTS_INDEX) && !present.has(SINGLE_WEIGHTS)) {
     throw new ModelLoadError(`${hubId} has no ${SINGLE_WEIGHTS} or ${WEIGHTS_INDEX} (swiftlet reads only safetensors weights)`);

@@ -14,6 +14,8 @@ import type { StructuredOutputSpec } from '../src/engine/structured/spec.js';
 import { vocabularyFromTokenizerJson } from '../src/engine/structured/vocabulary.js';
 import { GrammarError } from '../src/engine/structured/xgrammar-module.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
+import { agentChatRequestSchema } from '../src/protocol/agent-schemas.js';
+import { structuredOutputSpecOf } from '../src/protocol/structured-output-request.js';
 import { fixtureDir } from './helpers/paths.js';
 
 const modelDir = join(fixtureDir, 'tiny-qwen2');
@@ -122,6 +124,37 @@ function isBalancedExpression(text: string): boolean {
   return depth === 0 && /^(\(*[0-9]+\)*)(\+\(*[0-9]+\)*)*$/.test(text);
 }
 
+const weatherTool = {
+  type: 'function',
+  function: {
+    name: 'get_weather',
+    parameters: { type: 'object', properties: { city: { type: 'string' }, days: { type: 'integer' } }, required: ['city'], additionalProperties: false },
+  },
+};
+const timeTool = { type: 'function', function: { name: 'get_time', parameters: { type: 'object', properties: {}, additionalProperties: false } } };
+
+/** The spec the protocol resolves a tool_choice to, as the host would compile it. */
+function toolChoiceSpec(toolChoice: unknown): StructuredOutputSpec {
+  const spec = structuredOutputSpecOf(agentChatRequestSchema.parse({ tools: [weatherTool, timeTool], tool_choice: toolChoice }));
+  assert.ok(spec !== null);
+  return spec;
+}
+
+function isWeatherArguments(value: unknown): boolean {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const args = value as Record<string, unknown>;
+  return typeof args.city === 'string' && (!('days' in args) || Number.isInteger(args.days)) && Object.keys(args).every((k) => k === 'city' || k === 'days');
+}
+
+function isRequiredToolCalls(value: unknown): boolean {
+  if (!Array.isArray(value) || value.length === 0) return false;
+  return value.every((call: { name?: unknown; parameters?: unknown }) =>
+    call.name === 'get_weather'
+      ? isWeatherArguments(call.parameters)
+      : call.name === 'get_time' && typeof call.parameters === 'object' && call.parameters !== null && Object.keys(call.parameters).length === 0,
+  );
+}
+
 const cases: { name: string; spec: StructuredOutputSpec; isValid: (text: string) => boolean }[] = [
   {
     name: 'json_schema',
@@ -145,6 +178,16 @@ const cases: { name: string; spec: StructuredOutputSpec; isValid: (text: string)
     name: 'choice',
     spec: { kind: 'choice', choices: ['yes', 'no', 'maybe "so"', 'Ünïcode ✓'] },
     isValid: (text) => ['yes', 'no', 'maybe "so"', 'Ünïcode ✓'].includes(text),
+  },
+  {
+    name: 'tool_choice named (get_weather)',
+    spec: toolChoiceSpec({ type: 'function', function: { name: 'get_weather' } }),
+    isValid: (text) => isWeatherArguments(JSON.parse(text)),
+  },
+  {
+    name: 'tool_choice required',
+    spec: toolChoiceSpec('required'),
+    isValid: (text) => isRequiredToolCalls(JSON.parse(text)),
   },
   {
     name: 'EBNF grammar',

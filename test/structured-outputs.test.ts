@@ -11,6 +11,7 @@ import { applyTokenBitmask, isAllowed } from '../src/engine/structured/bitmask.j
 import { StructuredOutputCompiler, type CompiledGrammar } from '../src/engine/structured/compiler.js';
 import type { GrammarMatcher } from '../src/engine/structured/grammar-matcher.js';
 import type { StructuredOutputSpec } from '../src/engine/structured/spec.js';
+import { StepBitmask } from '../src/engine/structured/step-bitmask.js';
 import { vocabularyFromTokenizerJson } from '../src/engine/structured/vocabulary.js';
 import { GrammarError } from '../src/engine/structured/xgrammar-module.js';
 import { Tokenizer } from '../src/model/tokenizer.js';
@@ -258,6 +259,21 @@ describe('structured outputs (xgrammar) on the tiny-qwen2 vocabulary', () => {
     applyTokenBitmask(logits, mask);
     assert.equal(logits[space], 0);
     assert.equal(logits[tokenizer.encode('x', { addSpecialTokens: false })[0] as number], Number.NEGATIVE_INFINITY);
+    matcher.dispose();
+  });
+
+  test('a step\'s bitmask: rows for constrained sequences, all ones and flag 0 for the rest, none when no grammar', async () => {
+    const step = new StepBitmask(compiler.numWords);
+    assert.equal(await step.fill([null, null]), null);
+    const matcher = await (await compiler.compile({ kind: 'choice', choices: ['yes', 'no'] })).createMatcher(null);
+    const view = await step.fill([null, matcher]);
+    assert.ok(view !== null);
+    assert.deepEqual([...view.hasBitmask], [0, 1]);
+    const row = (s: number): Uint32Array => view.bitmask.subarray(s * compiler.numWords, (s + 1) * compiler.numWords);
+    assert.ok(row(0).every((word) => word === 0xffffffff));
+    const yes = tokenizer.encode('yes', { addSpecialTokens: false })[0] as number;
+    assert.ok(isAllowed(row(1), yes));
+    assert.ok(!isAllowed(row(1), tokenizer.encode('maybe', { addSpecialTokens: false })[0] as number));
     matcher.dispose();
   });
 

@@ -5,7 +5,7 @@
  * NOTE: `<tool_call>` is an added but not special token in these vocabularies, so it survives
  * skip_special_tokens and reaches the parser as text.
  */
-import { JsonCallStreamer } from './json-call-streamer.js';
+import { CallSequence } from './call-sequence.js';
 import { partialTagLength } from './partial-tag.js';
 import { randomToolCallId, type ToolCallIdSource } from './tool-call-id.js';
 import type { ParsedToolDelta, ToolCallParser } from './types.js';
@@ -15,59 +15,42 @@ const CLOSE = '</tool_call>';
 
 export class HermesToolCallParser implements ToolCallParser {
   private buffer = '';
-  private call: JsonCallStreamer | null = null;
-  private numCalls = 0;
+  private readonly calls: CallSequence;
 
-  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {}
+  constructor(newId: ToolCallIdSource = randomToolCallId) {
+    this.calls = new CallSequence(newId);
+  }
 
   push(textDelta: string): ParsedToolDelta {
     this.buffer += textDelta;
     const out: ParsedToolDelta = { content: '', toolCalls: [] };
     for (;;) {
-      if (this.call === null) {
-        const open = this.buffer.indexOf(OPEN);
-        const end = open >= 0 ? open : this.buffer.length - partialTagLength(this.buffer, OPEN);
-        this.emitContent(out, this.buffer.slice(0, end));
-        this.buffer = this.buffer.slice(open >= 0 ? open + OPEN.length : end);
-        if (open < 0) return out;
-        this.call = new JsonCallStreamer(this.numCalls, this.newId);
-      } else {
-        const close = this.buffer.indexOf(CLOSE);
-        const end = close >= 0 ? close : this.buffer.length - partialTagLength(this.buffer, CLOSE);
-        out.toolCalls.push(...this.call.append(this.buffer.slice(0, end)));
-        this.buffer = this.buffer.slice(close >= 0 ? close + CLOSE.length : end);
-        if (close < 0) return out;
-        this.closeCall(out);
-      }
+      const tag = this.calls.isOpen ? CLOSE : OPEN;
+      const at = this.buffer.indexOf(tag);
+      const end = at >= 0 ? at : this.buffer.length - partialTagLength(this.buffer, tag);
+      const text = this.buffer.slice(0, end);
+      if (this.calls.isOpen) this.calls.append(text, out);
+      else this.emitContent(out, text);
+      this.buffer = this.buffer.slice(at >= 0 ? at + tag.length : end);
+      if (at < 0) return out;
+      if (this.calls.isOpen) this.calls.close(out, OPEN);
+      else this.calls.open();
     }
   }
 
   finish(): ParsedToolDelta {
     const out: ParsedToolDelta = { content: '', toolCalls: [] };
-    if (this.call === null) this.emitContent(out, this.buffer);
-    else {
-      out.toolCalls.push(...this.call.append(this.buffer));
-      this.closeCall(out);
-    }
+    if (this.calls.isOpen) {
+      this.calls.append(this.buffer, out);
+      this.calls.close(out, OPEN);
+    } else this.emitContent(out, this.buffer);
     this.buffer = '';
     return out;
   }
 
-  private closeCall(out: ParsedToolDelta): void {
-    const call = this.call as JsonCallStreamer;
-    this.call = null;
-    const deltas = call.close();
-    if (deltas === null) {
-      this.emitContent(out, OPEN + call.text);
-      return;
-    }
-    out.toolCalls.push(...deltas);
-    this.numCalls++;
-  }
-
   /** Once a call has been made, only text that says something is content (not the newlines between calls). */
   private emitContent(out: ParsedToolDelta, text: string): void {
-    if (this.numCalls > 0 && text.trim() === '') return;
+    if (this.calls.hasCalls && text.trim() === '') return;
     out.content += text;
   }
 }

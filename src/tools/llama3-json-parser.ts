@@ -3,7 +3,7 @@
  * optionally after `<|python_tag|>`, several separated by `;`. As in vLLM, an output is calls
  * only when it starts (after whitespace) with `{` or the tag; otherwise it is all content.
  */
-import { JsonCallStreamer } from './json-call-streamer.js';
+import { CallSequence } from './call-sequence.js';
 import { jsonObjectEnd } from './json-object-scan.js';
 import { randomToolCallId, type ToolCallIdSource } from './tool-call-id.js';
 import type { ParsedToolDelta, ToolCallParser } from './types.js';
@@ -15,30 +15,27 @@ type Mode = 'undecided' | 'content' | 'calls';
 export class Llama3JsonToolCallParser implements ToolCallParser {
   private mode: Mode = 'undecided';
   private buffer = '';
-  private call: JsonCallStreamer | null = null;
-  private numCalls = 0;
+  private readonly calls: CallSequence;
 
-  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {}
+  constructor(newId: ToolCallIdSource = randomToolCallId) {
+    this.calls = new CallSequence(newId);
+  }
 
   push(textDelta: string): ParsedToolDelta {
     this.buffer += textDelta;
     const out: ParsedToolDelta = { content: '', toolCalls: [] };
     if (this.mode === 'undecided') this.decide();
+    if (this.mode === 'calls') this.parseCalls(out);
     if (this.mode === 'content') {
-      out.content = this.buffer;
+      out.content += this.buffer;
       this.buffer = '';
-    } else if (this.mode === 'calls') this.parseCalls(out);
+    }
     return out;
   }
 
   finish(): ParsedToolDelta {
     const out: ParsedToolDelta = { content: '', toolCalls: [] };
-    if (this.call !== null) {
-      const deltas = this.call.close();
-      if (deltas === null) out.content = this.call.text;
-      else out.toolCalls.push(...deltas);
-      this.call = null;
-    }
+    this.calls.close(out);
     if (this.mode !== 'calls' || this.buffer.trim() !== '') out.content += this.buffer;
     this.buffer = '';
     return out;
@@ -55,31 +52,24 @@ export class Llama3JsonToolCallParser implements ToolCallParser {
 
   private parseCalls(out: ParsedToolDelta): void {
     for (;;) {
-      if (this.call === null) {
-        const rest = this.buffer.replace(/^[\s;]+/, '');
-        if (rest === '') return;
-        if (!rest.startsWith('{')) {
-          // Text after the calls that is not another call: content, as the model wrote it.
+      if (!this.calls.isOpen) {
+        this.buffer = this.buffer.replace(/^[\s;]+/, '');
+        if (this.buffer === '') return;
+        // Text after the calls that is not another call: content, as the model wrote it.
+        if (!this.buffer.startsWith('{')) {
           this.mode = 'content';
-          out.content += rest;
-          this.buffer = '';
           return;
         }
-        this.buffer = rest;
-        this.call = new JsonCallStreamer(this.numCalls, this.newId);
+        this.calls.open();
       }
-      // The open call's earlier text lives in the streamer; the object's end is found over all of it.
-      const numSeen = this.call.text.length;
-      const end = jsonObjectEnd(this.call.text + this.buffer, 0);
+      // The open call's earlier text lives in the sequence; the object's end is found over all of it.
+      const numSeen = this.calls.openText.length;
+      const end = jsonObjectEnd(this.calls.openText + this.buffer, 0);
       const taken = end < 0 ? this.buffer.length : end - numSeen;
-      out.toolCalls.push(...this.call.append(this.buffer.slice(0, taken)));
+      this.calls.append(this.buffer.slice(0, taken), out);
       this.buffer = this.buffer.slice(taken);
       if (end < 0) return;
-      const deltas = this.call.close();
-      if (deltas === null) out.content += this.call.text;
-      else out.toolCalls.push(...deltas);
-      this.call = null;
-      this.numCalls++;
+      this.calls.close(out);
     }
   }
 }

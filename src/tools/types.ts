@@ -1,0 +1,53 @@
+/** OpenAI's tool-call shapes, whole (chat.completion message) and streamed (chunk delta). */
+
+export interface ToolCall {
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** One streamed piece: the first for a call carries id, type and name with arguments ""; later ones carry argument text only. */
+export interface ToolCallDelta {
+  index: number;
+  id?: string;
+  type?: 'function';
+  function: { name?: string; arguments: string };
+}
+
+/** What one text delta of the model becomes. */
+export interface ParsedToolDelta {
+  /** Plain text to stream as `content` ('' when none). */
+  content: string;
+  toolCalls: ToolCallDelta[];
+}
+
+/** A tool-call format: fed the decoded text deltas of one choice, in order. */
+export interface ToolCallParser {
+  push(textDelta: string): ParsedToolDelta;
+  /** The end of the output: whatever was held back, and any call still open. */
+  finish(): ParsedToolDelta;
+}
+
+/** A whole output split into content and calls (non-streamed responses). */
+export interface ExtractedToolCalls {
+  /** null when the output was only tool calls (as OpenAI sends it). */
+  content: string | null;
+  toolCalls: ToolCall[];
+}
+
+/** The whole-output form of any parser: push everything, then finish, then join the deltas. */
+export function extractToolCalls(parser: ToolCallParser, text: string): ExtractedToolCalls {
+  const deltas = [parser.push(text), parser.finish()];
+  const toolCalls: ToolCall[] = [];
+  let content = '';
+  for (const delta of deltas) {
+    content += delta.content;
+    for (const call of delta.toolCalls) {
+      const existing = toolCalls[call.index];
+      if (existing === undefined) {
+        toolCalls[call.index] = { id: call.id ?? '', type: 'function', function: { name: call.function.name ?? '', arguments: call.function.arguments } };
+      } else existing.function.arguments += call.function.arguments;
+    }
+  }
+  return { content: toolCalls.length > 0 && content.trim() === '' ? null : content, toolCalls };
+}

@@ -14,7 +14,7 @@ import type { StructuredOutputSpec } from '../src/engine/structured/spec.js';
 import { StepBitmask } from '../src/engine/structured/step-bitmask.js';
 import { vocabularyFromTokenizerJson } from '../src/engine/structured/vocabulary.js';
 import { GrammarError } from '../src/engine/structured/xgrammar-module.js';
-import { Tokenizer } from '../src/model/tokenizer.js';
+import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.js';
 import { agentChatRequestSchema } from '../src/protocol/agent-schemas.js';
 import { structuredOutputSpecOf } from '../src/protocol/structured-output-request.js';
 import { fixtureDir } from './helpers/paths.js';
@@ -202,7 +202,7 @@ describe('structured outputs (xgrammar) on the tiny-qwen2 vocabulary', () => {
   let compiler: StructuredOutputCompiler;
 
   before(async () => {
-    tokenizer = await Tokenizer.fromDir(modelDir);
+    tokenizer = await loadTokenizer(modelDir);
     const tokenizerJson = JSON.parse(readFileSync(join(modelDir, 'tokenizer.json'), 'utf8')) as Record<string, unknown>;
     compiler = await StructuredOutputCompiler.create(vocabularyFromTokenizerJson(tokenizerJson, NUM_LOGITS, STOP_TOKEN_IDS));
   });

@@ -3,6 +3,7 @@
  * OpenAI-compatible server. SIGTERM / SIGINT stop accepting, let requests in flight finish
  * within --shutdown-timeout seconds, abort the rest and exit 0; a second signal exits at once.
  */
+import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -16,11 +17,20 @@ const FLAGS: FlagSpecs = {
   'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
   'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
   'enable-runtime-lora-updating': { kind: 'boolean', default: false, help: 'serve /v1/load_lora_adapter and /v1/unload_lora_adapter without an API key (also $SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING=1; with --api-key they are on)' },
+  adapters: { kind: 'list', help: "SWIFT's: adapters as name=PATH, or PATH (named after its directory); added to --lora-modules" },
   ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
 };
+
+/** SWIFT's `--adapters`: `name=PATH` as --lora-modules takes it, or a bare PATH named after its directory. */
+function swiftAdapters(values: string[] | undefined): { name: string; path: string }[] {
+  return (values ?? []).map((value) => {
+    const eq = value.indexOf('=');
+    return eq > 0 ? { name: value.slice(0, eq), path: value.slice(eq + 1) } : { name: basename(resolve(value)), path: value };
+  });
+}
 
 /** Origins as listed, or as vLLM's single JSON list (`--allowed-origins '["*"]'`). */
 function allowedOrigins(values: string[] | undefined): string[] {
@@ -55,6 +65,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!(shutdownTimeout >= 0)) throw new UsageError('--shutdown-timeout must be a number of seconds >= 0');
   const maxBody = flags['max-request-body'] as string | undefined;
   const options = modelOptionsFrom(flags);
+  options.loraModules.push(...swiftAdapters(flags['adapters'] as string[] | undefined));
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
 
   const host = await ModelHost.load(options, log);

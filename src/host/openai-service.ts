@@ -23,6 +23,7 @@ import {
 } from '../protocol/render.js';
 import type { ChoiceResult, PromptResult } from '../protocol/results.js';
 import { usageOf } from '../protocol/results.js';
+import { encodeWithinContext } from '../protocol/prompt-size.js';
 import { chatCompletionRequestSchema, completionRequestSchema } from '../protocol/schemas.js';
 import {
   detokenizeRequestSchema,
@@ -247,12 +248,12 @@ export class OpenAIService {
       this.checkModel(body.model);
       const text = renderChatPrompt(body, this.host.promptContext());
       // NOTE: a template writes its own special tokens, so none are added by default (as vLLM).
-      ids = tokenizer.encode(text, { addSpecialTokens: body.add_special_tokens ?? false });
+      ids = encodeWithinContext(tokenizer, text, maxModelLen, body.add_special_tokens ?? false, 'messages');
       returnTokenStrs = body.return_token_strs ?? false;
     } else {
       const body = parse(tokenizeCompletionSchema, rawBody);
       this.checkModel(body.model);
-      ids = tokenizer.encode(body.prompt, { addSpecialTokens: body.add_special_tokens ?? true });
+      ids = encodeWithinContext(tokenizer, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
       returnTokenStrs = body.return_token_strs ?? false;
     }
     const tokenStrs = returnTokenStrs ? ids.map((id) => tokenizer.idToToken(id) ?? null) : null;

@@ -33,6 +33,7 @@ import {
   unloadLoraAdapterRequestSchema,
 } from '../protocol/tokenize.js';
 import { AdapterError, type AdapterEntry } from './adapters.js';
+import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
 
 export type Json = Record<string, unknown>;
@@ -271,14 +272,23 @@ export class OpenAIService {
   }
 
   /** vLLM's /v1/load_lora_adapter; answers with vLLM's success sentence. */
-  loadAdapter(rawBody: unknown): string {
+  loadAdapter(rawBody: unknown, paths: AdapterPathPolicy): string {
     const { lora_name: name, lora_path: path } = parse(loadLoraAdapterRequestSchema, rawBody);
     if (name === this.host.servedModelName) throw badRequest(`'${name}' is the base model's name`, 'lora_name');
     if (this.host.adapters.get(name)) throw badRequest(`The lora adapter '${name}' has already been loaded.`, 'lora_name');
+    let directory: string;
     try {
-      this.host.adapters.load(name, path);
+      directory = paths.check(path);
     } catch (error) {
       throw adapterApiError(error);
+    }
+    try {
+      this.host.adapters.load(name, directory);
+    } catch (error) {
+      // NOTE: the reader's message may quote the files or the server's paths: the client gets neither.
+      throw adapterApiError(error instanceof AdapterError && error.status === 400 && !error.message.startsWith(`cannot load adapter '${name}' from `)
+        ? error
+        : new AdapterError(`cannot load adapter '${name}' from lora_path '${path}': not a PEFT adapter this model can use`, 400));
     }
     return `Success: LoRA adapter '${name}' added successfully.`;
   }

@@ -4,6 +4,7 @@
  * they throw into an error response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { AdapterPathPolicy } from '../host/adapter-paths.js';
 import type { OpenAIService, ServiceResult } from '../host/openai-service.js';
 import { notFound } from '../protocol/errors.js';
 import { readJsonBody, sendJson, sendText } from './http-io.js';
@@ -26,6 +27,8 @@ export interface Route {
   method: 'GET' | 'POST';
   /** Needs the API key when one is set. */
   isGuarded: boolean;
+  /** Changes the server (loads or unloads adapters): refused cross-origin, and never given CORS headers. */
+  isAdmin?: boolean;
   handle(context: RouteContext): Promise<void>;
 }
 
@@ -34,8 +37,10 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   maxBodyBytes: number;
   isShuttingDown(): boolean;
-  /** Whether /v1/load_lora_adapter and /v1/unload_lora_adapter exist (they read any local path). */
+  /** Whether /v1/load_lora_adapter and /v1/unload_lora_adapter exist. */
   allowRuntimeLoraUpdating: boolean;
+  /** Where /v1/load_lora_adapter may read from. */
+  adapterPaths: AdapterPathPolicy;
 }
 
 /** Path -> its routes (one per method). `/v1/models/` also matches `/v1/models/{id}`. */
@@ -57,11 +62,12 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     handle: async (context) => handle(context),
   });
   const post = (isGuarded: boolean, handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded, handle });
+  const admin = (handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded: true, isAdmin: true, handle });
 
   const loraRoutes: [string, Route[]][] = deps.allowRuntimeLoraUpdating
     ? [
-        ['/v1/load_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.loadAdapter(await body(context)), context.headers))]],
-        ['/v1/unload_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+        ['/v1/load_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.loadAdapter(await body(context), deps.adapterPaths), context.headers))]],
+        ['/v1/unload_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
       ]
     : [];
   return new Map<string, Route[]>([

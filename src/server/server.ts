@@ -13,6 +13,8 @@ import type { Logger, ModelHost } from '../host/model-host.js';
 import { ApiError } from '../protocol/errors.js';
 import { ApiKeyGuard } from './auth.js';
 import { CorsPolicy } from './cors.js';
+import { isCrossOrigin } from './same-origin.js';
+import { AdapterPathPolicy, maxAdapterWeightBytes } from '../host/adapter-paths.js';
 import { isWritable, sendError, toApiError } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { buildRoutes, MODEL_PREFIX, type Route, type RouteTable } from './routes.js';
@@ -29,11 +31,13 @@ export interface ServerOptions {
   /** When set, /v1/*, /tokenize and /detokenize need `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /**
-   * Serve /v1/load_lora_adapter and /v1/unload_lora_adapter. They make the server read any
-   * local path, so (as vLLM's VLLM_ALLOW_RUNTIME_LORA_UPDATING) they are off unless asked for;
-   * the default is on only when an API key guards them.
+   * Serve /v1/load_lora_adapter and /v1/unload_lora_adapter (as vLLM's
+   * VLLM_ALLOW_RUNTIME_LORA_UPDATING) they are off unless asked for; the default is on only
+   * when an API key guards them. Loading reads only under `loraRoots`.
    */
   allowRuntimeLoraUpdating?: boolean;
+  /** Directories adapters may be loaded from at run time (`--lora-root`); none: no run-time loading. */
+  loraRoots?: string[];
   /** Origins allowed by CORS; default any (`*`). */
   allowedOrigins?: string[];
   /** Larger request bodies get 413. Default 32 MiB. */
@@ -101,6 +105,7 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isShuttingDown: () => isShuttingDown,
     allowRuntimeLoraUpdating: options.allowRuntimeLoraUpdating ?? Boolean(options.apiKey),
+    adapterPaths: new AdapterPathPolicy(options.loraRoots ?? [], maxAdapterWeightBytes(host.spec, host.adapters.maxLoraRank)),
   }), options.uiDir);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
@@ -110,11 +115,16 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       sendError(res, new ApiError(503, 'the server is shutting down', 'ServiceUnavailableError'), { ...headers, Connection: 'close' });
       return;
     }
+    const found = findRoutes(routes, path);
+    const isAdmin = found?.routes.some((candidate) => candidate.isAdmin === true) ?? false;
     if (req.method === 'OPTIONS') {
-      cors.preflight(req, res);
+      if (isAdmin) {
+        // NOTE: no CORS for routes that change the server: a browser then never sends the request.
+        res.writeHead(204);
+        res.end();
+      } else cors.preflight(req, res);
       return;
     }
-    const found = findRoutes(routes, path);
     if (!found) {
       sendError(res, new ApiError(404, `no route for ${req.method} ${path}`, 'NotFoundError'), headers);
       return;
@@ -125,13 +135,17 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       sendError(res, new ApiError(405, `method ${req.method} is not allowed for ${path}; use ${allowed}`, 'MethodNotAllowedError'), { ...headers, Allow: allowed });
       return;
     }
+    if (route.isAdmin && isCrossOrigin(req)) {
+      sendError(res, new ApiError(403, `${path} changes the server and is refused from another origin (${req.headers.origin ?? 'a cross-site page'})`, 'PermissionDeniedError'), {});
+      return;
+    }
     const denied = route.isGuarded && guard ? guard.check(req) : null;
     if (denied) {
       sendError(res, denied, { ...headers, 'WWW-Authenticate': 'Bearer' });
       return;
     }
     try {
-      await route.handle({ req, res, signal, headers, param: found.param });
+      await route.handle({ req, res, signal, headers: route.isAdmin ? {} : headers, param: found.param });
     } catch (error) {
       const apiError = toApiError(error);
       if (apiError.status >= 500) log(`error in ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);

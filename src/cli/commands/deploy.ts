@@ -3,6 +3,7 @@
  * OpenAI-compatible server. SIGTERM / SIGINT stop accepting, let requests in flight finish
  * within --shutdown-timeout seconds, abort the rest and exit 0; a second signal exits at once.
  */
+import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
@@ -17,6 +18,7 @@ const FLAGS: FlagSpecs = {
   'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
   'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
   'enable-runtime-lora-updating': { kind: 'boolean', default: false, help: 'serve /v1/load_lora_adapter and /v1/unload_lora_adapter without an API key (also $SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING=1; with --api-key they are on)' },
+  'lora-root': { kind: 'list', help: 'a directory /v1/load_lora_adapter may load adapters from (repeatable); without one, only --lora-modules are served' },
   adapters: { kind: 'list', help: "SWIFT's: adapters as name=PATH, or PATH (named after its directory); added to --lora-modules" },
   ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
@@ -30,6 +32,12 @@ function swiftAdapters(values: string[] | undefined): { name: string; path: stri
     const eq = value.indexOf('=');
     return eq > 0 ? { name: value.slice(0, eq), path: value.slice(eq + 1) } : { name: basename(resolve(value)), path: value };
   });
+}
+
+/** NOTE: checked before the model loads, so a typo costs a one-line error rather than a failed request later. */
+function loraRoots(values: string[] | undefined): string[] {
+  for (const root of values ?? []) if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`--lora-root ${root}: not a directory`);
+  return values ?? [];
 }
 
 /** Origins as listed, or as vLLM's single JSON list (`--allowed-origins '["*"]'`). */
@@ -66,6 +74,7 @@ export async function run(argv: string[]): Promise<number> {
   const maxBody = flags['max-request-body'] as string | undefined;
   const options = modelOptionsFrom(flags);
   options.loraModules.push(...swiftAdapters(flags['adapters'] as string[] | undefined));
+  const roots = loraRoots(flags['lora-root'] as string[] | undefined);
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
 
   const host = await ModelHost.load(options, log);
@@ -76,6 +85,7 @@ export async function run(argv: string[]): Promise<number> {
     allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),
     maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
     uiDir: flags['ui'] ? findUiDir() : undefined,
+    loraRoots: roots,
     allowRuntimeLoraUpdating: flags['enable-runtime-lora-updating'] || process.env['SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING'] === '1' ? true : undefined,
     log,
   });

@@ -6,6 +6,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
@@ -77,6 +78,7 @@ export async function run(argv: string[]): Promise<number> {
   const roots = loraRoots(flags['lora-root'] as string[] | undefined);
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
 
+  modelForAdapters(options, log);
   const host = await ModelHost.load(options, log);
   const server = await startServer(host, {
     hostname: flags['host'] as string,

@@ -5,6 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { fileRunExitStatus } from '../exit-status.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -89,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   const system = flags['system'] as string | undefined;
 
   const log = (message: string) => process.stderr.write(`${message}\n`);
+  modelForAdapters(options, log);
   const host = await ModelHost.load({ ...options, maxWaiting: Number.POSITIVE_INFINITY }, log);
   const engine = new Engine(host);
   try {

@@ -9,6 +9,7 @@
  */
 import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { fileRunExitStatus, type InterruptSignal } from '../exit-status.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -55,6 +56,7 @@ export async function run(argv: string[]): Promise<number> {
   const mode = outputMode(flags['resume'] as boolean, flags['overwrite'] as boolean);
   const options = modelOptionsFrom(flags);
   checkOutputPath(inputPath, outputPath, mode);
+  modelForAdapters(options, (message) => console.error(message));
 
   const numbered = await readNumberedLines(inputPath);
   const lines = numbered.map(parseBatchLine);

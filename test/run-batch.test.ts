@@ -86,7 +86,9 @@ describe('swiftlet run-batch on the fixture model', () => {
     const input = join(dir, 'in.jsonl');
     const output = join(dir, 'out.jsonl');
     writeFileSync(input, lines.join('\n') + '\n');
-    await run(process.execPath, [cli, 'run-batch', '-i', input, '-o', output, '--model', modelDir, '--lora-modules', `lora-a=${loraDir}`, '--kv-cache-memory', '64MiB', '--device', 'cpu'], { timeout: 300_000 });
+    const finished = run(process.execPath, [cli, 'run-batch', '-i', input, '-o', output, '--model', modelDir, '--lora-modules', `lora-a=${loraDir}`, '--kv-cache-memory', '64MiB', '--device', 'cpu'], { timeout: 300_000 });
+    // NOTE: some lines are bad on purpose, so the exit status is 1 (src/cli/exit-status.ts).
+    await assert.rejects(finished, (error: { code?: number }) => error.code === 1);
     const out = readFileSync(output, 'utf8').trim().split('\n').map((text) => JSON.parse(text) as Json);
     assert.equal(out.length, lines.length, 'one output line per input line');
     for (const entry of out) results.set(entry['custom_id'] ?? 'broken', entry);

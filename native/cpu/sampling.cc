@@ -2,6 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "vecmath.h"
 
@@ -56,6 +58,51 @@ double philoxUniform(uint32_t seedLo, uint32_t seedHi, uint32_t counter) {
   const uint64_t bits = (static_cast<uint64_t>(ctr[0]) << 21) ^ (ctr[1] >> 11);
   return static_cast<double>(bits & ((1ull << 53) - 1)) * (1.0 / 9007199254740992.0);
 }
+
+namespace {
+
+// Below this many candidates a comparison sort is as quick as four counting passes.
+constexpr int kRadixSortMin = 2048;
+
+// Orders ids as byProbability does (value descending, then id ascending) in linear time, so a
+// 152k-token vocabulary costs no more than a few passes over it. An LSD radix sort on the
+// values' bits: positive finite floats order as their bit patterns do, and each pass is
+// stable, so ids given in ascending order keep lower ids first among equal values.
+// NOTE: the order, and so the draw, is exactly std::sort's with byProbability.
+void sortByProbability(const float* values, int32_t* ids, int n) {
+  thread_local std::vector<uint32_t> keys, spareKeys;
+  thread_local std::vector<int32_t> spareIds;
+  if (static_cast<int>(keys.size()) < n) {
+    keys.resize(n);
+    spareKeys.resize(n);
+    spareIds.resize(n);
+  }
+  for (int i = 0; i < n; i++) {
+    uint32_t bits;
+    std::memcpy(&bits, &values[ids[i]], sizeof bits);
+    keys[i] = ~bits;  // ascending keys = descending values
+  }
+  uint32_t* fromKeys = keys.data();
+  uint32_t* toKeys = spareKeys.data();
+  int32_t* fromIds = ids;
+  int32_t* toIds = spareIds.data();
+  for (int shift = 0; shift < 32; shift += 8) {
+    int counts[257] = {0};
+    for (int i = 0; i < n; i++) counts[((fromKeys[i] >> shift) & 0xff) + 1]++;
+    if (counts[((fromKeys[0] >> shift) & 0xff) + 1] == n) continue;  // one bucket: the pass changes nothing
+    for (int b = 0; b < 256; b++) counts[b + 1] += counts[b];
+    for (int i = 0; i < n; i++) {
+      const int at = counts[(fromKeys[i] >> shift) & 0xff]++;
+      toKeys[at] = fromKeys[i];
+      toIds[at] = fromIds[i];
+    }
+    std::swap(fromKeys, toKeys);
+    std::swap(fromIds, toIds);
+  }
+  if (fromIds != ids) std::copy(fromIds, fromIds + n, ids);
+}
+
+}  // namespace
 
 int32_t sampleToken(const float* logits, int vocabSize, const RowSampling& row, SamplingScratch& s) {
   float* values = s.values.data();
@@ -147,7 +194,8 @@ int32_t sampleToken(const float* logits, int vocabSize, const RowSampling& row, 
     collect(threshold);
   }
   if (numCandidates == 0) return 0;
-  std::sort(ids, ids + numCandidates, byProbability);
+  if (numCandidates < kRadixSortMin) std::sort(ids, ids + numCandidates, byProbability);
+  else sortByProbability(values, ids, numCandidates);
   double total = 0.0;
   for (int i = 0; i < numCandidates; i++) total += values[ids[i]];
   if (hasTopP) {

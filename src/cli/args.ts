@@ -4,6 +4,8 @@
  * repeatable. SWIFT's underscore spellings (`--max_model_len`) are the same flags, and its
  * booleans may take `true`/`false` as the next word (`--merge_lora true`).
  */
+import { closestWord } from './did-you-mean.js';
+
 export type FlagKind = 'string' | 'number' | 'boolean' | 'list';
 
 export interface FlagSpec {
@@ -50,7 +52,11 @@ export function parseFlags(argv: string[], specs: FlagSpecs): { flags: ParsedFla
     const negated = rawName.startsWith('no-') && !byName.has(rawName) ? byName.get(rawName.slice(3)) : undefined;
     const name = negated ?? byName.get(rawName);
     const spec = name ? specs[name] : undefined;
-    if (!name || !spec) throw new UsageError(`unknown flag ${arg.split('=')[0]}`);
+    if (!name || !spec) {
+      const suggestion = closestWord(rawName, byName.keys());
+      const hint = suggestion === undefined ? '' : ` (did you mean --${suggestion}?)`;
+      throw new UsageError(`unknown flag ${arg.split('=')[0]}${hint}; see --help`);
+    }
     if (negated) {
       if (spec.kind !== 'boolean') throw new UsageError(`--no-${name} only applies to a boolean flag`);
       flags[name] = false;

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 /** `swiftlet <command>`: one file per command under commands/, loaded on demand. */
 import { UsageError } from './args.js';
+import { closestWord } from './did-you-mean.js';
+import { SWIFTLET_VERSION } from '../server/version.js';
 
 interface Command {
   summary: string;
@@ -18,7 +20,7 @@ const COMMANDS: Record<string, Command> = {
 };
 
 function usage(): string {
-  const lines = ['usage: swiftlet <command> [flags]   (swiftlet <command> --help for its flags)', '', 'commands:'];
+  const lines = ['usage: swiftlet <command> [flags]   (swiftlet <command> --help for its flags; swiftlet --version)', '', 'commands:'];
   for (const [name, command] of Object.entries(COMMANDS)) lines.push(`  ${name.padEnd(12)} ${command.summary}`);
   return lines.join('\n');
 }
@@ -29,9 +31,15 @@ async function main(argv: string[]): Promise<number> {
     console.log(usage());
     return name ? 0 : 1;
   }
+  if (name === '--version' || name === '-V' || name === 'version') {
+    console.log(`swiftlet ${SWIFTLET_VERSION}`);
+    return 0;
+  }
   const command = COMMANDS[name];
   if (!command) {
-    console.error(`swiftlet: unknown command '${name}'\n\n${usage()}`);
+    const suggestion = closestWord(name.replace(/^-+/, ''), Object.keys(COMMANDS));
+    const hint = suggestion === undefined ? '' : ` (did you mean '${suggestion}'?)`;
+    console.error(`swiftlet: unknown command '${name}'${hint}\n\n${usage()}`);
     return 2;
   }
   try {

@@ -16,7 +16,10 @@ export function parseBytes(text: string): number {
 }
 
 export const MODEL_FLAGS: FlagSpecs = {
-  model: { kind: 'string', help: 'model directory, hub id or model type (default: the bundled demo model)' },
+  model: { kind: 'string', aliases: ['--model-id-or-path'], help: 'model directory, hub id or model type (default: the bundled demo model)' },
+  'model-type': { kind: 'string', help: "SWIFT's: a model type (see swiftlet models), used when --model is not given" },
+  'infer-backend': { kind: 'string', help: "SWIFT's: pt and vllm both mean swiftlet's own engine (lmdeploy is not available)" },
+  'torch-dtype': { kind: 'string', help: "SWIFT's: accepted (auto, bfloat16, float16, float32); swiftlet's kernels pick the compute precision" },
   'use-hf': { kind: 'boolean', help: 'download from Hugging Face (true) or ModelScope (false); default: the USE_HF variable, else Hugging Face' },
   'served-model-name': { kind: 'string', help: 'name the API reports and accepts for the base model' },
   'lora-modules': { kind: 'list', help: 'LoRA adapters as name=PATH (several, flag repeatable)' },
@@ -26,7 +29,7 @@ export const MODEL_FLAGS: FlagSpecs = {
   'max-model-len': { kind: 'number', help: 'longest context (prompt + output); default: the model\'s' },
   device: { kind: 'string', default: D.device, help: 'cpu, cuda or auto' },
   'tensor-parallel-size': { kind: 'number', default: D.tensorParallelSize, aliases: ['-tp'], help: 'GPUs to shard the model over' },
-  'max-num-seqs': { kind: 'number', default: D.maxNumSeqs, help: 'sequences in one engine step at most' },
+  'max-num-seqs': { kind: 'number', default: D.maxNumSeqs, aliases: ['--max-batch-size'], help: 'sequences in one engine step at most' },
   'max-num-batched-tokens': { kind: 'number', default: D.maxNumBatchedTokens, help: 'tokens in one engine step at most' },
   'kv-cache-memory': { kind: 'string', help: 'bytes for the KV cache, e.g. 2GiB (CPU default: 1GiB)' },
   'gpu-memory-utilization': { kind: 'number', default: D.gpuMemoryUtilization, help: 'fraction of GPU memory swiftlet may use' },
@@ -34,12 +37,22 @@ export const MODEL_FLAGS: FlagSpecs = {
   'enable-chunked-prefill': { kind: 'boolean', default: D.enableChunkedPrefill, help: 'split long prompts over steps' },
   'long-prefill-token-threshold': { kind: 'number', help: 'most tokens of one prompt per step (default: a quarter of --max-num-batched-tokens; 0: no cap)' },
   'generation-config': { kind: 'string', default: 'auto', help: "'auto': sampling defaults from generation_config.json; 'vllm': ignore it" },
-  'chat-template': { kind: 'string', help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
+  'chat-template': { kind: 'string', aliases: ['--template-type'], help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
 };
 
+/** SWIFT's two backends run on swiftlet's engine; the third is refused with what to do instead. */
+const SWIFT_BACKENDS: ReadonlySet<string> = new Set(['pt', 'vllm']);
+const TORCH_DTYPES: ReadonlySet<string> = new Set(['auto', 'bfloat16', 'float16', 'float32', 'bf16', 'fp16', 'fp32']);
 
+function checkSwiftFlags(flags: ParsedFlags): void {
+  const backend = flags['infer-backend'] as string | undefined;
+  if (backend === 'lmdeploy') throw new UsageError("--infer_backend lmdeploy is not available: leave it out (or use pt or vllm), swiftlet's own engine serves every request");
+  if (backend !== undefined && !SWIFT_BACKENDS.has(backend)) throw new UsageError(`--infer_backend must be pt or vllm (both: swiftlet's engine), got "${backend}"`);
+  const dtype = flags['torch-dtype'] as string | undefined;
+  if (dtype !== undefined && !TORCH_DTYPES.has(dtype)) throw new UsageError(`--torch_dtype must be one of ${[...TORCH_DTYPES].join(', ')}, got "${dtype}"`);
+}
 
 /** `name=path` pairs; vLLM also accepts a JSON object per module, which we take too. */
 function parseLoraModules(values: string[]): { name: string; path: string }[] {
@@ -70,9 +83,11 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
   if (maxModelLen !== undefined && (!Number.isInteger(maxModelLen) || maxModelLen < 1)) {
     throw new UsageError('--max-model-len must be a positive integer');
   }
+  checkSwiftFlags(flags);
   const kvCacheMemory = flags['kv-cache-memory'] as string | undefined;
   return {
-    model: flags['model'] as string | undefined,
+    // NOTE: SWIFT gives a type and a path together; the path says more, so it wins.
+    model: (flags['model'] as string | undefined) ?? (flags['model-type'] as string | undefined),
     hub: flags['use-hf'] === undefined ? undefined : flags['use-hf'] === true ? 'huggingface' : 'modelscope',
     servedModelName: flags['served-model-name'] as string | undefined,
     loraModules: parseLoraModules((flags['lora-modules'] as string[] | undefined) ?? []),

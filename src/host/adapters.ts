@@ -29,7 +29,7 @@ export class AdapterRegistry {
 
   constructor(
     private readonly runner: ModelRunner,
-    private readonly maxLoraRank: number,
+    readonly maxLoraRank: number,
   ) {}
 
   list(): AdapterEntry[] {

@@ -23,6 +23,7 @@ import {
 } from '../protocol/render.js';
 import type { ChoiceResult, PromptResult } from '../protocol/results.js';
 import { usageOf } from '../protocol/results.js';
+import { encodeWithinContext } from '../protocol/prompt-size.js';
 import { chatCompletionRequestSchema, completionRequestSchema } from '../protocol/schemas.js';
 import {
   detokenizeRequestSchema,
@@ -32,6 +33,7 @@ import {
   unloadLoraAdapterRequestSchema,
 } from '../protocol/tokenize.js';
 import { AdapterError } from './adapters.js';
+import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
 import type { Submission } from './serving-engine.js';
 
@@ -217,12 +219,12 @@ export class OpenAIService {
       this.checkModel(body.model);
       const text = renderChatPrompt(body, this.host.promptContext());
       // NOTE: a template writes its own special tokens, so none are added by default (as vLLM).
-      ids = tokenizer.encode(text, { addSpecialTokens: body.add_special_tokens ?? false });
+      ids = encodeWithinContext(tokenizer, text, maxModelLen, body.add_special_tokens ?? false, 'messages');
       returnTokenStrs = body.return_token_strs ?? false;
     } else {
       const body = parse(tokenizeCompletionSchema, rawBody);
       this.checkModel(body.model);
-      ids = tokenizer.encode(body.prompt, { addSpecialTokens: body.add_special_tokens ?? true });
+      ids = encodeWithinContext(tokenizer, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
       returnTokenStrs = body.return_token_strs ?? false;
     }
     const tokenStrs = returnTokenStrs ? ids.map((id) => tokenizer.idToToken(id) ?? null) : null;
@@ -240,14 +242,23 @@ export class OpenAIService {
   }
 
   /** vLLM's /v1/load_lora_adapter; answers with vLLM's success sentence. */
-  loadAdapter(rawBody: unknown): string {
+  loadAdapter(rawBody: unknown, paths: AdapterPathPolicy): string {
     const { lora_name: name, lora_path: path } = parse(loadLoraAdapterRequestSchema, rawBody);
     if (name === this.host.servedModelName) throw badRequest(`'${name}' is the base model's name`, 'lora_name');
     if (this.host.adapters.get(name)) throw badRequest(`The lora adapter '${name}' has already been loaded.`, 'lora_name');
+    let directory: string;
     try {
-      this.host.adapters.load(name, path);
+      directory = paths.check(path);
     } catch (error) {
       throw adapterApiError(error);
+    }
+    try {
+      this.host.adapters.load(name, directory);
+    } catch (error) {
+      // NOTE: the reader's message may quote the files or the server's paths: the client gets neither.
+      throw adapterApiError(error instanceof AdapterError && error.status === 400 && !error.message.startsWith(`cannot load adapter '${name}' from `)
+        ? error
+        : new AdapterError(`cannot load adapter '${name}' from lora_path '${path}': not a PEFT adapter this model can use`, 400));
     }
     return `Success: LoRA adapter '${name}' added successfully.`;
   }

@@ -10,6 +10,7 @@ import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-para
 import type { SamplingDefaults } from '../model/generation-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { badRequest } from './errors.js';
+import { checkPromptChars, encodeWithinContext } from './prompt-size.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
 
 export interface PromptContext {
@@ -113,9 +114,9 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
   const prompt = body.prompt;
   let prompts: { ids: number[]; text: string }[];
   if (typeof prompt === 'string') {
-    prompts = [{ ids: tokenizer.encode(prompt, { addSpecialTokens: true }), text: prompt }];
+    prompts = [{ ids: encodeWithinContext(tokenizer, prompt, context.maxModelLen, true, 'prompt'), text: prompt }];
   } else if (prompt.length > 0 && typeof prompt[0] === 'string') {
-    prompts = (prompt as string[]).map((text) => ({ ids: tokenizer.encode(text, { addSpecialTokens: true }), text }));
+    prompts = (prompt as string[]).map((text) => ({ ids: encodeWithinContext(tokenizer, text, context.maxModelLen, true, 'prompt'), text }));
   } else if (prompt.length > 0 && typeof prompt[0] === 'number') {
     const ids = prompt as number[];
     checkTokenIds(ids, context.modelVocabSize, 'prompt');
@@ -143,9 +144,17 @@ export type ChatPromptFields = Pick<ChatCompletionRequest, 'messages' | 'add_gen
 };
 
 /** Messages through the chat template to prompt text; a conversation it refuses is a 400. */
-export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate'>): string {
+export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate' | 'maxModelLen'>): string {
+  let messages: TemplateMessage[];
   try {
-    const messages = flattenContent(body.messages as TemplateMessage[]);
+    messages = flattenContent(body.messages as TemplateMessage[]);
+  } catch (error) {
+    if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
+    throw error;
+  }
+  // NOTE: checked before the template runs, since rendering also takes time in proportion to the text.
+  checkPromptChars(messages.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : 0), 0), context.maxModelLen, 'messages');
+  try {
     return context.chatTemplate.render(messages, {
       addGenerationPrompt: body.add_generation_prompt ?? true,
       tools: (body.tools as unknown[] | null | undefined) ?? undefined,
@@ -163,7 +172,7 @@ export function prepareChat(body: ChatCompletionRequest, context: PromptContext)
   }
   const text = renderChatPrompt(body, context);
   // NOTE: the template already wrote every special token, so none are added (as vLLM).
-  const ids = context.tokenizer.encode(text, { addSpecialTokens: false });
+  const ids = encodeWithinContext(context.tokenizer, text, context.maxModelLen, false, 'messages');
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;

@@ -4,7 +4,9 @@
  * they throw into an error response.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { OpenAIService, ServiceResult } from '../host/openai-service.js';
+import type { AdapterPathPolicy } from '../host/adapter-paths.js';
+import type { Json, OpenAIService, ServiceResult } from '../host/openai-service.js';
+import { tokensOf } from './access-log.js';
 import { notFound } from '../protocol/errors.js';
 import { readJsonBody, sendJson, sendText } from './http-io.js';
 import type { ServerMetrics } from './metrics.js';
@@ -20,12 +22,16 @@ export interface RouteContext {
   headers: Record<string, string>;
   /** The path's parameter for a pattern route (e.g. the model id of /v1/models/{id}). */
   param: string | null;
+  /** Tokens the response carried, for the access log. */
+  noteTokens(count: number | null): void;
 }
 
 export interface Route {
   method: 'GET' | 'POST';
   /** Needs the API key when one is set. */
   isGuarded: boolean;
+  /** Changes the server (loads or unloads adapters): refused cross-origin, and never given CORS headers. */
+  isAdmin?: boolean;
   handle(context: RouteContext): Promise<void>;
 }
 
@@ -34,8 +40,10 @@ export interface RouteDeps {
   metrics: ServerMetrics;
   maxBodyBytes: number;
   isShuttingDown(): boolean;
-  /** Whether /v1/load_lora_adapter and /v1/unload_lora_adapter exist (they read any local path). */
+  /** Whether /v1/load_lora_adapter and /v1/unload_lora_adapter exist. */
   allowRuntimeLoraUpdating: boolean;
+  /** Where /v1/load_lora_adapter may read from. */
+  adapterPaths: AdapterPathPolicy;
 }
 
 /** Path -> its routes (one per method). `/v1/models/` also matches `/v1/models/{id}`. */
@@ -43,9 +51,19 @@ export type RouteTable = ReadonlyMap<string, readonly Route[]>;
 
 export const MODEL_PREFIX = '/v1/models/';
 
+/** NOTE: a stream's tokens are known only from a usage chunk (stream_options.include_usage). */
+async function* noteStreamUsage(chunks: AsyncIterable<Json>, context: RouteContext): AsyncGenerator<Json> {
+  for await (const chunk of chunks) {
+    if (chunk['usage']) context.noteTokens(tokensOf(chunk));
+    yield chunk;
+  }
+}
+
 async function sendResult(context: RouteContext, result: ServiceResult): Promise<void> {
-  if (result.kind === 'json') sendJson(context.res, 200, result.body, context.headers);
-  else await writeSse(context.res, result.chunks, context.headers);
+  if (result.kind === 'json') {
+    context.noteTokens(tokensOf(result.body));
+    sendJson(context.res, 200, result.body, context.headers);
+  } else await writeSse(context.res, noteStreamUsage(result.chunks, context), context.headers);
 }
 
 export function buildRoutes(deps: RouteDeps): RouteTable {
@@ -57,11 +75,12 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     handle: async (context) => handle(context),
   });
   const post = (isGuarded: boolean, handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded, handle });
+  const admin = (handle: (context: RouteContext) => Promise<void>): Route => ({ method: 'POST', isGuarded: true, isAdmin: true, handle });
 
   const loraRoutes: [string, Route[]][] = deps.allowRuntimeLoraUpdating
     ? [
-        ['/v1/load_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.loadAdapter(await body(context)), context.headers))]],
-        ['/v1/unload_lora_adapter', [post(true, async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+        ['/v1/load_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.loadAdapter(await body(context), deps.adapterPaths), context.headers))]],
+        ['/v1/unload_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
       ]
     : [];
   return new Map<string, Route[]>([
@@ -82,7 +101,7 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     })]],
     ['/v1/chat/completions', [post(true, async (context) => sendResult(context, await service.chat(await body(context), context.signal)))]],
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
-    ['/tokenize', [post(true, async (context) => sendJson(context.res, 200, service.tokenize(await body(context)), context.headers))]],
+    ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: service.tokenize(await body(context)) }))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],
     ...loraRoutes,
   ]);

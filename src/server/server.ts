@@ -12,7 +12,10 @@ import { OpenAIService } from '../host/openai-service.js';
 import type { Logger, ModelHost } from '../host/model-host.js';
 import { ApiError } from '../protocol/errors.js';
 import { ApiKeyGuard } from './auth.js';
+import { accessLine } from './access-log.js';
 import { CorsPolicy } from './cors.js';
+import { isCrossOrigin } from './same-origin.js';
+import { AdapterPathPolicy, maxAdapterWeightBytes } from '../host/adapter-paths.js';
 import { isWritable, sendError, toApiError } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { buildRoutes, MODEL_PREFIX, type Route, type RouteTable } from './routes.js';
@@ -29,17 +32,24 @@ export interface ServerOptions {
   /** When set, /v1/*, /tokenize and /detokenize need `Authorization: Bearer <apiKey>`. */
   apiKey?: string;
   /**
-   * Serve /v1/load_lora_adapter and /v1/unload_lora_adapter. They make the server read any
-   * local path, so (as vLLM's VLLM_ALLOW_RUNTIME_LORA_UPDATING) they are off unless asked for;
-   * the default is on only when an API key guards them.
+   * Serve /v1/load_lora_adapter and /v1/unload_lora_adapter (as vLLM's
+   * VLLM_ALLOW_RUNTIME_LORA_UPDATING) they are off unless asked for; the default is on only
+   * when an API key guards them. Loading reads only under `loraRoots`.
    */
   allowRuntimeLoraUpdating?: boolean;
+  /** Directories adapters may be loaded from at run time (`--lora-root`); none: no run-time loading. */
+  loraRoots?: string[];
   /** Origins allowed by CORS; default any (`*`). */
   allowedOrigins?: string[];
   /** Larger request bodies get 413. Default 32 MiB. */
   maxBodyBytes?: number;
   /** Serve the web chat page from this folder at `/` (see ui-route.ts); default: no page. */
   uiDir?: string;
+  /** Open connections at most; more are closed at once (default 4096, under a usual fd limit). */
+  maxConnections?: number;
+  /** A client must send its headers within this, and its whole request within requestTimeoutMs, or get 408. */
+  headersTimeoutMs?: number;
+  requestTimeoutMs?: number;
   log?: Logger;
 }
 
@@ -63,6 +73,14 @@ interface ActiveRequest {
   controller: AbortController;
   done: Promise<void>;
 }
+
+/** Node's parser errors that are the client's slowness or size, answered as such rather than 400. */
+const CLIENT_ERROR_STATUS: Record<string, string> = {
+  ERR_HTTP_REQUEST_TIMEOUT: '408 Request Timeout',
+  HPE_HEADER_OVERFLOW: '431 Request Header Fields Too Large',
+};
+
+export const DEFAULT_MAX_CONNECTIONS = 4096;
 
 /** Metric label for a path: the route's own path, so unknown paths cannot blow up cardinality. */
 function endpointLabel(routes: RouteTable, path: string): string {
@@ -101,20 +119,26 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
     maxBodyBytes: options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     isShuttingDown: () => isShuttingDown,
     allowRuntimeLoraUpdating: options.allowRuntimeLoraUpdating ?? Boolean(options.apiKey),
+    adapterPaths: new AdapterPathPolicy(options.loraRoots ?? [], maxAdapterWeightBytes(host.spec, host.adapters.maxLoraRank)),
   }), options.uiDir);
 
-  async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal): Promise<void> {
+  async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, noteTokens: (count: number | null) => void): Promise<void> {
     const headers = cors.headers(req);
     const path = (req.url ?? '/').split('?')[0] as string;
     if (isShuttingDown) {
       sendError(res, new ApiError(503, 'the server is shutting down', 'ServiceUnavailableError'), { ...headers, Connection: 'close' });
       return;
     }
+    const found = findRoutes(routes, path);
+    const isAdmin = found?.routes.some((candidate) => candidate.isAdmin === true) ?? false;
     if (req.method === 'OPTIONS') {
-      cors.preflight(req, res);
+      if (isAdmin) {
+        // NOTE: no CORS for routes that change the server: a browser then never sends the request.
+        res.writeHead(204);
+        res.end();
+      } else cors.preflight(req, res);
       return;
     }
-    const found = findRoutes(routes, path);
     if (!found) {
       sendError(res, new ApiError(404, `no route for ${req.method} ${path}`, 'NotFoundError'), headers);
       return;
@@ -125,16 +149,21 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       sendError(res, new ApiError(405, `method ${req.method} is not allowed for ${path}; use ${allowed}`, 'MethodNotAllowedError'), { ...headers, Allow: allowed });
       return;
     }
+    if (route.isAdmin && isCrossOrigin(req)) {
+      sendError(res, new ApiError(403, `${path} changes the server and is refused from another origin (${req.headers.origin ?? 'a cross-site page'})`, 'PermissionDeniedError'), {});
+      return;
+    }
     const denied = route.isGuarded && guard ? guard.check(req) : null;
     if (denied) {
       sendError(res, denied, { ...headers, 'WWW-Authenticate': 'Bearer' });
       return;
     }
     try {
-      await route.handle({ req, res, signal, headers, param: found.param });
+      await route.handle({ req, res, signal, headers: route.isAdmin ? {} : headers, param: found.param, noteTokens });
     } catch (error) {
       const apiError = toApiError(error);
-      if (apiError.status >= 500) log(`error in ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
+      // NOTE: a client gone mid-upload and a full queue (503) are not the server's faults: the access line says them.
+      if (apiError.status === 500 && !signal.aborted) log(`error in ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
       // NOTE: an unread upload would otherwise keep the connection busy after a 413.
       sendError(res, apiError, apiError.status === 413 ? { ...headers, Connection: 'close' } : headers);
     }
@@ -142,13 +171,15 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
 
   function onRequest(req: IncomingMessage, res: ServerResponse): void {
     const controller = new AbortController();
+    const started = performance.now();
+    let tokens: number | null = null;
     // NOTE: a client that resets the connection makes these emit 'error'; that is handled by the close below.
     req.on('error', () => controller.abort());
     res.on('error', () => controller.abort());
     res.on('close', () => {
       if (!res.writableFinished) controller.abort();
     });
-    const done = dispatch(req, res, controller.signal)
+    const done = dispatch(req, res, controller.signal, (count) => (tokens = count))
       .catch((error: unknown) => {
         // NOTE: only a bug gets here (dispatch catches handler errors); answer rather than hang.
         log(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
@@ -160,14 +191,24 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
         const path = (req.url ?? '/').split('?')[0] as string;
         const status = res.writableFinished ? res.statusCode : 499;
         metrics.countHttp(req.method ?? 'UNKNOWN', endpointLabel(routes, path), status);
+        log(accessLine({ method: req.method ?? 'UNKNOWN', path, status, tokens, ms: performance.now() - started }));
       });
     const entry: ActiveRequest = { controller, done };
     active.add(entry);
   }
 
-  const server = createServer({ keepAliveTimeout: 5_000 }, onRequest);
-  server.on('clientError', (error, socket) => {
-    if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+  const server = createServer({
+    keepAliveTimeout: 5_000,
+    headersTimeout: options.headersTimeoutMs ?? 10_000,
+    requestTimeout: options.requestTimeoutMs ?? 120_000,
+    // NOTE: Node checks those timeouts on this period (default 30 s), so it bounds their precision.
+    connectionsCheckingInterval: 1_000,
+  }, onRequest);
+  // NOTE: without a cap, idle connections exhaust the fd limit and every new client is reset.
+  server.maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS;
+  server.on('clientError', (error: NodeJS.ErrnoException, socket) => {
+    const status = CLIENT_ERROR_STATUS[error.code ?? ''] ?? '400 Bad Request';
+    if (socket.writable) socket.end(`HTTP/1.1 ${status}\r\nConnection: close\r\n\r\n`);
     else socket.destroy(error);
   });
   server.listen(options.port ?? 8000, hostname);

@@ -4,6 +4,7 @@
  * goes to stdout (so scripts can read it); the log goes to stderr. SIGINT / SIGTERM stop it.
  */
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { startServer } from '../../server/server.js';
@@ -35,6 +36,7 @@ export async function run(argv: string[]): Promise<number> {
   const uiDir = findUiDir();
   const log = (message: string) => console.error(`swiftlet app-ui: ${message}`);
 
+  modelForAdapters(options, log);
   const host = await ModelHost.load(options, log);
   const server = await startServer(host, {
     hostname: flags['host'] as string,

@@ -3,7 +3,10 @@
  * OpenAI-compatible server. SIGTERM / SIGINT stop accepting, let requests in flight finish
  * within --shutdown-timeout seconds, abort the rest and exit 0; a second signal exits at once.
  */
+import { existsSync, statSync } from 'node:fs';
+import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
@@ -16,11 +19,27 @@ const FLAGS: FlagSpecs = {
   'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
   'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
   'enable-runtime-lora-updating': { kind: 'boolean', default: false, help: 'serve /v1/load_lora_adapter and /v1/unload_lora_adapter without an API key (also $SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING=1; with --api-key they are on)' },
+  'lora-root': { kind: 'list', help: 'a directory /v1/load_lora_adapter may load adapters from (repeatable); without one, only --lora-modules are served' },
+  adapters: { kind: 'list', help: "SWIFT's: adapters as name=PATH, or PATH (named after its directory); added to --lora-modules" },
   ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
 };
+
+/** SWIFT's `--adapters`: `name=PATH` as --lora-modules takes it, or a bare PATH named after its directory. */
+function swiftAdapters(values: string[] | undefined): { name: string; path: string }[] {
+  return (values ?? []).map((value) => {
+    const eq = value.indexOf('=');
+    return eq > 0 ? { name: value.slice(0, eq), path: value.slice(eq + 1) } : { name: basename(resolve(value)), path: value };
+  });
+}
+
+/** NOTE: checked before the model loads, so a typo costs a one-line error rather than a failed request later. */
+function loraRoots(values: string[] | undefined): string[] {
+  for (const root of values ?? []) if (!existsSync(root) || !statSync(root).isDirectory()) throw new UsageError(`--lora-root ${root}: not a directory`);
+  return values ?? [];
+}
 
 /** Origins as listed, or as vLLM's single JSON list (`--allowed-origins '["*"]'`). */
 function allowedOrigins(values: string[] | undefined): string[] {
@@ -55,8 +74,11 @@ export async function run(argv: string[]): Promise<number> {
   if (!(shutdownTimeout >= 0)) throw new UsageError('--shutdown-timeout must be a number of seconds >= 0');
   const maxBody = flags['max-request-body'] as string | undefined;
   const options = modelOptionsFrom(flags);
+  options.loraModules.push(...swiftAdapters(flags['adapters'] as string[] | undefined));
+  const roots = loraRoots(flags['lora-root'] as string[] | undefined);
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
 
+  modelForAdapters(options, log);
   const host = await ModelHost.load(options, log);
   const server = await startServer(host, {
     hostname: flags['host'] as string,
@@ -65,6 +87,7 @@ export async function run(argv: string[]): Promise<number> {
     allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),
     maxBodyBytes: maxBody === undefined ? undefined : parseBytes(maxBody),
     uiDir: flags['ui'] ? findUiDir() : undefined,
+    loraRoots: roots,
     allowRuntimeLoraUpdating: flags['enable-runtime-lora-updating'] || process.env['SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING'] === '1' ? true : undefined,
     log,
   });

@@ -10,7 +10,7 @@ import { MERGE_LORA_FLAGS, mergeLoraCommand } from './export-merge-lora.js';
 
 const FLAGS: FlagSpecs = {
   model: { kind: 'string', help: 'checkpoint directory (config.json, safetensors, tokenizer.json)' },
-  output: { kind: 'string', aliases: ['-o'], help: 'the file (GGUF) or directory (--merge-lora) to write' },
+  output: { kind: 'string', aliases: ['-o', '--output-dir'], help: 'the file (GGUF) or directory (--merge-lora) to write' },
   ...GGUF_FLAGS,
   ...MERGE_LORA_FLAGS,
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },

@@ -5,7 +5,9 @@
  */
 import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
+import { fileRunExitStatus } from '../exit-status.js';
 import { ModelHost } from '../../host/model-host.js';
 import { Engine } from '../../llm/engine.js';
 import type { RequestConfig } from '../../llm/types.js';
@@ -25,7 +27,8 @@ const FLAGS: FlagSpecs = {
   seed: { kind: 'number', help: 'sampling seed: the same seed gives the same answers' },
   stop: { kind: 'list', help: 'strings that end an answer' },
   adapter: { kind: 'string', help: 'answer with this --lora-modules adapter (default: the base model)' },
-  adapters: { kind: 'string', help: "SWIFT's spelling: load the PEFT adapter at PATH and answer with it" },
+  adapters: { kind: 'string', aliases: ['--ckpt-dir'], help: "SWIFT's spelling: load the PEFT adapter at PATH and answer with it" },
+  'merge-lora': { kind: 'boolean', help: "SWIFT's: accepted; the adapter is applied at run time, which answers as the merged model would" },
   stream: { kind: 'boolean', default: true, help: 'print answers as they are generated (--no-stream: whole)' },
   dataset: { kind: 'string', aliases: ['--val-dataset'], help: 'answer every line of this JSONL ({messages} or {query, history, system}) instead of chatting' },
   output: { kind: 'string', aliases: ['-o', '--result-path'], help: 'where --dataset results go (default: IN.infer.jsonl beside the input)' },
@@ -87,6 +90,7 @@ export async function run(argv: string[]): Promise<number> {
   const system = flags['system'] as string | undefined;
 
   const log = (message: string) => process.stderr.write(`${message}\n`);
+  modelForAdapters(options, log);
   const host = await ModelHost.load({ ...options, maxWaiting: Number.POSITIVE_INFINITY }, log);
   const engine = new Engine(host);
   try {
@@ -97,7 +101,7 @@ export async function run(argv: string[]): Promise<number> {
         `infer: ${summary.numLines} lines (${summary.numFailed} failed) in ${summary.seconds.toFixed(2)} s, ` +
           `${summary.numCompletionTokens} tokens generated (${(summary.numCompletionTokens / Math.max(summary.seconds, 1e-9)).toFixed(1)} tok/s); results in ${outputPath}`,
       );
-      return summary.numFailed === 0 ? 0 : 1;
+      return fileRunExitStatus({ numFailed: summary.numFailed, interruptedBy: null });
     }
     log(`chatting with ${adapter ?? host.servedModelName}${system !== undefined ? ` (system: ${system})` : ''}`);
     log(CHAT_HELP);

@@ -1,125 +1,129 @@
 /**
  * `swiftlet run-batch -i IN.jsonl -o OUT.jsonl --model DIR`: the OpenAI Batch file format.
  * Each input line `{custom_id, method, url, body}` gets one output line
- * `{id, custom_id, response: {status_code, request_id, body}, error}`, in input order. All lines
- * go to the engine together, so they are batched; a bad line gets an error line and the rest run.
+ * `{id, custom_id, response: {status_code, request_id, body}, error}`. All lines go to the
+ * engine together, so they are batched; a bad line gets an error line and the rest run.
+ * Each result is appended to the output as it finishes and the file is put in input order at
+ * the end, so an interrupted run keeps every finished result and `--resume` completes it.
+ * Exit status: see ../exit-status.ts.
  */
-import { createReadStream, createWriteStream } from 'node:fs';
-import { randomUUID } from 'node:crypto';
-import { createInterface } from 'node:readline';
-import { once } from 'node:events';
+import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
+import { modelForAdapters } from '../adapter-base-model.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
+import { fileRunExitStatus, type InterruptSignal } from '../exit-status.js';
 import { ModelHost } from '../../host/model-host.js';
-import { OpenAIService, type Json } from '../../host/openai-service.js';
-import { ApiError, badRequest } from '../../protocol/errors.js';
+import { OpenAIService } from '../../host/openai-service.js';
+import { ProgressBar } from '../infer/progress.js';
+import { answerBatchLine, completionTokensOf, isFailed, parseBatchLine, refuseRepeatedIds } from '../batch/batch-lines.js';
+import { readNumberedLines } from '../batch/input-lines.js';
+import { watchInterrupts } from '../batch/interrupts.js';
+import { checkOutputPath, type OutputMode } from '../batch/output-path.js';
+import { openResultSink, readAnswered } from '../batch/result-file.js';
 
 const FLAGS: FlagSpecs = {
   'input-file': { kind: 'string', aliases: ['-i'], help: 'the batch file (JSONL); - for stdin' },
-  'output-file': { kind: 'string', aliases: ['-o'], help: 'where results go (JSONL); - for stdout' },
+  'output-file': { kind: 'string', aliases: ['-o'], help: 'where results go (JSONL); - for stdout (in completion order)' },
+  resume: { kind: 'boolean', default: false, help: 'keep the results already in the output and answer only the custom_ids it lacks (or whose result failed)' },
+  overwrite: { kind: 'boolean', default: false, help: 'replace an output file that already holds results' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
 };
 
-const ENDPOINTS = ['/v1/completions', '/v1/chat/completions'] as const;
+const SUMMARY = [
+  'Answer an OpenAI Batch file: one request per line, one result per line, in input order.',
+  'Results are written as they finish; an interrupted run (Ctrl-C, SIGTERM) keeps them, and',
+  'the same command with --resume answers the rest. Progress goes to stderr.',
+  'Exit status: 0 all answered, 1 some line failed, 2 usage, 130/143 interrupted.',
+].join('\n');
 
-interface BatchLine {
-  custom_id: string | null;
-  run: () => Promise<Json>;
-}
-
-function errorLine(customId: string | null, error: ApiError): Json {
-  return {
-    id: `batch_req_${randomUUID().replace(/-/g, '')}`,
-    custom_id: customId,
-    response: { status_code: error.status, request_id: null, body: error.toBody() },
-    error: { code: error.type, message: error.message },
-  };
-}
-
-function asApiError(error: unknown): ApiError {
-  return error instanceof ApiError ? error : new ApiError(500, (error as Error).message ?? String(error));
-}
-
-function parseLine(text: string, lineNumber: number, service: OpenAIService): BatchLine {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch (error) {
-    const message = `line ${lineNumber}: not valid JSON (${(error as Error).message})`;
-    return { custom_id: null, run: async () => errorLine(null, badRequest(message)) };
-  }
-  const line = (parsed ?? {}) as Record<string, unknown>;
-  const customId = typeof line['custom_id'] === 'string' ? line['custom_id'] : null;
-  const fail = (message: string, param: string) => ({ custom_id: customId, run: async () => errorLine(customId, badRequest(`line ${lineNumber}: ${message}`, param)) });
-  if (customId === null) return fail('custom_id must be a string', 'custom_id');
-  if (line['method'] !== 'POST') return fail(`method must be "POST", got ${JSON.stringify(line['method'])}`, 'method');
-  const url = line['url'];
-  if (!ENDPOINTS.includes(url as (typeof ENDPOINTS)[number])) return fail(`url must be one of ${ENDPOINTS.join(', ')}, got ${JSON.stringify(url)}`, 'url');
-  const body = line['body'];
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) return fail('body must be a JSON object', 'body');
-  const requestBody = { ...(body as Json), stream: false };
-  return {
-    custom_id: customId,
-    run: async () => {
-      try {
-        const result = url === '/v1/completions' ? await service.completion(requestBody) : await service.chat(requestBody);
-        if (result.kind !== 'json') throw new Error('unexpected stream');
-        return {
-          id: `batch_req_${randomUUID().replace(/-/g, '')}`,
-          custom_id: customId,
-          response: { status_code: 200, request_id: result.body['id'] ?? null, body: result.body },
-          error: null,
-        };
-      } catch (error) {
-        return errorLine(customId, asApiError(error));
-      }
-    },
-  };
-}
-
-async function readLines(path: string): Promise<string[]> {
-  const input = path === '-' ? process.stdin : createReadStream(path, 'utf8');
-  const lines: string[] = [];
-  for await (const line of createInterface({ input, crlfDelay: Infinity })) if (line.trim() !== '') lines.push(line);
-  return lines;
+function outputMode(resume: boolean, overwrite: boolean): OutputMode {
+  if (resume && overwrite) throw new UsageError('give --resume or --overwrite, not both');
+  return resume ? 'resume' : overwrite ? 'overwrite' : 'new';
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags } = parseFlags(argv, FLAGS);
+  const { flags, positionals } = parseFlags(argv, FLAGS);
   if (flags['help']) {
-    console.log(helpText('run-batch', 'Answer an OpenAI Batch file: one request per line, one result per line, in order.', FLAGS));
+    console.log(helpText('run-batch', SUMMARY, FLAGS));
     return 0;
   }
+  if (positionals.length > 0) throw new UsageError(`unexpected argument ${positionals[0]} (flags only; see --help)`);
   const inputPath = flags['input-file'] as string | undefined;
   const outputPath = flags['output-file'] as string | undefined;
   if (!inputPath || !outputPath) throw new UsageError('-i/--input-file and -o/--output-file are required');
+  if (inputPath !== '-' && !existsSync(inputPath)) throw new UsageError(`-i ${inputPath}: no such file`);
+  const mode = outputMode(flags['resume'] as boolean, flags['overwrite'] as boolean);
   const options = modelOptionsFrom(flags);
-  const lines = await readLines(inputPath);
+  checkOutputPath(inputPath, outputPath, mode);
+  modelForAdapters(options, (message) => console.error(message));
+
+  const numbered = await readNumberedLines(inputPath);
+  const lines = numbered.map(parseBatchLine);
+  refuseRepeatedIds(lines, numbered);
+  const answered = mode === 'resume' ? readAnswered(outputPath) : new Map<string, string>();
+  /** Result lines by input index: those of a previous run now, this run's as they finish. */
+  const results = lines.map((line) => (line.customId === null ? undefined : answered.get(line.customId)));
+  const toRun = lines.flatMap((line, index) => (results[index] === undefined ? [{ line, index }] : []));
+  const sink = openResultSink(outputPath, mode);
+
   const host = await ModelHost.load({ ...options, maxWaiting: Number.POSITIVE_INFINITY }, (message) => console.error(message));
+  const controller = new AbortController();
+  let interruptedBy: InterruptSignal | null = null;
+  let writeError: Error | null = null;
+  const stopWatching = watchInterrupts((signal) => {
+    interruptedBy = signal;
+    controller.abort();
+  });
   try {
     const service = new OpenAIService(host);
+    const progress = new ProgressBar(toRun.length, process.stderr, 'run-batch');
     const started = performance.now();
-    const results = lines.map((text, index) => parseLine(text, index + 1, service).run());
-    const output = outputPath === '-' ? process.stdout : createWriteStream(outputPath);
-    let numErrors = 0;
-    for (const result of results) {
-      const line = await result;
-      if (line['error'] !== null) numErrors++;
-      if (!output.write(`${JSON.stringify(line)}\n`)) await once(output, 'drain');
-    }
-    if (output !== process.stdout) {
-      output.end();
-      await once(output, 'finish');
-    }
-    const stats = host.engine.stats();
-    const seconds = (performance.now() - started) / 1000;
-    console.error(
-      `run-batch: ${lines.length} requests (${numErrors} failed) in ${seconds.toFixed(2)} s; ` +
-        `${stats.promptTokensTotal} prompt + ${stats.generationTokensTotal} generated tokens (${(stats.generationTokensTotal / seconds).toFixed(1)} tok/s)`,
+    let numFailed = 0;
+    let numAnswered = 0;
+    await Promise.all(
+      toRun.map(async ({ line, index }) => {
+        const result = await answerBatchLine(line, service, controller.signal);
+        // NOTE: once stopping, what comes back was cut short by the abort: not a result.
+        if (interruptedBy !== null || writeError !== null) return;
+        const text = JSON.stringify(result);
+        try {
+          sink.append(text);
+        } catch (error) {
+          writeError = error as Error;
+          controller.abort();
+          return;
+        }
+        results[index] = text;
+        numAnswered++;
+        if (isFailed(result)) numFailed++;
+        progress.addTokens(completionTokensOf(result));
+        progress.completeOne();
+      }),
     );
-    return 0;
+    progress.finish();
+    const seconds = (performance.now() - started) / 1000;
+    const stats = host.engine.stats();
+    const numSkipped = lines.length - toRun.length;
+    const skipped = numSkipped > 0 ? `, ${numSkipped} already answered` : '';
+    const tokens = `${stats.promptTokensTotal} prompt + ${stats.generationTokensTotal} generated tokens (${(stats.generationTokensTotal / seconds).toFixed(1)} tok/s)`;
+    if (writeError !== null) {
+      sink.close();
+      throw new Error(`writing ${outputPath} failed after ${numAnswered} results: ${(writeError as Error).message}`);
+    }
+    if (interruptedBy !== null) {
+      sink.close();
+      console.error(
+        `run-batch: interrupted by ${interruptedBy}: ${numAnswered} of ${toRun.length} requests answered (${numFailed} failed${skipped}) in ${seconds.toFixed(2)} s; ` +
+          `${tokens}; results so far in ${outputPath}, the same command with --resume answers the rest`,
+      );
+      return fileRunExitStatus({ numFailed, interruptedBy });
+    }
+    sink.finish(results as string[]);
+    console.error(`run-batch: ${lines.length} requests (${numFailed} failed${skipped}) in ${seconds.toFixed(2)} s; ${tokens}`);
+    return fileRunExitStatus({ numFailed, interruptedBy: null });
   } finally {
+    stopWatching();
     host.dispose();
   }
 }

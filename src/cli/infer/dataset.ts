@@ -7,12 +7,12 @@
  * cannot run gets `error` instead and the others still run.
  */
 import { once } from 'node:events';
-import { createReadStream, createWriteStream } from 'node:fs';
+import { createWriteStream } from 'node:fs';
 import { basename, dirname, extname, join } from 'node:path';
-import { createInterface } from 'node:readline';
 import type { ChatMessage, InferBackend, InferRequest, RequestConfig } from '../../llm/types.js';
 import { contentText } from '../../llm/conversation.js';
 import { ProgressBar, type ProgressStream } from './progress.js';
+import { readNumberedLines } from '../batch/input-lines.js';
 
 type Json = Record<string, unknown>;
 
@@ -82,20 +82,12 @@ function parseLine(text: string, lineNumber: number, system: string | undefined)
   return fail('expected `messages` (an array) or `query` (a string)');
 }
 
-async function readLines(path: string): Promise<string[]> {
-  const lines: string[] = [];
-  for await (const line of createInterface({ input: createReadStream(path, 'utf8'), crlfDelay: Infinity })) {
-    if (line.trim() !== '') lines.push(line);
-  }
-  return lines;
-}
-
 export async function runDataset(options: DatasetOptions): Promise<DatasetSummary> {
-  const texts = await readLines(options.inputPath);
+  const numbered = await readNumberedLines(options.inputPath);
   // NOTE: an output that cannot be written fails here, before any work is done.
   const output = createWriteStream(options.outputPath);
   await once(output, 'open');
-  const lines = texts.map((text, index) => parseLine(text, index + 1, options.system));
+  const lines = numbered.map(({ text, lineNumber }) => parseLine(text, lineNumber, options.system));
   const progress = new ProgressBar(lines.length, options.progress);
   const started = performance.now();
   let numCompletionTokens = 0;

@@ -1,4 +1,4 @@
-// Reads a JS NativeTensor (src/runtime/layout.ts) into a TensorView that borrows its buffers.
+// Reads a JS NativeTensor (src/model/layout.ts) into a TensorView that borrows its buffers.
 #pragma once
 #include <napi.h>
 

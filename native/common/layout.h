@@ -1,12 +1,12 @@
 // The canonical weight layout both native runners take. TypeScript owns the mapping from a
-// checkpoint's tensor names to it (src/model/arch/, src/runtime/layout.ts is this file's twin);
+// checkpoint's tensor names to it (src/model/arch/, src/model/layout.ts is this file's twin);
 // native code sees only (layer, slot) and never a checkpoint name.
 #pragma once
 #include <string>
 
 namespace swiftlet_common {
 
-// Tokens per KV-cache block (src/runtime/layout.ts KV_BLOCK_SIZE; the CUDA attention tiles assume it).
+// Tokens per KV-cache block (src/model/layout.ts KV_BLOCK_SIZE; the CUDA attention tiles assume it).
 constexpr int kKvBlockSize = 16;
 
 // Model-level slots take layer -1; the others one layer each. Shapes, with q = numHeads * headDim,
@@ -38,7 +38,7 @@ bool isModelSlot(Slot slot);
 // Whether the slot is a linear layer's weight (its weight format decides its GEMM/GEMV).
 bool isLinearSlot(Slot slot);
 
-// The projections a LoRA module can target, in forward order (src/runtime/layout.ts PROJECTIONS).
+// The projections a LoRA module can target, in forward order (src/model/layout.ts PROJECTIONS).
 enum Projection { kQ = 0, kK, kV, kO, kGate, kUp, kDown, kNumProjections };
 // "q_proj" -> kQ; -1 for anything else.
 int parseProjection(const std::string& name);

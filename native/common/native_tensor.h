@@ -1,4 +1,4 @@
-// One canonical tensor as both addons receive it (src/runtime/layout.ts NativeTensor): a weight
+// One canonical tensor as both addons receive it (src/model/layout.ts NativeTensor): a weight
 // format's name, the logical shape and the format's named buffers, borrowed from JS for the
 // duration of the setTensor / uploadTensor call.
 #pragma once

@@ -9,8 +9,8 @@ import { SafetensorsCheckpoint, toFloat32 } from './safetensors.js';
 import type { ModelSpec } from './spec.js';
 import { architectureOf } from './arch/registry.js';
 import type { Architecture } from './arch/types.js';
-import { PROJECTIONS, projectionShape, type Projection } from '../runtime/layout.js';
-import type { LoraWeights } from '../runtime/types.js';
+import { PROJECTIONS, projectionShape, type Projection } from './layout.js';
+import type { LoraWeights } from './tensors.js';
 
 /** PEFT's adapter tensor names: `base_model.model.<module>.lora_A[.<adapter name>].weight`. */
 export const LORA_TENSOR = /^base_model\.model\.(.+)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;

@@ -11,8 +11,8 @@ import { ModelLoadError } from './errors.js';
 import { DTYPE_BYTES } from './safetensors.js';
 import type { ModelSpec, WeightDtype } from './spec.js';
 import { architectureOf } from './arch/registry.js';
-import { linearOf, requiredSlots, slotRowParts, slotShape } from '../runtime/layout.js';
-import type { TensorData, WeightSource } from '../runtime/types.js';
+import { linearOf, requiredSlots, slotRowParts, slotShape } from './layout.js';
+import type { TensorData, WeightSource } from './tensors.js';
 
 type Json = Record<string, unknown>;
 

@@ -6,7 +6,7 @@
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WeightDtype } from './spec.js';
-import type { TensorData, WeightSource } from '../runtime/types.js';
+import type { TensorData, WeightSource } from './tensors.js';
 import { ModelLoadError } from './errors.js';
 
 const DTYPES: Record<string, WeightDtype> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32' };

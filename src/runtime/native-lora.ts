@@ -2,7 +2,7 @@
 import { architectureOf } from '../model/arch/registry.js';
 import { ModelLoadError } from '../model/errors.js';
 import type { ModelSpec } from '../model/spec.js';
-import type { Projection } from './layout.js';
+import type { Projection } from '../model/layout.js';
 import type { LoraWeights } from './types.js';
 
 export interface NativeLoraModule {

@@ -4,7 +4,7 @@
  * and a narrower MLP, and the two row-parallel projections (o_proj, down_proj) produce partial
  * sums that one all-reduce per projection adds up.
  *
- * Split by canonical slot (src/runtime/layout.ts):
+ * Split by canonical slot (src/model/layout.ts):
  * - column-parallel (output rows split): `qkv` and `gateUp` (and their biases), part by part: a
  *   rank holds its share of q's rows, then of k's and of v's (gate's, then up's), joined in that
  *   order, so its shard is again a fused slot of its shardSpec. With fewer KV heads than ranks
@@ -20,7 +20,7 @@
 import { joinBytes } from '../model/arch/rows.js';
 import { ModelLoadError } from '../model/errors.js';
 import type { ModelSpec } from '../model/spec.js';
-import { linearOf, PROJECTIONS_OF_SLOT, slotRowParts, type LinearSlot, type Projection, type Slot } from './layout.js';
+import { linearOf, PROJECTIONS_OF_SLOT, slotRowParts, type LinearSlot, type Projection, type Slot } from '../model/layout.js';
 import type { NativeLoraModule } from './native-lora.js';
 import type { TensorData } from './types.js';
 

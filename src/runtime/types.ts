@@ -2,36 +2,12 @@
  * The ModelRunner seam: weights go in once, then one `execute(batch)` per engine step.
  * Everything crossing it is a flat typed array; the runner never sees a Request.
  */
-import type { ModelSpec, WeightDtype } from '../model/spec.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { LoraWeights } from '../model/tensors.js';
 
-export { KV_BLOCK_SIZE } from './layout.js';
+export { KV_BLOCK_SIZE } from '../model/layout.js';
 
-/** Raw tensor bytes as stored in a checkpoint (little-endian). */
-export interface TensorData {
-  dtype: WeightDtype;
-  shape: number[];
-  /** Exactly the tensor's bytes. */
-  bytes: Uint8Array;
-}
-
-/** Pulls checkpoint tensors one at a time, so a runner can convert and drop each. */
-export interface WeightSource {
-  has(name: string): boolean;
-  /** Throws an error naming the tensor when it is missing. */
-  read(name: string): TensorData;
-}
-
-/** One PEFT LoRA adapter, already scaled: delta W = scale * B @ A. */
-export interface LoraWeights {
-  rank: number;
-  /** lora_alpha / r, or lora_alpha / sqrt(r) with rsLoRA. */
-  scale: number;
-  /**
-   * Keyed by the base weight's name without `.weight`, e.g. `model.layers.0.self_attn.q_proj`.
-   * a: (rank, inFeatures), b: (outFeatures, rank), row-major fp32.
-   */
-  modules: Map<string, { a: Float32Array; b: Float32Array; inFeatures: number; outFeatures: number }>;
-}
+export type { LoraWeights, TensorData, WeightSource } from '../model/tensors.js';
 
 /**
  * Per-sequence sampling settings for one step, one entry per sequence in the batch.

@@ -1,8 +1,8 @@
 /** A spec's checkpoint, read through its family's CheckpointLayout: which tensors it needs, and each slot in the canonical layout. */
 import { ModelLoadError } from '../errors.js';
 import type { ModelSpec } from '../spec.js';
-import { requiredSlots, type SlotRef } from '../../runtime/layout.js';
-import type { TensorData, WeightSource } from '../../runtime/types.js';
+import { requiredSlots, type SlotRef } from '../layout.js';
+import type { TensorData, WeightSource } from '../tensors.js';
 import { architectureOf } from './registry.js';
 
 /** Every checkpoint tensor `spec` needs, by its checkpoint name, in load order. */

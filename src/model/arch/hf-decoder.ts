@@ -6,7 +6,7 @@
  */
 import {
   linearOf, MODEL_LAYER, PROJECTIONS, PROJECTIONS_OF_SLOT, type LayerSlot, type ModelSlot, type Projection, type SlotRef,
-} from '../../runtime/layout.js';
+} from '../layout.js';
 import { ModelLoadError } from '../errors.js';
 import { concatRows } from './rows.js';
 import type { CheckpointLayout } from './types.js';

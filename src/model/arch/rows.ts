@@ -1,6 +1,6 @@
 /** Row blocks of checkpoint tensors joined into one canonical tensor (q/k/v into `qkv`, gate/up into `gateUp`). */
 import { ModelLoadError } from '../errors.js';
-import type { TensorData } from '../../runtime/types.js';
+import type { TensorData } from '../tensors.js';
 
 /** The tensors' rows, in order, as one tensor; a single part is returned as it is (no copy). */
 export function concatRows(names: readonly string[], parts: readonly TensorData[], into: string): TensorData {

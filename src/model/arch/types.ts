@@ -1,12 +1,12 @@
 /**
  * What one architecture family owns (vLLM's `models/<family>.py`, llama.cpp's per-architecture
  * name tables): its config.json switches, how its checkpoint's tensors make the canonical
- * layout (src/runtime/layout.ts), its LoRA module names and its llama.cpp (GGUF) identity.
+ * layout (src/model/layout.ts), its LoRA module names and its llama.cpp (GGUF) identity.
  * The forward pass itself is shared: a family differs only by the ModelSpec switches.
  */
 import type { ModelSpec } from '../spec.js';
-import type { Projection, SlotRef } from '../../runtime/layout.js';
-import type { TensorData, WeightSource } from '../../runtime/types.js';
+import type { Projection, SlotRef } from '../layout.js';
+import type { TensorData, WeightSource } from '../tensors.js';
 
 export type Json = Record<string, unknown>;
 

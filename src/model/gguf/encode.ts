@@ -3,7 +3,7 @@
  * nearest even) and Q8_0 (per block of 32: an f16 scale max|x|/127 and 32 rounded int8s).
  * Same-type conversions copy the bytes unchanged.
  */
-import type { TensorData } from '../../runtime/types.js';
+import type { TensorData } from '../tensors.js';
 import { ModelLoadError } from '../errors.js';
 import { Q8_0_BLOCK, type GgmlTypeName } from './gguf-file.js';
 

@@ -3,7 +3,7 @@
  * llama, qwen2 and qwen3 architectures), one per checkpoint part of a slot, and the q/k row
  * order its `llama` architecture expects.
  */
-import { MODEL_LAYER, type Slot, type SlotRef } from '../../runtime/layout.js';
+import { MODEL_LAYER, type Slot, type SlotRef } from '../layout.js';
 import type { Architecture } from '../arch/types.js';
 import { ModelLoadError } from '../errors.js';
 import type { ModelSpec } from '../spec.js';

@@ -1,6 +1,6 @@
 /** The dense formats: bf16, fp16 and fp32 weights, passed as the checkpoint stores them (native packs them for its kernels). */
-import type { NativeTensor } from '../../runtime/layout.js';
-import type { TensorData } from '../../runtime/types.js';
+import type { NativeTensor } from '../layout.js';
+import type { TensorData } from '../tensors.js';
 import type { WeightDtype } from '../spec.js';
 import type { WeightFormat } from './types.js';
 

@@ -1,7 +1,7 @@
 /** Which weight format a checkpoint tensor is in. Adding a format = its file here + one entry in FORMATS + its native file per device. */
 import { ModelLoadError } from '../errors.js';
-import { isLinearSlot, type NativeTensor, type Slot } from '../../runtime/layout.js';
-import type { TensorData } from '../../runtime/types.js';
+import { isLinearSlot, type NativeTensor, type Slot } from '../layout.js';
+import type { TensorData } from '../tensors.js';
 import { DENSE_FORMATS, denseTensor } from './dense.js';
 import type { WeightFormat } from './types.js';
 

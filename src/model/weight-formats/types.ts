@@ -4,8 +4,8 @@
  * (native/cpu/linear.h makeLinear; the CUDA runner's equivalent), so the forward pass never
  * branches on how a weight is stored.
  */
-import type { NativeTensor } from '../../runtime/layout.js';
-import type { TensorData } from '../../runtime/types.js';
+import type { NativeTensor } from '../layout.js';
+import type { TensorData } from '../tensors.js';
 
 export interface WeightFormat {
   /** NativeTensor.format: the name native's format registry knows it by. */

@@ -6,7 +6,7 @@ import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
-import { KV_BLOCK_SIZE } from '../layout.js';
+import { KV_BLOCK_SIZE } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { loadCpuAddon, type NativeCpuModel } from './native.js';
 

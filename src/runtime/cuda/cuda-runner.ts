@@ -11,7 +11,7 @@ import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
-import { KV_BLOCK_SIZE } from '../layout.js';
+import { KV_BLOCK_SIZE } from '../../model/layout.js';
 import { kernelImagePath, loadCudaAddon, type NativeCudaModel } from './native.js';
 
 export interface CudaRunnerOptions extends Partial<RunnerOptions> {

@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
 import { packageRoot } from '../../package-root.js';
-import type { NativeTensor, Slot } from '../layout.js';
+import type { NativeTensor, Slot } from '../../model/layout.js';
 import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';

@@ -3,7 +3,7 @@
  * tensors by (layer, slot), never by a checkpoint's name. The architecture modules
  * (src/model/arch/) map each checkpoint onto it.
  */
-import type { ModelSpec } from '../model/spec.js';
+import type { ModelSpec } from './spec.js';
 
 /** Tokens per KV-cache block (native/common/layout.h kKvBlockSize; the CUDA attention tiles assume it). */
 export const KV_BLOCK_SIZE = 16;

@@ -1,5 +1,5 @@
 /**
- * The web chat page in headless Chromium (Debian's `chromium`, driven by playwright-core)
+ * The web chat page in headless Chromium (test/helpers/browser.ts, driven by playwright-core)
  * against a live server over the tiny-qwen2 fixture and its LoRA adapter `lora-a`: the API
  * key field, the model picker, streamed greedy answers equal to the transformers reference,
  * multi-turn history, the system prompt, an inline 400, stop, copy, clear, safe markdown, a
@@ -10,7 +10,8 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { launchBrowser } from './helpers/browser.js';
 import { ModelHost } from '../src/host/model-host.js';
 import { startServer, type RunningServer } from '../src/server/server.js';
 import { findUiDir } from '../src/server/ui-route.js';
@@ -18,9 +19,6 @@ import { eventually, fixtureModelOptions, MODEL_NAME } from './helpers/live-serv
 import { repoRoot } from './helpers/paths.js';
 import { loraDir, reference } from './helpers/reference.js';
 
-const CHROMIUM = '/usr/bin/chromium';
-/** NOTE: without the background-networking flags Chromium keeps dialing Google, which this closed network refuses. */
-const CHROMIUM_ARGS = ['--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const API_KEY = 'page-key';
 const ADAPTER = 'lora-a';
 /** A test run leaves the committed screenshot alone unless asked to refresh it. */
@@ -37,12 +35,9 @@ let page: Page;
 const sent: { model?: string; messages: { role: string; content: string }[]; max_tokens?: number; temperature?: number; stream?: boolean }[] = [];
 
 before(async () => {
-  if (!existsSync(CHROMIUM)) {
-    throw new Error(`Chromium is not installed at ${CHROMIUM}: the web chat test needs it (apt-get install -y chromium; .ci/run installs it in CI)`);
-  }
   host = await ModelHost.load(fixtureModelOptions({ loraModules: [{ name: ADAPTER, path: loraDir }], kvCacheBytes: 64 * 1024 * 1024 }));
   server = await startServer(host, { hostname: '127.0.0.1', port: 0, apiKey: API_KEY, uiDir: findUiDir() });
-  browser = await chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+  browser = await launchBrowser();
   context = await browser.newContext({ viewport: { width: 1280, height: 800 }, permissions: ['clipboard-read', 'clipboard-write'] });
   page = await context.newPage();
   page.on('request', (request) => {

@@ -1,5 +1,5 @@
 /**
- * The architecture modules (src/model/arch/) and the canonical layout (src/runtime/layout.ts):
+ * The architecture modules (src/model/arch/) and the canonical layout (src/model/layout.ts):
  * config.json switches per family, checkpoint names -> (layer, slot) with q/k/v and gate/up
  * fused in row order, missing or mismatched checkpoint tensors named, LoRA module names both
  * ways, random checkpoints that agree with the slot shapes, and the dense weight formats.
@@ -13,7 +13,7 @@ import { ModelLoadError } from '../src/model/errors.js';
 import { randomModel, randomModelConfig } from '../src/model/random-weights.js';
 import type { ModelSpec } from '../src/model/spec.js';
 import { nativeTensorOf, weightFormatOf } from '../src/model/weight-formats/registry.js';
-import { MODEL_LAYER, PROJECTIONS, requiredSlots, slotShape, type SlotRef } from '../src/runtime/layout.js';
+import { MODEL_LAYER, PROJECTIONS, requiredSlots, slotShape, type SlotRef } from '../src/model/layout.js';
 import type { TensorData, WeightSource } from '../src/runtime/types.js';
 
 const llamaConfig = (extra: Record<string, unknown> = {}) => ({ ...randomModelConfig('llama-tiny'), ...extra });

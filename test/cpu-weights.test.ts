@@ -9,7 +9,7 @@ import { canonicalTensors } from '../src/model/arch/checkpoint.js';
 import { randomModel } from '../src/model/random-weights.js';
 import { nativeTensorOf } from '../src/model/weight-formats/registry.js';
 import { loadCpuAddon, type NativeCpuModel } from '../src/runtime/cpu/native.js';
-import { MODEL_LAYER, type NativeTensor, type Slot } from '../src/runtime/layout.js';
+import { MODEL_LAYER, type NativeTensor, type Slot } from '../src/model/layout.js';
 import { nativeModelShape } from '../src/runtime/native-shape.js';
 
 // qwen3-tiny: hidden 64, 4 heads and 2 KV heads of 32 (qkv rows 256), tied embedding, q/k norm.

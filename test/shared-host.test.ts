@@ -5,6 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { dirname } from 'node:path';
 import type OpenAI from 'openai';
 import { Engine } from '../src/index.js';
 import { ADAPTER_DIR, eventually, MODEL_NAME, postJson, startLiveServer, type LiveServer } from './helpers/live-server.js';
@@ -13,7 +14,7 @@ let live: LiveServer;
 let engine: Engine;
 
 before(async () => {
-  live = await startLiveServer({}, { allowRuntimeLoraUpdating: true });
+  live = await startLiveServer({}, { allowRuntimeLoraUpdating: true, loraRoots: [dirname(ADAPTER_DIR)] });
   engine = new Engine(live.host);
 });
 

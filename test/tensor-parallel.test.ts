@@ -11,7 +11,7 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { ModelLoadError } from '../src/model/errors.js';
 import type { ModelSpec } from '../src/model/spec.js';
-import type { LayerSlot, Projection, Slot } from '../src/runtime/layout.js';
+import type { LayerSlot, Projection, Slot } from '../src/model/layout.js';
 import type { NativeLoraModule } from '../src/runtime/native-lora.js';
 import { checkShardable, shardLoraModule, shardSpec, shardTensor } from '../src/runtime/tensor-parallel.js';
 import type { TensorData } from '../src/runtime/types.js';

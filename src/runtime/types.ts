@@ -7,8 +7,11 @@ import type { ModelSpec, WeightDtype } from '../model/spec.js';
 export { KV_BLOCK_SIZE } from './layout.js';
 
 /** Raw tensor bytes as stored in a checkpoint (little-endian). */
+/** A checkpoint tensor's storage type: a weight dtype, or int32 for quantized checkpoints' packed integers. */
+export type TensorDtype = WeightDtype | 'int32';
+
 export interface TensorData {
-  dtype: WeightDtype;
+  dtype: TensorDtype;
   shape: number[];
   /** Exactly the tensor's bytes. */
   bytes: Uint8Array;

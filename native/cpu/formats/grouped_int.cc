@@ -1,0 +1,100 @@
+#include "grouped_int.h"
+
+#include <algorithm>
+#include <cstring>
+#include <numeric>
+#include <stdexcept>
+#include <string>
+
+namespace swiftlet {
+namespace {
+template <class T>
+std::vector<T> copyBuffer(const swiftlet_common::TensorView& tensor, const char* name, size_t count) {
+  const swiftlet_common::ByteSpan span = tensor.buffer(name);
+  if (span.size != count * sizeof(T)) {
+    throw std::invalid_argument(std::string(name) + " buffer is " + std::to_string(span.size) + " bytes, " + tensor.format + " " +
+                                swiftlet_common::shapeString(tensor.shape) + " needs " + std::to_string(count * sizeof(T)));
+  }
+  std::vector<T> values(count);
+  std::memcpy(values.data(), span.data, span.size);
+  return values;
+}
+
+// Codes one per byte: int8 as stored, int4 two per byte (low nibble first).
+std::vector<uint8_t> unpackCodes(const swiftlet_common::TensorView& tensor, int bits, int64_t rows, int64_t cols) {
+  if (bits == 8) return copyBuffer<uint8_t>(tensor, "codes", static_cast<size_t>(rows * cols));
+  if (cols % 2 != 0) throw std::invalid_argument("int4 needs an even number of inputs");
+  const std::vector<uint8_t> packed = copyBuffer<uint8_t>(tensor, "codes", static_cast<size_t>(rows * cols / 2));
+  std::vector<uint8_t> codes(packed.size() * 2);
+  for (size_t i = 0; i < packed.size(); ++i) {
+    codes[2 * i] = packed[i] & 15;
+    codes[2 * i + 1] = packed[i] >> 4;
+  }
+  return codes;
+}
+}  // namespace
+
+GroupedIntLinear::GroupedIntLinear(const swiftlet_common::TensorView& tensor, int bits)
+    : rows_(tensor.shape.at(0)), cols_(tensor.shape.at(1)) {
+  const auto groupSizeParam = tensor.params.find("groupSize");
+  const int64_t groupSize = groupSizeParam == tensor.params.end() ? cols_ : static_cast<int64_t>(groupSizeParam->second);
+  if (groupSize < 1) throw std::invalid_argument("groupSize must be positive");
+  std::vector<uint8_t> codes = unpackCodes(tensor, bits, rows_, cols_);
+  std::vector<int32_t> groupOfColumn(static_cast<size_t>(cols_));
+  if (tensor.buffers.count("gIdx")) {
+    groupOfColumn = copyBuffer<int32_t>(tensor, "gIdx", static_cast<size_t>(cols_));
+  } else {
+    for (int64_t c = 0; c < cols_; ++c) groupOfColumn[c] = static_cast<int32_t>(c / groupSize);
+  }
+  groups_ = *std::max_element(groupOfColumn.begin(), groupOfColumn.end()) + 1;
+  if (*std::min_element(groupOfColumn.begin(), groupOfColumn.end()) < 0) throw std::invalid_argument("gIdx has a negative group");
+  scales_ = copyBuffer<float>(tensor, "scales", static_cast<size_t>(rows_ * groups_));
+  zeros_ = copyBuffer<float>(tensor, "zeros", static_cast<size_t>(rows_ * groups_));
+
+  std::vector<int32_t> order(static_cast<size_t>(cols_));
+  std::iota(order.begin(), order.end(), 0);
+  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return groupOfColumn[a] < groupOfColumn[b]; });
+  const bool sorted = std::is_sorted(groupOfColumn.begin(), groupOfColumn.end());
+  groupStart_.assign(static_cast<size_t>(groups_ + 1), 0);
+  for (int32_t g : groupOfColumn) ++groupStart_[g + 1];
+  std::partial_sum(groupStart_.begin(), groupStart_.end(), groupStart_.begin());
+  if (sorted) {
+    codes_ = std::move(codes);
+    return;
+  }
+  columnOrder_ = order;
+  codes_.resize(codes.size());
+  for (int64_t r = 0; r < rows_; ++r)
+    for (int64_t c = 0; c < cols_; ++c) codes_[r * cols_ + c] = codes[r * cols_ + order[c]];
+}
+
+void GroupedIntLinear::forward(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) const {
+  // x in group order, and each group's sum of x (what the zero points multiply).
+  std::vector<float> xs(static_cast<size_t>(M * cols_)), groupSums(static_cast<size_t>(M * groups_));
+  for (int64_t m = 0; m < M; ++m) {
+    float* row = xs.data() + m * cols_;
+    for (int64_t c = 0; c < cols_; ++c) row[c] = x[m * ldx + (columnOrder_.empty() ? c : columnOrder_[c])];
+    for (int64_t g = 0; g < groups_; ++g) {
+      float sum = 0;
+      for (int64_t c = groupStart_[g]; c < groupStart_[g + 1]; ++c) sum += row[c];
+      groupSums[m * groups_ + g] = sum;
+    }
+  }
+  pool.parallelFor(rows_, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* codes = codes_.data() + r * cols_;
+      for (int64_t m = 0; m < M; ++m) {
+        const float* row = xs.data() + m * cols_;
+        float acc = 0;
+        for (int64_t g = 0; g < groups_; ++g) {
+          float dot = 0;
+          for (int64_t c = groupStart_[g]; c < groupStart_[g + 1]; ++c) dot += static_cast<float>(codes[c]) * row[c];
+          acc += scales_[r * groups_ + g] * (dot - zeros_[r * groups_ + g] * groupSums[m * groups_ + g]);
+        }
+        y[m * ldy + r] = acc;
+      }
+    }
+  });
+}
+
+}  // namespace swiftlet

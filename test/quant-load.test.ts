@@ -20,6 +20,7 @@ import type { TensorData, WeightSource } from '../src/runtime/types.js';
 import { teacherForced, type RefLogprobs } from './helpers/cpu-reference.js';
 
 const TOLERANCE = 1e-4;
+const failsWith = (message: RegExp) => (e: unknown): boolean => e instanceof Error && message.test(e.message);
 const base = randomModel('qwen3-tiny', { numLayers: 2, dtype: 'float32', std: 0.08 });
 
 /** Tensors by name, in memory. */
@@ -107,4 +108,65 @@ describe('GPTQ checkpoints load as their dequantized weights', () => {
       await assertSameLogprobs(quantSpec(gptqQuantizationConfig(grid, descAct)), view, reference);
     });
   }
+});
+
+const AWQ_ORDER = [0, 2, 4, 6, 1, 3, 5, 7];
+
+/** AutoAWQ's GEMM packing, written here from its documented order: [rows, outputs] codes into [rows, outputs / 8] words. */
+function packAwqRows(codeAt: (row: number, output: number) => number, rows: number, outputs: number): TensorData {
+  const words = new Int32Array(rows * (outputs / 8));
+  for (let r = 0; r < rows; r++) {
+    for (let w = 0; w < outputs / 8; w++) {
+      AWQ_ORDER.forEach((column, nibble) => (words[r * (outputs / 8) + w]! |= codeAt(r, 8 * w + column) << (4 * nibble)));
+    }
+  }
+  return { dtype: 'int32', shape: [rows, outputs / 8], bytes: new Uint8Array(words.buffer) };
+}
+
+function awqTensors(module: string, q: QuantizedTensor): [string, TensorData][] {
+  const [outputs, inputs] = q.shape;
+  const groups = q.scales.length / outputs;
+  const scales = new Float32Array(groups * outputs);
+  for (let g = 0; g < groups; g++) for (let o = 0; o < outputs; o++) scales[g * outputs + o] = q.scales[o * groups + g]!;
+  return [
+    [`${module}.qweight`, packAwqRows((i, o) => q.codes[o * inputs + i]!, inputs, outputs)],
+    [`${module}.qzeros`, packAwqRows((g, o) => q.zeros[o * groups + g]!, groups, outputs)],
+    [`${module}.scales`, { dtype: 'float16', shape: [groups, outputs], bytes: fromFloat32(scales, 'float16') }],
+  ];
+}
+
+test('AWQ GEMM checkpoints (interleaved nibbles) load as their dequantized weights', async () => {
+  const grid: QuantGrid = { bits: 4, groupSize: 32, sym: false };
+  const quantize = (w: Float32Array, shape: [number, number]) => quantizeRtn(w, shape, grid);
+  const { reference } = quantizedPair(quantize);
+  const dense = denseSource();
+  const tensors = new Map<string, TensorData>();
+  for (const name of dense.names()) {
+    const tensor = dense.read(name);
+    if (!name.endsWith('_proj.weight')) tensors.set(name, tensor);
+    else for (const [n, t] of awqTensors(name.slice(0, -'.weight'.length), quantize(toFloat32(tensor), [tensor.shape[0]!, tensor.shape[1]!]))) tensors.set(n, t);
+  }
+  const spec = quantSpec({ quant_method: 'awq', bits: 4, group_size: 32, zero_point: true, version: 'gemm' });
+  await assertSameLogprobs(spec, new MapSource(tensors), reference);
+});
+
+describe('unsupported or inconsistent quantization is refused in one line naming the reason or the tensor', () => {
+  const configs: [string, Record<string, unknown>, RegExp][] = [
+    ['an unknown method', { quant_method: 'bitsandbytes' }, /^quantization_config: quant_method "bitsandbytes" is not supported \(gptq, awq\)$/],
+    ['3 bits', { quant_method: 'gptq', bits: 3, group_size: 128 }, /^quantization_config: bits 3 is not supported \(4 or 8\)$/],
+    ['group size 16', { quant_method: 'gptq', bits: 4, group_size: 16 }, /^quantization_config: group_size 16 is not supported/],
+    ['the marlin format', { quant_method: 'gptq', bits: 4, group_size: 128, checkpoint_format: 'marlin' }, /checkpoint_format "marlin" is not supported/],
+    ['AWQ GEMV', { quant_method: 'awq', bits: 4, group_size: 128, version: 'gemv' }, /AWQ version "gemv" is not supported/],
+  ];
+  for (const [label, config, message] of configs) test(label, () => assert.throws(() => quantSpec(config), failsWith(message)));
+
+  test('packed shapes that do not match the config name the tensor', () => {
+    const grid: QuantGrid = { bits: 4, groupSize: 32, sym: true };
+    const { view } = quantizedPair((w, shape) => quantizeRtn(w, shape, grid));
+    const claimed = quantSpec(gptqQuantizationConfig({ ...grid, groupSize: 64 }, false));
+    assert.throws(
+      () => CpuRunner.load(claimed, view, { kvCacheBytes: 4 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 1 }),
+      failsWith(/^tensor "model\.layers\.0\.self_attn\.q_proj\.qzeros" is int32 \[2, 16\], the quantization config needs int32 \[1, 16\]$/),
+    );
+  });
 });

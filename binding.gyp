@@ -15,6 +15,8 @@
         "native/cpu/formats/grouped_int.cc",
         "native/cpu/formats/int8.cc",
         "native/cpu/formats/int4.cc",
+        "native/cpu/formats/int_dot.cc",
+        "native/cpu/formats/q8_activations.cc",
         "native/cpu/gemm.cc",
         "native/cpu/linear.cc",
         "native/cpu/model.cc",

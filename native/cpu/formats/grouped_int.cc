@@ -1,5 +1,8 @@
 #include "grouped_int.h"
 
+#include "int_dot.h"
+#include "q8_activations.h"
+
 #include <algorithm>
 #include <cstring>
 #include <numeric>
@@ -35,7 +38,7 @@ std::vector<uint8_t> unpackCodes(const swiftlet_common::TensorView& tensor, int 
 }  // namespace
 
 GroupedIntLinear::GroupedIntLinear(const swiftlet_common::TensorView& tensor, int bits)
-    : rows_(tensor.shape.at(0)), cols_(tensor.shape.at(1)) {
+    : bits_(bits), rows_(tensor.shape.at(0)), cols_(tensor.shape.at(1)) {
   const auto groupSizeParam = tensor.params.find("groupSize");
   const int64_t groupSize = groupSizeParam == tensor.params.end() ? cols_ : static_cast<int64_t>(groupSizeParam->second);
   if (groupSize < 1) throw std::invalid_argument("groupSize must be positive");
@@ -58,17 +61,80 @@ GroupedIntLinear::GroupedIntLinear(const swiftlet_common::TensorView& tensor, in
   groupStart_.assign(static_cast<size_t>(groups_ + 1), 0);
   for (int32_t g : groupOfColumn) ++groupStart_[g + 1];
   std::partial_sum(groupStart_.begin(), groupStart_.end(), groupStart_.begin());
-  if (sorted) {
-    codes_ = std::move(codes);
-    return;
+  if (!sorted) {
+    columnOrder_ = order;
+    std::vector<uint8_t> unsorted = std::move(codes);
+    codes.resize(unsorted.size());
+    for (int64_t r = 0; r < rows_; ++r)
+      for (int64_t c = 0; c < cols_; ++c) codes[r * cols_ + c] = unsorted[r * cols_ + order[c]];
   }
-  columnOrder_ = order;
-  codes_.resize(codes.size());
-  for (int64_t r = 0; r < rows_; ++r)
-    for (int64_t c = 0; c < cols_; ++c) codes_[r * cols_ + c] = codes[r * cols_ + order[c]];
+  blocks_ = true;
+  for (int64_t g = 0; g < groups_; ++g) blocks_ = blocks_ && (groupStart_[g + 1] - groupStart_[g]) % kQ8Block == 0;
+  if (blocks_) {
+    packBlocks(codes);
+  } else {
+    rowBytes_ = cols_;
+    codes_ = std::move(codes);
+  }
+}
+
+void GroupedIntLinear::packBlocks(const std::vector<uint8_t>& codes) {
+  const int64_t numBlocks = cols_ / kQ8Block;
+  for (int64_t g = 0; g < groups_; ++g)
+    for (int64_t c = groupStart_[g]; c < groupStart_[g + 1]; c += kQ8Block) blockGroup_.push_back(static_cast<int32_t>(g));
+  rowBytes_ = bits_ == 8 ? cols_ : cols_ / 2;
+  codes_.resize(static_cast<size_t>(rows_ * rowBytes_));
+  for (int64_t r = 0; r < rows_; ++r) {
+    const uint8_t* in = codes.data() + r * cols_;
+    uint8_t* out = codes_.data() + r * rowBytes_;
+    for (int64_t b = 0; b < numBlocks; ++b) {
+      const uint8_t* block = in + b * kQ8Block;
+      if (bits_ == 8) {
+        for (int64_t i = 0; i < kQ8Block; ++i) out[b * kQ8Block + i] = static_cast<uint8_t>(static_cast<int8_t>(block[i] - 128));
+      } else {
+        for (int64_t i = 0; i < kQ8Block / 2; ++i) out[b * kQ8Block / 2 + i] = static_cast<uint8_t>((block[i] & 15) | (block[i + 16] << 4));
+      }
+    }
+  }
+  const float zeroShift = bits_ == 8 ? 128.0f : 0.0f;
+  scaledZeros_.resize(scales_.size());
+  for (size_t i = 0; i < scales_.size(); ++i) scaledZeros_[i] = scales_[i] * (zeros_[i] - zeroShift);
 }
 
 void GroupedIntLinear::forward(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) const {
+  if (blocks_) {
+    forwardBlocks(pool, x, M, ldx, y, ldy);
+  } else {
+    forwardScalar(pool, x, M, ldx, y, ldy);
+  }
+}
+
+void GroupedIntLinear::forwardBlocks(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) const {
+  Q8Rows q8;
+  quantizeRowsQ8(x, M, ldx, cols_, columnOrder_, q8);
+  const int64_t numBlocks = q8.numBlocks;
+  // Each group's sum of the quantized activations: what the zero points multiply.
+  std::vector<float> groupSums(static_cast<size_t>(M * groups_), 0.0f);
+  for (int64_t m = 0; m < M; ++m)
+    for (int64_t b = 0; b < numBlocks; ++b)
+      groupSums[m * groups_ + blockGroup_[b]] += q8.scales[m * numBlocks + b] * static_cast<float>(q8.sums[m * numBlocks + b]);
+  const IntRowDot dot = bits_ == 8 ? intDotKernels().int8 : intDotKernels().int4;
+  pool.parallelFor(rows_, [&](int64_t begin, int64_t end) {
+    for (int64_t r = begin; r < end; ++r) {
+      const uint8_t* codes = codes_.data() + r * rowBytes_;
+      const float* rowScales = scales_.data() + r * groups_;
+      const float* rowZeros = scaledZeros_.data() + r * groups_;
+      for (int64_t m = 0; m < M; ++m) {
+        float zeroTerm = 0;
+        for (int64_t g = 0; g < groups_; ++g) zeroTerm += rowZeros[g] * groupSums[m * groups_ + g];
+        const float sum = dot(codes, q8.values.data() + m * cols_, q8.scales.data() + m * numBlocks, rowScales, blockGroup_.data(), numBlocks);
+        y[m * ldy + r] = sum - zeroTerm;
+      }
+    }
+  });
+}
+
+void GroupedIntLinear::forwardScalar(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) const {
   // x in group order, and each group's sum of x (what the zero points multiply).
   std::vector<float> xs(static_cast<size_t>(M * cols_)), groupSums(static_cast<size_t>(M * groups_));
   for (int64_t m = 0; m < M; ++m) {

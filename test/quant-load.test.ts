@@ -41,6 +41,9 @@ class MapSource implements NamedSource {
     if (!tensor) throw new Error(`no tensor "${name}"`);
     return tensor;
   }
+  info(name: string): { dtype: TensorData['dtype']; shape: number[] } {
+    return this.read(name);
+  }
 }
 
 function denseSource(): MapSource {
@@ -48,10 +51,10 @@ function denseSource(): MapSource {
 }
 
 /** The quantized checkpoint and the dense one holding exactly the weights its codes stand for. */
-function quantizedPair(quantize: (w: Float32Array, shape: [number, number]) => QuantizedTensor): { view: WeightSource; reference: WeightSource } {
+function quantizedPair(grid: QuantGrid, quantize: (w: Float32Array, shape: [number, number]) => QuantizedTensor): { view: WeightSource; reference: WeightSource } {
   const dense = denseSource();
   const reference = new Map<string, TensorData>();
-  const view = new GptqCheckpointView(base.spec, dense, (w, shape) => quantize(w, shape));
+  const view = new GptqCheckpointView(base.spec, dense, grid, (w, shape) => quantize(w, shape));
   for (const name of dense.names()) {
     const tensor = dense.read(name);
     const isProjection = name.endsWith('_proj.weight');
@@ -114,7 +117,7 @@ describe('GPTQ checkpoints load as their dequantized weights', () => {
     test(label, async () => {
       const quantize = (w: Float32Array, shape: [number, number]) =>
         quantizeRtn(w, shape, grid, descAct ? actOrderGroups(shape[1], grid.groupSize!) : undefined);
-      const { view, reference } = quantizedPair(quantize);
+      const { view, reference } = quantizedPair(grid, quantize);
       await assertSameLogprobs(quantSpec(gptqQuantizationConfig(grid, descAct)), view, reference);
     });
   }
@@ -148,7 +151,7 @@ function awqTensors(module: string, q: QuantizedTensor): [string, TensorData][] 
 test('AWQ GEMM checkpoints (interleaved nibbles) load as their dequantized weights', async () => {
   const grid: QuantGrid = { bits: 4, groupSize: 32, sym: false };
   const quantize = (w: Float32Array, shape: [number, number]) => quantizeRtn(w, shape, grid);
-  const { reference } = quantizedPair(quantize);
+  const { reference } = quantizedPair(grid, quantize);
   const dense = denseSource();
   const tensors = new Map<string, TensorData>();
   for (const name of dense.names()) {
@@ -172,7 +175,7 @@ describe('unsupported or inconsistent quantization is refused in one line naming
 
   test('packed shapes that do not match the config name the tensor', () => {
     const grid: QuantGrid = { bits: 4, groupSize: 32, sym: true };
-    const { view } = quantizedPair((w, shape) => quantizeRtn(w, shape, grid));
+    const { view } = quantizedPair(grid, (w, shape) => quantizeRtn(w, shape, grid));
     const claimed = quantSpec(gptqQuantizationConfig({ ...grid, groupSize: 64 }, false));
     assert.throws(
       () => CpuRunner.load(claimed, view, { kvCacheBytes: 4 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 1 }),

@@ -17,6 +17,7 @@ export type ProjectionQuantizer = (weights: Float32Array, shape: [number, number
 
 export interface NamedSource extends WeightSource {
   names(): string[];
+  info(name: string): { dtype: TensorData['dtype']; shape: number[] };
 }
 
 type Packed = ReturnType<typeof packGptq>;
@@ -37,6 +38,7 @@ export class GptqCheckpointView implements NamedSource {
   constructor(
     private readonly spec: ModelSpec,
     private readonly dense: NamedSource,
+    private readonly grid: QuantGrid,
     private readonly quantize: ProjectionQuantizer,
   ) {
     const { checkpoint } = architectureOf(spec);
@@ -55,6 +57,17 @@ export class GptqCheckpointView implements NamedSource {
   has(name: string): boolean {
     const packed = this.packedName(name);
     return packed ? this.dense.has(`${packed.module}.weight`) : this.dense.has(name);
+  }
+
+  /** A tensor's dtype and shape without quantizing anything (what a writer plans shards by). */
+  info(name: string): { dtype: TensorData['dtype']; shape: number[] } {
+    const packed = this.packedName(name);
+    if (!packed) return this.dense.info(name);
+    const [outputs, inputs] = projectionShape(this.spec, this.projections.get(packed.module)!.projection);
+    const perWord = 32 / this.grid.bits;
+    const groups = this.grid.groupSize ? Math.ceil(inputs / this.grid.groupSize) : 1;
+    const shapes = { qweight: [inputs / perWord, outputs], qzeros: [groups, outputs / perWord], scales: [groups, outputs], g_idx: [inputs] };
+    return { dtype: packed.suffix === 'scales' ? 'float16' : 'int32', shape: shapes[packed.suffix] };
   }
 
   read(name: string): TensorData {

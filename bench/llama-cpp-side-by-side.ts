@@ -11,8 +11,12 @@
  * the CPU runner, greedy, EOS ignored, prefix caching off); llama.cpp runs each GGUF through
  * node-llama-cpp's LlamaContext sequences (greedy; its defaults otherwise: f16 KV cache).
  *
+ * `--swiftlet bf16,int8,int4` picks swiftlet's weights: the bf16 checkpoint as it is, or its
+ * projections quantized by swiftlet's RTN (symmetric, groups of 32, as q8_0 / q4_0 block them) and
+ * loaded as a GPTQ checkpoint (embedding and lm_head stay bf16, as GPTQ checkpoints keep them).
+ *
  *   npx tsx bench/llama-cpp-side-by-side.ts [--reps 3] [--threads 2] [--formats bf16,f16]
- *     [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
+ *     [--swiftlet bf16] [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -26,6 +30,8 @@ import { loadModelSpec } from '../src/model/config.js';
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
 import { writeRandomCheckpoint } from '../src/model/random-weights.js';
 import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import { GptqCheckpointView } from '../src/model/quant/gptq-checkpoint.js';
+import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
 import { createRunnerFor } from '../src/runtime/create-runner.js';
 import { KV_BLOCK_SIZE } from '../src/runtime/types.js';
@@ -35,6 +41,7 @@ const { values } = parseArgs({
     reps: { type: 'string', default: '3' },
     threads: { type: 'string', default: '2' },
     formats: { type: 'string', default: 'bf16,f16' },
+    swiftlet: { type: 'string', default: 'bf16' },
     prompt: { type: 'string', default: '512' },
     gen: { type: 'string', default: '128' },
     parallel: { type: 'string', default: '16' },
@@ -125,11 +132,18 @@ function singleResult(times: number[]): SingleResult {
 
 const NO_TEXT: EngineTokenizer = { decode: () => '', createDetokenizer: () => ({ push: () => '', flush: () => '' }) };
 
-async function swiftlet(numThreads: number): Promise<Contender> {
+type SwiftletWeights = 'bf16' | 'int8' | 'int4';
+const swiftletWeights = values.swiftlet.split(',') as SwiftletWeights[];
+
+async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<Contender> {
   const checkpoint = SafetensorsCheckpoint.open(checkpointDir);
   const maxLen = Math.max(promptLen, parallelPromptLen) + genLen;
   const blocks = (numParallel + 1) * Math.ceil(maxLen / KV_BLOCK_SIZE) + 8;
-  const runner = await createRunnerFor(spec, checkpoint, {
+  const grid: QuantGrid = { bits: weights === 'int4' ? 4 : 8, groupSize: 32, sym: true };
+  const quantized = weights !== 'bf16';
+  const runnerSpec = quantized ? { ...spec, quantization: { method: 'gptq' as const, bits: grid.bits, groupSize: 32, descAct: false, sym: true, zeroOffset: 1 as const } } : spec;
+  const source = quantized ? new GptqCheckpointView(spec, checkpoint, grid, (w, shape) => quantizeRtn(w, shape, grid)) : checkpoint;
+  const runner = await createRunnerFor(runnerSpec, source, {
     device: 'cpu',
     kvCacheBytes: blocks * kvBytesPerBlock(spec),
     maxLoras: 0,
@@ -146,7 +160,7 @@ async function swiftlet(numThreads: number): Promise<Contender> {
     }
   }
   return {
-    label: `swiftlet bf16 ${numThreads}t`,
+    label: `swiftlet ${weights} ${numThreads}t`,
     async single(prompt) {
       return singleResult(await tokenTimes(tokens(prompt, genLen), performance.now(), genLen));
     },
@@ -203,7 +217,8 @@ async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Conten
 /** Per thread count: swiftlet first (the base of the ratios), then llama.cpp per format. */
 const groups: Contender[][] = [];
 for (const numThreads of threadCounts) {
-  const group = values['no-swiftlet'] ? [] : [await swiftlet(numThreads)];
+  const group: Contender[] = [];
+  if (!values['no-swiftlet']) for (const weights of swiftletWeights) group.push(await swiftlet(numThreads, weights));
   for (const format of formats) group.push(await llamaCpp(format, numThreads));
   groups.push(group);
 }

@@ -32,7 +32,7 @@ describe('setTensor refuses what does not fit, naming slot and layer', () => {
     ['a model-level slot with a layer', 0, 'embedding', dense([1000, 64]), /^tensor embedding: a model-level slot takes layer -1$/],
     ['the lm_head of a tied model', MODEL_LAYER, 'lmHead', dense([1000, 64]), /^tensor lmHead: this model has no such tensor$/],
     ['a bias the model does not have', 1, 'qkvBias', dense([256]), /^tensor qkvBias of layer 1: this model has no such tensor$/],
-    ['an unknown weight format', 0, 'gateUp', { format: 'int4', shape: [192, 64], buffers: {} }, /^tensor gateUp of layer 0: the CPU runner has no weight format "int4" \(known: bfloat16, float16, float32\)$/],
+    ['an unknown weight format', 0, 'gateUp', { format: 'int3', shape: [192, 64], buffers: {} }, /^tensor gateUp of layer 0: the CPU runner has no weight format "int3" \(known: bfloat16, float16, float32, int8, int4\)$/],
     ['a buffer that does not fit the shape', 1, 'down', { ...dense([64, 96]), buffers: { weight: new Uint8Array(12) } }, /^tensor down of layer 1: weight buffer is 12 bytes/],
     ['a dense tensor without its buffer', 0, 'inputNorm', { format: 'float32', shape: [64], buffers: {} }, /^tensor inputNorm of layer 0: format float32 needs a buffer "weight"$/],
     ['a checkpoint name', MODEL_LAYER, 'model.embed_tokens.weight', dense([1000, 64]), /^unknown weight slot "model\.embed_tokens\.weight"$/],

@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
 import type { ControlledEvaluateInputItem, Llama, LlamaContextSequence, Token } from 'node-llama-cpp';
 import { loadModelSpec, specFromConfig } from '../src/model/config.js';
-import { halfBitsFromFloat, float32Values, toQ8_0 } from '../src/model/gguf/encode.js';
+import { halfBitsFromFloat, float32Values, toQ4_0, toQ8_0 } from '../src/model/gguf/encode.js';
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
 import { GgufBuilder } from '../src/model/gguf/gguf-file.js';
 import { llama3RopeFactors, setModelMetadata } from '../src/model/gguf/model-metadata.js';
@@ -39,7 +39,7 @@ interface Expected {
 /** Greedy steps whose top-2 margin is below this may legitimately differ between engines. */
 const LOW_MARGIN = 0.05;
 /** Largest |logprob| difference of the top 5 tolerated per weight format (llama.cpp rounds activations to the weights' type). */
-const LOGPROB_TOLERANCE: Record<GgufOutType, number> = { f32: 0.03, f16: 0.03, bf16: 0.3, q8_0: 1 };
+const LOGPROB_TOLERANCE: Record<Exclude<GgufOutType, 'q4_0'>, number> = { f32: 0.03, f16: 0.03, bf16: 0.3, q8_0: 1 };
 /**
  * Every fixture prompt and both short teacher-forced sequences (7 and 33 tokens) for the f32
  * export; the raw prompts and the 7-token sequence for the others.
@@ -260,6 +260,22 @@ describe('gguf encoding and metadata (no llama.cpp)', () => {
     }
   });
 
+  test('q4_0 blocks: f16 scale (largest-magnitude value / -8), codes within half a step (a step where clipped at 15), low nibbles first', () => {
+    const values = Float32Array.from({ length: 64 }, (_, i) => Math.cos(i) * (i < 32 ? 0.02 : 3));
+    const packed = toQ4_0(values);
+    assert.equal(packed.byteLength, 2 * 18);
+    for (let b = 0; b < 2; b++) {
+      const scale = float32Values({ dtype: 'float16', shape: [1], bytes: packed.slice(b * 18, b * 18 + 2) })[0] ?? 0;
+      for (let i = 0; i < 32; i++) {
+        const byte = packed[b * 18 + 2 + (i % 16)] ?? 0;
+        const code = i < 16 ? byte & 15 : byte >> 4;
+        const x = values[b * 32 + i] ?? 0;
+        const steps = code === 15 ? 1.01 : 0.51;
+        assert.ok(Math.abs((code - 8) * scale - x) <= Math.abs(scale) * steps + 1e-6, `block ${b} value ${i}`);
+      }
+    }
+  });
+
   test('llama q/k rows regroup each head from halves to adjacent pairs', () => {
     const rows = Uint8Array.from({ length: 16 }, (_, i) => i);
     // two heads of 4 rows, rows of 2 bytes
@@ -364,6 +380,20 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
       await checkAgainst(instance, path, fromReference(outType === 'f32'), LOGPROB_TOLERANCE[outType], outType);
     });
   }
+
+  // NOTE: logprobs are not compared at q4_0: on this 64-wide model they move by up to 3.5 from transformers' (open: whether that is all 4-bit rounding).
+  test('tiny-qwen2 as q4_0: llama.cpp loads it and reads the Q4_0 tensors', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const path = join(workDir, 'tiny-qwen2-q4_0.gguf');
+    exportGguf({ modelDir: MODEL_DIR, outputPath: path, outType: 'q4_0' });
+    const model = await instance.loadModel({ modelPath: path });
+    await model.dispose();
+    const { readGgufFileInfo } = await import('node-llama-cpp');
+    const info = await readGgufFileInfo(path, { ignoreKeys: ['tokenizer.ggml.tokens', 'tokenizer.ggml.merges', 'tokenizer.ggml.token_type'], logWarnings: false });
+    assert.equal((info.metadata as unknown as Record<string, Record<string, unknown>>)['general']?.['file_type'], 2);
+    assert.equal(info.tensorInfo?.find((tensor) => tensor.name === 'blk.0.ffn_down.weight')?.ggmlType, 2);
+  });
 
   test('the file reads back with the keys and tensors llama.cpp names', async (t) => {
     if (!ready(t)) return;

@@ -31,4 +31,8 @@ std::unique_ptr<Linear> makeLinear(const swiftlet_common::TensorView& tensor);
 // formats/dense.cc: bfloat16, float16, float32.
 std::unique_ptr<Linear> makeDenseLinear(const swiftlet_common::TensorView& tensor);
 
+// formats/int8.cc, formats/int4.cc: integer codes with per-group scales and zero points.
+std::unique_ptr<Linear> makeInt8Linear(const swiftlet_common::TensorView& tensor);
+std::unique_ptr<Linear> makeInt4Linear(const swiftlet_common::TensorView& tensor);
+
 }  // namespace swiftlet

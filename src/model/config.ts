@@ -10,6 +10,7 @@ import { ModelLoadError } from './errors.js';
 import { yarnMscale } from './rope.js';
 import type { ModelSpec, RopeSpec, WeightDtype } from './spec.js';
 import { architectureNamed } from './arch/registry.js';
+import { parseQuantConfig } from './quant/quant-config.js';
 
 type Json = Record<string, unknown>;
 
@@ -112,6 +113,7 @@ export function specFromConfig(config: Json, generationConfig: Json = {}): Model
   const hiddenSize = num(config, 'hidden_size');
   const numHeads = num(config, 'num_attention_heads');
   const eosTokenIds = [...new Set([...tokenIds(generationConfig['eos_token_id']), ...tokenIds(config['eos_token_id'])])];
+  const quantization = parseQuantConfig(config);
   return {
     hfArchitecture,
     family: arch.family,
@@ -131,6 +133,7 @@ export function specFromConfig(config: Json, generationConfig: Json = {}): Model
     dtype: parseDtype(config),
     bosTokenId: tokenIds(config['bos_token_id'])[0] ?? null,
     eosTokenIds,
+    ...(quantization ? { quantization } : {}),
   };
 }
 

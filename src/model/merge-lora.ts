@@ -5,8 +5,8 @@
  * one base tensor and one module's A and B are in memory at a time, so a 7B merge needs a few
  * hundred MB, not the model's size.
  */
-import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { loadModelSpec } from './config.js';
 import { ModelLoadError } from './errors.js';
 import { LORA_TENSOR, loraScale, parseLoraConfig } from './lora.js';
@@ -15,7 +15,7 @@ import { fromFloat32, SafetensorsWriter, type TensorPlan } from './safetensors-w
 import type { WeightDtype } from './spec.js';
 import { checkWeights } from './arch/checkpoint.js';
 import { architectureOf } from './arch/registry.js';
-import { CHECKPOINT_SIDE_FILES } from './checkpoint-files.js';
+import { CHECKPOINT_SIDE_FILES, prepareOutputDir } from './checkpoint-files.js';
 
 
 export const DEFAULT_MAX_SHARD_BYTES = 5e9;
@@ -126,16 +126,6 @@ function writeConfig(baseDir: string, outputDir: string, dtype: WeightDtype): vo
   writeFileSync(join(outputDir, 'config.json'), `${JSON.stringify(config, null, 2)}\n`);
 }
 
-function prepareOutput(options: MergeLoraOptions): void {
-  const output = resolve(options.outputDir);
-  if (output === resolve(options.baseDir) || output === resolve(options.adapterDir)) {
-    throw new ModelLoadError(`--output must be a new directory, not the base model's or the adapter's`);
-  }
-  if (existsSync(output) && readdirSync(output).length > 0) {
-    throw new ModelLoadError(`output directory ${options.outputDir} exists and is not empty`);
-  }
-  mkdirSync(output, { recursive: true });
-}
 
 export function mergeLora(options: MergeLoraOptions): MergeLoraResult {
   const spec = loadModelSpec(options.baseDir);
@@ -152,7 +142,7 @@ export function mergeLora(options: MergeLoraOptions): MergeLoraResult {
   try {
     checkWeights(spec, base);
     const modules = adapterModules(adapter, base, loraConfig.rank, options.adapterDir);
-    prepareOutput(options);
+    prepareOutputDir(options.outputDir, [options.baseDir, options.adapterDir], "the base model's or the adapter's");
     const plan: TensorPlan[] = base
       .names()
       .sort(naturalCompare)

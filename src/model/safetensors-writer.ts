@@ -8,13 +8,14 @@
 import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import type { WeightDtype } from './spec.js';
+import type { TensorDtype } from './tensors.js';
 import { DTYPE_BYTES } from './safetensors.js';
 
-const HEADER_DTYPES: Record<WeightDtype, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32' };
+const HEADER_DTYPES: Record<TensorDtype, string> = { bfloat16: 'BF16', float16: 'F16', float32: 'F32', int32: 'I32' };
 
 export interface TensorPlan {
   name: string;
-  dtype: WeightDtype;
+  dtype: TensorDtype;
   shape: number[];
 }
 

@@ -5,16 +5,16 @@
  */
 import { closeSync, existsSync, openSync, readFileSync, readSync } from 'node:fs';
 import { join } from 'node:path';
-import type { WeightDtype } from './spec.js';
-import type { TensorData, WeightSource } from './tensors.js';
+import type { TensorData, TensorDtype, WeightSource } from './tensors.js';
 import { ModelLoadError } from './errors.js';
 
-const DTYPES: Record<string, WeightDtype> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32' };
-export const DTYPE_BYTES: Record<WeightDtype, number> = { bfloat16: 2, float16: 2, float32: 4 };
+// NOTE: I32 holds the packed integers of quantized checkpoints (GPTQ/AWQ qweight, qzeros, g_idx).
+const DTYPES: Record<string, TensorDtype> = { BF16: 'bfloat16', F16: 'float16', F32: 'float32', I32: 'int32' };
+export const DTYPE_BYTES: Record<TensorDtype, number> = { bfloat16: 2, float16: 2, float32: 4, int32: 4 };
 
 interface TensorEntry {
   file: string;
-  dtype: WeightDtype;
+  dtype: TensorDtype;
   shape: number[];
   /** Absolute byte range in the file. */
   start: number;
@@ -95,7 +95,7 @@ export class SafetensorsCheckpoint implements WeightSource {
     return this.entries.has(name);
   }
 
-  info(name: string): { dtype: WeightDtype; shape: number[] } {
+  info(name: string): { dtype: TensorDtype; shape: number[] } {
     const entry = this.entry(name);
     return { dtype: entry.dtype, shape: entry.shape };
   }
@@ -134,6 +134,7 @@ export function toFloat32(tensor: TensorData): Float32Array {
   const count = tensor.bytes.byteLength / DTYPE_BYTES[tensor.dtype];
   const out = new Float32Array(count);
   const view = new DataView(tensor.bytes.buffer, tensor.bytes.byteOffset, tensor.bytes.byteLength);
+  if (tensor.dtype === 'int32') throw new ModelLoadError('packed int32 tensors are no floating-point weights (read them through their quantization format)');
   if (tensor.dtype === 'float32') {
     for (let i = 0; i < count; i++) out[i] = view.getFloat32(i * 4, true);
   } else if (tensor.dtype === 'bfloat16') {

@@ -2,6 +2,7 @@
  * One normalised description of every supported decoder-only architecture.
  * Architecture differences are switches here, never copies of the forward pass.
  */
+import type { QuantConfig } from './quant/quant-config.js';
 export type WeightDtype = 'bfloat16' | 'float16' | 'float32';
 
 export interface RopeSpec {
@@ -45,8 +46,10 @@ export interface ModelSpec {
   /** RMSNorm over each head of q and k before rotary (Qwen3). */
   qkNorm: boolean;
   rope: RopeSpec;
-  /** Storage dtype of the checkpoint. */
+  /** Storage dtype of the checkpoint (of its scales and dense tensors, when quantized). */
   dtype: WeightDtype;
+  /** config.json's quantization_config, when the linear layers are stored quantized. */
+  quantization?: QuantConfig;
   bosTokenId: number | null;
   eosTokenIds: number[];
 }

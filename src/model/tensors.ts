@@ -1,9 +1,12 @@
 /** Checkpoint tensors and LoRA weights as they leave src/model for a runner. */
 import type { WeightDtype } from './spec.js';
 
+/** A checkpoint tensor's storage type: a weight dtype, or int32 for quantized checkpoints' packed integers. */
+export type TensorDtype = WeightDtype | 'int32';
+
 /** Raw tensor bytes as stored in a checkpoint (little-endian). */
 export interface TensorData {
-  dtype: WeightDtype;
+  dtype: TensorDtype;
   shape: number[];
   /** Exactly the tensor's bytes. */
   bytes: Uint8Array;

@@ -18,6 +18,8 @@
  * returns: each rank's native model is configured with `shardSpec` and never slices anything.
  */
 import { joinBytes } from '../model/arch/rows.js';
+import type { SlotTensor } from '../model/arch/checkpoint.js';
+import { isQuantized } from '../model/weight-formats/quantized.js';
 import { ModelLoadError } from '../model/errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import { linearOf, PROJECTIONS_OF_SLOT, slotRowParts, type LinearSlot, type Projection, type Slot } from '../model/layout.js';
@@ -110,8 +112,11 @@ function fusedRowBlock(spec: ModelSpec, slot: LinearSlot, tensor: TensorData, ra
 }
 
 /** Rank `rank`'s part of one canonical tensor of `spec`, or null when that rank does not hold it. */
-export function shardTensor(spec: ModelSpec, slot: Slot, tensor: TensorData, rank: number, size: number): TensorData | null {
+export function shardTensor(spec: ModelSpec, slot: Slot, tensor: TensorData, rank: number, size: number): TensorData | null;
+export function shardTensor(spec: ModelSpec, slot: Slot, tensor: SlotTensor, rank: number, size: number): SlotTensor | null;
+export function shardTensor(spec: ModelSpec, slot: Slot, tensor: SlotTensor, rank: number, size: number): SlotTensor | null {
   if (size === 1) return tensor;
+  if (isQuantized(tensor)) throw new ModelLoadError(`tensor ${slot}: tensor-parallel splits of quantized weights are not supported yet`);
   if (slot === 'lmHead') return rank === 0 ? tensor : null;
   const linear = linearOf(slot);
   if (linear && ROW_SPLIT.has(linear)) return fusedRowBlock(spec, linear, tensor, rank, size);

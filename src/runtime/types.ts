@@ -7,7 +7,7 @@ import type { LoraWeights } from '../model/tensors.js';
 
 export { KV_BLOCK_SIZE } from '../model/layout.js';
 
-export type { LoraWeights, TensorData, WeightSource } from '../model/tensors.js';
+export type { LoraWeights, TensorData, TensorDtype, WeightSource } from '../model/tensors.js';
 
 /**
  * Per-sequence sampling settings for one step, one entry per sequence in the batch.

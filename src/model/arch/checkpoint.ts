@@ -1,14 +1,23 @@
 /** A spec's checkpoint, read through its family's CheckpointLayout: which tensors it needs, and each slot in the canonical layout. */
 import { ModelLoadError } from '../errors.js';
 import type { ModelSpec } from '../spec.js';
-import { requiredSlots, type SlotRef } from '../layout.js';
+import { isLinearSlot, requiredSlots, type SlotRef } from '../layout.js';
 import type { TensorData, WeightSource } from '../tensors.js';
+import { quantizedTensorNames, readQuantizedSlot } from '../quant/quantized-slot.js';
+import type { QuantizedTensor } from '../weight-formats/quantized.js';
 import { architectureOf } from './registry.js';
+
+/** A canonical tensor: the checkpoint's bytes, or integer codes for a quantized checkpoint's linear slots. */
+export type SlotTensor = TensorData | QuantizedTensor;
 
 /** Every checkpoint tensor `spec` needs, by its checkpoint name, in load order. */
 export function requiredTensorNames(spec: ModelSpec): string[] {
   const { checkpoint } = architectureOf(spec);
-  return requiredSlots(spec).flatMap((ref) => checkpoint.tensorsOf(ref));
+  const { quantization } = spec;
+  return requiredSlots(spec).flatMap((ref) => {
+    const names = checkpoint.tensorsOf(ref);
+    return quantization && isLinearSlot(ref.slot) ? names.flatMap((name) => quantizedTensorNames(name, quantization)) : names;
+  });
 }
 
 /** Fails with one error listing every missing tensor, before any weight is converted. */
@@ -26,10 +35,16 @@ export function readSlot(spec: ModelSpec, source: WeightSource, ref: SlotRef): T
   return architectureOf(spec).checkpoint.read(spec, source, ref);
 }
 
+/** readSlot, or for a quantized checkpoint's linear slot its several packed tensors per projection. */
+function readCanonicalSlot(spec: ModelSpec, source: WeightSource, ref: SlotRef): SlotTensor {
+  if (!spec.quantization || !isLinearSlot(ref.slot)) return readSlot(spec, source, ref);
+  return readQuantizedSlot(spec, spec.quantization, source, ref.slot, architectureOf(spec).checkpoint.tensorsOf(ref));
+}
+
 /** Every canonical tensor of `spec` in load order, read one at a time (so a runner can convert and drop each); checks first that none is missing. */
-export function canonicalTensors(spec: ModelSpec, source: WeightSource): Iterable<{ ref: SlotRef; tensor: TensorData }> {
+export function canonicalTensors(spec: ModelSpec, source: WeightSource): Iterable<{ ref: SlotRef; tensor: SlotTensor }> {
   checkWeights(spec, source);
   return (function* () {
-    for (const ref of requiredSlots(spec)) yield { ref, tensor: readSlot(spec, source, ref) };
+    for (const ref of requiredSlots(spec)) yield { ref, tensor: readCanonicalSlot(spec, source, ref) };
   })();
 }

@@ -1,6 +1,7 @@
 /**
  * Checkpoint tensors (bf16, f16, f32) to GGUF storage types: F32, F16, BF16 (rounded to
- * nearest even) and Q8_0 (per block of 32: an f16 scale max|x|/127 and 32 rounded int8s).
+ * nearest even), Q8_0 (per block of 32: an f16 scale max|x|/127 and 32 rounded int8s) and Q4_0
+ * (per block of 32: an f16 scale and 32 4-bit codes).
  * Same-type conversions copy the bytes unchanged.
  */
 import type { TensorData } from '../tensors.js';
@@ -118,6 +119,32 @@ export function toQ8_0(values: Float32Array): Uint8Array {
   return out;
 }
 
+/**
+ * Q4_0 blocks (ggml's reference quantizer): the scale is the block's value of largest magnitude
+ * over -8, so that value is code 0 exactly; codes are x / scale + 8 truncated after adding 0.5,
+ * at most 15. Byte i holds value i in its low nibble and value 16 + i in its high nibble.
+ */
+export function toQ4_0(values: Float32Array): Uint8Array {
+  if (values.length % Q8_0_BLOCK !== 0) throw new ModelLoadError(`Q4_0 needs a multiple of ${Q8_0_BLOCK} values, got ${values.length}`);
+  const half = Q8_0_BLOCK / 2;
+  const numBlocks = values.length / Q8_0_BLOCK;
+  const out = new Uint8Array(numBlocks * (2 + half));
+  for (let b = 0; b < numBlocks; b++) {
+    const block = values.subarray(b * Q8_0_BLOCK, (b + 1) * Q8_0_BLOCK);
+    let extreme = 0;
+    for (const x of block) if (Math.abs(x) > Math.abs(extreme)) extreme = x;
+    const scale = extreme / -8;
+    const inverse = scale !== 0 ? 1 / scale : 0;
+    const code = (x: number) => Math.min(15, Math.trunc(x * inverse + 8.5));
+    const at = b * (2 + half);
+    const scaleBits = halfBitsFromFloat(scale);
+    out[at] = scaleBits & 0xff;
+    out[at + 1] = scaleBits >>> 8;
+    for (let i = 0; i < half; i++) out[at + 2 + i] = code(block[i]!) | (code(block[half + i]!) << 4);
+  }
+  return out;
+}
+
 const SAME_DTYPE: Partial<Record<GgmlTypeName, TensorData['dtype']>> = { F32: 'float32', F16: 'float16', BF16: 'bfloat16' };
 
 /** The tensor's bytes in `type` (row-major, unchanged layout). */
@@ -133,5 +160,7 @@ export function encodeTensor(tensor: TensorData, type: GgmlTypeName): Uint8Array
       return toBf16(values);
     case 'Q8_0':
       return toQ8_0(values);
+    case 'Q4_0':
+      return toQ4_0(values);
   }
 }

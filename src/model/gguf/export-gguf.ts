@@ -19,12 +19,12 @@ import { setModelMetadata } from './model-metadata.js';
 import { ggufTensorName, permuteRopeRows, ropePermuteHeads, ROPE_FREQS_TENSOR } from './tensor-names.js';
 import { setTokenizerMetadata } from './tokenizer-metadata.js';
 
-export const GGUF_OUT_TYPES = ['f32', 'f16', 'bf16', 'q8_0'] as const;
+export const GGUF_OUT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
 export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
 
 /** llama.cpp's `general.file_type` numbering (LLAMA_FTYPE_*). */
-const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q8_0: 7, bf16: 32 };
-const MATRIX_TYPE: Record<GgufOutType, GgmlTypeName> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0' };
+const FILE_TYPE: Record<GgufOutType, number> = { f32: 0, f16: 1, q4_0: 2, q8_0: 7, bf16: 32 };
+const MATRIX_TYPE: Record<GgufOutType, GgmlTypeName> = { f32: 'F32', f16: 'F16', bf16: 'BF16', q8_0: 'Q8_0', q4_0: 'Q4_0' };
 
 export interface ExportGgufOptions {
   modelDir: string;
@@ -45,12 +45,12 @@ export interface ExportGgufResult {
 
 /**
  * Storage type of one tensor: vectors (norms, biases) stay f32 as llama.cpp computes them;
- * a matrix whose rows do not split into Q8_0 blocks falls back to f16.
+ * a matrix whose rows do not split into Q8_0 / Q4_0 blocks falls back to f16.
  */
 function tensorType(shape: readonly number[], outType: GgufOutType): GgmlTypeName {
   if (shape.length < 2) return 'F32';
   const type = MATRIX_TYPE[outType];
-  if (type === 'Q8_0' && (shape[shape.length - 1] ?? 0) % Q8_0_BLOCK !== 0) return 'F16';
+  if ((type === 'Q8_0' || type === 'Q4_0') && (shape[shape.length - 1] ?? 0) % Q8_0_BLOCK !== 0) return 'F16';
   return type;
 }
 

@@ -45,12 +45,14 @@ export type GgufValue =
   | { type: 'array'; itemType: 'float32'; value: readonly number[] };
 
 /** The tensor storage types this writer produces, with ggml's numbering. */
-export const GGML_TYPE = { F32: 0, F16: 1, Q8_0: 8, BF16: 30 } as const;
+export const GGML_TYPE = { F32: 0, F16: 1, Q4_0: 2, Q8_0: 8, BF16: 30 } as const;
 export type GgmlTypeName = keyof typeof GGML_TYPE;
 
 /** Q8_0 packs 32 values as one f16 scale and 32 int8s. */
 export const Q8_0_BLOCK = 32;
 const Q8_0_BLOCK_BYTES = 2 + Q8_0_BLOCK;
+/** Q4_0 packs the same 32 values as one f16 scale and 16 bytes of 4-bit codes. */
+const Q4_0_BLOCK_BYTES = 2 + Q8_0_BLOCK / 2;
 
 /** Bytes of a tensor whose innermost dimension is `rowLength`. */
 export function tensorByteSize(type: GgmlTypeName, shape: readonly number[]): number {
@@ -61,10 +63,11 @@ export function tensorByteSize(type: GgmlTypeName, shape: readonly number[]): nu
     case 'F16':
     case 'BF16':
       return count * 2;
-    case 'Q8_0': {
+    case 'Q8_0':
+    case 'Q4_0': {
       const rowLength = shape[shape.length - 1] ?? 1;
-      if (rowLength % Q8_0_BLOCK !== 0) throw new ModelLoadError(`Q8_0 needs rows of a multiple of ${Q8_0_BLOCK} values, got ${rowLength}`);
-      return (count / Q8_0_BLOCK) * Q8_0_BLOCK_BYTES;
+      if (rowLength % Q8_0_BLOCK !== 0) throw new ModelLoadError(`${type} needs rows of a multiple of ${Q8_0_BLOCK} values, got ${rowLength}`);
+      return (count / Q8_0_BLOCK) * (type === 'Q8_0' ? Q8_0_BLOCK_BYTES : Q4_0_BLOCK_BYTES);
     }
   }
 }

@@ -3,6 +3,7 @@ import { ModelLoadError } from '../errors.js';
 import { isLinearSlot, type NativeTensor, type Slot } from '../layout.js';
 import type { TensorData } from '../tensors.js';
 import { DENSE_FORMATS, denseTensor } from './dense.js';
+import { isQuantized, quantizedToNative, type QuantizedTensor } from './quantized.js';
 import type { WeightFormat } from './types.js';
 
 const FORMATS = new Map<string, WeightFormat>(DENSE_FORMATS.map((format) => [format.name, format]));
@@ -15,6 +16,7 @@ export function weightFormatOf(tensor: TensorData): WeightFormat {
 }
 
 /** One canonical tensor as native takes it: a linear slot through its weight format, anything else dense. */
-export function nativeTensorOf(slot: Slot, tensor: TensorData): NativeTensor {
+export function nativeTensorOf(slot: Slot, tensor: TensorData | QuantizedTensor): NativeTensor {
+  if (isQuantized(tensor)) return quantizedToNative(tensor);
   return isLinearSlot(slot) ? weightFormatOf(tensor).toNative(tensor) : denseTensor(tensor);
 }

@@ -1,0 +1,49 @@
+/**
+ * `swiftlet export --quant-bits 4|8 [--quant-method rtn] [--group-size N] --model DIR --output DIR`
+ * (SWIFT: `--quant_bits`, `--quant_method`): the flags export.ts adds for quantizing, and the
+ * quantized export itself (src/model/quant/export-quantized.ts).
+ */
+import { UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
+import { resolveModelDir } from '../../host/resolve-model.js';
+import { formatBytes } from '../../model/hub/progress.js';
+import { QUANT_METHODS, quantizeCheckpoint, type ExportQuantMethod } from '../../model/quant/export-quantized.js';
+
+export const QUANT_FLAGS: FlagSpecs = {
+  'quant-bits': { kind: 'string', help: 'write a GPTQ checkpoint with 4- or 8-bit weights to --output DIR' },
+  'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq, awq: not yet)` },
+  'group-size': { kind: 'string', default: '128', help: '--quant-bits: input columns per scale (32, 64, 128, or -1: one per row)' },
+  dataset: { kind: 'string', help: '--quant-bits: calibration JSONL (gptq; not yet used by rtn)' },
+};
+
+const GROUP_SIZES = new Set([-1, 32, 64, 128]);
+
+export async function quantCommand(flags: ParsedFlags): Promise<number> {
+  const output = flags['output'] as string | undefined;
+  if (output === undefined) throw new UsageError('--quant-bits needs --output DIR');
+  const bits = Number(flags['quant-bits']);
+  if (bits !== 4 && bits !== 8) throw new UsageError('--quant-bits must be 4 or 8');
+  const method = String(flags['quant-method']);
+  if (!(QUANT_METHODS as readonly string[]).includes(method)) throw new UsageError(`--quant-method must be one of ${QUANT_METHODS.join(', ')}`);
+  const groupSize = Number(flags['group-size']);
+  if (!GROUP_SIZES.has(groupSize)) throw new UsageError('--group-size must be 32, 64, 128 or -1');
+  const modelDir = await resolveModelDir(flags['model'] as string | undefined);
+  const started = performance.now();
+  let lastReport = 0;
+  const result = quantizeCheckpoint({
+    modelDir,
+    outputDir: output,
+    bits,
+    method: method as ExportQuantMethod,
+    groupSize: groupSize === -1 ? undefined : groupSize,
+    onTensor: (done, total) => {
+      const now = performance.now();
+      if (done === total || now - lastReport > 2000) {
+        lastReport = now;
+        console.error(`  ${done}/${total} tensors`);
+      }
+    },
+  });
+  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  console.error(`wrote ${output}: GPTQ ${bits}-bit (${method}, group ${groupSize}), ${result.numTensors} tensors, ${formatBytes(result.bytes)} in ${seconds} s`);
+  return 0;
+}

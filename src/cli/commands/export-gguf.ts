@@ -5,6 +5,7 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { resolveModelDir } from '../../host/resolve-model.js';
 import { exportGguf, GGUF_OUT_TYPES, type GgufOutType } from '../../model/gguf/export-gguf.js';
+import { tensorProgress } from '../tensor-progress.js';
 
 export const GGUF_FLAGS: FlagSpecs = {
   'to-gguf': { kind: 'boolean', help: 'write one GGUF file (llama.cpp, Ollama) to --output FILE.gguf' },
@@ -19,22 +20,15 @@ export async function toGgufCommand(flags: ParsedFlags): Promise<number> {
   if (!(GGUF_OUT_TYPES as readonly string[]).includes(outType)) throw new UsageError(`--outtype must be one of ${GGUF_OUT_TYPES.join(', ')}`);
   const modelDir = await resolveModelDir(flags['model'] as string | undefined);
   const tokenizerPre = flags['tokenizer-pre'] as string | undefined;
-  const started = performance.now();
-  let lastReport = 0;
+  const progress = tensorProgress();
   const result = exportGguf({
     modelDir,
     outputPath: output,
     outType: outType as GgufOutType,
     ...(tokenizerPre !== undefined ? { tokenizerPre } : {}),
-    onTensor: (done, total) => {
-      const now = performance.now();
-      if (done === total || now - lastReport > 2000) {
-        lastReport = now;
-        console.error(`  ${done}/${total} tensors`);
-      }
-    },
+    onTensor: progress.onTensor,
   });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const seconds = progress.elapsedSeconds();
   console.error(`wrote ${output}: ${result.spec.hfArchitecture} as GGUF ${outType}, ${result.numTensors} tensors, ${(result.bytes / 2 ** 20).toFixed(1)} MiB in ${seconds} s`);
   return 0;
 }

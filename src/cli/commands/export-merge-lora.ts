@@ -8,6 +8,7 @@ import { resolveModelDir } from '../../host/resolve-model.js';
 import { DEFAULT_MAX_SHARD_BYTES, mergeLora } from '../../model/merge-lora.js';
 import { formatBytes } from '../../model/hub/progress.js';
 import type { WeightDtype } from '../../model/spec.js';
+import { tensorProgress } from '../tensor-progress.js';
 
 export const MERGE_LORA_FLAGS: FlagSpecs = {
   'merge-lora': { kind: 'boolean', help: 'fold a LoRA adapter (--adapter) into the model and write a full checkpoint to --output DIR' },
@@ -38,23 +39,16 @@ export async function mergeLoraCommand(flags: ParsedFlags): Promise<number> {
   const maxShardBytes = parseBytes((flags['max-shard-size'] as string | undefined) ?? String(DEFAULT_MAX_SHARD_BYTES));
   if (maxShardBytes < 1) throw new UsageError('--max-shard-size must be positive');
   const baseDir = await resolveModelDir(flags['model'] as string | undefined);
-  const started = performance.now();
-  let lastReport = 0;
+  const progress = tensorProgress();
   const result = mergeLora({
     baseDir,
     adapterDir,
     outputDir: output,
     ...(dtype !== undefined ? { dtype } : {}),
     maxShardBytes,
-    onTensor: (done, total) => {
-      const now = performance.now();
-      if (done === total || now - lastReport > 2000) {
-        lastReport = now;
-        console.error(`  ${done}/${total} tensors`);
-      }
-    },
+    onTensor: progress.onTensor,
   });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const seconds = progress.elapsedSeconds();
   const shards = result.files.filter((file) => file.endsWith('.safetensors')).length;
   console.error(
     `wrote ${output}: ${result.numTensors} tensors in ${result.dtype} (${result.numMerged} with the adapter folded in), ` +

@@ -7,6 +7,7 @@ import { UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { resolveModelDir } from '../../host/resolve-model.js';
 import { formatBytes } from '../../model/hub/progress.js';
 import { QUANT_METHODS, quantizeCheckpoint, type ExportQuantMethod } from '../../model/quant/export-quantized.js';
+import { tensorProgress } from '../tensor-progress.js';
 
 export const QUANT_FLAGS: FlagSpecs = {
   'quant-bits': { kind: 'string', help: 'write a GPTQ checkpoint with 4- or 8-bit weights to --output DIR' },
@@ -27,23 +28,16 @@ export async function quantCommand(flags: ParsedFlags): Promise<number> {
   const groupSize = Number(flags['group-size']);
   if (!GROUP_SIZES.has(groupSize)) throw new UsageError('--group-size must be 32, 64, 128 or -1');
   const modelDir = await resolveModelDir(flags['model'] as string | undefined);
-  const started = performance.now();
-  let lastReport = 0;
+  const progress = tensorProgress();
   const result = quantizeCheckpoint({
     modelDir,
     outputDir: output,
     bits,
     method: method as ExportQuantMethod,
     groupSize: groupSize === -1 ? undefined : groupSize,
-    onTensor: (done, total) => {
-      const now = performance.now();
-      if (done === total || now - lastReport > 2000) {
-        lastReport = now;
-        console.error(`  ${done}/${total} tensors`);
-      }
-    },
+    onTensor: progress.onTensor,
   });
-  const seconds = ((performance.now() - started) / 1000).toFixed(1);
+  const seconds = progress.elapsedSeconds();
   console.error(`wrote ${output}: GPTQ ${bits}-bit (${method}, group ${groupSize}), ${result.numTensors} tensors, ${formatBytes(result.bytes)} in ${seconds} s`);
   return 0;
 }

@@ -9,7 +9,7 @@ import { gxxMissing, runNativeCheck } from './helpers/native-check.js';
 
 test('the CUDA runner reads its environment flags and knows its slots (g++, no GPU)', { skip: gxxMissing() }, () => {
   const run = runNativeCheck(
-    ['cuda/test/units_test.cc', 'cuda/src/env_flags.cc', 'cuda/src/slot_shapes.cc', 'common/layout.cc'],
+    ['cuda/test/units_test.cc', 'cuda/src/env_flags.cc', 'cuda/src/slot_shapes.cc', 'common/slot_shape.cc', 'common/layout.cc'],
     ['common', 'cuda/src'],
   );
   assert.equal(run.status, 0, run.output);

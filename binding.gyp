@@ -22,7 +22,8 @@
         "native/cpu/model.cc",
         "native/cpu/sampling.cc",
         "native/cpu/tensor.cc",
-        "native/cpu/thread_pool.cc"
+        "native/cpu/thread_pool.cc",
+        "native/cpu/token_bitmask.cc"
       ],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "native/common"],
       "defines": ["NAPI_VERSION=8", "NAPI_CPP_EXCEPTIONS"],

@@ -92,6 +92,19 @@ PositionLogprobsInput readPositionLogprobs(const Reader& read, const Napi::Value
   return in;
 }
 
+TokenBitmaskInput readTokenBitmask(const Reader& read, const Napi::Value& value) {
+  TokenBitmaskInput in;
+  // Absent or null: no sequence of the step has a grammar.
+  if (value.IsNull() || value.IsUndefined()) return in;
+  if (!value.IsObject()) read.fail("tokenBitmask", "must be an object or null");
+  const Napi::Object mask = value.As<Napi::Object>();
+  in.present = true;
+  in.numWords = read.integer(mask, "numWords");
+  in.bitmask = read.array<uint32_t>(mask, "bitmask");
+  in.hasBitmask = read.array<uint8_t>(mask, "hasBitmask");
+  return in;
+}
+
 template <class T>
 Napi::Value toJs(Napi::Env env, const std::vector<T>& values) {
   auto array = Napi::TypedArrayOf<T>::New(env, values.size());
@@ -118,6 +131,7 @@ StepInput readStep(const Napi::Value& value) {
   step.blockTables = read.array<int32_t>(batch, "blockTables");
   step.sampling = readSampling(read, read.object(batch, "sampling"));
   step.positionLogprobs = readPositionLogprobs(read, batch.Get("positionLogprobs"));
+  step.tokenBitmask = readTokenBitmask(read, batch.Get("tokenBitmask"));
   return step;
 }
 

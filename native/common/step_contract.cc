@@ -1,5 +1,6 @@
 #include "step_contract.h"
 
+#include <algorithm>
 #include <stdexcept>
 
 #include "layout.h"
@@ -101,6 +102,39 @@ void checkPositionLogprobs(const PositionLogprobsInput& positions, int numTokens
   }
 }
 
+// A constrained row must leave its sequence a token to sample, and its sampled logits row must
+// not also serve positionLogprobs (the samplers mask that row in place).
+void checkTokenBitmask(const StepInput& step, int vocabSize) {
+  const TokenBitmaskInput& mask = step.tokenBitmask;
+  if (!mask.present) return;
+  const int minWords = (vocabSize + 31) / 32;
+  if (mask.numWords < minWords) {
+    fail("tokenBitmask.numWords " + std::to_string(mask.numWords) + " is below ceil(vocabSize / 32) = " + std::to_string(minWords));
+  }
+  const size_t S = static_cast<size_t>(step.numSeqs);
+  checkLength(mask.hasBitmask.size(), S, "tokenBitmask.hasBitmask", "numSeqs");
+  checkLength(mask.bitmask.size(), S * mask.numWords, "tokenBitmask.bitmask", "numSeqs * numWords");
+  for (int s = 0; s < step.numSeqs; s++) {
+    if (mask.hasBitmask[s] > 1) fail("tokenBitmask.hasBitmask of " + sequence(s) + " must be 0 or 1");
+    const uint32_t* row = mask.rowOf(s);
+    if (row == nullptr || !step.sampling.doSample[s]) continue;
+    bool isAnyAllowed = false;
+    for (int w = 0; w < minWords && !isAnyAllowed; w++) {
+      const int bitsInWord = std::min(32, vocabSize - w * 32);
+      const uint32_t inVocab = bitsInWord == 32 ? 0xffffffffu : (1u << bitsInWord) - 1;
+      isAnyAllowed = (row[w] & inVocab) != 0;
+    }
+    if (!isAnyAllowed) fail("tokenBitmask of " + sequence(s) + " allows no token of the vocabulary");
+  }
+  if (!step.positionLogprobs.wanted) return;
+  for (int32_t index : step.positionLogprobs.tokenIndex) {
+    const int s = static_cast<int>(std::upper_bound(step.queryStart.begin(), step.queryStart.end(), index) - step.queryStart.begin()) - 1;
+    if (mask.rowOf(s) != nullptr && step.sampling.doSample[s] && index == step.queryStart[s + 1] - 1) {
+      fail("positionLogprobs.tokenIndex " + std::to_string(index) + " is the sampled token of constrained " + sequence(s));
+    }
+  }
+}
+
 }  // namespace
 
 void validateStep(const StepInput& step, const StepLimits& limits) {
@@ -118,6 +152,7 @@ void validateStep(const StepInput& step, const StepLimits& limits) {
     if (step.queryStart[s + 1] <= step.queryStart[s]) fail(sequence(s) + " has no tokens (queryStart must increase)");
   for (int s = 0; s < step.numSeqs; s++) checkSequence(step, limits, s);
   checkPositionLogprobs(step.positionLogprobs, step.numTokens, limits.vocabSize);
+  checkTokenBitmask(step, limits.vocabSize);
 }
 
 }  // namespace swiftlet_common

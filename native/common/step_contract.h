@@ -47,6 +47,19 @@ struct PositionLogprobsInput {
   int topK = 0;
 };
 
+// Structured outputs' grammar masks (StepBatch.tokenBitmask): bit (id % 32) of word (id / 32) of
+// a sequence's row is 1 where the grammar allows token id; a row with hasBitmask 0 is unconstrained.
+struct TokenBitmaskInput {
+  bool present = false;
+  int numWords = 0;                 // u32 words per row: at least ceil(vocabSize / 32)
+  std::vector<uint32_t> bitmask;    // [numSeqs * numWords]
+  std::vector<uint8_t> hasBitmask;  // [numSeqs] 0 or 1
+
+  const uint32_t* rowOf(int seq) const {
+    return present && hasBitmask[seq] ? bitmask.data() + static_cast<size_t>(seq) * numWords : nullptr;
+  }
+};
+
 // One engine step, copied out of the JS typed arrays on the JS thread.
 struct StepInput {
   int numSeqs = 0, numTokens = 0, maxBlocksPerSeq = 0;
@@ -56,6 +69,7 @@ struct StepInput {
   std::vector<int32_t> blockTables;                       // [numSeqs * maxBlocksPerSeq], -1 padded
   SamplingInput sampling;
   PositionLogprobsInput positionLogprobs;
+  TokenBitmaskInput tokenBitmask;
 };
 
 // What a step may ask of the model that runs it.

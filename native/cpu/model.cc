@@ -9,6 +9,7 @@
 
 #include "slot_shape.h"
 #include "gemm.h"
+#include "token_bitmask.h"
 #include "vecmath.h"
 
 namespace swiftlet {
@@ -442,7 +443,9 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
     pool_.parallelForDynamic(static_cast<int64_t>(nextUse - useBegin), [&](int64_t k, int threadIndex) {
       const Use& use = uses[useBegin + k];
       const int64_t rowIndex = std::lower_bound(rows.begin() + rowBase, rows.begin() + rowBase + numRows, use.row) - rows.begin() - rowBase;
-      const float* rowLogits = logits + rowIndex * V;
+      float* rowLogits = logits + rowIndex * V;
+      // Only a sampled row is masked; validateStep keeps a constrained one out of positionLogprobs.
+      if (use.what >= 0) applyTokenBitmask(rowLogits, static_cast<int>(V), in.tokenBitmask.rowOf(static_cast<int>(use.what)));
       const float lse = logSumExp(rowLogits, static_cast<int>(V));
       if (use.what >= 0) {
         const int s = static_cast<int>(use.what);

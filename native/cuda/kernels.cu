@@ -4,5 +4,6 @@
 #include "kernels/elementwise.cuh"
 #include "kernels/attention.cuh"
 #include "kernels/sampling.cuh"
+#include "kernels/token_bitmask.cuh"
 #include "kernels/gemv.cuh"
 #include "kernels/lora.cuh"

@@ -1,8 +1,11 @@
 /**
- * What the engine needs from a tokenizer: only the way back from ids to text. The real one
- * is model/tokenizer.ts with engine/detokenizer.ts's IncrementalDetokenizer, e.g.
+ * What the engine needs from a tokenizer: the way back from ids to text, and for structured
+ * outputs its vocabulary. The real one is model/tokenizer.ts with engine/detokenizer.ts's
+ * IncrementalDetokenizer, e.g.
  * `createDetokenizer: (p, s) => new IncrementalDetokenizer(tokenizer, p, s)`.
  */
+
+import type { GrammarVocabulary } from './structured/vocabulary.js';
 
 /** Turns a stream of generated ids into text deltas; text already returned is never revised. */
 export interface StreamDetokenizer {
@@ -14,4 +17,9 @@ export interface StreamDetokenizer {
 export interface EngineTokenizer {
   decode(ids: readonly number[], options: { skipSpecialTokens: boolean }): string;
   createDetokenizer(promptIds: readonly number[], skipSpecialTokens: boolean): StreamDetokenizer;
+  /**
+   * The vocabulary a grammar engine compiles structured outputs against (`numLogits` rows of the
+   * model, `stopTokenIds` ending generation); absent or null: this tokenizer cannot constrain output.
+   */
+  grammarVocabulary?(numLogits: number, stopTokenIds: readonly number[]): GrammarVocabulary | null;
 }

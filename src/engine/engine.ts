@@ -15,6 +15,9 @@ import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';
 import { StepBatchBuilder, type BuiltStep } from './step-batch.js';
 import { StopChecker } from './stop-checker.js';
+import { StructuredOutputManager } from './structured-output-manager.js';
+import type { CompiledGrammar } from './structured/compiler.js';
+import type { StructuredOutputSpec } from './structured/spec.js';
 
 export interface EngineConfig {
   maxNumSeqs: number;
@@ -67,6 +70,9 @@ export class LLMEngine {
   private readonly stepBuilder: StepBatchBuilder;
   private readonly parents = new Map<string, ParentRequest>();
   private readonly pendingAborts = new Set<string>();
+  private readonly structured: StructuredOutputManager;
+  /** Constrained requests whose grammar is still compiling: not yet in the scheduler. */
+  private readonly pendingGrammars = new Set<Promise<void>>();
   /** Parents with news this step, in the order they got it; reused from step to step. */
   private readonly touchedParents: ParentRequest[] = [];
   private numPostprocessed = 0;
@@ -106,6 +112,7 @@ export class LLMEngine {
     this.pool = new BlockPool(this.config.numKvBlocks);
     this.scheduler = new Scheduler(this.config, new KvCacheManager(this.pool, this.config.enablePrefixCaching));
     this.stepBuilder = new StepBatchBuilder(this.config.eosTokenIds, this.config.maxNumSeqs, this.config.maxNumBatchedTokens);
+    this.structured = new StructuredOutputManager(() => tokenizer.grammarVocabulary?.(spec.vocabSize, this.config.eosTokenIds) ?? null);
   }
 
   /**
@@ -115,9 +122,19 @@ export class LLMEngine {
   add(request: AddRequest): AsyncIterable<RequestOutput> {
     const parent = this.createParent(request);
     this.parents.set(parent.requestId, parent);
-    for (const child of parent.children) this.scheduler.add(child);
-    this.kick();
+    const spec = (parent.children[0] as Request).params.structuredOutput;
+    if (spec === null) this.schedule(parent);
+    else this.scheduleOnceCompiled(parent, spec);
     return parent.stream;
+  }
+
+  /**
+   * Compiles a structured-output spec against the model's vocabulary (cached by spec), so a
+   * caller can reject a bad one before add(); add() compiles it anyway. Rejects with
+   * InvalidRequestError when the spec does not compile.
+   */
+  compileStructuredOutput(spec: StructuredOutputSpec): Promise<CompiledGrammar> {
+    return this.structured.compile(spec);
   }
 
   /** Ends a request and frees its blocks; during a step, right after the step returns. */
@@ -166,6 +183,7 @@ export class LLMEngine {
     this.isStepping = true;
     let result: StepOutput;
     try {
+      built.batch.tokenBitmask = await this.structured.stepMask(output.scheduled);
       result = await this.runner.execute(built.batch);
     } catch (error) {
       this.isStepping = false;
@@ -268,6 +286,27 @@ export class LLMEngine {
     return new ParentRequest(requestId, children, stopCheckers, () => this.abort(requestId));
   }
 
+  private schedule(parent: ParentRequest): void {
+    for (const child of parent.children) this.scheduler.add(child);
+    this.kick();
+  }
+
+  /** A constrained request waits outside the scheduler until each sample has its matcher. */
+  private scheduleOnceCompiled(parent: ParentRequest, spec: StructuredOutputSpec): void {
+    const isCurrent = () => this.parents.get(parent.requestId) === parent && !parent.isFinished;
+    const attached = this.structured.attach(parent.children, spec).then(
+      () => {
+        if (isCurrent()) this.schedule(parent);
+        else this.structured.release(parent.children);
+      },
+      (error: unknown) => {
+        if (isCurrent()) this.failParent(parent, error);
+      },
+    );
+    this.pendingGrammars.add(attached);
+    void attached.finally(() => this.pendingGrammars.delete(attached));
+  }
+
   private postprocess(output: SchedulerOutput, built: BuiltStep, result: StepOutput): void {
     const touched = this.touchedParents;
     touched.length = 0;
@@ -308,12 +347,20 @@ export class LLMEngine {
           top: topEntries(result.topTokenIds, result.topLogprobs, s * result.topK, numLogprobs),
         };
       }
-      const check = (parent.stopCheckers[request.index] as StopChecker).append(tokenId, request.numOutputTokens);
+      const grammar = this.structured.accept(request, tokenId);
+      const stopChecker = parent.stopCheckers[request.index] as StopChecker;
+      const check = stopChecker.append(tokenId, request.numOutputTokens);
+      let text = check.text;
       if (check.status !== null) {
         request.stopReason = check.stopReason;
         this.scheduler.finish(request, check.status);
+      } else if (grammar === 'complete' || grammar === 'rejected') {
+        // NOTE: 'rejected' only when the mask left nothing to sample (e.g. min_tokens banning the
+        // only token the grammar allows): the output cannot go on validly, so it ends as an abort.
+        this.scheduler.finish(request, grammar === 'complete' ? RequestStatus.FINISHED_STOPPED : RequestStatus.FINISHED_ABORTED);
+        text += stopChecker.flush();
       }
-      parent.addDelta(request, tokenId, logprob, check.text);
+      parent.addDelta(request, tokenId, logprob, text);
       touch(touched, parent, stamp);
     }
 
@@ -326,7 +373,7 @@ export class LLMEngine {
     if (out !== null) parent.stream.push(out);
     if (parent.isFinished) {
       parent.stream.end();
-      this.parents.delete(parent.requestId);
+      this.forget(parent);
     }
   }
 
@@ -359,15 +406,21 @@ export class LLMEngine {
 
   /** NOTE: cannot happen while add() rejects what can never fit; a safety net against spinning. */
   private failUnschedulable(): void {
-    if (this.scheduler.numRunning > 0) return;
+    // NOTE: nothing waiting (e.g. only grammars still compiling) is nothing to fail.
+    if (this.scheduler.numRunning > 0 || this.scheduler.numWaiting === 0) return;
     const error = new Error('engine could not schedule any waiting request');
     for (const parent of [...this.parents.values()]) this.failParent(parent, error);
   }
 
   private failParent(parent: ParentRequest, error: unknown): void {
     for (const child of parent.children) this.scheduler.finish(child, RequestStatus.FINISHED_ABORTED);
-    this.parents.delete(parent.requestId);
+    this.forget(parent);
     parent.stream.fail(error);
+  }
+
+  private forget(parent: ParentRequest): void {
+    this.parents.delete(parent.requestId);
+    this.structured.release(parent.children);
   }
 
   private kick(): void {
@@ -402,8 +455,9 @@ export class LLMEngine {
       () => (isDone = true),
     );
     await Promise.resolve();
-    while (!isDone && this.scheduler.hasUnfinished) {
-      await this.step();
+    while (!isDone && (this.scheduler.hasUnfinished || this.pendingGrammars.size > 0)) {
+      if (this.scheduler.hasUnfinished) await this.step();
+      else await Promise.race(this.pendingGrammars);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }
     await promise;

@@ -3,6 +3,7 @@
  * Messages and `param` use the OpenAI/vLLM wire names (snake_case), since they reach clients.
  */
 import { InvalidRequestError } from './errors.js';
+import type { StructuredOutputSpec } from './structured/spec.js';
 
 export interface SamplingParamsInit {
   /** Independent samples for one prompt. */
@@ -31,6 +32,8 @@ export interface SamplingParamsInit {
   skipSpecialTokens?: boolean;
   /** token id -> additive bias in [-100, 100], as OpenAI's logit_bias (keys may be strings). */
   logitBias?: Readonly<Record<string, number>> | ReadonlyMap<number, number> | null;
+  /** Structured outputs: the output is constrained to this grammar, enforced as a token mask; null: free text. */
+  structuredOutput?: StructuredOutputSpec | null;
 }
 
 /** Fields a model's generation_config.json may default (see model/generation-config.ts). */
@@ -66,6 +69,7 @@ export class SamplingParams {
   readonly promptLogprobs: number | null;
   readonly skipSpecialTokens: boolean;
   readonly logitBias: ReadonlyMap<number, number> | null;
+  readonly structuredOutput: StructuredOutputSpec | null;
 
   /** `defaults` fill fields the request leaves out (generation_config), before vLLM's own defaults. */
   constructor(init: SamplingParamsInit = {}, defaults: SamplingDefaults = {}) {
@@ -90,6 +94,7 @@ export class SamplingParams {
     this.promptLogprobs = init.promptLogprobs ?? null;
     this.skipSpecialTokens = init.skipSpecialTokens ?? true;
     this.logitBias = normaliseLogitBias(init.logitBias ?? null);
+    this.structuredOutput = init.structuredOutput ?? null;
     this.validate();
     this.seedWords = seedWords(this.seed);
     Object.freeze(this);
@@ -138,6 +143,7 @@ export class SamplingParams {
       promptLogprobs: this.promptLogprobs,
       skipSpecialTokens: this.skipSpecialTokens,
       logitBias: this.logitBias,
+      structuredOutput: this.structuredOutput,
     };
   }
 

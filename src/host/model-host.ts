@@ -6,9 +6,10 @@
  */
 import { ChatTemplate } from '../chat/template.js';
 import { isBuiltinTemplateName, type BuiltinTemplateName } from '../chat/builtin.js';
-import { readFileSync } from 'node:fs';
-import { basename } from 'node:path';
+import { existsSync, readFileSync } from 'node:fs';
+import { basename, join } from 'node:path';
 import { IncrementalDetokenizer } from '../engine/detokenizer.js';
+import { vocabularyFromTokenizerJson } from '../engine/structured/vocabulary.js';
 import type { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import { loadModelSpec } from '../model/config.js';
@@ -26,10 +27,14 @@ import { ServingEngine } from './serving-engine.js';
 
 export type Logger = (message: string) => void;
 
-function engineTokenizer(tokenizer: Tokenizer): EngineTokenizer {
+/** Structured outputs compile against tokenizer.json's vocabulary (read on the first constrained request). */
+function engineTokenizer(tokenizer: Tokenizer, modelDir: string): EngineTokenizer {
+  const tokenizerJson = join(modelDir, 'tokenizer.json');
   return {
     decode: (ids, options) => tokenizer.decode(ids, options),
     createDetokenizer: (promptIds, skipSpecialTokens) => new IncrementalDetokenizer(tokenizer, promptIds, skipSpecialTokens),
+    grammarVocabulary: (numLogits, stopTokenIds) =>
+      existsSync(tokenizerJson) ? vocabularyFromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, 'utf8')) as Record<string, unknown>, numLogits, stopTokenIds) : null,
   };
 }
 
@@ -72,7 +77,7 @@ export class ModelHost {
     const tokenizer = await loadTokenizer(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
-    const serving = await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer), options);
+    const serving = await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer, modelDir), options);
     const { runner, engine } = serving;
     const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
     const maxModelLen = engine.config.maxModelLen;

@@ -53,6 +53,20 @@ export interface PositionLogprobRequest {
   topK: number;
 }
 
+/**
+ * Structured outputs' grammar masks for one step, one row per sequence: bit (id % 32) of word
+ * (id >> 5) of a row is 1 where the grammar allows token id. Applied to the logits before
+ * logprobs and all other sampling (vLLM's order), so logprobs are of the masked distribution.
+ */
+export interface TokenBitmask {
+  /** u32 words per row: at least ceil(vocabSize / 32). */
+  numWords: number;
+  /** [numSeqs * numWords] */
+  bitmask: Uint32Array;
+  /** [numSeqs] 1 where the row constrains its sequence; 0: unconstrained (its words are ignored). */
+  hasBitmask: Uint8Array;
+}
+
 export interface StepBatch {
   numSeqs: number;
   numTokens: number;
@@ -73,6 +87,8 @@ export interface StepBatch {
   adapterSlots: Int32Array;
   sampling: SamplingBatch;
   positionLogprobs: PositionLogprobRequest | null;
+  /** Absent or null when no sequence of the step has a grammar. */
+  tokenBitmask?: TokenBitmask | null;
 }
 
 export interface StepOutput {

@@ -343,6 +343,7 @@ RowResults Model::execute(const StepPlan& in) {
   const size_t oSample = place(numSample * sizeof(SampleRow)), oPos = place(numPos * sizeof(PositionRow)),
                oPrompt = place(in.promptTokenIds.size() * 4), oOutput = place(in.outputTokenIds.size() * 4),
                oBiasIds = place(in.biasTokenIds.size() * 4), oBiasValues = place(in.biasValues.size() * 4);
+  const size_t oBitmask = place(in.tokenBitmask.size() * 4);
   const size_t inBytes = off;
   off = 0;
   const size_t oIds = place(numSample * 4), oLps = place(numSample * 4), oLse = place(numSample * 4),
@@ -361,11 +362,14 @@ RowResults Model::execute(const StepPlan& in) {
   copyIn(oOutput, in.outputTokenIds.data(), in.outputTokenIds.size() * 4);
   copyIn(oBiasIds, in.biasTokenIds.data(), in.biasTokenIds.size() * 4);
   copyIn(oBiasValues, in.biasValues.data(), in.biasValues.size() * 4);
+  copyIn(oBitmask, in.tokenBitmask.data(), in.tokenBitmask.size() * 4);
   checkCu(device_.driver().memcpyHtoDAsync(samplingIn_, samplingInHost_, inBytes, device_.stream()), "upload sampling inputs");
 
   CUdeviceptr dSample = samplingIn_ + oSample, dPos = samplingIn_ + oPos, dPrompt = samplingIn_ + oPrompt,
               dOutput = samplingIn_ + oOutput, dBiasIds = samplingIn_ + oBiasIds,
               dBiasValues = samplingIn_ + oBiasValues;
+  CUdeviceptr dBitmask = samplingIn_ + oBitmask;
+  int bitmaskNumWords = in.bitmaskNumWords;
   CUdeviceptr dIds = samplingOut_ + oIds, dLps = samplingOut_ + oLps, dLse = samplingOut_ + oLse,
               dTopIds = samplingOut_ + oTopIds, dTopLps = samplingOut_ + oTopLps,
               dPosTarget = samplingOut_ + oPosTarget, dPosTopIds = samplingOut_ + oPosTopIds,
@@ -374,6 +378,10 @@ RowResults Model::execute(const StepPlan& in) {
   auto sampleChunk = [&](int chunkBase, int sampleBegin, int sampleEnd, int posBegin, int posEnd) {
     int chunk = chunkBase, sb = sampleBegin, pb = posBegin, k = K, pk = PK;
     if (sampleEnd > sampleBegin) {
+      if (!in.tokenBitmask.empty()) {
+        device_.launch(device_.fn("apply_token_bitmask"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
+               {&logits_, &V, &chunk, &dSample, &sb, &dBitmask, &bitmaskNumWords});
+      }
       device_.launch(device_.fn("sample_row_logprobs"), {(unsigned)(sampleEnd - sampleBegin)}, {1024}, 0,
              {&logits_, &V, &chunk, &dSample, &sb, &k, &dLse, &dTopIds, &dTopLps});
       if (in.anyProcessing) {

@@ -33,6 +33,7 @@ SampleRow sampleRow(const SamplingInput& sampling, int s) {
   listRange(sampling.outputStart, s, r.outputBeg, r.outputEnd);
   listRange(sampling.biasStart, s, r.biasBeg, r.biasEnd);
   r.needsProcessing = r.repetitionPenalty != 1.f || r.presencePenalty != 0.f || r.frequencyPenalty != 0.f || r.biasEnd > r.biasBeg;
+  r.bitmaskRow = -1;
   return r;
 }
 
@@ -74,6 +75,15 @@ void planWorkItems(StepPlan& plan) {
   }
 }
 
+// Only the constrained rows' masks are uploaded: most rows of a mixed batch have none.
+void planTokenBitmask(const swiftlet_common::TokenBitmaskInput& mask, int s, SampleRow& r, StepPlan& plan) {
+  const uint32_t* row = mask.rowOf(s);
+  if (row == nullptr) return;
+  plan.bitmaskNumWords = mask.numWords;
+  r.bitmaskRow = static_cast<int>(plan.tokenBitmask.size() / mask.numWords);
+  plan.tokenBitmask.insert(plan.tokenBitmask.end(), row, row + mask.numWords);
+}
+
 void planSampleRows(StepInput& step, StepPlan& plan) {
   SamplingInput& sampling = step.sampling;
   bool anyRepetition = false;
@@ -84,6 +94,7 @@ void planSampleRows(StepInput& step, StepPlan& plan) {
     anyRepetition |= r.repetitionPenalty != 1.f;
     plan.anyProcessing |= r.needsProcessing != 0;
     plan.sampleTopK = std::max(plan.sampleTopK, r.numLogprobs);
+    planTokenBitmask(step.tokenBitmask, s, r, plan);
     plan.sampleRows.push_back(r);
     plan.sampledSeq.push_back(s);
     plan.logitRows.push_back(plan.queryStart[s + 1] - 1);

@@ -43,6 +43,9 @@ struct StepPlan {
   // The token lists the sample rows' [beg, end) ranges index (prompt ids only when a row needs them).
   std::vector<int32_t> promptTokenIds, outputTokenIds, biasTokenIds;
   std::vector<float> biasValues;
+  // Grammar masks of the constrained sample rows, bitmaskNumWords u32 words each (SampleRow::bitmaskRow).
+  std::vector<uint32_t> tokenBitmask;
+  int bitmaskNumWords = 0;
 };
 
 // `step` must have passed swiftlet_common::validateStep with the model's limits.

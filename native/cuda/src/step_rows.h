@@ -12,6 +12,7 @@ struct SampleRow : swiftlet_common::SamplingSettings {
   int logitRow;
   int promptBeg, promptEnd, outputBeg, outputEnd, biasBeg, biasEnd;
   int needsProcessing;
+  int bitmaskRow;  // row of StepPlan::tokenBitmask constraining it (structured outputs); -1: none
 };
 
 struct PositionRow {

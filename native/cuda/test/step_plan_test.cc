@@ -2,6 +2,7 @@
 // without a GPU or Node. Built and run by test/cuda-step-plan.test.ts (g++ -std=c++17 with
 // -Inative/common -Inative/cuda/src, this file, src/step_plan.cc and native/common/step_contract.cc).
 // Prints each failed check and exits non-zero if any failed.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
@@ -300,6 +301,55 @@ void testValidateStep() {
   });
 }
 
+// makeStep({3, 1}, {0, 17}) with sequence 1 constrained to tokens 3 and 40 (4 words of 32 bits for kVocab 100).
+void constrainSecond(StepInput& s) {
+  constexpr int kWords = (kVocab + 31) / 32;
+  s.tokenBitmask.present = true;
+  s.tokenBitmask.numWords = kWords;
+  s.tokenBitmask.bitmask.assign(2 * kWords, 0xffffffffu);
+  std::fill(s.tokenBitmask.bitmask.begin() + kWords, s.tokenBitmask.bitmask.end(), 0u);
+  s.tokenBitmask.bitmask[kWords + 0] = 1u << 3;
+  s.tokenBitmask.bitmask[kWords + 1] = 1u << (40 - 32);
+  s.tokenBitmask.hasBitmask = {0, 1};
+}
+
+void testTokenBitmask() {
+  StepInput step = makeStep({3, 1}, {0, 17});
+  constrainSecond(step);
+  try {
+    swiftlet_common::validateStep(step, limits());
+  } catch (const std::exception& e) {
+    check(false, std::string("a valid constrained step is rejected: ") + e.what());
+  }
+  const StepPlan plan = planStep(step, options(0));
+  check(plan.sampleRows[0].bitmaskRow == -1 && plan.sampleRows[1].bitmaskRow == 0, "only the constrained row points at a mask");
+  check(plan.bitmaskNumWords == 4 && plan.tokenBitmask.size() == 4u, "only constrained rows' masks are uploaded");
+  check(plan.tokenBitmask[0] == 1u << 3 && plan.tokenBitmask[1] == 1u << 8, "the uploaded mask is the sequence's row");
+  check(planStep(makeStep({3, 1}, {0, 17}), options(0)).tokenBitmask.empty(), "no mask: nothing uploaded");
+
+  expectInvalid("bitmask words", "tokenBitmask.numWords 3", [](StepInput& s) {
+    constrainSecond(s);
+    s.tokenBitmask.numWords = 3;
+  });
+  expectInvalid("bitmask length", "tokenBitmask.bitmask has 7 entries", [](StepInput& s) {
+    constrainSecond(s);
+    s.tokenBitmask.bitmask.pop_back();
+  });
+  expectInvalid("bitmask flags", "tokenBitmask.hasBitmask has 1 entries", [](StepInput& s) {
+    constrainSecond(s);
+    s.tokenBitmask.hasBitmask.pop_back();
+  });
+  expectInvalid("empty mask", "allows no token of the vocabulary", [](StepInput& s) {
+    constrainSecond(s);
+    std::fill(s.tokenBitmask.bitmask.begin() + 4, s.tokenBitmask.bitmask.end(), 0u);
+    s.tokenBitmask.bitmask[4 + 3] = 1u << 4;  // token 100: past the vocabulary
+  });
+  expectInvalid("masked row read for positions", "sampled token of constrained sequence 1", [](StepInput& s) {
+    constrainSecond(s);
+    s.positionLogprobs = {true, {3}, {1}, 0};
+  });
+}
+
 }  // namespace
 
 int main() {
@@ -309,6 +359,7 @@ int main() {
   testPositionRows();
   testResultsTopK();
   testValidateStep();
+  testTokenBitmask();
   if (numFailed > 0) {
     std::printf("%d check(s) failed\n", numFailed);
     return 1;

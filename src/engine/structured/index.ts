@@ -4,6 +4,6 @@ export { DEFAULT_LIMITS, type StructuredOutputLimits } from './bounds.js';
 export { CompiledGrammar, StructuredOutputCompiler } from './compiler.js';
 export { GrammarMatcher } from './grammar-matcher.js';
 export type { StructuredOutputSpec } from './spec.js';
-export { StepBitmask, type StepBitmaskView } from './step-bitmask.js';
+export { StepBitmask } from './step-bitmask.js';
 export { vocabularyFromTokenizerJson, type GrammarVocabulary } from './vocabulary.js';
 export { GrammarError } from './xgrammar-module.js';

@@ -5,14 +5,8 @@
  * NOTE: the rows are a scratch buffer reused from step to step, like step-batch.ts's arrays:
  * the runner must copy it during execute() and not keep it past its step.
  */
+import type { TokenBitmask } from '../../runtime/types.js';
 import type { GrammarMatcher } from './grammar-matcher.js';
-
-export interface StepBitmaskView {
-  /** [numSeqs * numWords]: bit (id % 32) of word (id >> 5) of a row is 1 where the token is allowed. */
-  bitmask: Uint32Array;
-  /** [numSeqs] 1 where the row constrains the sequence (rows with 0 are all ones). */
-  hasBitmask: Uint8Array;
-}
 
 export class StepBitmask {
   private rows = new Uint32Array(0);
@@ -21,7 +15,7 @@ export class StepBitmask {
   constructor(readonly numWords: number) {}
 
   /** null when no sequence has a grammar: the step then carries no mask at all. */
-  async fill(matchers: readonly (GrammarMatcher | null)[]): Promise<StepBitmaskView | null> {
+  async fill(matchers: readonly (GrammarMatcher | null)[]): Promise<TokenBitmask | null> {
     if (matchers.every((matcher) => matcher === null)) return null;
     const numSeqs = matchers.length;
     if (this.flags.length < numSeqs) {
@@ -36,6 +30,6 @@ export class StepBitmask {
       if (matcher) await matcher.fillNextTokenBitmask(bitmask, s);
       else bitmask.fill(0xffffffff, s * this.numWords, (s + 1) * this.numWords);
     }
-    return { bitmask, hasBitmask };
+    return { numWords: this.numWords, bitmask, hasBitmask };
   }
 }

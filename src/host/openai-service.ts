@@ -11,7 +11,7 @@ import type { ZodType } from 'zod';
 import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
 import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
-import { prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
+import { invalidStructuredOutput, prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
 import {
   chatChunk,
   completionChunk,
@@ -131,6 +131,7 @@ export class OpenAIService {
     const prompts = prepareCompletion(body, this.host.promptContext());
     const n = body.n ?? 1;
     const options = this.renderOptions('cmpl', body.model, body.return_tokens_as_token_ids ?? false);
+    await this.checkStructuredOutput(prompts[0] as PreparedPrompt);
     const submitted = this.submit(prompts, body.model, signal);
     if (body.stream) {
       return { kind: 'stream', chunks: this.completionStream(submitted, options, n, body.stream_options?.include_usage ?? false, body.echo ?? false) };
@@ -144,6 +145,7 @@ export class OpenAIService {
     const prompt = prepareChat(body, this.host.promptContext());
     const numTop = body.top_logprobs ?? 0;
     const options = this.renderOptions('chatcmpl', body.model, body.return_tokens_as_token_ids ?? false);
+    await this.checkStructuredOutput(prompt);
     const submitted = this.submit([prompt], body.model, signal);
     if (body.stream) {
       return { kind: 'stream', chunks: this.chatStream(submitted, options, numTop, body.stream_options?.include_usage ?? false) };
@@ -160,6 +162,21 @@ export class OpenAIService {
       namer: this.host.tokenizer,
       returnTokensAsTokenIds,
     };
+  }
+
+  /**
+   * A spec that does not compile is a 400 on its field before anything is submitted (a request's
+   * prompts share one spec); compiled grammars are cached, so add() finds this one ready.
+   */
+  private async checkStructuredOutput(prompt: PreparedPrompt): Promise<void> {
+    const spec = prompt.params.structuredOutput;
+    if (spec === null) return;
+    try {
+      await this.host.engine.compileStructuredOutput(spec);
+    } catch (error) {
+      if (error instanceof InvalidRequestError) throw invalidStructuredOutput(error.message, prompt.structuredOutputParam);
+      throw error;
+    }
   }
 
   /** Adds every prompt to the engine at once (so a failure leaves nothing half-submitted). */

@@ -9,9 +9,13 @@ import { InvalidRequestError } from '../engine/errors.js';
 import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-params.js';
 import type { SamplingDefaults } from '../model/generation-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
-import { badRequest } from './errors.js';
+import type { StructuredOutputSpec } from '../engine/structured/spec.js';
+import { agentFieldProblem, type AgentChatFields } from './agent-schemas.js';
+import { ApiError, badRequest } from './errors.js';
+import { OpenAIError } from './openai-error.js';
 import { checkPromptChars, encodeWithinContext } from './prompt-size.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
+import { structuredOutputOf } from './structured-output-request.js';
 
 export interface PromptContext {
   tokenizer: Tokenizer;
@@ -30,6 +34,28 @@ export interface PreparedPrompt {
   params: SamplingParams;
   /** prompt_logprobs was asked for (echo + logprobs also computes them, but reports them in `logprobs`). */
   wantsPromptLogprobs: boolean;
+  /** The request field that set params.structuredOutput (what a 400 about it names); null when unconstrained. */
+  structuredOutputParam: string | null;
+}
+
+/** A 400 about a structured-output field, typed as OpenAI types a bad parameter. */
+export function invalidStructuredOutput(message: string, param: string | null): ApiError {
+  return new ApiError(400, message, 'invalid_request_error', param);
+}
+
+/**
+ * The output constraint of a chat or completion request: response_format, structured_outputs,
+ * guided_*, or a tool_choice that forces a call. Conflicting fields are a 400 naming the field.
+ */
+function structuredOutputOfBody(body: AgentChatFields): { spec: StructuredOutputSpec; param: string } | null {
+  const problem = agentFieldProblem(body);
+  if (problem !== null) throw invalidStructuredOutput(problem[1], problem[0]);
+  try {
+    return structuredOutputOf(body);
+  } catch (error) {
+    if (error instanceof OpenAIError) throw invalidStructuredOutput(error.message, error.param);
+    throw error;
+  }
 }
 
 type SharedFields = Pick<
@@ -53,6 +79,7 @@ function samplingParams(
   logprobs: number | null,
   promptLength: number,
   context: PromptContext,
+  structuredOutput: StructuredOutputSpec | null,
 ): SamplingParams {
   const room = context.maxModelLen - promptLength;
   if (room <= 0) {
@@ -87,6 +114,7 @@ function samplingParams(
     promptLogprobs: body.prompt_logprobs ?? null,
     skipSpecialTokens: undefinedIfNull(body.skip_special_tokens),
     logitBias: body.logit_bias ?? null,
+    structuredOutput,
   };
   const defaults = { ...context.samplingDefaults };
   // A default max length from generation_config must still fit the context.
@@ -127,14 +155,21 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
       return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
     });
   }
+  const structured = structuredOutputOfBody(body);
   return prompts.map(({ ids, text }) => {
     if (ids.length === 0) throw badRequest('prompt is empty', 'prompt');
     const maxTokens = body.max_tokens ?? undefined;
-    const params = samplingParams(body, maxTokens, body.logprobs ?? null, ids.length, context);
+    const params = samplingParams(body, maxTokens, body.logprobs ?? null, ids.length, context, structured?.spec ?? null);
     const withEcho = body.echo && body.logprobs !== undefined && body.logprobs !== null
       ? new SamplingParams({ ...params.toInit(), promptLogprobs: Math.max(params.promptLogprobs ?? 0, body.logprobs) })
       : params;
-    return { promptTokenIds: ids, promptText: text, params: withEcho, wantsPromptLogprobs: body.prompt_logprobs != null };
+    return {
+      promptTokenIds: ids,
+      promptText: text,
+      params: withEcho,
+      wantsPromptLogprobs: body.prompt_logprobs != null,
+      structuredOutputParam: structured?.param ?? null,
+    };
   });
 }
 
@@ -170,6 +205,7 @@ export function prepareChat(body: ChatCompletionRequest, context: PromptContext)
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
     throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
   }
+  const structured = structuredOutputOfBody(body);
   const text = renderChatPrompt(body, context);
   // NOTE: the template already wrote every special token, so none are added (as vLLM).
   const ids = encodeWithinContext(context.tokenizer, text, context.maxModelLen, false, 'messages');
@@ -179,7 +215,8 @@ export function prepareChat(body: ChatCompletionRequest, context: PromptContext)
   return {
     promptTokenIds: ids,
     promptText: text,
-    params: samplingParams(body, maxTokens, logprobs, ids.length, context),
+    params: samplingParams(body, maxTokens, logprobs, ids.length, context, structured?.spec ?? null),
     wantsPromptLogprobs: body.prompt_logprobs != null,
+    structuredOutputParam: structured?.param ?? null,
   };
 }

@@ -4,6 +4,7 @@
  * are a 400 that names the field.
  */
 import { z } from 'zod';
+import { structuredOutputFields, toolFields } from './agent-schemas.js';
 
 const stop = z.union([z.string(), z.array(z.string()).max(16)]).nullish();
 const nonNegativeInt = z.number().int().min(0);
@@ -45,6 +46,7 @@ export const completionRequestSchema = z.looseObject({
   logprobs: z.number().int().min(0).max(20).nullish(),
   suffix: z.string().nullish(),
   best_of: z.number().int().min(1).nullish(),
+  ...structuredOutputFields,
 });
 export type CompletionRequest = z.infer<typeof completionRequestSchema>;
 
@@ -67,5 +69,7 @@ export const chatCompletionRequestSchema = z.looseObject({
   // vLLM extensions for chat.
   add_generation_prompt: z.boolean().nullish(),
   chat_template_kwargs: z.record(z.string(), z.unknown()).nullish(),
+  ...structuredOutputFields,
+  ...toolFields,
 });
 export type ChatCompletionRequest = z.infer<typeof chatCompletionRequestSchema>;

@@ -20,6 +20,12 @@ function schemaOf(value: string | Record<string, unknown> | boolean, param: stri
   throw invalidRequest(`${param} must be a JSON schema (an object), as JSON text or inline`, param);
 }
 
+/** A constraint and the request field that set it (what a 400 about it names). */
+export interface StructuredOutputRequest {
+  spec: StructuredOutputSpec;
+  param: string;
+}
+
 function structuredOutputsSpec(field: StructuredOutputsField, prefix: string): StructuredOutputSpec | null {
   if (field.json !== null && field.json !== undefined && field.json !== false) {
     return { kind: 'json_schema', schema: schemaOf(field.json, `${prefix}.json`) };
@@ -58,24 +64,38 @@ function requiredToolsSchema(tools: readonly Tool[], isParallel: boolean): Recor
 }
 
 /** null when the output is free text. Assumes agentFieldProblem() found nothing. */
-export function structuredOutputSpecOf(request: AgentChatFields): StructuredOutputSpec | null {
+export function structuredOutputOf(request: AgentChatFields): StructuredOutputRequest | null {
   const { tools, tool_choice: toolChoice } = request;
   if (tools && toolChoice === 'required') {
-    return { kind: 'json_schema', schema: requiredToolsSchema(tools, request.parallel_tool_calls ?? true) };
+    return { spec: { kind: 'json_schema', schema: requiredToolsSchema(tools, request.parallel_tool_calls ?? true) }, param: 'tools' };
   }
   if (tools && typeof toolChoice === 'object' && toolChoice !== null) {
     const tool = tools.find((t) => t.function.name === toolChoice.function.name) as Tool;
-    return { kind: 'json_schema', schema: namedToolSchema(tool) };
+    return { spec: { kind: 'json_schema', schema: namedToolSchema(tool) }, param: 'tools' };
   }
   const format = request.response_format;
-  if (format?.type === 'json_object') return { kind: 'json_object' };
-  if (format?.type === 'json_schema') return { kind: 'json_schema', schema: format.json_schema.schema ?? { type: 'object' } };
-  if (request.structured_outputs) return structuredOutputsSpec(request.structured_outputs, 'structured_outputs');
-  if (request.guided_json !== null && request.guided_json !== undefined) {
-    return { kind: 'json_schema', schema: schemaOf(request.guided_json, 'guided_json') };
+  if (format?.type === 'json_object') return { spec: { kind: 'json_object' }, param: 'response_format' };
+  if (format?.type === 'json_schema') {
+    return { spec: { kind: 'json_schema', schema: format.json_schema.schema ?? { type: 'object' } }, param: 'response_format.json_schema.schema' };
   }
-  if (typeof request.guided_regex === 'string') return { kind: 'regex', pattern: request.guided_regex };
-  if (request.guided_choice) return { kind: 'choice', choices: request.guided_choice };
-  if (typeof request.guided_grammar === 'string') return { kind: 'grammar', ebnf: request.guided_grammar };
+  if (request.structured_outputs) {
+    const spec = structuredOutputsSpec(request.structured_outputs, 'structured_outputs');
+    return spec === null ? null : { spec, param: 'structured_outputs' };
+  }
+  return guidedSpec(request);
+}
+
+function guidedSpec(request: AgentChatFields): StructuredOutputRequest | null {
+  if (request.guided_json !== null && request.guided_json !== undefined) {
+    return { spec: { kind: 'json_schema', schema: schemaOf(request.guided_json, 'guided_json') }, param: 'guided_json' };
+  }
+  if (typeof request.guided_regex === 'string') return { spec: { kind: 'regex', pattern: request.guided_regex }, param: 'guided_regex' };
+  if (request.guided_choice) return { spec: { kind: 'choice', choices: request.guided_choice }, param: 'guided_choice' };
+  if (typeof request.guided_grammar === 'string') return { spec: { kind: 'grammar', ebnf: request.guided_grammar }, param: 'guided_grammar' };
   return null;
+}
+
+/** The constraint alone; null when the output is free text. Assumes agentFieldProblem() found nothing. */
+export function structuredOutputSpecOf(request: AgentChatFields): StructuredOutputSpec | null {
+  return structuredOutputOf(request)?.spec ?? null;
 }

@@ -118,19 +118,24 @@ void GroupedIntLinear::forwardBlocks(ThreadPool& pool, const float* x, int64_t M
   for (int64_t m = 0; m < M; ++m)
     for (int64_t b = 0; b < numBlocks; ++b)
       groupSums[m * groups_ + blockGroup_[b]] += q8.scales[m * numBlocks + b] * static_cast<float>(q8.sums[m * numBlocks + b]);
-  const IntRowDot dot = bits_ == 8 ? intDotKernels().int8 : intDotKernels().int4;
-  pool.parallelFor(rows_, [&](int64_t begin, int64_t end) {
-    for (int64_t r = begin; r < end; ++r) {
-      const uint8_t* codes = codes_.data() + r * rowBytes_;
-      const float* rowScales = scales_.data() + r * groups_;
-      const float* rowZeros = scaledZeros_.data() + r * groups_;
-      for (int64_t m = 0; m < M; ++m) {
-        float zeroTerm = 0;
-        for (int64_t g = 0; g < groups_; ++g) zeroTerm += rowZeros[g] * groupSums[m * groups_ + g];
-        const float sum = dot(codes, q8.values.data() + m * cols_, q8.scales.data() + m * numBlocks, rowScales, blockGroup_.data(), numBlocks);
-        y[m * ldy + r] = sum - zeroTerm;
-      }
-    }
+  const IntRowsKernel kernel = bits_ == 8 ? intDotKernels().int8 : intDotKernels().int4;
+  IntRowsArgs args;
+  args.codes = codes_.data();
+  args.rowBytes = rowBytes_;
+  args.scales = scales_.data();
+  args.scaledZeros = scaledZeros_.data();
+  args.groups = groups_;
+  args.blockGroup = blockGroup_.data();
+  args.numBlocks = numBlocks;
+  args.x = q8.values.data();
+  args.xScales = q8.scales.data();
+  args.xGroupSums = groupSums.data();
+  args.M = M;
+  args.y = y;
+  args.ldy = ldy;
+  const int64_t numTiles = (rows_ + kIntTileRows - 1) / kIntTileRows;
+  pool.parallelFor(numTiles, [&](int64_t begin, int64_t end) {
+    kernel(args, begin * kIntTileRows, std::min(end * kIntTileRows, rows_));
   });
 }
 

@@ -17,6 +17,7 @@ import {
 } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner, TensorData, WeightSource } from '../src/runtime/types.js';
+import { checkMalformedTokenBitmask, checkTokenBitmask } from './helpers/token-bitmask-checks.js';
 import { generateGreedy, checkGreedy, checkTeacherForced, MODEL_DIR, openTinyRunner, reference, teacherForced, type RefGeneration } from './helpers/cpu-reference.js';
 
 describe('cpu runner vs transformers (tiny-qwen2)', () => {
@@ -106,49 +107,12 @@ describe('cpu runner vs transformers (tiny-qwen2)', () => {
     assert.notEqual(out.sampledTokenIds[0], banned);
   });
 
-  test('a token bitmask: a constrained row samples only allowed tokens and reports their logprobs alone; other rows are untouched', async () => {
+  test('a token bitmask constrains its row\'s sampling and logprobs only, in prefill and decode steps', async () => {
     const [a, b] = [reference.chat[0]!, reference.raw[1]!];
-    const greedyA = a.output_ids[0]!;
-    const allowed = [greedyA + 1, 17, 4242];
-    const numWords = Math.ceil(runner.spec.vocabSize / 32);
-    const step = (withMask: boolean, temperature: number) => {
-      const pool = new ManualBlockPool(runner.numKvBlocks);
-      const sampling: ManualSampling = { ...GREEDY, temperature, seed: 5, numLogprobs: 5 };
-      const entries = [a, b].map((r) => ({ seq: new ManualSequence(r.prompt_ids, sampling), numTokens: r.prompt_ids.length, sample: true }));
-      const batch = buildStepBatch(pool, entries);
-      if (withMask) {
-        const bitmask = new Uint32Array(2 * numWords).fill(0xffffffff);
-        bitmask.fill(0, 0, numWords);
-        for (const id of allowed) bitmask[id >>> 5]! |= 1 << (id & 31);
-        batch.tokenBitmask = { numWords, bitmask, hasBitmask: Uint8Array.of(1, 0) };
-      }
-      return runner.execute(batch);
-    };
-    for (const temperature of [0, 3]) {
-      const free = await step(false, temperature);
-      const masked = await step(true, temperature);
-      assert.ok(allowed.includes(masked.sampledTokenIds[0]!), `temperature ${temperature}: ${masked.sampledTokenIds[0]}`);
-      const top = Array.from(masked.topTokenIds.subarray(0, masked.topK));
-      const lps = Array.from(masked.topLogprobs.subarray(0, masked.topK));
-      assert.deepEqual(new Set(top.slice(0, allowed.length)), new Set(allowed));
-      assert.ok(lps.slice(allowed.length).every((lp) => lp === -Infinity), 'disallowed tokens have logprob -inf');
-      assert.ok(Math.abs(lps.slice(0, allowed.length).reduce((sum, lp) => sum + Math.exp(lp), 0) - 1) < 1e-5, 'the allowed tokens hold all the mass');
-      assert.equal(masked.sampledTokenIds[1], free.sampledTokenIds[1]);
-      assert.deepEqual(masked.topLogprobs.subarray(masked.topK), free.topLogprobs.subarray(free.topK), 'an unconstrained row is untouched');
-    }
+    await checkTokenBitmask(runner, [a.prompt_ids, b.prompt_ids], [a.output_ids[0]! + 1, 17, 4242]);
   });
 
-  test('a malformed token bitmask is rejected naming the field', async () => {
-    const pool = new ManualBlockPool(runner.numKvBlocks);
-    const batch = buildStepBatch(pool, [{ seq: new ManualSequence([1, 2, 3]), numTokens: 3, sample: true }]);
-    const numWords = Math.ceil(runner.spec.vocabSize / 32);
-    batch.tokenBitmask = { numWords: numWords - 1, bitmask: new Uint32Array(numWords - 1).fill(1), hasBitmask: Uint8Array.of(1) };
-    await assert.rejects(runner.execute(batch), /tokenBitmask\.numWords/);
-    batch.tokenBitmask = { numWords, bitmask: new Int32Array(numWords) as unknown as Uint32Array, hasBitmask: Uint8Array.of(1) };
-    await assert.rejects(runner.execute(batch), /bitmask must be a Uint32Array/);
-    batch.tokenBitmask = { numWords, bitmask: new Uint32Array(numWords), hasBitmask: Uint8Array.of(1) };
-    await assert.rejects(runner.execute(batch), /allows no token/);
-  });
+  test('a malformed token bitmask is rejected naming the field', () => checkMalformedTokenBitmask(runner));
 
   test('a malformed step is rejected and the runner keeps working', async () => {
     const pool = new ManualBlockPool(runner.numKvBlocks);

@@ -17,6 +17,7 @@ import {
 } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner, TensorData, WeightSource } from '../src/runtime/types.js';
+import { checkMalformedTokenBitmask, checkTokenBitmask } from './helpers/token-bitmask-checks.js';
 import { generateGreedy, checkGreedy, checkTeacherForced, MODEL_DIR, openTinyRunner, reference, teacherForced, type RefGeneration } from './helpers/cpu-reference.js';
 
 describe('cpu runner vs transformers (tiny-qwen2)', () => {
@@ -105,6 +106,13 @@ describe('cpu runner vs transformers (tiny-qwen2)', () => {
     const out = await runner.execute(buildStepBatch(pool, [{ seq, numTokens: seq.tokens.length, sample: true }]));
     assert.notEqual(out.sampledTokenIds[0], banned);
   });
+
+  test('a token bitmask constrains its row\'s sampling and logprobs only, in prefill and decode steps', async () => {
+    const [a, b] = [reference.chat[0]!, reference.raw[1]!];
+    await checkTokenBitmask(runner, [a.prompt_ids, b.prompt_ids], [a.output_ids[0]! + 1, 17, 4242]);
+  });
+
+  test('a malformed token bitmask is rejected naming the field', () => checkMalformedTokenBitmask(runner));
 
   test('a malformed step is rejected and the runner keeps working', async () => {
     const pool = new ManualBlockPool(runner.numKvBlocks);

@@ -451,3 +451,13 @@ test('cached blocks are keyed by their whole prefix, not only their own tokens',
   assert.equal(out?.numCachedPromptTokens, 32);
   assert.deepEqual(out?.outputs[0]?.tokenIds, output0(await runAlone(c)).tokenIds);
 });
+
+test('a constrained request fails with InvalidRequestError when the tokenizer has no grammar vocabulary; others go on', async () => {
+  const { engine } = makeEngine();
+  const constrained = new SamplingParams({ maxTokens: 4, structuredOutput: { kind: 'choice', choices: ['a'] } });
+  const failing = engine.generate([{ requestId: 'c', promptTokenIds: [1, 2], params: constrained }]);
+  await assert.rejects(failing, (error: unknown) => error instanceof InvalidRequestError && error.param === 'structured_outputs');
+  const [free] = await engine.generate([{ requestId: 'f', promptTokenIds: [1, 2], params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
+  assert.equal(free?.outputs[0]?.tokenIds.length, 3);
+  assert.equal(engine.stats().numKvBlocksUsed, 0);
+});

@@ -4,6 +4,7 @@
  * say, the mask makes every sample (several seeds, n > 1) finish with 'stop' inside its budget
  * in text the spec accepts; named and required tool choices give valid arguments; and the
  * step's mask is what the samplers obey (logprobs of the masked distribution).
+ * SWIFTLET_TEST_DEVICE=cuda runs it all on the GPU.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
@@ -19,6 +20,7 @@ import { agentChatRequestSchema } from '../src/protocol/agent-schemas.js';
 import { structuredOutputSpecOf } from '../src/protocol/structured-output-request.js';
 import { modelDir } from './helpers/reference.js';
 
+const DEVICE = process.env['SWIFTLET_TEST_DEVICE'] ?? 'cpu';
 const SEEDS = [1, 2, 3];
 const MAX_TOKENS = 120;
 
@@ -38,7 +40,7 @@ const tools = [
 
 let host: ModelHost;
 before(async () => {
-  const { flags } = parseFlags(['--model', modelDir, '--device', 'cpu', '--kv-cache-memory', '32MiB'], MODEL_FLAGS);
+  const { flags } = parseFlags(['--model', modelDir, '--device', DEVICE, '--kv-cache-memory', '32MiB'], MODEL_FLAGS);
   host = await ModelHost.load(modelOptionsFrom(flags));
 });
 after(() => host.dispose());
@@ -79,7 +81,7 @@ function toolSpec(fields: Record<string, unknown>): StructuredOutputSpec {
   return spec;
 }
 
-describe('structured outputs through the engine (CPU, random weights, temperature 1)', () => {
+describe(`structured outputs through the engine (${DEVICE}, random weights, temperature 1)`, () => {
   test('choice: every sample is exactly one of the choices', async () => {
     const choices = ['yes', 'no', 'maybe later'];
     for (const out of await samples({ kind: 'choice', choices })) assert.ok(choices.includes(out.text), out.text);

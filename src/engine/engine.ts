@@ -1,7 +1,13 @@
 /**
  * LLMEngine: requests in, delta outputs out. One loop owns the scheduler; each step is
- * schedule() -> await runner.execute(batch) -> postprocess(), so the event loop stays free
- * while the device works. The loop stops when idle and restarts on add().
+ * schedule() -> grammar masks of constrained sequences -> await runner.execute(batch) ->
+ * postprocess(), so the event loop stays free while the device works. The loop stops when
+ * idle and restarts on add(). A constrained request (structured outputs) joins the scheduler
+ * once its grammar has compiled.
+ * NOTE: the masks are filled on the JS thread before the step is submitted, not overlapped
+ * with the forward pass: the CUDA decode graph replays on the JS thread, and overlapping needs
+ * the runner to take the mask between its forward pass and its sampler (bench/structured-mask.ts
+ * measures what this costs).
  */
 import { KV_BLOCK_SIZE, type ModelRunner, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';

@@ -11,7 +11,8 @@ export type { LoraWeights, TensorData, TensorDtype, WeightSource } from '../mode
 
 /**
  * Per-sequence sampling settings for one step, one entry per sequence in the batch.
- * Logprobs are always of the raw model distribution (before temperature and penalties), as vLLM's default.
+ * Logprobs are always of the raw model distribution (before temperature and penalties), as vLLM's default;
+ * a row with a StepBatch.tokenBitmask is masked before that, as vLLM masks its logits before its sampler.
  */
 export interface SamplingBatch {
   /** 1 where the last computed token's distribution is sampled (0 for a prefill chunk that is not the last). */

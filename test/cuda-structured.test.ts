@@ -1,0 +1,42 @@
+/**
+ * The token-bitmask contract on the CUDA runner (tiny-qwen2): the same checks as the CPU runner's,
+ * through the eager path (a prefill step) and the decode graph (a decode step). Skipped where CUDA
+ * is unusable, unless SWIFTLET_REQUIRE_CUDA=1, which makes that a failure. The engine-level checks
+ * run on the GPU with SWIFTLET_TEST_DEVICE=cuda (test/structured-engine.test.ts).
+ */
+import assert from 'node:assert/strict';
+import { after, before, describe, test } from 'node:test';
+import { loadModelSpec } from '../src/model/config.js';
+import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
+import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
+import { cudaAvailability } from '../src/runtime/cuda/native.js';
+import { modelDir, reference } from './helpers/reference.js';
+import { checkMalformedTokenBitmask, checkTokenBitmask } from './helpers/token-bitmask-checks.js';
+
+const availability = cudaAvailability();
+const required = process.env['SWIFTLET_REQUIRE_CUDA'] === '1';
+
+if (required) {
+  test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
+}
+
+describe('CUDA runner token bitmask (tiny-qwen2)', { skip: availability.available ? false : `CUDA unavailable: ${availability.reason}` }, () => {
+  let runner: CudaRunner;
+  before(() => {
+    const checkpoint = SafetensorsCheckpoint.open(modelDir);
+    try {
+      runner = CudaRunner.load(loadModelSpec(modelDir), checkpoint, { kvCacheBytes: 64 << 20, maxNumSeqs: 16, maxNumTokens: 4096, maxModelLen: 4096 });
+    } finally {
+      checkpoint.close();
+    }
+  });
+  after(() => runner?.dispose());
+
+  test('a token bitmask constrains its row\'s sampling and logprobs only, eager and graph steps', async () => {
+    const [a, b] = [reference.chat[0], reference.raw[1]];
+    assert.ok(a && b);
+    await checkTokenBitmask(runner, [a.prompt_ids, b.prompt_ids], [(a.output_ids[0] as number) + 1, 17, 4242]);
+  });
+
+  test('a malformed token bitmask is rejected naming the field', () => checkMalformedTokenBitmask(runner));
+});

@@ -183,3 +183,28 @@ describe('unsupported or inconsistent quantization is refused in one line naming
     );
   });
 });
+
+describe('the int kernels are batch-invariant: a prompt scores the same alone and among others', () => {
+  // NOTE: the kernels pair weight rows with activation rows in tiles; the prompt sits at an odd row
+  // offset among the others, so its rows fall into other tiles than when it runs alone.
+  const prompt: RefLogprobs = { ids: [7, 300, 21, 5, 640, 88, 2], positions: [], next_top: [] };
+  const others: RefLogprobs[] = [
+    { ids: [4, 19, 803], positions: [], next_top: [] },
+    { ids: [500, 1, 2, 3, 77], positions: [], next_top: [] },
+  ];
+  for (const bits of [8, 4] as const) {
+    test(`${bits} bits, group 32, asym`, async () => {
+      const grid: QuantGrid = { bits, groupSize: 32, sym: false };
+      const { view } = quantizedPair(grid, (w, shape) => quantizeRtn(w, shape, grid));
+      const runner = CpuRunner.load(quantSpec(gptqQuantizationConfig(grid, false)), view, { kvCacheBytes: 4 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 2 });
+      try {
+        const alone = (await teacherForced(runner, [prompt])).positionTargetLogprobs;
+        const among = (await teacherForced(runner, [others[0]!, prompt, others[1]!])).positionTargetLogprobs;
+        const offset = others[0]!.ids.length;
+        assert.deepEqual([...among.subarray(offset, offset + prompt.ids.length)], [...alone]);
+      } finally {
+        runner.dispose();
+      }
+    });
+  }
+});

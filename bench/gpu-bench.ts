@@ -1,8 +1,10 @@
 /**
  * GPU benchmark on a Qwen2.5-7B-shaped bf16 model with random weights made on the GPU:
  *  1. batch 1, prompt 512, 256 new tokens: decode tokens/s and ms/token against the
- *     memory-bandwidth roofline (weight bytes / device-to-device copy bandwidth measured here);
- *  2. N requests at once (default 128), prompt 512, 256 new tokens: output tokens/s.
+ *     memory-bandwidth roofline (weight + KV bytes / device-to-device copy bandwidth measured here);
+ *  2. N requests at once (default 128), prompt 512, 256 new tokens: output tokens/s against the
+ *     workload's floor (prefill FLOPs at the bf16 GEMM peak measured here + every decode step's
+ *     reads at copy bandwidth: bench/workload-floor.ts).
  * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
  * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
  *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--tp 1] [--json out.json]
@@ -16,7 +18,8 @@ import { SamplingParams } from '../src/engine/sampling-params.js';
 import { specFromConfig } from '../src/model/config.js';
 import { randomModelConfig } from '../src/model/random-weights.js';
 import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
-import { loadCudaAddon } from '../src/runtime/cuda/native.js';
+import { kernelImagePath, loadCudaAddon } from '../src/runtime/cuda/native.js';
+import { weightBytesPerDecodeStep, workloadFloor, type DevicePeaks } from './workload-floor.js';
 
 function flag(name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`);
@@ -141,6 +144,9 @@ async function main(): Promise<void> {
   const device = addon.deviceInfo(0);
   // Copy bandwidth first, while the card is empty: 2 GiB buffers, read + write counted.
   const copyBandwidth = addon.measureCopyBandwidth(0, 2 ** 31, 20);
+  // A large square GEMM through the same cuBLASLt path the model uses: the compute peak.
+  const gemmFlops = addon.measureGemmPeak(0, kernelImagePath(), 8192, 8192, 8192, 50);
+  const peaks: DevicePeaks = { gemmFlopsPerSecond: gemmFlops, copyBytesPerSecond: copyBandwidth };
   const spec = specFromConfig(randomModelConfig(shape));
   const maxModelLen = Math.max(1024, promptLen + genLen + 16);
   const loadStart = performance.now();
@@ -159,20 +165,15 @@ async function main(): Promise<void> {
     maxModelLen,
     enablePrefixCaching: false,
   });
-  const matrixParams =
-    spec.vocabSize * spec.hiddenSize * (spec.tieWordEmbeddings ? 1 : 2) +
-    spec.numLayers *
-      (spec.hiddenSize * (spec.numHeads + 2 * spec.numKvHeads) * spec.headDim +
-        spec.numHeads * spec.headDim * spec.hiddenSize +
-        3 * spec.hiddenSize * spec.intermediateSize);
-  // NOTE: a decode step reads every matrix but the embedding table (only its looked-up rows).
-  const bytesPerStep = (matrixParams - (spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize)) * 2;
-  const lmHeadBytes = spec.vocabSize * spec.hiddenSize * 2;
-  const bytesPerGpu = (bytesPerStep - lmHeadBytes) / tensorParallelSize + lmHeadBytes;
-  const rooflineMs = (bytesPerGpu / copyBandwidth) * 1e3;
+  const bytesPerStep = weightBytesPerDecodeStep(spec);
+  const bytesPerGpu = weightBytesPerDecodeStep(spec, tensorParallelSize);
+  const rooflineMs = workloadFloor(spec, peaks, { requests: 1, promptLen, genLen }, tensorParallelSize).decodeMsPerStep;
+  const floorN = workloadFloor(spec, peaks, { requests: batch, promptLen, genLen }, tensorParallelSize);
   const variant = process.env.SWIFTLET_DECODE_SIMT === '1' ? 'SIMT decode attention' : 'tensor-core decode attention';
   console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs) x ${tensorParallelSize}, ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
-  console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write); ${(bytesPerGpu / 1e9).toFixed(2)} GB read per decode step by ${tensorParallelSize > 1 ? 'rank 0' : 'the GPU'} -> roofline ${rooflineMs.toFixed(2)} ms/token`);
+  console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write), bf16 GEMM ${(gemmFlops / 1e12).toFixed(0)} TFLOP/s (8192^3, cuBLASLt)`);
+  console.log(`# ${(bytesPerGpu / 1e9).toFixed(2)} GB of weights read per decode step by ${tensorParallelSize > 1 ? 'rank 0' : 'the GPU'}, plus KV -> batch-1 roofline ${rooflineMs.toFixed(2)} ms/token`);
+  console.log(`# ${batch}-request floor ${floorN.totalSeconds.toFixed(2)} s (prefill ${floorN.prefillSeconds.toFixed(2)} s at the GEMM peak + decode ${floorN.decodeSeconds.toFixed(2)} s at copy bandwidth)`);
 
   // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
   const vocab = spec.vocabSize;
@@ -193,6 +194,7 @@ async function main(): Promise<void> {
     driver: 'LLMEngine (continuous batching, chunked prefill, maxNumBatchedTokens ' + maxBatchedTokens + ')',
     variant,
     copyBandwidthTBs: copyBandwidth / 1e12,
+    gemmPeakTflops: gemmFlops / 1e12,
     weightBytesPerStep: bytesPerStep,
     weightBytesPerGpuStep: bytesPerGpu,
     rooflineMsPerToken: rooflineMs,
@@ -209,11 +211,15 @@ async function main(): Promise<void> {
       seconds: many.seconds,
       outputTokensPerSecond: many.outputTokens / many.seconds,
       prefillSeconds: many.ttftSeconds,
+      floorSeconds: floorN.totalSeconds,
+      floorPrefillSeconds: floorN.prefillSeconds,
+      floorDecodeSeconds: floorN.decodeSeconds,
+      fractionOfFloor: floorN.totalSeconds / many.seconds,
     },
   };
   console.log(`# variant: ${variant}`);
   console.log(`batch 1: TTFT ${result.batch1.ttftMs.toFixed(1)} ms, decode ${decodeMsPerToken.toFixed(2)} ms/token = ${result.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(result.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
-  console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s)`);
+  console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s), ${(result.batchN.fractionOfFloor * 100).toFixed(1)}% of the ${floorN.totalSeconds.toFixed(2)} s floor`);
   console.log(`batch ${batch} host time: ${hostTime}`);
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   runner.dispose();

@@ -1,7 +1,8 @@
 #!/bin/bash
 # The GPU benchmark and its peer in one run on the same GPU: bench/gpu-bench.ts (swiftlet's CUDA
 # runner through LLMEngine), then scripts/gpu-peer.py (transformers generate()), same shape
-# (Qwen2.5-7B, bf16, random weights), prompt 512, 256 new tokens, batch 1 and 128; prints ratios.
+# (Qwen2.5-7B, bf16, random weights), prompt 512, 256 new tokens, batch 1 and 128; prints ratios
+# and each figure's fraction of its hardware floor (GEMM peak and copy bandwidth measured in the call).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f native/cuda/build/kernels.fatbin ] && [ -f native/cuda/build/swiftlet_cuda.node ] || make -C native/cuda
@@ -19,4 +20,6 @@ print(f"| --- | --- | --- | --- |")
 print(f"| batch 1 decode tok/s | {s['batch1']['decodeTokensPerSecond']:.1f} | {p['batch1']['decodeTokensPerSecond']:.1f} | {s['batch1']['decodeTokensPerSecond'] / p['batch1']['decodeTokensPerSecond']:.2f}x |")
 print(f"| batch 1 ms/token (roofline {s['rooflineMsPerToken']:.2f}) | {s['batch1']['decodeMsPerToken']:.2f} ({100 * s['batch1']['fractionOfRoofline']:.0f}% of roofline) | {p['batch1']['decodeMsPerToken']:.2f} | |")
 print(f"| {s['batchN']['requests']} requests output tok/s | {s['batchN']['outputTokensPerSecond']:.0f} | {p['batchN']['outputTokensPerSecond']:.0f} | {s['batchN']['outputTokensPerSecond'] / p['batchN']['outputTokensPerSecond']:.2f}x |")
+print(f"| {s['batchN']['requests']} requests seconds (floor {s['batchN']['floorSeconds']:.2f}) | {s['batchN']['seconds']:.2f} ({100 * s['batchN']['fractionOfFloor']:.0f}% of floor) | {p['batchN']['seconds']:.2f} | |")
+print(f"floors from the same call: copy {s['copyBandwidthTBs']:.2f} TB/s, bf16 GEMM {s['gemmPeakTflops']:.0f} TFLOP/s")
 PY

@@ -1,6 +1,7 @@
 /** The model and engine flags every command that loads a model takes, spelled as vLLM spells them. */
 import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
+import { parseSpeculativeConfig, SpeculativeConfigError, type SpeculativeConfig } from '../engine/speculative/config.js';
 import { DEFAULT_MODEL_OPTIONS as D, parseBytes as parseSize, SizeError, type ModelOptions } from '../host/model-options.js';
 
 export type { ModelOptions };
@@ -40,6 +41,10 @@ export const MODEL_FLAGS: FlagSpecs = {
   'chat-template': { kind: 'string', aliases: ['--template-type'], help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
+  'speculative-config': {
+    kind: 'string',
+    help: 'speculative decoding as JSON, e.g. \'{"method":"ngram","num_speculative_tokens":4,"prompt_lookup_max":3}\' (prompt lookup; greedy requests only)',
+  },
 };
 
 /** SWIFT's two backends run on swiftlet's engine; the third is refused with what to do instead. */
@@ -66,6 +71,17 @@ function parseLoraModules(values: string[]): { name: string; path: string }[] {
     if (eq <= 0 || eq === value.length - 1) throw new UsageError(`--lora-modules expects name=PATH, got "${value}"`);
     return { name: value.slice(0, eq), path: value.slice(eq + 1) };
   });
+}
+
+function speculativeConfigOf(flags: ParsedFlags): SpeculativeConfig | null {
+  const text = flags['speculative-config'] as string | undefined;
+  if (text === undefined) return null;
+  try {
+    return parseSpeculativeConfig(text);
+  } catch (error) {
+    if (error instanceof SpeculativeConfigError) throw new UsageError(`--speculative-config: ${error.message}`);
+    throw error;
+  }
 }
 
 function positive(flags: ParsedFlags, name: string): number {
@@ -108,5 +124,6 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     chatTemplate: flags['chat-template'] as string | undefined,
     numThreads: flags['num-threads'] as number | undefined,
     maxWaiting: positive(flags, 'max-waiting'),
+    speculativeConfig: speculativeConfigOf(flags),
   };
 }

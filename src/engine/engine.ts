@@ -19,6 +19,7 @@ import { ParentRequest } from './parent-request.js';
 import { Request, RequestStatus, type TokenLogprob } from './request.js';
 import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';
+import type { SpeculativeConfig } from './speculative/config.js';
 import { StepBatchBuilder, type BuiltStep } from './step-batch.js';
 import { StopChecker } from './stop-checker.js';
 import { StructuredOutputManager } from './structured-output-manager.js';
@@ -44,6 +45,8 @@ export interface EngineConfig {
   numKvBlocks: number;
   /** Run steps on their own whenever there is work; false: the caller drives step(). */
   autoStep: boolean;
+  /** Prompt-lookup speculative decoding (vLLM's --speculative-config); null: off. */
+  speculative: SpeculativeConfig | null;
 }
 
 export interface AddRequest {
@@ -67,6 +70,9 @@ export interface EngineStats {
   generationTokensTotal: number;
   numPreemptions: number;
   numStepsTotal: number;
+  /** Draft tokens proposed and verified so far, and how many of them the model agreed with. */
+  numDraftTokensTotal: number;
+  numAcceptedDraftTokensTotal: number;
 }
 
 export class LLMEngine {
@@ -88,6 +94,8 @@ export class LLMEngine {
   private promptTokensTotal = 0;
   private generationTokensTotal = 0;
   private numStepsTotal = 0;
+  private numDraftTokensTotal = 0;
+  private numAcceptedDraftTokensTotal = 0;
 
   constructor(
     readonly runner: ModelRunner,
@@ -110,6 +118,7 @@ export class LLMEngine {
       eosTokenIds: spec.eosTokenIds,
       numKvBlocks,
       autoStep: true,
+      speculative: null,
       ...config,
     };
     if (this.config.numKvBlocks > runner.numKvBlocks) {
@@ -220,6 +229,8 @@ export class LLMEngine {
       generationTokensTotal: this.generationTokensTotal,
       numPreemptions: this.scheduler.numPreemptions,
       numStepsTotal: this.numStepsTotal,
+      numDraftTokensTotal: this.numDraftTokensTotal,
+      numAcceptedDraftTokensTotal: this.numAcceptedDraftTokensTotal,
     };
   }
 
@@ -335,43 +346,88 @@ export class LLMEngine {
 
     const scheduled = output.scheduled;
     const hasPendingAborts = this.pendingAborts.size > 0;
+    let nextDraftSlice = 0;
     for (let s = 0; s < scheduled.length; s++) {
-      const { request, doSample } = scheduled[s] as (typeof scheduled)[number];
+      const { request, doSample, draftTokenIds } = scheduled[s] as (typeof scheduled)[number];
+      const draftEntryStart = draftTokenIds.length > 0 ? (built.draftSlices[nextDraftSlice++]?.entryStart as number) : -1;
       if (!doSample || request.isFinished || (hasPendingAborts && this.pendingAborts.has(request.parentId))) continue;
       const parent = this.parents.get(request.parentId);
       if (parent === undefined) continue;
-      const tokenId = result.sampledTokenIds[s] as number;
-      request.appendOutputToken(tokenId);
-      this.generationTokensTotal++;
-      if (request.index === 0 && request.numOutputTokens === 1) this.promptTokensTotal += request.numPromptTokens;
-      let logprob: TokenLogprob | null = null;
+      if (draftEntryStart >= 0 && !this.appendVerifiedDrafts(request, parent, draftTokenIds, draftEntryStart, built, result, stamp)) continue;
       const numLogprobs = request.params.logprobs;
-      if (numLogprobs !== null) {
-        logprob = {
-          tokenId,
-          logprob: result.sampledLogprobs[s] as number,
-          top: topEntries(result.topTokenIds, result.topLogprobs, s * result.topK, numLogprobs),
-        };
-      }
-      const grammar = this.structured.accept(request, tokenId);
-      const stopChecker = parent.stopCheckers[request.index] as StopChecker;
-      const check = stopChecker.append(tokenId, request.numOutputTokens);
-      let text = check.text;
-      if (check.status !== null) {
-        request.stopReason = check.stopReason;
-        this.scheduler.finish(request, check.status);
-      } else if (grammar === 'complete' || grammar === 'rejected') {
-        // NOTE: 'rejected' only when the mask left nothing to sample (e.g. min_tokens banning the
-        // only token the grammar allows): the output cannot go on validly, so it ends as an abort.
-        this.scheduler.finish(request, grammar === 'complete' ? RequestStatus.FINISHED_STOPPED : RequestStatus.FINISHED_ABORTED);
-        text += stopChecker.flush();
-      }
-      parent.addDelta(request, tokenId, logprob, text);
-      touch(touched, parent, stamp);
+      const tokenId = result.sampledTokenIds[s] as number;
+      const logprob: TokenLogprob | null =
+        numLogprobs === null
+          ? null
+          : {
+              tokenId,
+              logprob: result.sampledLogprobs[s] as number,
+              top: topEntries(result.topTokenIds, result.topLogprobs, s * result.topK, numLogprobs),
+            };
+      this.appendToken(request, parent, tokenId, logprob, stamp);
     }
 
     for (let i = 0; i < touched.length; i++) this.emit(touched[i] as ParentRequest);
     touched.length = 0;
+  }
+
+  /** One generated token through the stop checker into the parent's delta; true while the request goes on. */
+  private appendToken(request: Request, parent: ParentRequest, tokenId: number, logprob: TokenLogprob | null, stamp: number): boolean {
+    request.appendOutputToken(tokenId);
+    this.generationTokensTotal++;
+    if (request.index === 0 && request.numOutputTokens === 1) this.promptTokensTotal += request.numPromptTokens;
+    const grammar = this.structured.accept(request, tokenId);
+    const stopChecker = parent.stopCheckers[request.index] as StopChecker;
+    const check = stopChecker.append(tokenId, request.numOutputTokens);
+    let text = check.text;
+    if (check.status !== null) {
+      request.stopReason = check.stopReason;
+      this.scheduler.finish(request, check.status);
+    } else if (grammar === 'complete' || grammar === 'rejected') {
+      // NOTE: 'rejected' only when the mask left nothing to sample (e.g. min_tokens banning the
+      // only token the grammar allows): the output cannot go on validly, so it ends as an abort.
+      this.scheduler.finish(request, grammar === 'complete' ? RequestStatus.FINISHED_STOPPED : RequestStatus.FINISHED_ABORTED);
+      text += stopChecker.flush();
+    }
+    parent.addDelta(request, tokenId, logprob, text);
+    touch(this.touchedParents, parent, stamp);
+    return !request.isFinished;
+  }
+
+  /**
+   * Emits the model's own token at each draft row (the argmax, i.e. what greedy decoding would
+   * have chosen there) while it agrees with the draft; the first disagreement is emitted too
+   * and ends the run. True when every draft was accepted and the request goes on, so the
+   * step's ordinary sample (after the last draft) follows.
+   */
+  private appendVerifiedDrafts(
+    request: Request,
+    parent: ParentRequest,
+    draftTokenIds: readonly number[],
+    entryStart: number,
+    built: BuiltStep,
+    result: StepOutput,
+    stamp: number,
+  ): boolean {
+    const k = built.batch.positionLogprobs?.topK ?? 0;
+    const numLogprobs = request.params.logprobs;
+    let numAccepted = 0;
+    let isGoingOn = true;
+    for (let i = 0; i < draftTokenIds.length && isGoingOn; i++) {
+      const entry = (entryStart + i) * k;
+      const tokenId = result.positionTopTokenIds[entry] as number;
+      const logprob: TokenLogprob | null =
+        numLogprobs === null
+          ? null
+          : { tokenId, logprob: result.positionTopLogprobs[entry] as number, top: topEntries(result.positionTopTokenIds, result.positionTopLogprobs, entry, numLogprobs) };
+      isGoingOn = this.appendToken(request, parent, tokenId, logprob, stamp);
+      if (tokenId !== draftTokenIds[i]) break;
+      numAccepted++;
+    }
+    this.numDraftTokensTotal += draftTokenIds.length;
+    this.numAcceptedDraftTokensTotal += numAccepted;
+    this.scheduler.acceptDrafts(request, numAccepted);
+    return isGoingOn && numAccepted === draftTokenIds.length;
   }
 
   private emit(parent: ParentRequest): void {

@@ -96,6 +96,18 @@ export class KvCacheManager {
     seq.numCachedBlocks = numFull;
   }
 
+  /** Gives back the request's blocks past the one holding token `numTokens - 1` (rolled-back drafts), tail first. */
+  freeBlocksAfter(request: Request, numTokens: number): void {
+    const seq = this.sequences.get(request);
+    if (seq === undefined) return;
+    const numKept = Math.max(Math.ceil(numTokens / KV_BLOCK_SIZE), seq.numCachedBlocks);
+    if (seq.blockIds.length <= numKept) return;
+    const freed = seq.blockIds.slice(numKept);
+    // NOTE: a new array, not a splice: the step builder trusts a list it has seen to only grow.
+    seq.blockIds = seq.blockIds.slice(0, numKept);
+    this.pool.free(freed.reverse());
+  }
+
   /** Drops the request's references, tail first, so its last blocks are evicted first. */
   free(request: Request): void {
     const seq = this.sequences.get(request);

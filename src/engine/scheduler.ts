@@ -9,6 +9,9 @@ import { RequestTooLongError } from './errors.js';
 import type { KvCacheManager } from './kv-cache-manager.js';
 import { NO_COMPUTED_BLOCKS } from './kv-cache-manager.js';
 import { Request, RequestStatus } from './request.js';
+import type { SpeculativeConfig } from './speculative/config.js';
+import { proposeNgramDrafts } from './speculative/ngram-proposer.js';
+import { isVerifiableByArgmax } from './speculative/verifiable.js';
 
 export interface SchedulerConfig {
   /** Most sequences in one step. */
@@ -25,6 +28,8 @@ export interface SchedulerConfig {
    * gets budget in the very next step instead of waiting for the whole long prefill.
    */
   longPrefillTokenThreshold?: number;
+  /** Prompt-lookup drafts for decoding sequences (null or absent: one token per step). */
+  speculative?: SpeculativeConfig | null;
 }
 
 export interface ScheduledSequence {
@@ -34,6 +39,11 @@ export interface ScheduledSequence {
   numNewTokens: number;
   /** The step reaches the sequence's last token, so its distribution is sampled. */
   doSample: boolean;
+  /**
+   * Draft tokens computed after the sequence's last token (the last numNewTokens positions):
+   * guesses, not part of the request until verified. Empty without speculation.
+   */
+  draftTokenIds: readonly number[];
 }
 
 export interface SchedulerOutput {
@@ -114,6 +124,14 @@ export class Scheduler {
 
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const request = this.running[i] as Request;
+      const drafts = this.draftsFor(request, budget);
+      if (drafts.length > 0) {
+        this.kv.allocate(request, 1 + drafts.length);
+        scheduled.push(this.scheduledSequence(request, 1, drafts));
+        budget -= 1 + drafts.length;
+        i++;
+        continue;
+      }
       const numNewTokens = Math.min(request.numTokens - request.numComputedTokens, budget, chunkCap);
       if (!enableChunkedPrefill && numNewTokens < request.numTokens - request.numComputedTokens) break;
       let isAllocatable = true;
@@ -164,13 +182,29 @@ export class Scheduler {
     return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted };
   }
 
-  /** After the runner has written the step's KV: advance computed counts and publish full blocks. */
+  /**
+   * After the runner has written the step's KV: advance computed counts and publish full
+   * blocks. Draft positions count only once acceptDrafts() has verified them.
+   */
   commit(output: SchedulerOutput): void {
-    for (const { request, numNewTokens } of output.scheduled) {
+    for (const { request, numNewTokens, draftTokenIds } of output.scheduled) {
       if (request.isFinished) continue;
-      request.numComputedTokens += numNewTokens;
+      request.numComputedTokens += numNewTokens - draftTokenIds.length;
       this.kv.cacheComputedBlocks(request);
     }
+  }
+
+  /**
+   * The first `numAccepted` drafts of a committed step were the model's own choices (and are
+   * now the request's tokens): their KV stays. The rest is rolled back: their slots will be
+   * overwritten, blocks holding nothing but them go back to the pool, and the prefix cache
+   * never sees them (only blocks full of computed tokens are published).
+   */
+  acceptDrafts(request: Request, numAccepted: number): void {
+    if (request.isFinished) return;
+    request.numComputedTokens += numAccepted;
+    this.kv.cacheComputedBlocks(request);
+    this.kv.freeBlocksAfter(request, request.numComputedTokens);
   }
 
   /** Ends a request in any live state; frees its blocks at once. */
@@ -196,11 +230,33 @@ export class Scheduler {
     return source.numComputedTokens >= numShared;
   }
 
-  private scheduledSequence(request: Request, numNewTokens: number): ScheduledSequence {
+  private scheduledSequence(request: Request, numNewTokens: number, draftTokenIds: readonly number[] = NO_DRAFTS): ScheduledSequence {
     const start = request.numComputedTokens;
-    return { request, start, numNewTokens, doSample: start + numNewTokens === request.numTokens };
+    return {
+      request,
+      start,
+      numNewTokens: numNewTokens + draftTokenIds.length,
+      doSample: start + numNewTokens === request.numTokens,
+      draftTokenIds,
+    };
+  }
+
+  /**
+   * Drafts for a decoding sequence, when speculation is on, the request can be verified and
+   * its drafts fit: in the budget, in max_tokens (a step emits at most drafts + 1 tokens) and
+   * in free blocks (speculation never preempts anyone).
+   */
+  private draftsFor(request: Request, budget: number): readonly number[] {
+    const config = this.config.speculative;
+    if (config === null || config === undefined) return NO_DRAFTS;
+    if (request.numTokens - request.numComputedTokens !== 1 || !isVerifiableByArgmax(request)) return NO_DRAFTS;
+    const maxDrafts = Math.min(budget - 1, request.maxTokens - request.numOutputTokens - 1);
+    const drafts = proposeNgramDrafts(request.allTokenIds, config, maxDrafts);
+    return drafts.length > 0 && this.kv.canAllocate(request, 1 + drafts.length) ? drafts : NO_DRAFTS;
   }
 }
+
+const NO_DRAFTS: readonly number[] = Object.freeze([]);
 
 function removeFrom(list: Request[], request: Request): boolean {
   const i = list.indexOf(request);

@@ -23,9 +23,21 @@ export interface PromptLogprobSlice {
   topK: number;
 }
 
+/**
+ * A speculating sequence's verification rows: positionLogprobs entries entryStart.. hold the
+ * distributions after its last token and after each draft but the last (the last draft's
+ * successor is the sequence's ordinary sample).
+ */
+export interface DraftSlice {
+  seqIndex: number;
+  entryStart: number;
+}
+
 export interface BuiltStep {
   batch: StepBatch;
   promptLogprobSlices: PromptLogprobSlice[];
+  /** In batch order. */
+  draftSlices: DraftSlice[];
 }
 
 /** Grow-only scratch for one typed array, handing out a view of the first n elements. */
@@ -153,13 +165,14 @@ export class StepBatchBuilder {
     const rowBlockIds = this.rowBlockIds;
     const rowNumBlocks = this.rowNumBlocks;
     const promptLogprobSlices: PromptLogprobSlice[] = [];
+    const draftSlices: DraftSlice[] = [];
     let entryTokenIndex: number[] | null = null;
     let entryTarget: number[] | null = null;
     let positionTopK = 0;
 
     let offset = 0;
     for (let s = 0; s < numSeqs; s++) {
-      const { request, start, numNewTokens } = scheduled[s] as ScheduledSequence;
+      const { request, start, numNewTokens, draftTokenIds } = scheduled[s] as ScheduledSequence;
       const blockIds = kv.blockIds(request);
       const end = start + numNewTokens;
       const numBlocks = Math.ceil(end / KV_BLOCK_SIZE);
@@ -177,8 +190,9 @@ export class StepBatchBuilder {
       contextLens[s] = end;
       adapterSlots[s] = request.adapterSlot;
       const tokens = request.allTokenIds;
+      const numKnown = tokens.length;
       for (let p = start; p < end; p++, offset++) {
-        tokenIds[offset] = tokens[p] as number;
+        tokenIds[offset] = (p < numKnown ? tokens[p] : draftTokenIds[p - numKnown]) as number;
         positions[offset] = p;
         slotMapping[offset] = (blockIds[(p / KV_BLOCK_SIZE) | 0] as number) * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
       }
@@ -199,6 +213,19 @@ export class StepBatchBuilder {
             entryTokenIndex.push(seqOffset + (t - 1 - start));
             entryTarget.push(tokens[t] as number);
           }
+        }
+      }
+
+      // Row i of the query (the last known token, then the drafts) verifies draft i by its argmax.
+      if (draftTokenIds.length > 0) {
+        entryTokenIndex ??= [];
+        entryTarget ??= [];
+        positionTopK = Math.max(positionTopK, 1, request.params.logprobs ?? 0);
+        draftSlices.push({ seqIndex: s, entryStart: entryTokenIndex.length });
+        const firstRow = queryStart[s] as number;
+        for (let i = 0; i < draftTokenIds.length; i++) {
+          entryTokenIndex.push(firstRow + i);
+          entryTarget.push(draftTokenIds[i] as number);
         }
       }
     }
@@ -225,6 +252,7 @@ export class StepBatchBuilder {
         positionLogprobs,
       },
       promptLogprobSlices,
+      draftSlices,
     };
   }
 

@@ -58,5 +58,6 @@ export function engineFor(runner: ModelRunner, tokenizer: EngineTokenizer, optio
     ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
     enablePrefixCaching: options.enablePrefixCaching,
     maxWaiting: options.maxWaiting,
+    speculative: options.speculativeConfig ?? null,
   });
 }

@@ -2,6 +2,7 @@
  * Everything that says how a model is loaded and run, and the defaults every entry point
  * shares (the CLI's flags and the library's Engine.load), so they cannot drift apart.
  */
+import type { SpeculativeConfig } from '../engine/speculative/config.js';
 import type { HubName } from '../model/hub/backend.js';
 
 export interface ModelOptions {
@@ -28,6 +29,8 @@ export interface ModelOptions {
   chatTemplate: string | undefined;
   numThreads: number | undefined;
   maxWaiting: number;
+  /** Prompt-lookup speculative decoding (`--speculative-config`); absent or null: off. */
+  speculativeConfig?: SpeculativeConfig | null;
 }
 
 /** Defaults of every option a caller may leave out. */

@@ -14,6 +14,7 @@ import { DEFAULT_MODEL_OPTIONS as defaults, parseBytes, type ModelOptions } from
 import type { EngineStats } from '../engine/engine.js';
 import type { TokenLogprob } from '../engine/output.js';
 import { SamplingParams } from '../engine/sampling-params.js';
+import { speculativeConfigFrom } from '../engine/speculative/config.js';
 import { ModelHost, type Logger } from '../host/model-host.js';
 import type { EngineRequest, Submission } from '../host/serving-engine.js';
 import type { Tokenizer } from '../model/tokenizer.js';
@@ -56,6 +57,11 @@ export interface EngineOptions {
   numThreads?: number;
   /** The base model's name in responses and for `model` in requests; default: `model`. */
   servedModelName?: string;
+  /**
+   * Prompt-lookup speculative decoding, as vLLM's speculative_config:
+   * `{ method: 'ngram', num_speculative_tokens: 4, prompt_lookup_max: 3 }`. Greedy requests only.
+   */
+  speculativeConfig?: Readonly<Record<string, unknown>>;
   /** Progress messages while loading (default: none). */
   log?: Logger;
 }
@@ -102,6 +108,7 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
     numThreads: options.numThreads,
     // NOTE: a library caller hands over whole lists at once; the queue must take them.
     maxWaiting: Number.POSITIVE_INFINITY,
+    speculativeConfig: options.speculativeConfig === undefined ? null : speculativeConfigFrom(options.speculativeConfig),
   };
 }
 

@@ -10,6 +10,7 @@
 #include <stdexcept>
 
 #include "env_flags.h"
+#include "gemm_peak.h"
 #include "js_step.h"
 #include "js_tensor.h"
 #include "layout.h"
@@ -391,11 +392,26 @@ Napi::Value copyBandwidthJs(const Napi::CallbackInfo& info) {
   }
 }
 
+Napi::Value gemmPeakJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const int ordinal = info[0].As<Napi::Number>().Int32Value();
+    const std::string fatbinPath = info[1].As<Napi::String>().Utf8Value();
+    const int m = info[2].As<Napi::Number>().Int32Value(), n = info[3].As<Napi::Number>().Int32Value(),
+              k = info[4].As<Napi::Number>().Int32Value();
+    const int iterations = info[5].As<Napi::Number>().Int32Value();
+    return Napi::Number::New(env, measureGemmPeak(ordinal, fatbinPath, m, n, k, iterations));
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, probeJs));
   exports.Set("deviceInfo", Napi::Function::New(env, deviceInfoJs));
   exports.Set("deviceCount", Napi::Function::New(env, deviceCountJs));
   exports.Set("measureCopyBandwidth", Napi::Function::New(env, copyBandwidthJs));
+  exports.Set("measureGemmPeak", Napi::Function::New(env, gemmPeakJs));
   exports.Set("CudaModel", CudaModelWrap::define(env));
   return exports;
 }

@@ -61,6 +61,8 @@ export interface NativeCudaAddon {
   deviceCount(): number;
   /** Device-to-device copy bandwidth in bytes/s (bytes read + bytes written). */
   measureCopyBandwidth(ordinal: number, bytes: number, iterations: number): number;
+  /** bf16 GEMM FLOP/s of y[m, n] = x[m, k] @ w[n, k]^T through swiftlet's GEMM path (cuBLASLt, tuned). */
+  measureGemmPeak(ordinal: number, fatbinPath: string, m: number, n: number, k: number, iterations: number): number;
   CudaModel: new (config: NativeCudaModelConfig) => NativeCudaModel;
 }
 

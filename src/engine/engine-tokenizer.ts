@@ -14,4 +14,6 @@ export interface StreamDetokenizer {
 export interface EngineTokenizer {
   decode(ids: readonly number[], options: { skipSpecialTokens: boolean }): string;
   createDetokenizer(promptIds: readonly number[], skipSpecialTokens: boolean): StreamDetokenizer;
+  /** Tokens that end generation besides the model's eos ids (a family's chat stop tokens, src/chat/stop-tokens.ts). */
+  stopTokenIds?: readonly number[];
 }

@@ -58,5 +58,6 @@ export function engineFor(runner: ModelRunner, tokenizer: EngineTokenizer, optio
     ...(options.longPrefillTokenThreshold !== undefined ? { longPrefillTokenThreshold: options.longPrefillTokenThreshold } : {}),
     enablePrefixCaching: options.enablePrefixCaching,
     maxWaiting: options.maxWaiting,
+    eosTokenIds: [...new Set([...runner.spec.eosTokenIds, ...(tokenizer.stopTokenIds ?? [])])],
   });
 }

@@ -142,7 +142,7 @@ describe('LoRA module names', () => {
   test('every projection round-trips', () => {
     for (const projection of PROJECTIONS) {
       const name = checkpoint.loraModuleName(3, projection);
-      assert.deepEqual(checkpoint.parseLoraModuleName(name), { layer: 3, projection });
+      assert.deepEqual(checkpoint.parseLoraModuleName(name), { layer: 3, projections: [projection] });
     }
     assert.equal(checkpoint.loraModuleName(2, 'gate_proj'), 'model.layers.2.mlp.gate_proj');
   });

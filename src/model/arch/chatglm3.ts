@@ -43,6 +43,7 @@ export const CHATGLM3: Architecture = {
       lmHead: 'transformer.output_layer.weight',
     },
     layerPrefix: (layer) => `transformer.encoder.layers.${layer}.`,
+    layerName: /^transformer\.encoder\.layers\.(\d+)\.(.+)$/,
     layer: {
       inputNorm: ['input_layernorm.weight'],
       postNorm: ['post_attention_layernorm.weight'],
@@ -57,7 +58,10 @@ export const CHATGLM3: Architecture = {
       qNorm: undefined,
       kNorm: undefined,
     },
-    loraRefusal: 'LoRA adapters for ChatGLMModel are not supported yet (query_key_value fuses q, k and v)',
+    modules: {
+      q_proj: 'self_attention.query_key_value', k_proj: 'self_attention.query_key_value', v_proj: 'self_attention.query_key_value',
+      o_proj: 'self_attention.dense', gate_proj: 'mlp.dense_h_to_4h', up_proj: 'mlp.dense_h_to_4h', down_proj: 'mlp.dense_4h_to_h',
+    },
   }),
   gguf: {
     name: 'chatglm',

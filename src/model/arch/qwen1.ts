@@ -40,6 +40,7 @@ export const QWEN1: Architecture = {
   checkpoint: namedCheckpointLayout({
     model: { embedding: 'transformer.wte.weight', finalNorm: 'transformer.ln_f.weight', lmHead: 'lm_head.weight' },
     layerPrefix: (layer) => `transformer.h.${layer}.`,
+    layerName: /^transformer\.h\.(\d+)\.(.+)$/,
     layer: {
       inputNorm: ['ln_1.weight'],
       postNorm: ['ln_2.weight'],
@@ -54,7 +55,10 @@ export const QWEN1: Architecture = {
       qNorm: undefined,
       kNorm: undefined,
     },
-    loraRefusal: 'LoRA adapters for QWenLMHeadModel are not supported yet (c_attn fuses q, k and v)',
+    modules: {
+      q_proj: 'attn.c_attn', k_proj: 'attn.c_attn', v_proj: 'attn.c_attn', o_proj: 'attn.c_proj',
+      gate_proj: 'mlp.w2', up_proj: 'mlp.w1', down_proj: 'mlp.c_proj',
+    },
   }),
   gguf: {
     name: 'qwen',

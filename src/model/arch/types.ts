@@ -22,10 +22,19 @@ export interface CheckpointLayout {
   tensorsOf(ref: SlotRef): string[];
   /** (layer, slot) in the canonical layout: its tensors' rows concatenated (and renamed or permuted, for a family that needs it). */
   read(spec: ModelSpec, source: WeightSource, ref: SlotRef): TensorData;
-  /** PEFT's name of the module a LoRA adapter targets for (layer, projection): the base weight's name without `.weight`. */
+  /**
+   * PEFT's name of the module a LoRA adapter targets for (layer, projection): the base weight's name
+   * without `.weight`. Projections fused in the checkpoint (Qwen v1's `c_attn`) share one module.
+   */
   loraModuleName(layer: number, projection: Projection): string;
   /** The inverse of loraModuleName; undefined for a name that is no projection of a decoder layer. */
-  parseLoraModuleName(name: string): { layer: number; projection: Projection } | undefined;
+  parseLoraModuleName(name: string): LoraModuleTarget | undefined;
+}
+
+/** What a PEFT module adapts: the projections its output rows hold, in row order (several for a fused module). */
+export interface LoraModuleTarget {
+  layer: number;
+  projections: readonly Projection[];
 }
 
 /** The family as llama.cpp loads it. */

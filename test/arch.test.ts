@@ -38,6 +38,7 @@ describe('the registry', () => {
   test('every architectures[0] string loads as its family', () => {
     const want: Record<string, ModelSpec['family']> = {
       LlamaForCausalLM: 'llama', MistralForCausalLM: 'llama', YiForCausalLM: 'llama', Qwen2ForCausalLM: 'qwen2', Qwen3ForCausalLM: 'qwen3',
+      QWenLMHeadModel: 'qwen', ChatGLMModel: 'chatglm',
     };
     assert.deepEqual([...SUPPORTED_ARCHITECTURES].sort(), Object.keys(want).sort());
     for (const [name, family] of Object.entries(want)) assert.equal(architectureNamed(name).family, family);
@@ -141,7 +142,7 @@ describe('LoRA module names', () => {
   test('every projection round-trips', () => {
     for (const projection of PROJECTIONS) {
       const name = checkpoint.loraModuleName(3, projection);
-      assert.deepEqual(checkpoint.parseLoraModuleName(name), { layer: 3, projection });
+      assert.deepEqual(checkpoint.parseLoraModuleName(name), { layer: 3, projections: [projection] });
     }
     assert.equal(checkpoint.loraModuleName(2, 'gate_proj'), 'model.layers.2.mlp.gate_proj');
   });

@@ -171,6 +171,8 @@ ModelShape readModelShape(const Napi::Object& config) {
   shape.invFreq = read.array<float>(config, "invFreq");
   shape.attentionScale = static_cast<float>(read.number(config, "attentionScale"));
   shape.rotaryDim = read.integer(config, "rotaryDim");
+  shape.ropeInterleaved = read.boolean(config, "ropeInterleaved");
+  shape.lognAttnContext = read.integer(config, "lognAttnContext");
   return shape;
 }
 

@@ -15,6 +15,7 @@ void checkModelShape(const ModelShape& shape) {
     throw std::invalid_argument("rotary tables do not match headDim (rotaryDim " + std::to_string(shape.rotaryDim) + ", " +
                                 std::to_string(shape.invFreq.size()) + " inverse frequencies)");
   }
+  if (shape.lognAttnContext < 0 || shape.lognAttnContext == 1) throw std::invalid_argument("lognAttnContext must be 0 (off) or at least 2");
 }
 
 }  // namespace swiftlet_common

@@ -304,19 +304,27 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
             rmsNorm(row + h * hd, w, row + h * hd, hd, c.rmsNormEps);
           }
         }
-        const float position = static_cast<float>(in.positions[t0 + t]);
+        const int32_t position = in.positions[t0 + t];
         for (int64_t i = 0; i < half; i++) {
-          const float angle = position * c.invFreq[i];
+          const float angle = static_cast<float>(position) * c.invFreq[i];
           cosv[i] = std::cos(angle) * c.attentionScale;
           sinv[i] = std::sin(angle) * c.attentionScale;
         }
+        // Pair i is (i, i + half) in the rotate_half layout, (2i, 2i + 1) interleaved (ChatGLM).
+        const int64_t pairStride = c.ropeInterleaved ? 2 : 1, partnerOffset = c.ropeInterleaved ? 1 : half;
         for (int h = 0; h < numRotated; h++) {
           float* v = row + h * hd;
           for (int64_t i = 0; i < half; i++) {
-            const float x1 = v[i], x2 = v[i + half];
-            v[i] = x1 * cosv[i] - x2 * sinv[i];
-            v[i + half] = x2 * cosv[i] + x1 * sinv[i];
+            float* x1 = v + i * pairStride;
+            float* x2 = x1 + partnerOffset;
+            const float a = *x1, b = *x2;
+            *x1 = a * cosv[i] - b * sinv[i];
+            *x2 = b * cosv[i] + a * sinv[i];
           }
+        }
+        const float lognScale = swiftlet_common::lognQueryScale(c.lognAttnContext, position);
+        if (lognScale != 1.f) {
+          for (int64_t i = 0; i < qWidth; i++) row[i] *= lognScale;
         }
         const int64_t slot = in.slotMapping[t0 + t];
         std::memcpy(kc + slot * kvWidth, row + qWidth, kvWidth * sizeof(float));

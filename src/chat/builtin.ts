@@ -27,6 +27,11 @@ export const BUILTIN_TEMPLATES = {
 
 export type BuiltinTemplateName = keyof typeof BUILTIN_TEMPLATES;
 
+/** The template a tokenizer class's own chat code renders (Qwen v1's make_context), ChatML when none is known. */
+export function builtinTemplateForTokenizer(tokenizerClass: unknown): BuiltinTemplateName {
+  return tokenizerClass === 'QWenTokenizer' ? 'qwen' : 'chatml';
+}
+
 export function isBuiltinTemplateName(name: string): name is BuiltinTemplateName {
   return Object.hasOwn(BUILTIN_TEMPLATES, name);
 }

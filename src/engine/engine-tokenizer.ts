@@ -22,4 +22,6 @@ export interface EngineTokenizer {
    * model, `stopTokenIds` ending generation); absent or null: this tokenizer cannot constrain output.
    */
   grammarVocabulary?(numLogits: number, stopTokenIds: readonly number[]): GrammarVocabulary | null;
+  /** Tokens that end generation besides the model's eos ids (a family's chat stop tokens, src/chat/stop-tokens.ts). */
+  stopTokenIds?: readonly number[];
 }

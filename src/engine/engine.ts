@@ -11,6 +11,7 @@
  */
 import { KV_BLOCK_SIZE, type ModelRunner, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';
+import { checkDynamicNtkPrompt } from './dynamic-ntk-limit.js';
 import type { EngineTokenizer } from './engine-tokenizer.js';
 import { InvalidRequestError, QueueFullError } from './errors.js';
 import { KvCacheManager } from './kv-cache-manager.js';
@@ -273,6 +274,7 @@ export class LLMEngine {
     }
     const maxTokens = params.maxTokens ?? this.config.maxModelLen - promptTokenIds.length;
     this.scheduler.checkFits(promptTokenIds.length, maxTokens);
+    checkDynamicNtkPrompt(this.runner.spec, promptTokenIds.length);
     if (this.scheduler.numWaiting + params.n > this.config.maxWaiting) {
       throw new QueueFullError(this.scheduler.numWaiting, this.config.maxWaiting);
     }

@@ -59,5 +59,6 @@ export function engineFor(runner: ModelRunner, tokenizer: EngineTokenizer, optio
     enablePrefixCaching: options.enablePrefixCaching,
     maxWaiting: options.maxWaiting,
     speculative: options.speculativeConfig ?? null,
+    eosTokenIds: [...new Set([...runner.spec.eosTokenIds, ...(tokenizer.stopTokenIds ?? [])])],
   });
 }

@@ -5,7 +5,9 @@
  * flags mean the same everywhere.
  */
 import { ChatTemplate } from '../chat/template.js';
-import { isBuiltinTemplateName, type BuiltinTemplateName } from '../chat/builtin.js';
+import { builtinTemplateForTokenizer, isBuiltinTemplateName, type BuiltinTemplateName } from '../chat/builtin.js';
+import { chatInputBuilder } from '../chat/chat-input.js';
+import { chatStopTokenIds } from '../chat/stop-tokens.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { IncrementalDetokenizer } from '../engine/detokenizer.js';
@@ -35,6 +37,7 @@ function engineTokenizer(tokenizer: Tokenizer, modelDir: string): EngineTokenize
     createDetokenizer: (promptIds, skipSpecialTokens) => new IncrementalDetokenizer(tokenizer, promptIds, skipSpecialTokens),
     grammarVocabulary: (numLogits, stopTokenIds) =>
       existsSync(tokenizerJson) ? vocabularyFromTokenizerJson(JSON.parse(readFileSync(tokenizerJson, 'utf8')) as Record<string, unknown>, numLogits, stopTokenIds) : null,
+    stopTokenIds: chatStopTokenIds(tokenizer),
   };
 }
 
@@ -42,13 +45,14 @@ async function loadChatTemplate(
   dir: string,
   tokenizer: Tokenizer,
   choice: string | undefined,
-  fallback: BuiltinTemplateName = 'chatml',
+  fallback: BuiltinTemplateName = builtinTemplateForTokenizer(tokenizer.config.tokenizer_class),
 ): Promise<ChatTemplate> {
   if (choice !== undefined) {
     if (isBuiltinTemplateName(choice)) return ChatTemplate.builtin(choice, tokenizer);
     return new ChatTemplate(new Map([['default', readFileSync(choice, 'utf8')]]), tokenizer, choice);
   }
-  // NOTE: base models often ship no template: the registry's for a named type, else ChatML,
+  // NOTE: base models often ship no template: the registry's for a named type, else the
+  // tokenizer family's (Qwen v1's code builds ChatML with a default system prompt), else ChatML,
   // which most chat fine-tunes use.
   return (await ChatTemplate.fromDir(dir, tokenizer)) ?? ChatTemplate.builtin(fallback, tokenizer);
 }
@@ -119,6 +123,7 @@ export class ModelHost {
     return {
       tokenizer: this.tokenizer,
       chatTemplate: this.chatTemplate,
+      chatInput: chatInputBuilder(this.tokenizer),
       maxModelLen: this.maxModelLen,
       modelVocabSize: this.spec.vocabSize,
       samplingDefaults: this.samplingDefaults,

@@ -11,7 +11,7 @@ import type { ZodType } from 'zod';
 import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
 import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
-import { invalidStructuredOutput, prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
+import { chatPrompt, invalidStructuredOutput, prepareChat, prepareCompletion, type PreparedPrompt } from '../protocol/prepare.js';
 import {
   chatChunk,
   completionChunk,
@@ -234,9 +234,7 @@ export class OpenAIService {
     if (isChat) {
       const body = parse(tokenizeChatSchema, rawBody);
       this.checkModel(body.model);
-      const text = renderChatPrompt(body, this.host.promptContext());
-      // NOTE: a template writes its own special tokens, so none are added by default (as vLLM).
-      ids = encodeWithinContext(tokenizer, text, maxModelLen, body.add_special_tokens ?? false, 'messages');
+      ids = chatPrompt(body, this.host.promptContext(), body.add_special_tokens ?? false).ids;
       returnTokenStrs = body.return_token_strs ?? false;
     } else {
       const body = parse(tokenizeCompletionSchema, rawBody);

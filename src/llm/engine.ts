@@ -221,9 +221,12 @@ export class Engine implements InferBackend {
 
   private prepare(request: InferRequest, config: RequestConfig): Prepared {
     const messages = requestMessages(request);
-    const text = this.chatTemplate.render(flattenContent(messages), { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs });
-    // NOTE: the template already wrote every special token, so none are added (as vLLM).
-    const promptTokenIds = this.tokenizer.encode(text, { addSpecialTokens: false });
+    const flat = flattenContent(messages);
+    const { chatInput } = this.host.promptContext();
+    // NOTE: a template already wrote every special token, so none are added (as vLLM).
+    const promptTokenIds = chatInput
+      ? chatInput(flat, true)
+      : this.tokenizer.encode(this.chatTemplate.render(flat, { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs }), { addSpecialTokens: false });
     const adapter = this.host.resolveModel(config.model);
     if (adapter === undefined) {
       throw new InferRequestError(`no model or adapter named '${config.model}' (have: ${[this.modelName, ...this.adapterNames].join(', ')})`, 'model');

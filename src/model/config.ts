@@ -106,10 +106,12 @@ function parseRope(config: Json): RopeSpec {
   return rope;
 }
 
-export function specFromConfig(config: Json, generationConfig: Json = {}): ModelSpec {
-  const architectures = config['architectures'];
+export function specFromConfig(original: Json, generationConfig: Json = {}): ModelSpec {
+  const architectures = original['architectures'];
   const hfArchitecture = Array.isArray(architectures) && typeof architectures[0] === 'string' ? architectures[0] : '';
   const arch = architectureNamed(hfArchitecture);
+  const config = arch.standardConfig?.(original) ?? original;
+  const { rope: familyRope, ...switches } = arch.switches(original);
   const hiddenSize = num(config, 'hidden_size');
   const numHeads = num(config, 'num_attention_heads');
   const eosTokenIds = [...new Set([...tokenIds(generationConfig['eos_token_id']), ...tokenIds(config['eos_token_id'])])];
@@ -128,8 +130,8 @@ export function specFromConfig(config: Json, generationConfig: Json = {}): Model
     rmsNormEps: num(config, 'rms_norm_eps', 1e-6),
     maxPositionEmbeddings: num(config, 'max_position_embeddings', 2048),
     tieWordEmbeddings: config['tie_word_embeddings'] === true,
-    ...arch.switches(config),
-    rope: parseRope(config),
+    ...switches,
+    rope: { ...parseRope(config), ...familyRope },
     dtype: parseDtype(config),
     bosTokenId: tokenIds(config['bos_token_id'])[0] ?? null,
     eosTokenIds,

@@ -15,9 +15,18 @@ import type { LoraWeights } from './tensors.js';
 /** PEFT's adapter tensor names: `base_model.model.<module>.lora_A[.<adapter name>].weight`. */
 export const LORA_TENSOR = /^base_model\.model\.(.+)\.lora_([AB])(?:\.[A-Za-z0-9_-]+)?\.weight$/;
 
-/** The target names PEFT's `target_modules` uses for the family's projections (the last component of the module name). */
-function projectionOfTarget(arch: Architecture): Map<string, Projection> {
-  return new Map(PROJECTIONS.map((p) => [arch.checkpoint.loraModuleName(0, p).split('.').pop() ?? p, p]));
+/**
+ * The target names PEFT's `target_modules` uses for the family's projections (the last component
+ * of the module name): one name may adapt several (Qwen v1's `c_attn` is q, k and v; its `c_proj`
+ * both o_proj and down_proj, as PEFT matches a name in every layer module that ends with it).
+ */
+function projectionsOfTarget(arch: Architecture): Map<string, Projection[]> {
+  const byTarget = new Map<string, Projection[]>();
+  for (const p of PROJECTIONS) {
+    const target = arch.checkpoint.loraModuleName(0, p).split('.').pop() ?? p;
+    byTarget.set(target, [...(byTarget.get(target) ?? []), p]);
+  }
+  return byTarget;
 }
 
 export interface LoraAdapterConfig {
@@ -55,7 +64,7 @@ export function parseLoraConfig(raw: Json, where: string, arch: Architecture): L
   if (!isEmpty(raw['modules_to_save'])) throw new ModelLoadError(`${where}: modules_to_save is not supported`);
   if (raw['bias'] !== undefined && raw['bias'] !== 'none') throw new ModelLoadError(`${where}: LoRA bias "${String(raw['bias'])}" is not supported`);
   const rawTargets = raw['target_modules'];
-  const byTarget = projectionOfTarget(arch);
+  const byTarget = projectionsOfTarget(arch);
   let targets: Projection[];
   if (rawTargets === 'all-linear') {
     targets = [...PROJECTIONS];
@@ -65,11 +74,11 @@ export function parseLoraConfig(raw: Json, where: string, arch: Architecture): L
     targets = PROJECTIONS.filter((p) => pattern.test(arch.checkpoint.loraModuleName(0, p)));
     if (targets.length === 0) throw new ModelLoadError(`${where}: target_modules "${rawTargets}" matches no supported projection`);
   } else if (Array.isArray(rawTargets) && rawTargets.every((t): t is string => typeof t === 'string')) {
-    targets = rawTargets.map((name) => {
+    targets = rawTargets.flatMap((name) => {
       const t = name.split('.').pop() ?? name;
-      const projection = byTarget.get(t);
-      if (!projection) throw new ModelLoadError(`${where}: unknown target module "${t}" (supported: ${[...byTarget.keys()].join(', ')})`);
-      return projection;
+      const projections = byTarget.get(t);
+      if (!projections) throw new ModelLoadError(`${where}: unknown target module "${t}" (supported: ${[...byTarget.keys()].join(', ')})`);
+      return projections;
     });
   } else {
     throw new ModelLoadError(`${where}: "target_modules" must be a list of module names`);
@@ -149,7 +158,10 @@ export function loadLoraAdapter(dir: string, options: LoadLoraOptions): LoraWeig
 function checkModuleShape(spec: ModelSpec, arch: Architecture, moduleName: string, inFeatures: number, outFeatures: number, dir: string): void {
   const target = arch.checkpoint.parseLoraModuleName(moduleName);
   if (!target || target.layer >= spec.numLayers) throw new ModelLoadError(`${dir}: module "${moduleName}" is not in the model`);
-  const [wantOut, wantIn] = projectionShape(spec, target.projection);
+  // NOTE: a fused module's output rows are its projections' rows, one after another.
+  const shapes = target.projections.map((p) => projectionShape(spec, p));
+  const wantOut = shapes.reduce((rows, [out]) => rows + out, 0);
+  const wantIn = shapes[0]?.[1];
   if (wantIn !== inFeatures || wantOut !== outFeatures) {
     throw new ModelLoadError(`${dir}: ${moduleName} maps ${inFeatures} -> ${outFeatures} features; the model needs ${wantIn} -> ${wantOut}`);
   }

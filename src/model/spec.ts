@@ -20,13 +20,20 @@ export interface RopeSpec {
   attentionFactor?: number;
   /** Yarn: round the ramp bounds outward to whole pairs (transformers' default `true`). */
   truncate?: boolean;
+  /** Rotate pairs (x[2i], x[2i+1]) (ChatGLM) instead of (x[i], x[i + rotaryDim / 2]) (Llama, Qwen). */
+  interleaved?: boolean;
+  /**
+   * Qwen v1's `use_dynamic_ntk`: a sequence whose first forward is longer than this rotates with a
+   * larger base for its whole life. Not implemented: such prompts are refused (src/model/context-limits.ts).
+   */
+  dynamicNtkContext?: number;
 }
 
 export interface ModelSpec {
   /** The `architectures[0]` of config.json, e.g. `Qwen2ForCausalLM`. */
   hfArchitecture: string;
   /** The family whose forward pass this is: switches below say how it differs. */
-  family: 'llama' | 'qwen2' | 'qwen3';
+  family: 'llama' | 'qwen2' | 'qwen3' | 'qwen' | 'chatglm';
   vocabSize: number;
   hiddenSize: number;
   intermediateSize: number;
@@ -46,6 +53,8 @@ export interface ModelSpec {
   /** RMSNorm over each head of q and k before rotary (Qwen3). */
   qkNorm: boolean;
   rope: RopeSpec;
+  /** Qwen v1's `use_logn_attn`: the query at 0-based position p >= this is scaled by log(p + 1) / log(this). */
+  lognAttnContext?: number;
   /** Storage dtype of the checkpoint (of its scales and dense tensors, when quantized). */
   dtype: WeightDtype;
   /** config.json's quantization_config, when the linear layers are stored quantized. */

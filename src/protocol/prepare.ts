@@ -3,6 +3,7 @@
  * caller mistake becomes an ApiError (400) naming the field.
  */
 import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
+import type { ChatInputBuilder } from '../chat/chat-input.js';
 import { ConversationError, flattenContent } from '../chat/conversation.js';
 import { ChatTemplateError, type ChatTemplate } from '../chat/template.js';
 import { InvalidRequestError } from '../engine/errors.js';
@@ -20,6 +21,8 @@ import { structuredOutputOf } from './structured-output-request.js';
 export interface PromptContext {
   tokenizer: Tokenizer;
   chatTemplate: ChatTemplate;
+  /** Builds chat prompts as ids instead of chatTemplate, for a family whose own code does (ChatGLM3). */
+  chatInput?: ChatInputBuilder | undefined;
   maxModelLen: number;
   /** The model's embedding rows (may exceed the tokenizer's count); prompt ids must be below it. */
   modelVocabSize: number;
@@ -178,8 +181,8 @@ export type ChatPromptFields = Pick<ChatCompletionRequest, 'messages' | 'add_gen
   tools?: unknown;
 };
 
-/** Messages through the chat template to prompt text; a conversation it refuses is a 400. */
-export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate' | 'maxModelLen'>): string {
+/** The messages with their content parts flattened to text, refused (400) when too long to fit the context. */
+function flatMessages(body: ChatPromptFields, maxModelLen: number): TemplateMessage[] {
   let messages: TemplateMessage[];
   try {
     messages = flattenContent(body.messages as TemplateMessage[]);
@@ -187,8 +190,14 @@ export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptCon
     if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
     throw error;
   }
-  // NOTE: checked before the template runs, since rendering also takes time in proportion to the text.
-  checkPromptChars(messages.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : 0), 0), context.maxModelLen, 'messages');
+  // NOTE: checked before the prompt is built, since building also takes time in proportion to the text.
+  checkPromptChars(messages.reduce((sum, message) => sum + (typeof message.content === 'string' ? message.content.length : 0), 0), maxModelLen, 'messages');
+  return messages;
+}
+
+/** Messages through the chat template to prompt text; a conversation it refuses is a 400. */
+function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate' | 'maxModelLen'>): string {
+  const messages = flatMessages(body, context.maxModelLen);
   try {
     return context.chatTemplate.render(messages, {
       addGenerationPrompt: body.add_generation_prompt ?? true,
@@ -201,14 +210,33 @@ export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptCon
   }
 }
 
+/**
+ * A chat prompt's ids and text: built by the family's own input builder, or rendered by the chat
+ * template and encoded. A template writes its own special tokens, so by default none are added (as vLLM).
+ */
+export function chatPrompt(body: ChatPromptFields, context: PromptContext, addSpecialTokens = false): { ids: number[]; text: string } {
+  const { chatInput, tokenizer, maxModelLen } = context;
+  if (chatInput) {
+    const messages = flatMessages(body, maxModelLen);
+    let ids: number[];
+    try {
+      ids = chatInput(messages, body.add_generation_prompt ?? true);
+    } catch (error) {
+      if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
+      throw error;
+    }
+    return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
+  }
+  const text = renderChatPrompt(body, context);
+  return { ids: encodeWithinContext(tokenizer, text, maxModelLen, addSpecialTokens, 'messages'), text };
+}
+
 export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
     throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
   }
   const structured = structuredOutputOfBody(body);
-  const text = renderChatPrompt(body, context);
-  // NOTE: the template already wrote every special token, so none are added (as vLLM).
-  const ids = encodeWithinContext(context.tokenizer, text, context.maxModelLen, false, 'messages');
+  const { ids, text } = chatPrompt(body, context);
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;

@@ -21,6 +21,10 @@ export interface NativeModelShape {
   /** Multiplies cos and sin. */
   attentionScale: number;
   rotaryDim: number;
+  /** Rotary pairs (x[2i], x[2i+1]) instead of (x[i], x[i + rotaryDim / 2]). */
+  ropeInterleaved: boolean;
+  /** Queries at positions >= this are scaled by log(position + 1) / log(this); 0: never. */
+  lognAttnContext: number;
 }
 
 export function nativeModelShape(spec: ModelSpec): NativeModelShape {
@@ -42,5 +46,7 @@ export function nativeModelShape(spec: ModelSpec): NativeModelShape {
     invFreq: rope.invFreq,
     attentionScale: rope.attentionScale,
     rotaryDim: rope.rotaryDim,
+    ropeInterleaved: spec.rope.interleaved === true,
+    lognAttnContext: spec.lognAttnContext ?? 0,
   };
 }

@@ -83,19 +83,22 @@ extern "C" __global__ void final_norm_rows(const float* __restrict__ residual, c
 }
 
 // grid (T, head groups); one warp per head. qkv: [T, (nH + 2 nKV) * D] straight from the
-// fused projection. Adds the bias, applies q/k RMSNorm (Qwen3) and rotary (HF rotate_half layout),
-// writes q to qOut [T, nH, D] and k, v into the paged cache at slotMapping[t] (skipped when < 0).
-// Cache layout per layer: [numBlocks, nKV, 16, D].
+// fused projection. Adds the bias, applies q/k RMSNorm (Qwen3) and rotary (HF rotate_half layout,
+// or pairs (2i, 2i + 1) when ropeInterleaved: ChatGLM), scales q by Qwen v1's log-n factor past
+// lognContext (0: off), writes q to qOut [T, nH, D] and k, v into the paged cache at slotMapping[t]
+// (skipped when < 0). Cache layout per layer: [numBlocks, nKV, 16, D].
 extern "C" __global__ void qkv_rope_cache(const bf16* __restrict__ qkv, const float* __restrict__ bias,
                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                           const int* __restrict__ positions, const int* __restrict__ slotMapping,
                                           const float* __restrict__ invFreq, float attnScale, int rotaryDim,
                                           bf16* __restrict__ qOut, bf16* __restrict__ kCache,
-                                          bf16* __restrict__ vCache, int nH, int nKV, int D, float eps) {
+                                          bf16* __restrict__ vCache, int nH, int nKV, int D, float eps,
+                                          int ropeInterleaved, int lognContext) {
   extern __shared__ float headBuf[];
   const int t = blockIdx.x, warp = threadIdx.x >> 5, lane = threadIdx.x & 31, numWarps = blockDim.x >> 5;
   float* x = headBuf + warp * D;
   const float pos = (float)positions[t];
+  const float lognScale = lognContext > 0 && positions[t] >= lognContext ? logf(pos + 1.f) / logf((float)lognContext) : 1.f;
   const int slot = slotMapping[t];
   const int numHeads = nH + 2 * nKV, half = rotaryDim / 2;
   const size_t rowBase = (size_t)t * numHeads * D;
@@ -121,12 +124,15 @@ extern "C" __global__ void qkv_rope_cache(const bf16* __restrict__ qkv, const fl
     for (int d = lane; d < D; d += 32, n++) {
       float v = x[d];
       if ((isQ || isK) && d < rotaryDim) {
-        const int i = d < half ? d : d - half;
+        // The pair's first element subtracts its partner's sine term, the second adds it.
+        const bool first = ropeInterleaved ? (d & 1) == 0 : d < half;
+        const int i = ropeInterleaved ? d >> 1 : (first ? d : d - half);
+        const int partner = ropeInterleaved ? d ^ 1 : (first ? d + half : d - half);
         const float f = pos * invFreq[i];
         const float c = cosf(f) * attnScale, s = sinf(f) * attnScale;
-        v = d < half ? x[d] * c - x[d + half] * s : x[d] * c + x[i] * s;
+        v = first ? x[d] * c - x[partner] * s : x[d] * c + x[partner] * s;
       }
-      y[n] = v;
+      y[n] = isQ ? v * lognScale : v;
     }
     __syncwarp();
     n = 0;

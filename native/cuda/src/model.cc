@@ -190,6 +190,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   const unsigned prefillSmem = (unsigned)attn::prefillSmemBytes(D);
   float scaleLog2 = (float)(1.0 / std::sqrt((double)D) * 1.4426950408889634);
   float attnScale = c.attentionScale;
+  int ropeInterleaved = c.ropeInterleaved ? 1 : 0, lognContext = c.lognAttnContext;
   int rotaryDim = c.rotaryDim, maxBlocks = maxBlocksPerSeq_, maxSplits = maxSplits_, qkvRows = c.qkvRows();
   const bool vecSilu = !c.mlpBias;
 
@@ -206,7 +207,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
     device_.launch(device_.fn("qkv_rope_cache"), {(unsigned)T, (unsigned)((qkvRows / D + 3) / 4)}, {128}, 4 * D * 4,
            {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
-            &kCache, &vCache, &nH, &nKV, &D, &eps});
+            &kCache, &vCache, &nH, &nKV, &D, &eps, &ropeInterleaved, &lognContext});
     profiler_.mark("rope+cache");
     if (numWork > 0) {
       device_.launch(prefillFn, {(unsigned)numWork, (unsigned)nH}, {128}, prefillSmem,

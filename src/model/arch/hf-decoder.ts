@@ -62,6 +62,6 @@ export const HF_DECODER_LAYOUT: CheckpointLayout = {
   parseLoraModuleName(name) {
     const match = MODULE_NAME.exec(name);
     const projection = match ? PROJECTION_OF_MODULE.get(match[2] ?? '') : undefined;
-    return match && projection ? { layer: Number(match[1]), projection } : undefined;
+    return match && projection ? { layer: Number(match[1]), projections: [projection] } : undefined;
   },
 };

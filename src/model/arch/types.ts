@@ -4,14 +4,17 @@
  * layout (src/model/layout.ts), its LoRA module names and its llama.cpp (GGUF) identity.
  * The forward pass itself is shared: a family differs only by the ModelSpec switches.
  */
-import type { ModelSpec } from '../spec.js';
+import type { ModelSpec, RopeSpec } from '../spec.js';
 import type { Projection, SlotRef } from '../layout.js';
 import type { TensorData, WeightSource } from '../tensors.js';
 
 export type Json = Record<string, unknown>;
 
 /** The ModelSpec fields a family reads from config.json its own way; shared parsing (sizes, rope, dtype, eos) is config.ts's. */
-export type FamilySwitches = Pick<ModelSpec, 'qkvBias' | 'oBias' | 'mlpBias' | 'qkNorm'>;
+export type FamilySwitches = Pick<ModelSpec, 'qkvBias' | 'oBias' | 'mlpBias' | 'qkNorm' | 'lognAttnContext'> & {
+  /** Rope details no transformers config key carries; merged over the shared rope parsing. */
+  rope?: Pick<RopeSpec, 'interleaved' | 'dynamicNtkContext'>;
+};
 
 /** A checkpoint's tensor names mapped onto the canonical (layer, slot) layout. */
 export interface CheckpointLayout {
@@ -19,10 +22,19 @@ export interface CheckpointLayout {
   tensorsOf(ref: SlotRef): string[];
   /** (layer, slot) in the canonical layout: its tensors' rows concatenated (and renamed or permuted, for a family that needs it). */
   read(spec: ModelSpec, source: WeightSource, ref: SlotRef): TensorData;
-  /** PEFT's name of the module a LoRA adapter targets for (layer, projection): the base weight's name without `.weight`. */
+  /**
+   * PEFT's name of the module a LoRA adapter targets for (layer, projection): the base weight's name
+   * without `.weight`. Projections fused in the checkpoint (Qwen v1's `c_attn`) share one module.
+   */
   loraModuleName(layer: number, projection: Projection): string;
   /** The inverse of loraModuleName; undefined for a name that is no projection of a decoder layer. */
-  parseLoraModuleName(name: string): { layer: number; projection: Projection } | undefined;
+  parseLoraModuleName(name: string): LoraModuleTarget | undefined;
+}
+
+/** What a PEFT module adapts: the projections its output rows hold, in row order (several for a fused module). */
+export interface LoraModuleTarget {
+  layer: number;
+  projections: readonly Projection[];
 }
 
 /** The family as llama.cpp loads it. */
@@ -41,9 +53,15 @@ export interface Architecture {
   family: ModelSpec['family'];
   /** config.json `architectures[0]` values that load as this family. */
   hfArchitectures: readonly string[];
+  /**
+   * config.json with the family's own keys renamed to transformers' standard ones (`num_layers` ->
+   * `num_hidden_layers`, `kv_channels` -> `head_dim`, ...) for the shared parsing; absent when it uses them already.
+   */
+  standardConfig?(config: Json): Json;
+  /** Reads the original config.json (before standardConfig). */
   switches(config: Json): FamilySwitches;
   checkpoint: CheckpointLayout;
   gguf: GgufArchitecture;
-  /** The tokenizer kind the family's checkpoints ship (llama.cpp's `tokenizer.ggml.model`). */
-  tokenizer: 'gpt2';
+  /** The tokenizer kind the family's checkpoints ship (llama.cpp's `tokenizer.ggml.model`: byte-level BPE or SentencePiece). */
+  tokenizer: 'gpt2' | 'llama';
 }

@@ -51,7 +51,7 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
   const benchOptions = { ...options, maxWaiting: Number.POSITIVE_INFINITY };
   if (shape === undefined) {
     const host = await ModelHost.load(benchOptions, (message) => console.error(message));
-    return { serving: host.serving, label: host.modelDir };
+    return { serving: host.localServing(), label: host.modelDir };
   }
   if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
   const { spec, source } = randomModel(shape, { seed, dtype });

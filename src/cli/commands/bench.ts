@@ -174,7 +174,7 @@ async function runServe(flags: ParsedFlags, options: ModelOptions): Promise<numb
       host.dispose();
     }
   }
-  console.log(JSON.stringify({ scenario: 'serve', server: label, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
+  console.log(JSON.stringify({ scenario: 'serve', server: label, dataParallelSize: options.dataParallelSize ?? 1, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
   return 0;
 }
 
@@ -192,6 +192,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!['throughput', 'sequential', 'ttft', 'serve'].includes(scenario)) throw new UsageError('--scenario must be throughput, sequential, ttft or serve');
   const options = modelOptionsFrom(flags);
   if (scenario === 'serve') return runServe(flags, options);
+  if ((options.dataParallelSize ?? 1) > 1) throw new UsageError('--data-parallel-size goes with --scenario serve (the other scenarios drive one engine in this process)');
   const shape = flags['shape'] as string | undefined;
   if (shape === undefined && options.model === undefined) throw new UsageError('give --shape NAME (random weights) or --model DIR');
   const seed = flags['seed'] as number;

@@ -67,7 +67,7 @@ export class ReplicaSet {
     const device = resolveDevice(options.device);
     const placements = placementsFor(options, numReplicas, device);
     placements.forEach((placement, index) =>
-      log(`replica ${index}: ${placement.cudaVisibleDevices === undefined ? `${placement.numThreads} CPU threads` : `CUDA_VISIBLE_DEVICES=${placement.cudaVisibleDevices}`}`),
+      log(`replica ${index}: ${placement.cudaVisibleDevices === undefined ? `${placement.numThreads} CPU thread${placement.numThreads === 1 ? '' : 's'}` : `CUDA_VISIBLE_DEVICES=${placement.cudaVisibleDevices}`}`),
     );
     const started = await Promise.allSettled(placements.map((placement, index) => ReplicaProcess.spawn(index, { ...options, device }, placement)));
     const replicas = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));

@@ -1,12 +1,14 @@
 /**
- * A data-parallel replica: a child process that loads one ModelHost (its own runner, engine
- * and adapter slots) and serves the front process's requests over IPC. It holds no HTTP and
- * no state of its own beyond the host; when the front process goes, so does it.
+ * A data-parallel replica: a child process that loads one model (its own runner, engine and
+ * adapter slots, through ModelHost as every command loads one) and serves the front process's
+ * requests over IPC. It holds no HTTP and no state beyond its ServingEngine; when the front
+ * process goes, so does it.
  */
 import { SamplingParams } from '../../engine/sampling-params.js';
 import type { RequestOutput } from '../../engine/output.js';
+import { NO_TEXT_TOKENIZER, randomEngineWeights } from '../engine-setup.js';
 import { ModelHost } from '../model-host.js';
-import type { ServingEngine } from '../serving-engine.js';
+import { ServingEngine } from '../serving-engine.js';
 import { toWireError, type FromReplica, type ToReplica } from './replica-messages.js';
 
 function send(message: FromReplica): void {
@@ -44,10 +46,7 @@ class ReplicaServer {
   private readonly submissions = new Map<string, () => void>();
   private readonly batcher: OutputBatcher;
 
-  constructor(
-    private readonly host: ModelHost,
-    private readonly serving: ServingEngine,
-  ) {
+  constructor(private readonly serving: ServingEngine) {
     this.batcher = new OutputBatcher(serving);
   }
 
@@ -67,7 +66,7 @@ class ReplicaServer {
         break;
       case 'stop':
         // NOTE: the last outputs (the aborts close makes) must reach the channel before the exit.
-        void this.host.close().finally(() => this.batcher.flush(() => process.exit(0)));
+        void this.serving.close().finally(() => this.batcher.flush(() => process.exit(0)));
         break;
       case 'start':
         break;
@@ -113,17 +112,23 @@ class ReplicaServer {
   }
 }
 
+function startServing(start: Extract<ToReplica, { kind: 'start' }>): Promise<ServingEngine> {
+  const { options, randomWeights } = start;
+  if (randomWeights !== null) return ServingEngine.start(randomEngineWeights(randomWeights), NO_TEXT_TOKENIZER, options);
+  const log = (line: string) => console.error(`swiftlet replica ${process.env['SWIFTLET_REPLICA'] ?? '?'}: ${line}`);
+  return ModelHost.load(options, log).then((host) => host.localServing());
+}
+
 process.once('message', (first: ToReplica) => {
   if (first.kind !== 'start') throw new Error(`replica: expected 'start', got '${first.kind}'`);
-  ModelHost.load(first.options, (line) => console.error(`swiftlet replica ${process.env['SWIFTLET_REPLICA'] ?? '?'}: ${line}`)).then(
-    (host) => {
-      const serving = host.localServing();
-      const server = new ReplicaServer(host, serving);
+  startServing(first).then(
+    (serving) => {
+      const server = new ReplicaServer(serving);
       process.on('message', (message: ToReplica) => server.handle(message));
-      const { runner } = serving;
+      const { runner, engine } = serving;
       send({
         kind: 'ready',
-        ready: { device: runner.device, maxModelLen: host.maxModelLen, numKvBlocks: runner.numKvBlocks, maxLoras: runner.maxLoras },
+        ready: { device: runner.device, maxModelLen: engine.config.maxModelLen, numKvBlocks: runner.numKvBlocks, maxLoras: runner.maxLoras },
         stats: serving.stats(),
       });
     },

@@ -13,6 +13,7 @@ import type { RequestOutput } from '../../engine/output.js';
 import { RequestStream } from '../../engine/request-stream.js';
 import type { SamplingParams } from '../../engine/sampling-params.js';
 import { AdapterError } from '../adapters.js';
+import type { RandomWeights } from '../engine-setup.js';
 import type { ModelOptions } from '../model-options.js';
 import type { ReplicaPlacement } from './placement.js';
 import type { FromReplica, ReplicaReady, ReplicaStats, ToReplica, WireError } from './replica-messages.js';
@@ -68,12 +69,12 @@ export class ReplicaProcess {
   }
 
   /** Starts the child and resolves once its model is loaded; rejects with its load error. */
-  static spawn(index: number, options: ModelOptions, placement: ReplicaPlacement): Promise<ReplicaProcess> {
+  static spawn(index: number, options: ModelOptions, placement: ReplicaPlacement, randomWeights: RandomWeights | null): Promise<ReplicaProcess> {
     const env: NodeJS.ProcessEnv = { ...process.env, SWIFTLET_REPLICA: String(index) };
     if (placement.cudaVisibleDevices !== undefined) env['CUDA_VISIBLE_DEVICES'] = placement.cudaVisibleDevices;
     const child = fork(REPLICA_MAIN, [], { serialization: 'advanced', env, stdio: ['ignore', 'inherit', 'inherit', 'ipc'] });
     const replicaOptions: ModelOptions = { ...options, dataParallelSize: 1, numThreads: placement.numThreads ?? options.numThreads };
-    child.send({ kind: 'start', options: replicaOptions } satisfies ToReplica);
+    child.send({ kind: 'start', options: replicaOptions, randomWeights } satisfies ToReplica);
     return new Promise((resolve, reject) => {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
         reject(new ReplicaFailedError(`replica ${index} exited while loading (${signal ?? `code ${code}`})`));

@@ -10,6 +10,7 @@ import { availableParallelism } from 'node:os';
 import type { EngineStats } from '../../engine/engine.js';
 import { resolveDevice } from '../../runtime/create-runner.js';
 import { AdapterError, type AdapterEntry } from '../adapters.js';
+import type { RandomWeights } from '../engine-setup.js';
 import type { Logger } from '../model-host.js';
 import type { ModelOptions } from '../model-options.js';
 import { submitEach, sumStats, type ReplicaState } from '../serving.js';
@@ -61,15 +62,18 @@ export class ReplicaSet {
     readonly adapters: ReplicaAdapters,
   ) {}
 
-  /** Starts every replica (in parallel) and waits for all; one failing to load fails the start. */
-  static async start(options: ModelOptions, log: Logger): Promise<ReplicaSet> {
+  /**
+   * Starts every replica (in parallel) and waits for all; one failing to load fails the start.
+   * `randomWeights`: a benchmark's named shape instead of options.model's checkpoint.
+   */
+  static async start(options: ModelOptions, log: Logger, randomWeights: RandomWeights | null = null): Promise<ReplicaSet> {
     const numReplicas = options.dataParallelSize ?? 1;
     const device = resolveDevice(options.device);
     const placements = placementsFor(options, numReplicas, device);
     placements.forEach((placement, index) =>
       log(`replica ${index}: ${placement.cudaVisibleDevices === undefined ? `${placement.numThreads} CPU thread${placement.numThreads === 1 ? '' : 's'}` : `CUDA_VISIBLE_DEVICES=${placement.cudaVisibleDevices}`}`),
     );
-    const started = await Promise.allSettled(placements.map((placement, index) => ReplicaProcess.spawn(index, { ...options, device }, placement)));
+    const started = await Promise.allSettled(placements.map((placement, index) => ReplicaProcess.spawn(index, { ...options, device }, placement, randomWeights)));
     const replicas = started.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []));
     const failed = started.find((result): result is PromiseRejectedResult => result.status === 'rejected');
     if (failed !== undefined) {

@@ -24,6 +24,15 @@ test('throughput and sequential count every generated token (random weights of a
   }
 });
 
+test('throughput over data-parallel replicas: each builds the random weights, every token counted, ttft refused', async () => {
+  const result = await bench('--shape', 'llama-tiny', '--data-parallel-size', '2', '--num-prompts', '6', '--input-len', '40', '--output-len', '5');
+  assert.equal(result['dataParallelSize'], 2);
+  assert.equal(result['outputTokens'], 30);
+  // NOTE: 6 requests of 5 tokens take at least 5 steps on one engine; both replicas stepping makes more.
+  assert.ok((result['steps'] as number) >= 10, `steps ${result['steps']}`);
+  await assert.rejects(bench('--shape', 'llama-tiny', '-dp', '2', '--scenario', 'ttft'), /--scenario ttft measures one engine/);
+});
+
 test('--requests takes prompts and output lengths from a JSON list, and refuses a malformed one', async () => {
   const dir = mkdtempSync(join(tmpdir(), 'swiftlet-bench-'));
   try {

@@ -4,6 +4,7 @@
  */
 import { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
+import { randomModel, type RandomModelOptions } from '../model/random-weights.js';
 import type { ModelSpec } from '../model/spec.js';
 import { createRunner, createRunnerFor, resolveDevice, type RunnerChoice } from '../runtime/create-runner.js';
 import { KV_BLOCK_SIZE, type ModelRunner, type WeightSource } from '../runtime/types.js';
@@ -14,6 +15,24 @@ import type { ModelOptions } from './model-options.js';
  * `randomSeed` lets the device fill them itself).
  */
 export type EngineWeights = { modelDir: string } | { spec: ModelSpec; source: WeightSource; randomSeed: number };
+
+/** A named shape's random weights (bench's models), as plain data a replica process can take. */
+export interface RandomWeights {
+  shape: string;
+  dtype: NonNullable<RandomModelOptions['dtype']>;
+  seed: number;
+}
+
+export function randomEngineWeights({ shape, dtype, seed }: RandomWeights): Extract<EngineWeights, { spec: ModelSpec }> {
+  const { spec, source } = randomModel(shape, { seed, dtype });
+  return { spec, source, randomSeed: seed };
+}
+
+/** Random-weight models have no tokenizer; a benchmark counts tokens, not text. */
+export const NO_TEXT_TOKENIZER: EngineTokenizer = {
+  decode: () => '',
+  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
+};
 
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 

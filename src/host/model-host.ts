@@ -23,7 +23,9 @@ import type { PromptContext } from '../protocol/prepare.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import type { AdapterEntry, AdapterRegistry } from './adapters.js';
 import type { ModelOptions } from './model-options.js';
+import { ReplicaSet, type ReplicaAdapters } from './replicas/replica-set.js';
 import { resolveModel } from './resolve-model.js';
+import type { Serving } from './serving.js';
 import { ServingEngine } from './serving-engine.js';
 
 
@@ -57,6 +59,13 @@ async function loadChatTemplate(
   return (await ChatTemplate.fromDir(dir, tokenizer)) ?? ChatTemplate.builtin(fallback, tokenizer);
 }
 
+function describeServing(serving: Serving, options: ModelOptions): string {
+  if (serving instanceof ReplicaSet) return `as ${serving.describe()}`;
+  const { runner } = serving;
+  return `on ${runner.device}${options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} GPUs)` : ''}; ` +
+    `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${runner.numKvBlocks * KV_BLOCK_SIZE} tokens)`;
+}
+
 export class ModelHost {
   private constructor(
     readonly modelDir: string,
@@ -64,8 +73,8 @@ export class ModelHost {
     readonly spec: ModelSpec,
     readonly tokenizer: Tokenizer,
     readonly chatTemplate: ChatTemplate,
-    /** Where every request on this model is submitted, tracked and aborted. */
-    readonly serving: ServingEngine,
+    /** Where every request on this model is submitted, tracked and aborted: one engine here, or replicas. */
+    readonly serving: Serving,
     readonly maxModelLen: number,
     readonly samplingDefaults: SamplingDefaults,
   ) {}
@@ -81,14 +90,11 @@ export class ModelHost {
     const tokenizer = await loadTokenizer(modelDir);
     const chatTemplate = await loadChatTemplate(modelDir, tokenizer, options.chatTemplate, modelType?.template);
     const started = performance.now();
-    const serving = await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer, modelDir), options);
-    const { runner, engine } = serving;
-    const kvCapacity = runner.numKvBlocks * KV_BLOCK_SIZE;
-    const maxModelLen = engine.config.maxModelLen;
-    log(
-      `loaded ${spec.hfArchitecture} from ${modelDir} on ${runner.device}${options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} GPUs)` : ''} in ${((performance.now() - started) / 1000).toFixed(1)} s; ` +
-        `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${kvCapacity} tokens); max context ${maxModelLen}`,
-    );
+    const serving = (options.dataParallelSize ?? 1) > 1
+      ? await ReplicaSet.start(options, log)
+      : await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer, modelDir), options);
+    const maxModelLen = serving instanceof ServingEngine ? serving.engine.config.maxModelLen : serving.maxModelLen;
+    log(`loaded ${spec.hfArchitecture} from ${modelDir} ${describeServing(serving, options)} in ${((performance.now() - started) / 1000).toFixed(1)} s; max context ${maxModelLen}`);
     const host = new ModelHost(
       modelDir,
       options.servedModelName ?? options.model ?? (source === 'demo' && modelType ? modelType.name : basename(modelDir)),
@@ -99,23 +105,30 @@ export class ModelHost {
       maxModelLen,
       options.useGenerationConfig ? loadSamplingDefaults(modelDir) : {},
     );
+    // NOTE: replicas load the adapters themselves (each into its own slots).
     for (const { name, path } of options.loraModules) {
-      serving.adapters.load(name, path);
+      if (serving instanceof ServingEngine) serving.adapters.load(name, path);
       log(`loaded LoRA adapter '${name}' from ${path}`);
     }
     return host;
   }
 
+  /** The engine in this process; a host with replicas has none here (their engines live in child processes). */
+  localServing(): ServingEngine {
+    if (!(this.serving instanceof ServingEngine)) throw new Error('this host serves through data-parallel replicas: it has no engine in this process');
+    return this.serving;
+  }
+
   get runner(): ModelRunner {
-    return this.serving.runner;
+    return this.localServing().runner;
   }
 
-  /** For stats; requests go through `serving`, which tracks them (an adapter's unload aborts them). */
+  /** For tests and bench; requests go through `serving`, which tracks them (an adapter's unload aborts them). */
   get engine(): LLMEngine {
-    return this.serving.engine;
+    return this.localServing().engine;
   }
 
-  get adapters(): AdapterRegistry {
+  get adapters(): AdapterRegistry | ReplicaAdapters {
     return this.serving.adapters;
   }
 

@@ -18,6 +18,8 @@ export interface ModelOptions {
   maxModelLen: number | undefined;
   device: 'cpu' | 'cuda' | 'auto';
   tensorParallelSize: number;
+  /** Engine replicas, each a child process on its own CPU threads or GPUs (see host/replicas/); default 1: one engine in this process. */
+  dataParallelSize?: number;
   maxNumSeqs: number;
   maxNumBatchedTokens: number;
   kvCacheBytes: number | undefined;

@@ -35,6 +35,7 @@ import {
 import { AdapterError } from './adapters.js';
 import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
+import { NoHealthyReplicaError } from './replicas/replica-set.js';
 import type { Submission } from './serving-engine.js';
 
 export type Json = Record<string, unknown>;
@@ -66,9 +67,12 @@ function parse<T>(schema: ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-/** Engine errors thrown at add() become API errors: the caller's mistake, or back-pressure. */
+/**
+ * Engine errors become API errors: the caller's mistake, or back-pressure. Thrown at add() in
+ * process; a replica reports them through the request's outputs instead.
+ */
 function toApiError(error: unknown): unknown {
-  if (error instanceof QueueFullError) return new ApiError(503, error.message, 'ServiceUnavailableError');
+  if (error instanceof QueueFullError || error instanceof NoHealthyReplicaError) return new ApiError(503, error.message, 'ServiceUnavailableError');
   if (error instanceof InvalidRequestError) return badRequest(error.message, error.param);
   return error;
 }
@@ -219,7 +223,7 @@ export class OpenAIService {
       }
     } catch (error) {
       finishReason = 'error';
-      throw error;
+      throw toApiError(error);
     } finally {
       this.observer.finished?.({ finishReason, seconds: (performance.now() - added) / 1000, numPromptTokens, numGenerationTokens });
     }
@@ -256,8 +260,8 @@ export class OpenAIService {
     return { prompt: this.host.tokenizer.decode(body.tokens, { skipSpecialTokens: false }) };
   }
 
-  /** vLLM's /v1/load_lora_adapter; answers with vLLM's success sentence. */
-  loadAdapter(rawBody: unknown, paths: AdapterPathPolicy): string {
+  /** vLLM's /v1/load_lora_adapter (on every replica); answers with vLLM's success sentence. */
+  async loadAdapter(rawBody: unknown, paths: AdapterPathPolicy): Promise<string> {
     const { lora_name: name, lora_path: path } = parse(loadLoraAdapterRequestSchema, rawBody);
     if (name === this.host.servedModelName) throw badRequest(`'${name}' is the base model's name`, 'lora_name');
     if (this.host.adapters.get(name)) throw badRequest(`The lora adapter '${name}' has already been loaded.`, 'lora_name');
@@ -268,7 +272,7 @@ export class OpenAIService {
       throw adapterApiError(error);
     }
     try {
-      this.host.adapters.load(name, directory);
+      await this.host.serving.loadAdapter(name, directory);
     } catch (error) {
       // NOTE: the reader's message may quote the files or the server's paths: the client gets neither.
       throw adapterApiError(error instanceof AdapterError && error.status === 400 && !error.message.startsWith(`cannot load adapter '${name}' from `)
@@ -279,11 +283,11 @@ export class OpenAIService {
   }
 
   /** vLLM's /v1/unload_lora_adapter. The adapter's requests in flight end at once with finish_reason "abort". */
-  unloadAdapter(rawBody: unknown): string {
+  async unloadAdapter(rawBody: unknown): Promise<string> {
     const { lora_name: name } = parse(unloadLoraAdapterRequestSchema, rawBody);
     if (!this.host.adapters.get(name)) throw notFound(`The lora adapter '${name}' cannot be found.`, 'lora_name');
     try {
-      this.host.serving.unloadAdapter(name);
+      await this.host.serving.unloadAdapter(name);
     } catch (error) {
       throw adapterApiError(error);
     }

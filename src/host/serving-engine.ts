@@ -5,7 +5,7 @@
  * concerns, whichever of them submitted it.
  */
 import { randomUUID } from 'node:crypto';
-import { LLMEngine } from '../engine/engine.js';
+import { LLMEngine, type EngineStats } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../engine/output.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
@@ -13,6 +13,7 @@ import type { ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
 import { engineFor, runnerFor, type EngineWeights } from './engine-setup.js';
 import type { ModelOptions } from './model-options.js';
+import { submitEach, type ReplicaState } from './serving.js';
 
 export interface EngineRequest {
   promptTokenIds: readonly number[];
@@ -58,6 +59,24 @@ export class ServingEngine {
     return this.inFlight.size;
   }
 
+  /** Adapters resident at once. */
+  get maxLoras(): number {
+    return this.runner.maxLoras;
+  }
+
+  stats(): EngineStats {
+    return this.engine.stats();
+  }
+
+  /** One engine in this process: no replica label, healthy while it is not closed. */
+  replicaStates(): ReplicaState[] {
+    return [{ replica: null, pid: process.pid, isHealthy: this.closing === null, reason: null, numInFlight: this.numInFlight, stats: this.stats(), adapterNames: this.adapters.list().map((entry) => entry.name) }];
+  }
+
+  loadAdapter(name: string, path: string): AdapterEntry {
+    return this.adapters.load(name, path);
+  }
+
   /**
    * Queues a request. Throws at once what the engine rejects (InvalidRequestError,
    * QueueFullError); an already fired signal still gives outputs, ending with 'abort'.
@@ -80,21 +99,9 @@ export class ServingEngine {
     return { requestId, outputs: this.tracked(requestId, stream), abort };
   }
 
-  /**
-   * Submits every request or none: when one is rejected, those before it are aborted and
-   * `mapError(error, index)` is thrown.
-   */
+  /** Submits every request or none (see submitEach). */
   submitAll(requests: readonly EngineRequest[], mapError: (error: unknown, index: number) => unknown): Submission[] {
-    const submissions: Submission[] = [];
-    requests.forEach((request, index) => {
-      try {
-        submissions.push(this.submit(request));
-      } catch (error) {
-        for (const submission of submissions) submission.abort();
-        throw mapError(error, index);
-      }
-    });
-    return submissions;
+    return submitEach((request) => this.submit(request), requests, mapError);
   }
 
   /**

@@ -147,12 +147,12 @@ export class Engine implements InferBackend {
 
   loadAdapter(name: string, path: string): void {
     if (name === this.modelName) throw new InferRequestError(`'${name}' is the base model's name`, 'model');
-    this.host.adapters.load(name, path);
+    this.host.localServing().adapters.load(name, path);
   }
 
   /** Requests still running with the adapter end at once with finishReason 'abort', the server's on the same host too. */
   unloadAdapter(name: string): void {
-    this.host.serving.unloadAdapter(name);
+    this.host.localServing().unloadAdapter(name);
   }
 
   /** The prompt text a request becomes (what the model sees). */
@@ -208,7 +208,7 @@ export class Engine implements InferBackend {
   }
 
   stats(): EngineStats {
-    return this.host.engine.stats();
+    return this.host.serving.stats();
   }
 
   /**

@@ -6,6 +6,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdapterPathPolicy } from '../host/adapter-paths.js';
 import type { Json, OpenAIService, ServiceResult } from '../host/openai-service.js';
+import type { ReplicaState } from '../host/serving.js';
 import { tokensOf } from './access-log.js';
 import { notFound } from '../protocol/errors.js';
 import { readJsonBody, sendJson, sendText } from './http-io.js';
@@ -66,6 +67,28 @@ async function sendResult(context: RouteContext, result: ServiceResult): Promise
   } else await writeSse(context.res, noteStreamUsage(result.chunks, context), context.headers);
 }
 
+/**
+ * 200 while some engine serves, 503 when none does or the server is shutting down. One engine
+ * answers with an empty body (as vLLM); replicas with each one's state, so a degraded pod
+ * stays ready (the others serve) while its log and probes say which replica is gone.
+ */
+function sendHealth(res: ServerResponse, headers: Record<string, string>, isShuttingDown: boolean, states: readonly ReplicaState[]): void {
+  if (isShuttingDown) {
+    sendJson(res, 503, { status: 'shutting down' }, headers);
+    return;
+  }
+  const numHealthy = states.filter((state) => state.isHealthy).length;
+  if (states.length === 1 && states[0]?.replica === null && numHealthy === 1) {
+    res.writeHead(200, { ...headers, 'Content-Length': 0 });
+    res.end();
+    return;
+  }
+  sendJson(res, numHealthy > 0 ? 200 : 503, {
+    status: numHealthy === states.length ? 'ok' : numHealthy > 0 ? 'degraded' : 'unavailable',
+    replicas: states.map((state) => ({ replica: state.replica, pid: state.pid, healthy: state.isHealthy, reason: state.reason, requests_in_flight: state.numInFlight })),
+  }, headers);
+}
+
 export function buildRoutes(deps: RouteDeps): RouteTable {
   const { service, metrics, maxBodyBytes } = deps;
   const body = (context: RouteContext) => readJsonBody(context.req, maxBodyBytes);
@@ -79,19 +102,13 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
 
   const loraRoutes: [string, Route[]][] = deps.allowRuntimeLoraUpdating
     ? [
-        ['/v1/load_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.loadAdapter(await body(context), deps.adapterPaths), context.headers))]],
-        ['/v1/unload_lora_adapter', [admin(async (context) => sendText(context.res, 200, service.unloadAdapter(await body(context)), context.headers))]],
+        ['/v1/load_lora_adapter', [admin(async (context) => sendText(context.res, 200, await service.loadAdapter(await body(context), deps.adapterPaths), context.headers))]],
+        ['/v1/unload_lora_adapter', [admin(async (context) => sendText(context.res, 200, await service.unloadAdapter(await body(context)), context.headers))]],
       ]
     : [];
   return new Map<string, Route[]>([
-    ['/health', [get(false, ({ res, headers }) => {
-      if (deps.isShuttingDown()) sendJson(res, 503, { status: 'shutting down' }, headers);
-      else {
-        res.writeHead(200, { ...headers, 'Content-Length': 0 });
-        res.end();
-      }
-    })]],
-    ['/metrics', [get(false, ({ res }) => sendText(res, 200, metrics.render(service.host.engine.stats()), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }))]],
+    ['/health', [get(false, ({ res, headers }) => sendHealth(res, headers, deps.isShuttingDown(), service.host.serving.replicaStates()))]],
+    ['/metrics', [get(false, ({ res }) => sendText(res, 200, metrics.render(service.host.serving.replicaStates()), { 'Content-Type': 'text/plain; version=0.0.4; charset=utf-8' }))]],
     ['/version', [get(false, ({ res, headers }) => sendJson(res, 200, { version: SWIFTLET_VERSION }, headers))]],
     ['/v1/models', [get(true, ({ res, headers }) => sendJson(res, 200, service.listModels(), headers))]],
     [MODEL_PREFIX, [get(true, ({ res, headers, param }) => {

@@ -107,7 +107,7 @@ function findRoutes(routes: RouteTable, path: string): { routes: readonly Route[
 export async function startServer(host: ModelHost, options: ServerOptions = {}): Promise<RunningServer> {
   const hostname = options.hostname ?? '127.0.0.1';
   const log = options.log ?? (() => {});
-  const metrics = new ServerMetrics(host.servedModelName);
+  const metrics = new ServerMetrics(host.servedModelName, host.serving.maxLoras);
   const service = new OpenAIService(host, metrics);
   const guard = options.apiKey ? new ApiKeyGuard(options.apiKey) : null;
   const cors = new CorsPolicy(options.allowedOrigins);

@@ -13,12 +13,14 @@ import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } fr
 import { serveBenchmark } from '../bench/serve.js';
 import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
-import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
+import { NO_TEXT_TOKENIZER, randomEngineWeights, type RandomWeights } from '../../host/engine-setup.js';
 import { ModelHost } from '../../host/model-host.js';
+import { ReplicaSet } from '../../host/replicas/replica-set.js';
+import type { Serving } from '../../host/serving.js';
 import { ServingEngine, type EngineRequest } from '../../host/serving-engine.js';
-import { randomModel, RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
+import { RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
 
 const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
@@ -39,27 +41,39 @@ const FLAGS: FlagSpecs = {
   ...MODEL_FLAGS,
 };
 
-/** Random-weight models have no tokenizer; the benchmark counts tokens, not text. */
-const NO_TEXT: EngineTokenizer = {
-  decode: () => '',
-  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
-};
+interface LoadedEngine {
+  serving: Serving;
+  label: string;
+  vocabSize: number;
+}
 
-/** The serving engine a benchmark drives: a checkpoint's through ModelHost, or random weights'. */
-async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<{ serving: ServingEngine; label: string }> {
+/**
+ * The engine a benchmark drives: a checkpoint's through ModelHost, or random weights'; with
+ * --data-parallel-size, replica processes (each builds the same random weights itself).
+ */
+async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<LoadedEngine> {
   // NOTE: a benchmark hands over all its requests at once; the queue must take them.
   const benchOptions = { ...options, maxWaiting: Number.POSITIVE_INFINITY };
+  const log = (message: string) => console.error(message);
   if (shape === undefined) {
-    const host = await ModelHost.load(benchOptions, (message) => console.error(message));
-    return { serving: host.serving, label: host.modelDir };
+    const host = await ModelHost.load(benchOptions, log);
+    return { serving: host.serving, label: host.modelDir, vocabSize: host.spec.vocabSize };
   }
   if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
-  const { spec, source } = randomModel(shape, { seed, dtype });
+  const random: RandomWeights = { shape, dtype, seed };
+  const weights = randomEngineWeights(random);
+  const label = `random ${shape} ${dtype}`;
   const started = performance.now();
-  const serving = await ServingEngine.start({ spec, source, randomSeed: seed }, NO_TEXT, benchOptions);
+  const ready = () => `${label} ready in ${((performance.now() - started) / 1000).toFixed(1)} s`;
+  if ((options.dataParallelSize ?? 1) > 1) {
+    const replicas = await ReplicaSet.start(benchOptions, log, random);
+    log(`${ready()} as ${replicas.describe()}`);
+    return { serving: replicas, label, vocabSize: weights.spec.vocabSize };
+  }
+  const serving = await ServingEngine.start(weights, NO_TEXT_TOKENIZER, benchOptions);
   const { runner } = serving;
-  console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
-  return { serving, label: `random ${shape} ${dtype}` };
+  log(`${ready()} on ${runner.device}; ${runner.numKvBlocks} KV blocks`);
+  return { serving, label, vocabSize: weights.spec.vocabSize };
 }
 
 /** Deterministic prompts of random ids, distinct per request so the prefix cache cannot help. */
@@ -113,7 +127,7 @@ async function timed(stream: AsyncIterable<RequestOutput>, start: number): Promi
   return { ttft, total: performance.now() - start, tokens };
 }
 
-async function throughput(serving: ServingEngine, all: BenchRequest[], temperature: number, sequential: boolean): Promise<Record<string, number>> {
+async function throughput(serving: Serving, all: BenchRequest[], temperature: number, sequential: boolean): Promise<Record<string, number>> {
   const start = performance.now();
   const results = [];
   const add = (r: BenchRequest) => serving.submit(request(r.promptTokenIds, r.maxTokens, temperature)).outputs;
@@ -134,8 +148,7 @@ async function throughput(serving: ServingEngine, all: BenchRequest[], temperatu
   };
 }
 
-async function ttftBehindLong(serving: ServingEngine, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
-  const vocab = serving.runner.spec.vocabSize;
+async function ttftBehindLong(serving: Serving, vocab: number, longLen: number, shortLen: number, seed: number): Promise<Record<string, number>> {
   const [long, short] = [prompts(1, longLen, seed, vocab)[0] as number[], prompts(1, shortLen, seed + 1, vocab)[0] as number[]];
   const start = performance.now();
   const longDone = timed(serving.submit(request(long, 1)).outputs, start);
@@ -174,7 +187,7 @@ async function runServe(flags: ParsedFlags, options: ModelOptions): Promise<numb
       host.dispose();
     }
   }
-  console.log(JSON.stringify({ scenario: 'serve', server: label, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
+  console.log(JSON.stringify({ scenario: 'serve', server: label, dataParallelSize: options.dataParallelSize ?? 1, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
   return 0;
 }
 
@@ -192,6 +205,8 @@ export async function run(argv: string[]): Promise<number> {
   if (!['throughput', 'sequential', 'ttft', 'serve'].includes(scenario)) throw new UsageError('--scenario must be throughput, sequential, ttft or serve');
   const options = modelOptionsFrom(flags);
   if (scenario === 'serve') return runServe(flags, options);
+  // NOTE: with replicas the short request would go to the idle one: the scenario measures nothing.
+  if ((options.dataParallelSize ?? 1) > 1 && scenario === 'ttft') throw new UsageError('--scenario ttft measures one engine: leave out --data-parallel-size');
   const shape = flags['shape'] as string | undefined;
   if (shape === undefined && options.model === undefined) throw new UsageError('give --shape NAME (random weights) or --model DIR');
   const seed = flags['seed'] as number;
@@ -201,10 +216,8 @@ export async function run(argv: string[]): Promise<number> {
   if (requestsFile !== undefined && scenario === 'ttft') throw new UsageError('--requests goes with --scenario throughput or sequential');
   const temperature = flags['temperature'] as number;
   if (!(temperature >= 0)) throw new UsageError('--temperature must be >= 0');
-  const { serving, label } = await loadEngine(options, shape, flags['dtype'] as string, seed);
-  const { engine } = serving;
+  const { serving, label, vocabSize: vocab } = await loadEngine(options, shape, flags['dtype'] as string, seed);
   try {
-    const vocab = serving.runner.spec.vocabSize;
     const requests: BenchRequest[] =
       scenario === 'ttft'
         ? []
@@ -213,9 +226,9 @@ export async function run(argv: string[]): Promise<number> {
           : prompts(flags['num-prompts'] as number, inputLen, seed, vocab).map((promptTokenIds) => ({ promptTokenIds, maxTokens: outputLen }));
     const result =
       scenario === 'ttft'
-        ? await ttftBehindLong(serving, inputLen, flags['short-len'] as number, seed)
+        ? await ttftBehindLong(serving, vocab, inputLen, flags['short-len'] as number, seed)
         : await throughput(serving, requests, temperature, scenario === 'sequential');
-    const stats = engine.stats();
+    const stats = serving.stats();
     console.log(JSON.stringify({
       scenario,
       model: label,
@@ -223,8 +236,9 @@ export async function run(argv: string[]): Promise<number> {
       numPrompts: scenario === 'ttft' ? 2 : requests.length,
       inputLen: requestsFile !== undefined ? requests.reduce((sum, r) => sum + r.promptTokenIds.length, 0) / requests.length : inputLen,
       outputLen: requestsFile !== undefined ? requests.reduce((sum, r) => sum + r.maxTokens, 0) / requests.length : outputLen,
-      chunkedPrefill: engine.config.enableChunkedPrefill,
-      maxNumBatchedTokens: engine.config.maxNumBatchedTokens,
+      dataParallelSize: options.dataParallelSize ?? 1,
+      chunkedPrefill: options.enableChunkedPrefill,
+      maxNumBatchedTokens: options.maxNumBatchedTokens,
       ...rounded(result),
       steps: stats.numStepsTotal,
       preemptions: stats.numPreemptions,

@@ -12,7 +12,8 @@ import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
 import { findUiDir } from '../../server/ui-route.js';
 
-const FLAGS: FlagSpecs = {
+/** Exported so the Kubernetes manifests' args can be checked against them (test/deploy-files.test.ts). */
+export const DEPLOY_FLAGS: FlagSpecs = {
   host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' },
   port: { kind: 'number', default: 8000, help: 'port to listen on (0 picks a free one)' },
   'api-key': { kind: 'string', help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize, /detokenize (default: $SWIFTLET_API_KEY)' },
@@ -60,9 +61,9 @@ function allowedOrigins(values: string[] | undefined): string[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, FLAGS);
+  const { flags, positionals } = parseFlags(argv, DEPLOY_FLAGS);
   if (flags['help']) {
-    console.log(helpText('deploy', 'Serve a model (and its LoRA adapters) over an OpenAI-compatible HTTP API.', FLAGS));
+    console.log(helpText('deploy', 'Serve a model (and its LoRA adapters) over an OpenAI-compatible HTTP API.', DEPLOY_FLAGS));
     return 0;
   }
   // NOTE: vLLM's `vllm serve MODEL` takes the model as a positional; accept that too.

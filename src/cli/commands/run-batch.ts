@@ -103,7 +103,7 @@ export async function run(argv: string[]): Promise<number> {
     );
     progress.finish();
     const seconds = (performance.now() - started) / 1000;
-    const stats = host.engine.stats();
+    const stats = host.serving.stats();
     const numSkipped = lines.length - toRun.length;
     const skipped = numSkipped > 0 ? `, ${numSkipped} already answered` : '';
     const tokens = `${stats.promptTokensTotal} prompt + ${stats.generationTokensTotal} generated tokens (${(stats.generationTokensTotal / seconds).toFixed(1)} tok/s)`;

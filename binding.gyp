@@ -21,6 +21,7 @@
         "native/cpu/linear.cc",
         "native/cpu/model.cc",
         "native/cpu/sampling.cc",
+        "native/cpu/sampling_filters.cc",
         "native/cpu/tensor.cc",
         "native/cpu/thread_pool.cc",
         "native/cpu/token_bitmask.cc"

@@ -2,9 +2,8 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstring>
-#include <vector>
 
+#include "sampling_filters.h"
 #include "vecmath.h"
 
 namespace swiftlet {
@@ -61,45 +60,32 @@ double philoxUniform(uint32_t seedLo, uint32_t seedHi, uint32_t counter) {
 
 namespace {
 
-// Below this many candidates a comparison sort is as quick as four counting passes.
-constexpr int kRadixSortMin = 2048;
-
-// Orders ids as byProbability does (value descending, then id ascending) in linear time, so a
-// 152k-token vocabulary costs no more than a few passes over it. An LSD radix sort on the
-// values' bits: positive finite floats order as their bit patterns do, and each pass is
-// stable, so ids given in ascending order keep lower ids first among equal values.
-// NOTE: the order, and so the draw, is exactly std::sort's with byProbability.
-void sortByProbability(const float* values, int32_t* ids, int n) {
-  thread_local std::vector<uint32_t> keys, spareKeys;
-  thread_local std::vector<int32_t> spareIds;
-  if (static_cast<int>(keys.size()) < n) {
-    keys.resize(n);
-    spareKeys.resize(n);
-    spareIds.resize(n);
+// Top-k (then top-p over the k survivors renormalised, as vLLM): the few candidates are
+// sorted, and the draw walks them from the most likely.
+int32_t drawFromTopK(const float* weights, int vocabSize, float minPFloor, const RowSampling& row, double u, int32_t* ids) {
+  const float floor = topKFloor(weights, vocabSize, row.topK, minPFloor);
+  int numCandidates = 0;
+  for (int v = 0; v < vocabSize; v++)
+    if (weights[v] >= floor && weights[v] > 0.f) ids[numCandidates++] = v;
+  if (numCandidates == 0) return 0;
+  sortByWeight(weights, ids, numCandidates);
+  double total = 0.0;
+  for (int i = 0; i < numCandidates; i++) total += weights[ids[i]];
+  if (row.topP < 1.f) {
+    double before = 0.0;
+    int kept = 0;
+    while (kept < numCandidates && before < row.topP * total) before += weights[ids[kept++]];
+    numCandidates = std::max(kept, 1);
+    total = 0.0;
+    for (int i = 0; i < numCandidates; i++) total += weights[ids[i]];
   }
-  for (int i = 0; i < n; i++) {
-    uint32_t bits;
-    std::memcpy(&bits, &values[ids[i]], sizeof bits);
-    keys[i] = ~bits;  // ascending keys = descending values
+  const double target = u * total;
+  double cumulative = 0.0;
+  for (int i = 0; i < numCandidates; i++) {
+    cumulative += weights[ids[i]];
+    if (cumulative > target) return ids[i];
   }
-  uint32_t* fromKeys = keys.data();
-  uint32_t* toKeys = spareKeys.data();
-  int32_t* fromIds = ids;
-  int32_t* toIds = spareIds.data();
-  for (int shift = 0; shift < 32; shift += 8) {
-    int counts[257] = {0};
-    for (int i = 0; i < n; i++) counts[((fromKeys[i] >> shift) & 0xff) + 1]++;
-    if (counts[((fromKeys[0] >> shift) & 0xff) + 1] == n) continue;  // one bucket: the pass changes nothing
-    for (int b = 0; b < 256; b++) counts[b + 1] += counts[b];
-    for (int i = 0; i < n; i++) {
-      const int at = counts[(fromKeys[i] >> shift) & 0xff]++;
-      toKeys[at] = fromKeys[i];
-      toIds[at] = fromIds[i];
-    }
-    std::swap(fromKeys, toKeys);
-    std::swap(fromIds, toIds);
-  }
-  if (fromIds != ids) std::copy(fromIds, fromIds + n, ids);
+  return ids[numCandidates - 1];
 }
 
 }  // namespace
@@ -149,72 +135,14 @@ int32_t sampleToken(const float* logits, int vocabSize, const RowSampling& row, 
   // values become unnormalised probabilities exp(l - max); the largest is 1.
   expShiftSum(values, m, values, vocabSize);
 
-  // Candidates: min-p and top-k cut by value; top-p needs them sorted, so keep the set small
-  // by a threshold under which no token can survive.
-  float threshold = row.minP > 0.f ? row.minP : 0.f;
-  int32_t* ids = s.ids.data();
-  int numCandidates = 0;
+  // Each cut is a floor on the weights (min-p's is relative to the largest, 1).
+  const float minPFloor = row.minP > 0.f ? row.minP : 0.f;
+  const double u = philoxUniform(row.seedLo, row.seedHi, static_cast<uint32_t>(row.sampleIndex));
   const bool hasTopK = row.topK > 0 && row.topK < vocabSize;
   const bool hasTopP = row.topP < 1.f;
-  double fullMass = 0.0;
-  auto collect = [&](float floor) {
-    numCandidates = 0;
-    double mass = 0.0;
-    for (int v = 0; v < vocabSize; v++) {
-      if (values[v] >= floor && values[v] > 0.f) {
-        ids[numCandidates++] = v;
-        mass += values[v];
-      }
-    }
-    return mass;
-  };
-  auto byProbability = [&](int32_t a, int32_t b) { return values[a] > values[b] || (values[a] == values[b] && a < b); };
-  if (hasTopK) {
-    collect(threshold);
-    if (numCandidates > row.topK) {
-      std::nth_element(ids, ids + row.topK - 1, ids + numCandidates, byProbability);
-      // NOTE: ties with the k-th value are kept, as vLLM masks only values below it.
-      const float kth = values[ids[row.topK - 1]];
-      collect(std::max(threshold, kth));
-    }
-  } else if (hasTopP) {
-    // Tokens under a floor are dropped by top-p whenever those above it already hold top_p of the mass.
-    for (int v = 0; v < vocabSize; v++)
-      if (values[v] >= threshold && values[v] > 0.f) fullMass += values[v];
-    float floor = 1e-3f;
-    for (;;) {
-      if (floor <= threshold || floor < 1e-30f) {
-        collect(threshold);
-        break;
-      }
-      if (collect(floor) >= row.topP * fullMass) break;
-      floor *= 1e-3f;
-    }
-  } else {
-    collect(threshold);
-  }
-  if (numCandidates == 0) return 0;
-  if (numCandidates < kRadixSortMin) std::sort(ids, ids + numCandidates, byProbability);
-  else sortByProbability(values, ids, numCandidates);
-  double total = 0.0;
-  for (int i = 0; i < numCandidates; i++) total += values[ids[i]];
-  if (hasTopP) {
-    // Top-p over the top-k survivors renormalised (as vLLM), else over every token.
-    const double norm = hasTopK ? total : fullMass;
-    double before = 0.0;
-    int kept = 0;
-    while (kept < numCandidates && before < row.topP * norm) before += values[ids[kept++]];
-    numCandidates = std::max(kept, 1);
-    total = 0.0;
-    for (int i = 0; i < numCandidates; i++) total += values[ids[i]];
-  }
-  const double target = philoxUniform(row.seedLo, row.seedHi, static_cast<uint32_t>(row.sampleIndex)) * total;
-  double cumulative = 0.0;
-  for (int i = 0; i < numCandidates; i++) {
-    cumulative += values[ids[i]];
-    if (cumulative > target) return ids[i];
-  }
-  return ids[numCandidates - 1];
+  if (hasTopK) return drawFromTopK(values, vocabSize, minPFloor, row, u, s.ids.data());
+  const float floor = hasTopP ? nucleusFloor(values, vocabSize, minPFloor, row.topP) : minPFloor;
+  return std::max(drawInIdOrder(values, vocabSize, floor, u), 0);
 }
 
 }  // namespace swiftlet

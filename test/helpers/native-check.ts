@@ -15,13 +15,16 @@ export function gxxMissing(): string | false {
   return probe.error !== undefined || probe.status !== 0 ? 'g++ is not installed' : false;
 }
 
-/** Builds `sources` (paths under native/, include paths `includes` likewise) and runs the program: its exit status and output. */
-export function runNativeCheck(sources: readonly string[], includes: readonly string[]): { status: number | null; output: string } {
+/**
+ * Builds `sources` (paths under native/, include paths `includes` likewise; `flags` replace
+ * the default -O1) and runs the program: its exit status and output.
+ */
+export function runNativeCheck(sources: readonly string[], includes: readonly string[], flags: readonly string[] = ['-O1']): { status: number | null; output: string } {
   const work = mkdtempSync(join(tmpdir(), 'swiftlet-native-check-'));
   try {
     const native = join(repoRoot, 'native');
     const binary = join(work, 'check');
-    execFileSync('g++', ['-std=c++17', '-O1', ...includes.map((dir) => `-I${join(native, dir)}`), ...sources.map((file) => join(native, file)), '-o', binary]);
+    execFileSync('g++', ['-std=c++17', ...flags, ...includes.map((dir) => `-I${join(native, dir)}`), ...sources.map((file) => join(native, file)), '-o', binary]);
     const run = spawnSync(binary, { encoding: 'utf8' });
     return { status: run.status, output: run.stdout + run.stderr };
   } finally {

@@ -238,9 +238,14 @@ extern "C" __global__ void sample_rows(const float* __restrict__ logits, const f
     best = blockArgMax(best);
   } else {
     const float invT = 1.f / p.temperature;
-    float mx = NEG_INF;
-    for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, row[v] * invT);
-    const float xmax = blockMax(mx, scratch);
+    // Plain temperature needs neither the maximum nor a threshold: one Gumbel pass, as greedy's one argmax pass.
+    const bool needsMax = p.minP > 0.f || (p.topP < 1.f && p.topP > 0.f);
+    float xmax = 0.f;
+    if (needsMax) {
+      float mx = NEG_INF;
+      for (int v = threadIdx.x; v < V; v += blockDim.x) mx = fmaxf(mx, row[v] * invT);
+      xmax = blockMax(mx, scratch);
+    }
     uint32_t minKey = 0;
     if (p.minP > 0.f) minKey = orderedKey(xmax + logf(fminf(p.minP, 1.f)));
     if (p.topK > 0 && p.topK < V) {

@@ -8,9 +8,13 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ZodType } from 'zod';
-import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
-import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
+import { NO_CHAT_AGENT, type ChatAgentOptions } from '../protocol/chat-agent-options.js';
+import { parseChatAgentRequest, type ChatAgentRequest } from '../protocol/chat-agent-request.js';
+import { chatDelta, chatFinishReason, readChatChoice } from '../protocol/chat-output/chat-message.js';
+import { ChoiceOutputParser } from '../protocol/chat-output/choice-parser.js';
+import { badRequest, fromZodError, notFound } from '../protocol/errors.js';
+import { modelNotFound, OpenAIError, toOpenAIError } from '../protocol/openai-error.js';
 import { prepareChat, prepareCompletion, renderChatPrompt, type PreparedPrompt } from '../protocol/prepare.js';
 import {
   chatChunk,
@@ -66,13 +70,6 @@ function parse<T>(schema: ZodType<T>, body: unknown): T {
   return result.data;
 }
 
-/** Engine errors thrown at add() become API errors: the caller's mistake, or back-pressure. */
-function toApiError(error: unknown): unknown {
-  if (error instanceof QueueFullError) return new ApiError(503, error.message, 'ServiceUnavailableError');
-  if (error instanceof InvalidRequestError) return badRequest(error.message, error.param);
-  return error;
-}
-
 /** Merges async iterables, yielding values as they come. */
 async function* merge<T>(sources: AsyncIterable<T>[]): AsyncGenerator<T> {
   const iterators = sources.map((source) => source[Symbol.asyncIterator]());
@@ -104,6 +101,7 @@ export class OpenAIService {
   constructor(
     readonly host: ModelHost,
     private readonly observer: ServiceObserver = {},
+    private readonly agent: ChatAgentOptions = NO_CHAT_AGENT,
   ) {}
 
   /** Engine requests in flight on the host (this service's, and any other front end's on it). */
@@ -133,7 +131,8 @@ export class OpenAIService {
     const options = this.renderOptions('cmpl', body.model, body.return_tokens_as_token_ids ?? false);
     const submitted = this.submit(prompts, body.model, signal);
     if (body.stream) {
-      return { kind: 'stream', chunks: this.completionStream(submitted, options, n, body.stream_options?.include_usage ?? false, body.echo ?? false) };
+      const includeUsage = body.stream_options?.include_usage ?? false;
+      return { kind: 'stream', chunks: withUsageField(this.completionStream(submitted, options, n, includeUsage, body.echo ?? false), includeUsage) };
     }
     const { promptResults, choices } = await this.collect(submitted, n);
     return { kind: 'json', body: renderCompletion(options, promptResults, choices, body.echo ?? false, n) };
@@ -141,15 +140,17 @@ export class OpenAIService {
 
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(chatCompletionRequestSchema, rawBody);
+    const agent = parseChatAgentRequest(rawBody, this.agent);
     const prompt = prepareChat(body, this.host.promptContext());
     const numTop = body.top_logprobs ?? 0;
     const options = this.renderOptions('chatcmpl', body.model, body.return_tokens_as_token_ids ?? false);
     const submitted = this.submit([prompt], body.model, signal);
     if (body.stream) {
-      return { kind: 'stream', chunks: this.chatStream(submitted, options, numTop, body.stream_options?.include_usage ?? false) };
+      const includeUsage = body.stream_options?.include_usage ?? false;
+      return { kind: 'stream', chunks: withUsageField(this.chatStream(submitted, options, numTop, includeUsage, agent), includeUsage) };
     }
     const { promptResults, choices } = await this.collect(submitted, body.n ?? 1);
-    return { kind: 'json', body: renderChatCompletion(options, promptResults[0] as PromptResult, choices, numTop) };
+    return { kind: 'json', body: renderChatCompletion(options, promptResults[0] as PromptResult, choices, numTop, (choice) => readChatChoice(agent, choice)) };
   }
 
   private renderOptions(prefix: string, model: string | null | undefined, returnTokensAsTokenIds: boolean): RenderOptions {
@@ -165,9 +166,9 @@ export class OpenAIService {
   /** Adds every prompt to the engine at once (so a failure leaves nothing half-submitted). */
   private submit(prompts: PreparedPrompt[], model: string | null | undefined, signal?: AbortSignal): Submitted {
     const adapter = this.host.resolveModel(model);
-    if (adapter === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
+    if (adapter === undefined) throw modelNotFound(String(model));
     const requests = prompts.map(({ promptTokenIds, params }) => ({ promptTokenIds, params, adapter, signal }));
-    const submissions = this.host.serving.submitAll(requests, toApiError);
+    const submissions = this.host.serving.submitAll(requests, toOpenAIError);
     const streams = prompts.map((prompt, promptIndex) =>
       this.observed(submissions[promptIndex] as Submission, prompt.promptTokenIds.length, promptIndex),
     );
@@ -281,7 +282,7 @@ export class OpenAIService {
   }
 
   private checkModel(model: string | null | undefined): void {
-    if (this.host.resolveModel(model) === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
+    if (this.host.resolveModel(model) === undefined) throw modelNotFound(String(model));
   }
 
   private async collect(submitted: Submitted, n: number): Promise<{ promptResults: PromptResult[]; choices: ChoiceResult[] }> {
@@ -321,9 +322,10 @@ export class OpenAIService {
     if (includeUsage) yield usageChunk(options, 'text_completion', usageOf(promptResults, [...choices.values()]));
   }
 
-  private async *chatStream(submitted: Submitted, options: RenderOptions, numTop: number, includeUsage: boolean): AsyncGenerator<Json> {
+  private async *chatStream(submitted: Submitted, options: RenderOptions, numTop: number, includeUsage: boolean, agent: ChatAgentRequest): AsyncGenerator<Json> {
     const prompt = promptResult(submitted.prompts[0] as PreparedPrompt);
     const choices = new Map<number, ChoiceResult>();
+    const parsers = new Map<number, ChoiceOutputParser>();
     for await (const { output } of merge(submitted.streams)) {
       absorbPromptInfo(prompt, output);
       for (const out of output.outputs) {
@@ -331,7 +333,11 @@ export class OpenAIService {
         const choice = choices.get(out.index) ?? emptyChoice(out.index, out);
         choices.set(out.index, choice);
         appendOutput(choice, out);
-        yield chatChunk(options, { ...out, textOffset: 0 }, numTop, isFirst);
+        const parser = parsers.get(out.index) ?? new ChoiceOutputParser(agent);
+        parsers.set(out.index, parser);
+        const parsed = out.finishReason === null ? parser.push(out.text) : parser.pushLast(out.text);
+        const finishReason = out.finishReason === null ? null : chatFinishReason(agent, parser, out.finishReason);
+        yield chatChunk(options, { ...out, finishReason, textOffset: 0 }, numTop, chatDelta(parsed, isFirst));
       }
     }
     if (includeUsage) yield usageChunk(options, 'chat.completion.chunk', usageOf([prompt], [...choices.values()]));
@@ -339,8 +345,13 @@ export class OpenAIService {
 }
 
 
+/** With include_usage every chunk carries `usage`, null until the last one has the counts (as OpenAI streams). */
+async function* withUsageField(chunks: AsyncIterable<Json>, includeUsage: boolean): AsyncGenerator<Json> {
+  for await (const chunk of chunks) yield includeUsage && !('usage' in chunk) ? { ...chunk, usage: null } : chunk;
+}
+
 function adapterApiError(error: unknown): unknown {
-  if (error instanceof AdapterError) return new ApiError(error.status, error.message, error.status === 404 ? 'NotFoundError' : 'BadRequestError', 'lora_name');
+  if (error instanceof AdapterError) return new OpenAIError(error.status, error.message, 'lora_name');
   return error;
 }
 

@@ -1,10 +1,11 @@
 /**
  * OpenAI request bodies to engine inputs: prompt token ids and SamplingParams. Every
- * caller mistake becomes an ApiError (400) naming the field.
+ * caller mistake becomes an OpenAIError (400) naming the field.
  */
 import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
 import { ConversationError, flattenContent } from '../chat/conversation.js';
 import { ChatTemplateError, type ChatTemplate } from '../chat/template.js';
+import { templateToolTurns } from '../chat/tool-turns.js';
 import { InvalidRequestError } from '../engine/errors.js';
 import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-params.js';
 import type { SamplingDefaults } from '../model/generation-config.js';
@@ -147,7 +148,7 @@ export type ChatPromptFields = Pick<ChatCompletionRequest, 'messages' | 'add_gen
 export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, 'chatTemplate' | 'maxModelLen'>): string {
   let messages: TemplateMessage[];
   try {
-    messages = flattenContent(body.messages as TemplateMessage[]);
+    messages = templateToolTurns(flattenContent(body.messages as TemplateMessage[]));
   } catch (error) {
     if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
     throw error;

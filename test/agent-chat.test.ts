@@ -7,18 +7,16 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import type OpenAI from 'openai';
-import { MODEL_NAME, postJson, startLiveServer, type LiveServer } from './helpers/live-server.js';
-import { scriptOutput } from './helpers/scripted-output.js';
-
-const TEMPLATE = fileURLToPath(new URL('../../test/fixtures/tools-chat-template.jinja', import.meta.url));
+import { startAgentServer, WEATHER_CALL_TEXT as CALL_TEXT, weatherTool } from './helpers/agent-server.js';
+import { MODEL_NAME, postJson, type LiveServer } from './helpers/live-server.js';
+import { withScript as withHostScript } from './helpers/scripted-output.js';
 
 let live: LiveServer;
 let client: OpenAI;
 
 before(async () => {
-  live = await startLiveServer({ chatTemplate: TEMPLATE }, { agent: { enableAutoToolChoice: true, toolCallParser: 'hermes', reasoningParser: 'qwen3' } });
+  live = await startAgentServer();
   client = live.client;
 });
 
@@ -26,19 +24,8 @@ after(async () => {
   await live.close();
 });
 
-const weatherTool: OpenAI.ChatCompletionTool = {
-  type: 'function',
-  function: { name: 'get_weather', description: 'Weather in a city', parameters: { type: 'object', properties: { city: { type: 'string' } }, required: ['city'] } },
-};
-const CALL_TEXT = 'Let me check.<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>';
-
-async function withScript<T>(text: string, run: () => Promise<T>): Promise<T> {
-  const restore = scriptOutput(live.host, text);
-  try {
-    return await run();
-  } finally {
-    restore();
-  }
+function withScript<T>(text: string, run: () => Promise<T>): Promise<T> {
+  return withHostScript(live.host, text, run);
 }
 
 test('a hermes call becomes message.tool_calls with finish_reason "tool_calls"; plain text has no tool_calls key', async () => {

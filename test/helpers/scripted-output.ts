@@ -23,3 +23,13 @@ export function scriptOutput(host: ModelHost, text: string): () => void {
     runner.execute = original;
   };
 }
+
+/** Runs `run` while the host's model says `text`. */
+export async function withScript<T>(host: ModelHost, text: string, run: () => Promise<T>): Promise<T> {
+  const restore = scriptOutput(host, text);
+  try {
+    return await run();
+  } finally {
+    restore();
+  }
+}

@@ -101,6 +101,11 @@ void checkPositionLogprobs(const PositionLogprobsInput& positions, int numTokens
   }
 }
 
+void checkHiddenStateRows(const std::vector<int32_t>& rows, int numTokens) {
+  for (const int32_t row : rows)
+    if (row < 0 || row >= numTokens) fail("hiddenStateRows holds " + std::to_string(row) + ", outside the step's tokens");
+}
+
 }  // namespace
 
 void validateStep(const StepInput& step, const StepLimits& limits) {
@@ -118,6 +123,7 @@ void validateStep(const StepInput& step, const StepLimits& limits) {
     if (step.queryStart[s + 1] <= step.queryStart[s]) fail(sequence(s) + " has no tokens (queryStart must increase)");
   for (int s = 0; s < step.numSeqs; s++) checkSequence(step, limits, s);
   checkPositionLogprobs(step.positionLogprobs, step.numTokens, limits.vocabSize);
+  checkHiddenStateRows(step.hiddenStateRows, step.numTokens);
 }
 
 }  // namespace swiftlet_common

@@ -56,6 +56,8 @@ struct StepInput {
   std::vector<int32_t> blockTables;                       // [numSeqs * maxBlocksPerSeq], -1 padded
   SamplingInput sampling;
   PositionLogprobsInput positionLogprobs;
+  // Token indices whose final hidden state (after the final norm) is wanted (embeddings); empty: none.
+  std::vector<int32_t> hiddenStateRows;
 };
 
 // What a step may ask of the model that runs it.
@@ -83,6 +85,7 @@ struct StepResult {
   std::vector<float> positionTargetLogprobs;  // [entries]
   std::vector<int32_t> positionTopTokenIds;   // [entries * positionLogprobs.topK]
   std::vector<float> positionTopLogprobs;     // [entries * positionLogprobs.topK]
+  std::vector<float> hiddenStates;            // [hiddenStateRows * hiddenSize], fp32
 };
 
 }  // namespace swiftlet_common

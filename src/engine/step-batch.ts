@@ -23,9 +23,17 @@ export interface PromptLogprobSlice {
   topK: number;
 }
 
+/** Rows rowStart.. of the step's hiddenStates belong to the pooling of sequence seqIndex. */
+export interface HiddenStateSlice {
+  seqIndex: number;
+  rowStart: number;
+  numRows: number;
+}
+
 export interface BuiltStep {
   batch: StepBatch;
   promptLogprobSlices: PromptLogprobSlice[];
+  hiddenStateSlices: HiddenStateSlice[];
 }
 
 /** Grow-only scratch for one typed array, handing out a view of the first n elements. */
@@ -156,6 +164,8 @@ export class StepBatchBuilder {
     let entryTokenIndex: number[] | null = null;
     let entryTarget: number[] | null = null;
     let positionTopK = 0;
+    const hiddenStateSlices: HiddenStateSlice[] = [];
+    const hiddenStateRows: number[] = [];
 
     let offset = 0;
     for (let s = 0; s < numSeqs; s++) {
@@ -181,6 +191,15 @@ export class StepBatchBuilder {
         tokenIds[offset] = tokens[p] as number;
         positions[offset] = p;
         slotMapping[offset] = (blockIds[(p / KV_BLOCK_SIZE) | 0] as number) * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
+      }
+
+      if (request.pooled !== null) {
+        const [from, to] = request.pooled.positionsWanted(start, end);
+        if (from < to) {
+          hiddenStateSlices.push({ seqIndex: s, rowStart: hiddenStateRows.length, numRows: to - from });
+          const seqOffset = queryStart[s] as number;
+          for (let p = from; p < to; p++) hiddenStateRows.push(seqOffset + (p - start));
+        }
       }
 
       // The distribution after token p gives the logprob of prompt token p + 1.
@@ -223,8 +242,10 @@ export class StepBatchBuilder {
         adapterSlots: this.adapterSlots.view(numSeqs),
         sampling: this.buildSampling(scheduled),
         positionLogprobs,
+        hiddenStateRows: hiddenStateRows.length === 0 ? null : Int32Array.from(hiddenStateRows),
       },
       promptLogprobSlices,
+      hiddenStateSlices,
     };
   }
 

@@ -58,6 +58,7 @@ class NoopRunner implements ModelRunner {
       positionTargetLogprobs: new Float32Array(0),
       positionTopTokenIds: new Int32Array(0),
       positionTopLogprobs: new Float32Array(0),
+      hiddenStates: new Float32Array(0),
     };
   }
 

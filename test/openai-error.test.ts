@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { InvalidRequestError, QueueFullError } from '../src/engine/errors.js';
-import { ApiError } from '../src/protocol/errors.js';
 import { errorTypeOfStatus, invalidRequest, modelNotFound, OpenAIError, toOpenAIError } from '../src/protocol/openai-error.js';
 
 test('bodies in OpenAI\'s shape: snake_case type, string-or-null code', () => {
@@ -21,9 +20,9 @@ test('type by status', () => {
   );
 });
 
-test('existing errors map onto it: ApiError keeps status and param, engine errors are 400, the rest 500', () => {
-  const fromApi = toOpenAIError(new ApiError(404, 'no route for GET /x', 'NotFoundError'));
-  assert.deepEqual(fromApi.toBody().error, { message: 'no route for GET /x', type: 'not_found_error', param: null, code: null });
+test('other errors map onto it: one with a status keeps it, engine errors are 400, the rest 500', () => {
+  const withStatus = Object.assign(new Error("adapter 'x' is not loaded"), { status: 404 });
+  assert.deepEqual(toOpenAIError(withStatus).toBody().error, { message: "adapter 'x' is not loaded", type: 'not_found_error', param: null, code: null });
   const fromEngine = toOpenAIError(new InvalidRequestError('top_p must be in (0, 1]', 'top_p'));
   assert.deepEqual([fromEngine.status, fromEngine.param, fromEngine.type], [400, 'top_p', 'invalid_request_error']);
   const queueFull = toOpenAIError(new QueueFullError(3, 3));

@@ -66,7 +66,7 @@ test('malformed JSON, a non-object body and an empty body: 400 saying so', async
   const malformed = await postJson(`${live.url}/v1/chat/completions`, '{"model": "tiny-qwen2", "messages": [');
   assert.equal(malformed.status, 400);
   assert.match(errorOf(malformed.json).message, /not valid JSON/);
-  assert.equal(errorOf(malformed.json).type, 'BadRequestError');
+  assert.equal(errorOf(malformed.json).type, 'invalid_request_error');
   const array = await postJson(`${live.url}/v1/completions`, '[1, 2]');
   assert.equal(array.status, 400);
   assert.match(errorOf(array.json).message, /JSON object/);
@@ -281,7 +281,7 @@ test('an error inside a stream arrives as a data: {"error": ...} event, then [DO
     assert.equal(events.at(-1), 'data: [DONE]');
     const error = JSON.parse((events.at(-2) as string).slice('data: '.length)) as ErrorBody;
     assert.match(error.error.message, /device lost/);
-    assert.equal(error.error.code, 500);
+    assert.deepEqual([error.error.type, error.error.code], ['server_error', null]);
     await assertIdle(failing.url);
     const next = await postJson(`${failing.url}/v1/completions`, { model: MODEL_NAME, prompt: 'hi', max_tokens: 2 });
     assert.equal(next.status, 200);

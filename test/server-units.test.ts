@@ -33,7 +33,7 @@ test('API key: Bearer only, exact key, 401 bodies say what is missing', () => {
   assert.equal(guard.check(request({ authorization: 'bearer   k ' })), null);
   assert.equal(guard.check(request({ authorization: 'Bearer kk' }))?.status, 401);
   assert.equal(guard.check(request({ authorization: 'Basic k' }))?.message.includes('Missing API key'), true);
-  assert.equal(guard.check(request({}))?.toBody().error.type, 'AuthenticationError');
+  assert.equal(guard.check(request({}))?.toBody().error.type, 'authentication_error');
 });
 
 test('Prometheus text: escaped labels, cumulative buckets, +Inf, sum and count', () => {

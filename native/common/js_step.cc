@@ -105,6 +105,13 @@ TokenBitmaskInput readTokenBitmask(const Reader& read, const Napi::Value& value)
   return in;
 }
 
+// Optional: null or absent when the step wants no hidden state.
+std::vector<int32_t> readHiddenStateRows(const Reader& read, const Napi::Object& batch) {
+  const Napi::Value value = batch.Get("hiddenStateRows");
+  if (value.IsNull() || value.IsUndefined()) return {};
+  return read.array<int32_t>(batch, "hiddenStateRows");
+}
+
 template <class T>
 Napi::Value toJs(Napi::Env env, const std::vector<T>& values) {
   auto array = Napi::TypedArrayOf<T>::New(env, values.size());
@@ -132,6 +139,7 @@ StepInput readStep(const Napi::Value& value) {
   step.sampling = readSampling(read, read.object(batch, "sampling"));
   step.positionLogprobs = readPositionLogprobs(read, batch.Get("positionLogprobs"));
   step.tokenBitmask = readTokenBitmask(read, batch.Get("tokenBitmask"));
+  step.hiddenStateRows = readHiddenStateRows(read, batch);
   return step;
 }
 
@@ -145,6 +153,7 @@ Napi::Object stepResultToJs(Napi::Env env, const StepResult& result) {
   out.Set("positionTargetLogprobs", toJs(env, result.positionTargetLogprobs));
   out.Set("positionTopTokenIds", toJs(env, result.positionTopTokenIds));
   out.Set("positionTopLogprobs", toJs(env, result.positionTopLogprobs));
+  out.Set("hiddenStates", toJs(env, result.hiddenStates));
   return out;
 }
 

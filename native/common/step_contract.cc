@@ -135,6 +135,11 @@ void checkTokenBitmask(const StepInput& step, int vocabSize) {
   }
 }
 
+void checkHiddenStateRows(const std::vector<int32_t>& rows, int numTokens) {
+  for (const int32_t row : rows)
+    if (row < 0 || row >= numTokens) fail("hiddenStateRows holds " + std::to_string(row) + ", outside the step's tokens");
+}
+
 }  // namespace
 
 void validateStep(const StepInput& step, const StepLimits& limits) {
@@ -153,6 +158,7 @@ void validateStep(const StepInput& step, const StepLimits& limits) {
   for (int s = 0; s < step.numSeqs; s++) checkSequence(step, limits, s);
   checkPositionLogprobs(step.positionLogprobs, step.numTokens, limits.vocabSize);
   checkTokenBitmask(step, limits.vocabSize);
+  checkHiddenStateRows(step.hiddenStateRows, step.numTokens);
 }
 
 }  // namespace swiftlet_common

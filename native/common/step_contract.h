@@ -70,6 +70,8 @@ struct StepInput {
   SamplingInput sampling;
   PositionLogprobsInput positionLogprobs;
   TokenBitmaskInput tokenBitmask;
+  // Token indices whose final hidden state (after the final norm) is wanted (embeddings); empty: none.
+  std::vector<int32_t> hiddenStateRows;
 };
 
 // What a step may ask of the model that runs it.
@@ -97,6 +99,7 @@ struct StepResult {
   std::vector<float> positionTargetLogprobs;  // [entries]
   std::vector<int32_t> positionTopTokenIds;   // [entries * positionLogprobs.topK]
   std::vector<float> positionTopLogprobs;     // [entries * positionLogprobs.topK]
+  std::vector<float> hiddenStates;            // [hiddenStateRows * hiddenSize], fp32
 };
 
 }  // namespace swiftlet_common

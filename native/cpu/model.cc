@@ -190,6 +190,7 @@ void Model::execute(const StepInput& in, StepResult& out) {
   out.positionTargetLogprobs.assign(numEntries, NAN);
   out.positionTopTokenIds.assign(numEntries * positions.topK, -1);
   out.positionTopLogprobs.assign(numEntries * positions.topK, NAN);
+  out.hiddenStates.assign(in.hiddenStateRows.size() * config_.hiddenSize, NAN);
 
   std::vector<int32_t> seqOfToken(in.numTokens);
   slotOfToken_.resize(in.numTokens);
@@ -204,6 +205,7 @@ void Model::execute(const StepInput& in, StepResult& out) {
   for (int64_t t0 = 0; t0 < in.numTokens; t0 += config_.maxTokensPerChunk) {
     const int64_t n = std::min<int64_t>(config_.maxTokensPerChunk, in.numTokens - t0);
     forwardChunk(in, t0, n, seqOfToken);
+    finalHiddenStates(in, t0, n, out);
     logitsAndSampling(in, t0, n, out);
   }
 }
@@ -406,6 +408,20 @@ void Model::attention(int layer, const StepInput& in, int64_t t0, int64_t T, con
       const int64_t slot = static_cast<int64_t>(table[j / kBlockSize]) * kBlockSize + j % kBlockSize;
       const float* v = vc + slot * kvWidth + g * hd;
       for (int h = 0; h < group; h++) axpy(scores[h * maxContext + j], v, out + h * hd, hd);
+    }
+  });
+}
+
+// The rows of this chunk whose final hidden state was asked for, after the final norm (as the
+// logits see them).
+void Model::finalHiddenStates(const StepInput& in, int64_t t0, int64_t T, StepResult& out) {
+  const int64_t H = config_.hiddenSize;
+  const std::vector<int32_t>& rows = in.hiddenStateRows;
+  const float* x = x_.as<float>();
+  pool_.parallelFor(static_cast<int64_t>(rows.size()), [&](int64_t a, int64_t b) {
+    for (int64_t i = a; i < b; i++) {
+      const int64_t row = rows[i];
+      if (row >= t0 && row < t0 + T) rmsNorm(x + (row - t0) * H, finalNorm_.data(), out.hiddenStates.data() + i * H, H, config_.rmsNormEps);
     }
   });
 }

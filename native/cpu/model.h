@@ -95,6 +95,7 @@ class Model {
   void rmsNormRows(const float* x, int64_t numRows, int64_t ld, const std::vector<float>& weight, float* out,
                    int64_t ldOut, int64_t width);
   void attention(int layer, const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
+  void finalHiddenStates(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out);
   void logitsAndSampling(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out);
   float* kCache(int layer) const;
   float* vCache(int layer) const;

@@ -17,6 +17,7 @@ import { InvalidRequestError, QueueFullError } from './errors.js';
 import { KvCacheManager } from './kv-cache-manager.js';
 import { accumulateOutputs, type RequestOutput } from './output.js';
 import { ParentRequest } from './parent-request.js';
+import type { PoolingMode } from './pooling.js';
 import { Request, RequestStatus, type TokenLogprob } from './request.js';
 import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';
@@ -58,6 +59,8 @@ export interface AddRequest {
   adapterSlot?: number;
   /** The adapter's identity for the prefix cache (e.g. its name); defaults to the slot. */
   adapterKey?: string;
+  /** An embedding request: its finished output carries the prompt's pooled final hidden state. */
+  pooling?: PoolingMode;
 }
 
 export interface EngineStats {
@@ -268,6 +271,7 @@ export class LLMEngine {
     for (const id of params.stopTokenIds) {
       if (id >= vocabSize) throw new InvalidRequestError(`stop_token_ids ${id} is outside the vocabulary`, 'stop_token_ids');
     }
+    if (init.pooling !== undefined && params.n !== 1) throw new InvalidRequestError('an embedding request takes n = 1', 'n');
     const adapterSlot = init.adapterSlot ?? -1;
     if (!Number.isInteger(adapterSlot) || adapterSlot < -1 || adapterSlot >= this.runner.maxLoras) {
       throw new InvalidRequestError(`adapter slot ${adapterSlot} is not loaded (max_loras ${this.runner.maxLoras})`, 'model');
@@ -297,6 +301,7 @@ export class LLMEngine {
           adapterHash,
           arrivalIndex,
           prefixSource: i === 0 ? null : (children[0] as Request),
+          pooling: init.pooling ?? null,
         }),
       );
       const detokenizer = this.tokenizer.createDetokenizer(promptTokenIds, childParams.skipSpecialTokens);
@@ -344,6 +349,12 @@ export class LLMEngine {
       }
       const parent = this.parents.get(request.parentId);
       if (parent !== undefined) touch(touched, parent, stamp);
+    }
+
+    const hiddenSize = this.runner.spec.hiddenSize;
+    for (const slice of built.hiddenStateSlices) {
+      const request = (output.scheduled[slice.seqIndex] as (typeof output.scheduled)[number]).request;
+      request.pooled?.add(result.hiddenStates, slice.rowStart, slice.numRows, hiddenSize);
     }
 
     const scheduled = output.scheduled;

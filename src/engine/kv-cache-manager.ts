@@ -35,10 +35,12 @@ export class KvCacheManager {
   /**
    * The longest run of the request's full blocks already in the cache. NOTE: never the whole
    * sequence: at least one token is left to compute, so there are logits to sample from.
-   * Requests that want prompt logprobs compute every position and so skip the cache.
+   * Requests that want prompt logprobs or mean-pooled embeddings compute every position and
+   * so skip the cache.
    */
   getComputedBlocks(request: Request): ComputedBlocks {
-    if (!this.enablePrefixCaching || request.params.promptLogprobs !== null) return NO_COMPUTED_BLOCKS;
+    const needsEveryPosition = request.params.promptLogprobs !== null || request.pooled?.mode === 'mean';
+    if (!this.enablePrefixCaching || needsEveryPosition) return NO_COMPUTED_BLOCKS;
     const maxBlocks = Math.floor((request.numTokens - 1) / KV_BLOCK_SIZE);
     const hashes = this.hashesFor(request, maxBlocks);
     const blockIds: number[] = [];

@@ -34,6 +34,8 @@ export interface RequestOutput {
   numCachedPromptTokens: number;
   /** Generated tokens so far, over all samples. */
   numCompletionTokens: number;
+  /** An embedding request's pooled final hidden state, in its finished output. */
+  embedding?: Float32Array;
 }
 
 /** Folds a request's delta outputs into one whole output (outputs sorted by index). */
@@ -71,5 +73,6 @@ export function accumulateOutputs(deltas: readonly RequestOutput[]): RequestOutp
     numPromptTokens: last.numPromptTokens,
     numCachedPromptTokens: last.numCachedPromptTokens,
     numCompletionTokens: last.numCompletionTokens,
+    ...(last.embedding ? { embedding: last.embedding } : {}),
   };
 }

@@ -74,6 +74,7 @@ export class ParentRequest {
       this.isPromptLogprobsSent = true;
     }
     this.isEmittedOnce = true;
+    const embedding = isFinished ? first.pooled?.value() : null;
     return {
       requestId: this.requestId,
       outputs,
@@ -82,6 +83,7 @@ export class ParentRequest {
       numPromptTokens: first.numPromptTokens,
       numCachedPromptTokens: first.numCachedPromptTokens,
       numCompletionTokens: this.numCompletionTokens,
+      ...(embedding ? { embedding } : {}),
     };
   }
 

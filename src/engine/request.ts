@@ -4,6 +4,7 @@
  * separate prefill or decode phase). A request with n > 1 is n of these (see parent-request.ts).
  */
 import type { SamplingParams } from './sampling-params.js';
+import { PooledHiddenState, type PoolingMode } from './pooling.js';
 
 export enum RequestStatus {
   WAITING = 'waiting',
@@ -53,6 +54,8 @@ export interface RequestInit {
   arrivalIndex: number;
   /** n > 1: wait until this sibling has put the prompt's full blocks in the prefix cache. */
   prefixSource: Request | null;
+  /** An embedding request: how its prompt's final hidden states are pooled. */
+  pooling?: PoolingMode | null;
 }
 
 export class Request {
@@ -79,6 +82,8 @@ export class Request {
   numPreemptions = 0;
   /** Prompt logprobs known so far; index 0 is null (no distribution precedes the first token). */
   readonly promptLogprobs: (TokenLogprob | null)[] | null;
+  /** An embedding request's pooled hidden state so far; null for other requests. */
+  readonly pooled: PooledHiddenState | null;
   stopReason: string | number | null = null;
 
   constructor(init: RequestInit) {
@@ -94,6 +99,7 @@ export class Request {
     this.prefixSource = init.prefixSource;
     this.allTokenIds = [...init.promptTokenIds];
     this.promptLogprobs = init.params.promptLogprobs === null ? null : [null];
+    this.pooled = init.pooling ? new PooledHiddenState(init.pooling, this.numPromptTokens) : null;
   }
 
   get numTokens(): number {
@@ -141,6 +147,7 @@ export class Request {
       // NOTE: its blocks are freed; it recomputes prompt + outputs so far when resumed.
       this.numComputedTokens = 0;
       this.numPreemptions++;
+      this.pooled?.reset();
     }
     this.status = to;
   }

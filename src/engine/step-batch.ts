@@ -33,11 +33,19 @@ export interface DraftSlice {
   entryStart: number;
 }
 
+/** Rows rowStart.. of the step's hiddenStates belong to the pooling of sequence seqIndex. */
+export interface HiddenStateSlice {
+  seqIndex: number;
+  rowStart: number;
+  numRows: number;
+}
+
 export interface BuiltStep {
   batch: StepBatch;
   promptLogprobSlices: PromptLogprobSlice[];
   /** In batch order. */
   draftSlices: DraftSlice[];
+  hiddenStateSlices: HiddenStateSlice[];
 }
 
 /** Grow-only scratch for one typed array, handing out a view of the first n elements. */
@@ -169,6 +177,8 @@ export class StepBatchBuilder {
     let entryTokenIndex: number[] | null = null;
     let entryTarget: number[] | null = null;
     let positionTopK = 0;
+    const hiddenStateSlices: HiddenStateSlice[] = [];
+    const hiddenStateRows: number[] = [];
 
     let offset = 0;
     for (let s = 0; s < numSeqs; s++) {
@@ -195,6 +205,15 @@ export class StepBatchBuilder {
         tokenIds[offset] = (p < numKnown ? tokens[p] : draftTokenIds[p - numKnown]) as number;
         positions[offset] = p;
         slotMapping[offset] = (blockIds[(p / KV_BLOCK_SIZE) | 0] as number) * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
+      }
+
+      if (request.pooled !== null) {
+        const [from, to] = request.pooled.positionsWanted(start, end);
+        if (from < to) {
+          hiddenStateSlices.push({ seqIndex: s, rowStart: hiddenStateRows.length, numRows: to - from });
+          const seqOffset = queryStart[s] as number;
+          for (let p = from; p < to; p++) hiddenStateRows.push(seqOffset + (p - start));
+        }
       }
 
       // The distribution after token p gives the logprob of prompt token p + 1.
@@ -250,9 +269,11 @@ export class StepBatchBuilder {
         adapterSlots: this.adapterSlots.view(numSeqs),
         sampling: this.buildSampling(scheduled),
         positionLogprobs,
+        hiddenStateRows: hiddenStateRows.length === 0 ? null : Int32Array.from(hiddenStateRows),
       },
       promptLogprobSlices,
       draftSlices,
+      hiddenStateSlices,
     };
   }
 

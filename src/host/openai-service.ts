@@ -8,10 +8,15 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { ZodType } from 'zod';
-import { InvalidRequestError, QueueFullError } from '../engine/errors.js';
 import type { CompletionOutput, RequestOutput } from '../engine/output.js';
-import { ApiError, badRequest, fromZodError, notFound } from '../protocol/errors.js';
-import { chatPrompt, invalidStructuredOutput, prepareChat, prepareCompletion, type PreparedPrompt } from '../protocol/prepare.js';
+import { InvalidRequestError } from '../engine/errors.js';
+import { NO_CHAT_AGENT, type ChatAgentOptions } from '../protocol/chat-agent-options.js';
+import { parseChatAgentRequest, type ChatAgentRequest } from '../protocol/chat-agent-request.js';
+import { chatDelta, chatFinishReason, readChatChoice } from '../protocol/chat-output/chat-message.js';
+import { ChoiceOutputParser } from '../protocol/chat-output/choice-parser.js';
+import { badRequest, fromZodError, notFound } from '../protocol/errors.js';
+import { invalidRequest, modelNotFound, OpenAIError, toOpenAIError } from '../protocol/openai-error.js';
+import { chatPrompt, prepareChat, prepareCompletion, type PreparedPrompt } from '../protocol/prepare.js';
 import {
   chatChunk,
   completionChunk,
@@ -35,8 +40,7 @@ import {
 import { AdapterError } from './adapters.js';
 import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
-import { NoHealthyReplicaError } from './replicas/replica-set.js';
-import type { Submission } from './serving-engine.js';
+import { ServingEngine, type Submission } from './serving-engine.js';
 
 export type Json = Record<string, unknown>;
 
@@ -65,16 +69,6 @@ function parse<T>(schema: ZodType<T>, body: unknown): T {
   const result = schema.safeParse(body);
   if (!result.success) throw fromZodError(result.error);
   return result.data;
-}
-
-/**
- * Engine errors become API errors: the caller's mistake, or back-pressure. Thrown at add() in
- * process; a replica reports them through the request's outputs instead.
- */
-function toApiError(error: unknown): unknown {
-  if (error instanceof QueueFullError || error instanceof NoHealthyReplicaError) return new ApiError(503, error.message, 'ServiceUnavailableError');
-  if (error instanceof InvalidRequestError) return badRequest(error.message, error.param);
-  return error;
 }
 
 /** Merges async iterables, yielding values as they come. */
@@ -108,6 +102,7 @@ export class OpenAIService {
   constructor(
     readonly host: ModelHost,
     private readonly observer: ServiceObserver = {},
+    private readonly agent: ChatAgentOptions = NO_CHAT_AGENT,
   ) {}
 
   /** Engine requests in flight on the host (this service's, and any other front end's on it). */
@@ -138,7 +133,8 @@ export class OpenAIService {
     await this.checkStructuredOutput(prompts[0] as PreparedPrompt);
     const submitted = this.submit(prompts, body.model, signal);
     if (body.stream) {
-      return { kind: 'stream', chunks: this.completionStream(submitted, options, n, body.stream_options?.include_usage ?? false, body.echo ?? false) };
+      const includeUsage = body.stream_options?.include_usage ?? false;
+      return { kind: 'stream', chunks: withUsageField(this.completionStream(submitted, options, n, includeUsage, body.echo ?? false), includeUsage) };
     }
     const { promptResults, choices } = await this.collect(submitted, n);
     return { kind: 'json', body: renderCompletion(options, promptResults, choices, body.echo ?? false, n) };
@@ -146,16 +142,18 @@ export class OpenAIService {
 
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(chatCompletionRequestSchema, rawBody);
+    const agent = parseChatAgentRequest(rawBody, this.agent);
     const prompt = prepareChat(body, this.host.promptContext());
     const numTop = body.top_logprobs ?? 0;
     const options = this.renderOptions('chatcmpl', body.model, body.return_tokens_as_token_ids ?? false);
     await this.checkStructuredOutput(prompt);
     const submitted = this.submit([prompt], body.model, signal);
     if (body.stream) {
-      return { kind: 'stream', chunks: this.chatStream(submitted, options, numTop, body.stream_options?.include_usage ?? false) };
+      const includeUsage = body.stream_options?.include_usage ?? false;
+      return { kind: 'stream', chunks: withUsageField(this.chatStream(submitted, options, numTop, includeUsage, agent), includeUsage) };
     }
     const { promptResults, choices } = await this.collect(submitted, body.n ?? 1);
-    return { kind: 'json', body: renderChatCompletion(options, promptResults[0] as PromptResult, choices, numTop) };
+    return { kind: 'json', body: renderChatCompletion(options, promptResults[0] as PromptResult, choices, numTop, (choice) => readChatChoice(agent, choice)) };
   }
 
   private renderOptions(prefix: string, model: string | null | undefined, returnTokensAsTokenIds: boolean): RenderOptions {
@@ -171,14 +169,16 @@ export class OpenAIService {
   /**
    * A spec that does not compile is a 400 on its field before anything is submitted (a request's
    * prompts share one spec); compiled grammars are cached, so add() finds this one ready.
+   * NOTE: data-parallel replicas compile in their own processes; there the error comes back
+   * through the request's outputs (still a 400 unless the stream has started).
    */
   private async checkStructuredOutput(prompt: PreparedPrompt): Promise<void> {
     const spec = prompt.params.structuredOutput;
-    if (spec === null) return;
+    if (spec === null || !(this.host.serving instanceof ServingEngine)) return;
     try {
-      await this.host.engine.compileStructuredOutput(spec);
+      await this.host.serving.engine.compileStructuredOutput(spec);
     } catch (error) {
-      if (error instanceof InvalidRequestError) throw invalidStructuredOutput(error.message, prompt.structuredOutputParam);
+      if (error instanceof InvalidRequestError) throw invalidRequest(error.message, prompt.structuredOutputParam);
       throw error;
     }
   }
@@ -186,9 +186,9 @@ export class OpenAIService {
   /** Adds every prompt to the engine at once (so a failure leaves nothing half-submitted). */
   private submit(prompts: PreparedPrompt[], model: string | null | undefined, signal?: AbortSignal): Submitted {
     const adapter = this.host.resolveModel(model);
-    if (adapter === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
+    if (adapter === undefined) throw modelNotFound(String(model));
     const requests = prompts.map(({ promptTokenIds, params }) => ({ promptTokenIds, params, adapter, signal }));
-    const submissions = this.host.serving.submitAll(requests, toApiError);
+    const submissions = this.host.serving.submitAll(requests, toOpenAIError);
     const streams = prompts.map((prompt, promptIndex) =>
       this.observed(submissions[promptIndex] as Submission, prompt.promptTokenIds.length, promptIndex),
     );
@@ -223,7 +223,7 @@ export class OpenAIService {
       }
     } catch (error) {
       finishReason = 'error';
-      throw toApiError(error);
+      throw toOpenAIError(error);
     } finally {
       this.observer.finished?.({ finishReason, seconds: (performance.now() - added) / 1000, numPromptTokens, numGenerationTokens });
     }
@@ -300,7 +300,7 @@ export class OpenAIService {
   }
 
   private checkModel(model: string | null | undefined): void {
-    if (this.host.resolveModel(model) === undefined) throw notFound(`The model \`${model}\` does not exist.`, 'model');
+    if (this.host.resolveModel(model) === undefined) throw modelNotFound(String(model));
   }
 
   private async collect(submitted: Submitted, n: number): Promise<{ promptResults: PromptResult[]; choices: ChoiceResult[] }> {
@@ -340,9 +340,10 @@ export class OpenAIService {
     if (includeUsage) yield usageChunk(options, 'text_completion', usageOf(promptResults, [...choices.values()]));
   }
 
-  private async *chatStream(submitted: Submitted, options: RenderOptions, numTop: number, includeUsage: boolean): AsyncGenerator<Json> {
+  private async *chatStream(submitted: Submitted, options: RenderOptions, numTop: number, includeUsage: boolean, agent: ChatAgentRequest): AsyncGenerator<Json> {
     const prompt = promptResult(submitted.prompts[0] as PreparedPrompt);
     const choices = new Map<number, ChoiceResult>();
+    const parsers = new Map<number, ChoiceOutputParser>();
     for await (const { output } of merge(submitted.streams)) {
       absorbPromptInfo(prompt, output);
       for (const out of output.outputs) {
@@ -350,7 +351,11 @@ export class OpenAIService {
         const choice = choices.get(out.index) ?? emptyChoice(out.index, out);
         choices.set(out.index, choice);
         appendOutput(choice, out);
-        yield chatChunk(options, { ...out, textOffset: 0 }, numTop, isFirst);
+        const parser = parsers.get(out.index) ?? new ChoiceOutputParser(agent);
+        parsers.set(out.index, parser);
+        const parsed = out.finishReason === null ? parser.push(out.text) : parser.pushLast(out.text);
+        const finishReason = out.finishReason === null ? null : chatFinishReason(agent, parser, out.finishReason);
+        yield chatChunk(options, { ...out, finishReason, textOffset: 0 }, numTop, chatDelta(parsed, isFirst));
       }
     }
     if (includeUsage) yield usageChunk(options, 'chat.completion.chunk', usageOf([prompt], [...choices.values()]));
@@ -358,8 +363,13 @@ export class OpenAIService {
 }
 
 
+/** With include_usage every chunk carries `usage`, null until the last one has the counts (as OpenAI streams). */
+async function* withUsageField(chunks: AsyncIterable<Json>, includeUsage: boolean): AsyncGenerator<Json> {
+  for await (const chunk of chunks) yield includeUsage && !('usage' in chunk) ? { ...chunk, usage: null } : chunk;
+}
+
 function adapterApiError(error: unknown): unknown {
-  if (error instanceof AdapterError) return new ApiError(error.status, error.message, error.status === 404 ? 'NotFoundError' : 'BadRequestError', 'lora_name');
+  if (error instanceof AdapterError) return new OpenAIError(error.status, error.message, 'lora_name');
   return error;
 }
 

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { LLMEngine, type EngineStats } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../engine/output.js';
+import type { PoolingMode } from '../engine/pooling.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import type { ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
@@ -22,6 +23,8 @@ export interface EngineRequest {
   adapter: AdapterEntry | null;
   /** Firing it ends the request with finishReason 'abort'. */
   signal?: AbortSignal;
+  /** An embedding request (the engine's AddRequest.pooling). */
+  pooling?: PoolingMode;
 }
 
 export interface Submission {
@@ -91,6 +94,7 @@ export class ServingEngine {
       params: request.params,
       adapterSlot: adapter?.slot ?? -1,
       adapterKey: adapter?.key,
+      ...(request.pooling ? { pooling: request.pooling } : {}),
     });
     const abort = () => this.end(requestId);
     this.inFlight.set(requestId, { adapter, release: () => signal?.removeEventListener('abort', abort) });

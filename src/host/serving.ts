@@ -57,6 +57,8 @@ export function sumStats(all: readonly EngineStats[]): EngineStats {
     generationTokensTotal: 0,
     numPreemptions: 0,
     numStepsTotal: 0,
+    numDraftTokensTotal: 0,
+    numAcceptedDraftTokensTotal: 0,
   };
   const keys = Object.keys(total) as (keyof EngineStats)[];
   for (const stats of all) for (const key of keys) total[key] += stats[key];

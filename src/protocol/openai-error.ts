@@ -1,8 +1,7 @@
 /**
  * OpenAI's error body: `{"error": {"message", "type", "param", "code"}}` where `type` is one of
  * OpenAI's snake_case kinds and `code` is a short string or null (never the HTTP status).
- * Meant to replace errors.ts's ApiError bodies (whose `type` is vLLM's class name and `code`
- * the status) once the server adopts it.
+ * Every error the server, run-batch and the client see has this shape.
  */
 import { QueueFullError } from '../engine/errors.js';
 
@@ -10,6 +9,7 @@ export type OpenAIErrorType =
   | 'invalid_request_error'
   | 'not_found_error'
   | 'authentication_error'
+  | 'permission_error'
   | 'rate_limit_error'
   | 'server_error'
   | 'service_unavailable_error';
@@ -20,7 +20,8 @@ export interface OpenAIErrorBody {
 
 /** The type OpenAI's clients expect for a status (openai-node maps status, not type, to its error classes). */
 export function errorTypeOfStatus(status: number): OpenAIErrorType {
-  if (status === 401 || status === 403) return 'authentication_error';
+  if (status === 401) return 'authentication_error';
+  if (status === 403) return 'permission_error';
   if (status === 404) return 'not_found_error';
   if (status === 429) return 'rate_limit_error';
   if (status === 503) return 'service_unavailable_error';
@@ -58,14 +59,10 @@ export function modelNotFound(model: string): OpenAIError {
   return new OpenAIError(404, `The model \`${model}\` does not exist.`, 'model', 'model_not_found');
 }
 
-export function notFound(message: string, code: string | null = null): OpenAIError {
-  return new OpenAIError(404, message, null, code);
-}
-
 /**
  * Any error thrown at the HTTP edge in OpenAI's shape: our own as they are, the engine's full
- * queue as a 503 (as host/openai-service.ts maps it today), an error that carries `status`
- * (errors.ts's ApiError) or `param` (the engine's InvalidRequestError) as a client error,
+ * queue as a 503, an error that carries `status` (an adapter's AdapterError, a hub's error) or
+ * `param` (the engine's InvalidRequestError) as a client error,
  * anything else as a 500 that does not leak a stack.
  */
 export function toOpenAIError(error: unknown): OpenAIError {

@@ -1,19 +1,20 @@
 /**
  * OpenAI request bodies to engine inputs: prompt token ids and SamplingParams. Every
- * caller mistake becomes an ApiError (400) naming the field.
+ * caller mistake becomes an OpenAIError (400) naming the field.
  */
 import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
 import type { ChatInputBuilder } from '../chat/chat-input.js';
 import { ConversationError, flattenContent } from '../chat/conversation.js';
 import { ChatTemplateError, type ChatTemplate } from '../chat/template.js';
+import { templateToolTurns } from '../chat/tool-turns.js';
 import { InvalidRequestError } from '../engine/errors.js';
 import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-params.js';
 import type { SamplingDefaults } from '../model/generation-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import type { StructuredOutputSpec } from '../engine/structured/spec.js';
 import { agentFieldProblem, type AgentChatFields } from './agent-schemas.js';
-import { ApiError, badRequest } from './errors.js';
-import { OpenAIError } from './openai-error.js';
+import { badRequest } from './errors.js';
+import { invalidRequest, OpenAIError } from './openai-error.js';
 import { checkPromptChars, encodeWithinContext } from './prompt-size.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
 import { structuredOutputOf } from './structured-output-request.js';
@@ -41,22 +42,17 @@ export interface PreparedPrompt {
   structuredOutputParam: string | null;
 }
 
-/** A 400 about a structured-output field, typed as OpenAI types a bad parameter. */
-export function invalidStructuredOutput(message: string, param: string | null): ApiError {
-  return new ApiError(400, message, 'invalid_request_error', param);
-}
-
 /**
  * The output constraint of a chat or completion request: response_format, structured_outputs,
  * guided_*, or a tool_choice that forces a call. Conflicting fields are a 400 naming the field.
  */
 function structuredOutputOfBody(body: AgentChatFields): { spec: StructuredOutputSpec; param: string } | null {
   const problem = agentFieldProblem(body);
-  if (problem !== null) throw invalidStructuredOutput(problem[1], problem[0]);
+  if (problem !== null) throw invalidRequest(problem[1], problem[0]);
   try {
     return structuredOutputOf(body);
   } catch (error) {
-    if (error instanceof OpenAIError) throw invalidStructuredOutput(error.message, error.param);
+    if (error instanceof OpenAIError) throw invalidRequest(error.message, error.param);
     throw error;
   }
 }
@@ -185,7 +181,7 @@ export type ChatPromptFields = Pick<ChatCompletionRequest, 'messages' | 'add_gen
 function flatMessages(body: ChatPromptFields, maxModelLen: number): TemplateMessage[] {
   let messages: TemplateMessage[];
   try {
-    messages = flattenContent(body.messages as TemplateMessage[]);
+    messages = templateToolTurns(flattenContent(body.messages as TemplateMessage[]));
   } catch (error) {
     if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
     throw error;

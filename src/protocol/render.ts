@@ -1,5 +1,6 @@
 /** Response bodies (whole and streamed) of /v1/completions and /v1/chat/completions. */
 import { chatLogprobs, completionLogprobs, promptLogprobs, type PromptLogprobsEntry, type TokenNamer } from './logprobs.js';
+import type { ChatFinishReason, ChatMessageOut } from './chat-output/chat-message.js';
 import { usageOf, type ChoiceResult, type PromptResult, type TokenLogprob, type Usage } from './results.js';
 
 export interface RenderOptions {
@@ -59,23 +60,30 @@ export function renderCompletion(
   };
 }
 
+/** A choice's text read as a message (content, reasoning, tool calls) and how it ended. */
+export type ChatChoiceReader = (choice: ChoiceResult) => { message: ChatMessageOut; finishReason: ChatFinishReason };
+
 export function renderChatCompletion(
   options: RenderOptions,
   prompt: PromptResult,
   choices: ChoiceResult[],
   numTopLogprobs: number,
+  readChoice: ChatChoiceReader,
 ): Record<string, unknown> {
   return {
     ...envelope(options, 'chat.completion'),
-    choices: choices.map((choice) => ({
-      index: choice.index,
-      message: { role: 'assistant', content: choice.text, tool_calls: [] },
-      logprobs: choice.logprobs
-        ? chatLogprobs(choice.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
-        : null,
-      finish_reason: choice.finishReason,
-      stop_reason: choice.stopReason,
-    })),
+    choices: choices.map((choice) => {
+      const { message, finishReason } = readChoice(choice);
+      return {
+        index: choice.index,
+        message,
+        logprobs: choice.logprobs
+          ? chatLogprobs(choice.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
+          : null,
+        finish_reason: finishReason,
+        stop_reason: choice.stopReason,
+      };
+    }),
     usage: usageOf([prompt], choices),
     prompt_logprobs: renderPromptLogprobs(options, prompt),
   };
@@ -93,7 +101,7 @@ export interface ChoiceDelta {
   text: string;
   tokenIds: number[];
   logprobs: TokenLogprob[] | null;
-  finishReason: ChoiceResult['finishReason'];
+  finishReason: ChatFinishReason;
   stopReason: ChoiceResult['stopReason'];
   /** Characters of this choice already sent, for completion logprobs' text_offset. */
   textOffset: number;
@@ -137,19 +145,19 @@ export function echoChunk(options: RenderOptions, index: number, prompt: PromptR
   };
 }
 
+/** `fields` is the chunk's `delta` (chat-output/chat-message.ts's chatDelta). */
 export function chatChunk(
   options: RenderOptions,
   delta: ChoiceDelta,
   numTopLogprobs: number,
-  isFirst: boolean,
+  fields: Record<string, unknown>,
 ): Record<string, unknown> {
-  const content: Record<string, unknown> = isFirst ? { role: 'assistant', content: delta.text } : { content: delta.text };
   return {
     ...envelope(options, 'chat.completion.chunk'),
     choices: [
       {
         index: delta.index,
-        delta: content,
+        delta: fields,
         logprobs: delta.logprobs
           ? chatLogprobs(delta.logprobs, options.namer, options.returnTokensAsTokenIds, numTopLogprobs)
           : null,

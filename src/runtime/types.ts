@@ -90,6 +90,8 @@ export interface StepBatch {
   positionLogprobs: PositionLogprobRequest | null;
   /** Absent or null when no sequence of the step has a grammar. */
   tokenBitmask?: TokenBitmask | null;
+  /** Token indices whose final hidden state (after the final norm) is wanted (embeddings); absent or null: none. */
+  hiddenStateRows?: Int32Array | null;
 }
 
 export interface StepOutput {
@@ -105,6 +107,8 @@ export interface StepOutput {
   positionTargetLogprobs: Float32Array;
   positionTopTokenIds: Int32Array;
   positionTopLogprobs: Float32Array;
+  /** For hiddenStateRows: [rows * hiddenSize] fp32 (empty when none were asked). */
+  hiddenStates: Float32Array;
 }
 
 export interface ModelRunner {

@@ -1,9 +1,9 @@
 /** Reading request bodies (bounded) and writing JSON, text and OpenAI-style error responses. */
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { ApiError } from '../protocol/errors.js';
+import { OpenAIError } from '../protocol/openai-error.js';
 
-export function payloadTooLarge(limit: number): ApiError {
-  return new ApiError(413, `the request body is larger than the limit of ${limit} bytes`, 'PayloadTooLargeError');
+export function payloadTooLarge(limit: number): OpenAIError {
+  return new OpenAIError(413, `the request body is larger than the limit of ${limit} bytes`);
 }
 
 /**
@@ -21,11 +21,11 @@ export async function readJsonBody(req: IncomingMessage, limit: number): Promise
     chunks.push(chunk);
   }
   const text = Buffer.concat(chunks).toString('utf8');
-  if (text.trim() === '') throw new ApiError(400, 'the request body is empty; expected a JSON object', 'BadRequestError');
+  if (text.trim() === '') throw new OpenAIError(400, 'the request body is empty; expected a JSON object');
   try {
     return JSON.parse(text) as unknown;
   } catch (error) {
-    throw new ApiError(400, `the request body is not valid JSON: ${(error as Error).message}`, 'BadRequestError');
+    throw new OpenAIError(400, `the request body is not valid JSON: ${(error as Error).message}`);
   }
 }
 
@@ -55,13 +55,6 @@ export function sendText(res: ServerResponse, status: number, text: string, head
   res.end(text);
 }
 
-/** Any thrown value as an ApiError: the caller's mistakes keep their status, the rest is a 500. */
-export function toApiError(error: unknown): ApiError {
-  if (error instanceof ApiError) return error;
-  const message = error instanceof Error ? error.message : String(error);
-  return new ApiError(500, `internal error: ${message}`, 'InternalServerError');
-}
-
-export function sendError(res: ServerResponse, error: ApiError, headers: Record<string, string> = {}): void {
+export function sendError(res: ServerResponse, error: OpenAIError, headers: Record<string, string> = {}): void {
   sendJson(res, error.status, error.toBody(), headers);
 }

@@ -7,8 +7,9 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdapterPathPolicy } from '../host/adapter-paths.js';
 import type { Json, OpenAIService, ServiceResult } from '../host/openai-service.js';
 import type { ReplicaState } from '../host/serving.js';
+import { createResponse } from '../host/responses-service.js';
 import { tokensOf } from './access-log.js';
-import { notFound } from '../protocol/errors.js';
+import { modelNotFound } from '../protocol/openai-error.js';
 import { readJsonBody, sendJson, sendText } from './http-io.js';
 import type { ServerMetrics } from './metrics.js';
 import { writeSse } from './sse.js';
@@ -113,11 +114,12 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     ['/v1/models', [get(true, ({ res, headers }) => sendJson(res, 200, service.listModels(), headers))]],
     [MODEL_PREFIX, [get(true, ({ res, headers, param }) => {
       const model = (service.listModels()['data'] as { id: string }[]).find((entry) => entry.id === param);
-      if (!model) throw notFound(`The model \`${param}\` does not exist.`, 'model');
+      if (!model) throw modelNotFound(String(param));
       sendJson(res, 200, model, headers);
     })]],
     ['/v1/chat/completions', [post(true, async (context) => sendResult(context, await service.chat(await body(context), context.signal)))]],
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
+    ['/v1/responses', [post(true, async (context) => sendResult(context, await createResponse(service, await body(context), context.signal)))]],
     ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: service.tokenize(await body(context)) }))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],
     ...loraRoutes,

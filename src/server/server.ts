@@ -10,13 +10,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { OpenAIService } from '../host/openai-service.js';
 import type { Logger, ModelHost } from '../host/model-host.js';
-import { ApiError } from '../protocol/errors.js';
+import type { ChatAgentOptions } from '../protocol/chat-agent-options.js';
+import { OpenAIError, toOpenAIError } from '../protocol/openai-error.js';
 import { ApiKeyGuard } from './auth.js';
 import { accessLine } from './access-log.js';
 import { CorsPolicy } from './cors.js';
+import { requestIdOf } from './request-id.js';
 import { isCrossOrigin } from './same-origin.js';
 import { AdapterPathPolicy, maxAdapterWeightBytes } from '../host/adapter-paths.js';
-import { isWritable, sendError, toApiError } from './http-io.js';
+import { isWritable, sendError } from './http-io.js';
 import { ServerMetrics } from './metrics.js';
 import { buildRoutes, MODEL_PREFIX, type Route, type RouteTable } from './routes.js';
 import { withUiRoutes } from './ui-route.js';
@@ -50,6 +52,8 @@ export interface ServerOptions {
   /** A client must send its headers within this, and its whole request within requestTimeoutMs, or get 408. */
   headersTimeoutMs?: number;
   requestTimeoutMs?: number;
+  /** Tool calling and reasoning (--enable-auto-tool-choice, --tool-call-parser, --reasoning-parser); default off. */
+  agent?: ChatAgentOptions;
   log?: Logger;
 }
 
@@ -108,7 +112,7 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
   const hostname = options.hostname ?? '127.0.0.1';
   const log = options.log ?? (() => {});
   const metrics = new ServerMetrics(host.servedModelName, host.serving.maxLoras);
-  const service = new OpenAIService(host, metrics);
+  const service = new OpenAIService(host, metrics, options.agent);
   const guard = options.apiKey ? new ApiKeyGuard(options.apiKey) : null;
   const cors = new CorsPolicy(options.allowedOrigins);
   const active = new Set<ActiveRequest>();
@@ -123,10 +127,11 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
   }), options.uiDir);
 
   async function dispatch(req: IncomingMessage, res: ServerResponse, signal: AbortSignal, noteTokens: (count: number | null) => void): Promise<void> {
-    const headers = cors.headers(req);
+    const requestId = { 'X-Request-Id': requestIdOf(req) };
+    const headers = { ...cors.headers(req), ...requestId };
     const path = (req.url ?? '/').split('?')[0] as string;
     if (isShuttingDown) {
-      sendError(res, new ApiError(503, 'the server is shutting down', 'ServiceUnavailableError'), { ...headers, Connection: 'close' });
+      sendError(res, new OpenAIError(503, 'the server is shutting down'), { ...headers, Connection: 'close' });
       return;
     }
     const found = findRoutes(routes, path);
@@ -140,17 +145,17 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       return;
     }
     if (!found) {
-      sendError(res, new ApiError(404, `no route for ${req.method} ${path}`, 'NotFoundError'), headers);
+      sendError(res, new OpenAIError(404, `no route for ${req.method} ${path}`), headers);
       return;
     }
     const route = found.routes.find((candidate) => candidate.method === req.method || (candidate.method === 'GET' && req.method === 'HEAD'));
     if (!route) {
       const allowed = [...new Set(found.routes.map((candidate) => candidate.method)), 'OPTIONS'].join(', ');
-      sendError(res, new ApiError(405, `method ${req.method} is not allowed for ${path}; use ${allowed}`, 'MethodNotAllowedError'), { ...headers, Allow: allowed });
+      sendError(res, new OpenAIError(405, `method ${req.method} is not allowed for ${path}; use ${allowed}`), { ...headers, Allow: allowed });
       return;
     }
     if (route.isAdmin && isCrossOrigin(req)) {
-      sendError(res, new ApiError(403, `${path} changes the server and is refused from another origin (${req.headers.origin ?? 'a cross-site page'})`, 'PermissionDeniedError'), {});
+      sendError(res, new OpenAIError(403, `${path} changes the server and is refused from another origin (${req.headers.origin ?? 'a cross-site page'})`), {});
       return;
     }
     const denied = route.isGuarded && guard ? guard.check(req) : null;
@@ -159,9 +164,9 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       return;
     }
     try {
-      await route.handle({ req, res, signal, headers: route.isAdmin ? {} : headers, param: found.param, noteTokens });
+      await route.handle({ req, res, signal, headers: route.isAdmin ? requestId : headers, param: found.param, noteTokens });
     } catch (error) {
-      const apiError = toApiError(error);
+      const apiError = toOpenAIError(error);
       // NOTE: a client gone mid-upload and a full queue (503) are not the server's faults: the access line says them.
       if (apiError.status === 500 && !signal.aborted) log(`error in ${req.method} ${path}: ${(error as Error)?.stack ?? String(error)}`);
       // NOTE: an unread upload would otherwise keep the connection busy after a 413.
@@ -183,7 +188,7 @@ export async function startServer(host: ModelHost, options: ServerOptions = {}):
       .catch((error: unknown) => {
         // NOTE: only a bug gets here (dispatch catches handler errors); answer rather than hang.
         log(`unexpected error: ${(error as Error)?.stack ?? String(error)}`);
-        if (isWritable(res)) sendError(res, toApiError(error));
+        if (isWritable(res)) sendError(res, toOpenAIError(error));
       })
       .finally(() => {
         if (isWritable(res)) res.end();

@@ -5,7 +5,8 @@
  */
 import { once } from 'node:events';
 import type { ServerResponse } from 'node:http';
-import { isWritable, toApiError } from './http-io.js';
+import { toOpenAIError } from '../protocol/openai-error.js';
+import { isWritable } from './http-io.js';
 
 export const SSE_HEADERS = {
   'Content-Type': 'text/event-stream; charset=utf-8',
@@ -37,7 +38,7 @@ export async function writeSse(res: ServerResponse, chunks: AsyncIterable<unknow
       if (!res.write(`data: ${JSON.stringify(chunk)}\n\n`)) await drained(res);
     }
   } catch (error) {
-    if (isWritable(res)) res.write(`data: ${JSON.stringify(toApiError(error).toBody())}\n\n`);
+    if (isWritable(res)) res.write(`data: ${JSON.stringify(toOpenAIError(error).toBody())}\n\n`);
   }
   if (isWritable(res)) res.end('data: [DONE]\n\n');
 }

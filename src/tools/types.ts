@@ -35,19 +35,22 @@ export interface ExtractedToolCalls {
   toolCalls: ToolCall[];
 }
 
+/** Streamed call pieces joined into whole calls, in index order. */
+export function joinToolCallDeltas(deltas: readonly ToolCallDelta[]): ToolCall[] {
+  const toolCalls: ToolCall[] = [];
+  for (const call of deltas) {
+    const existing = toolCalls[call.index];
+    if (existing === undefined) {
+      toolCalls[call.index] = { id: call.id ?? '', type: 'function', function: { name: call.function.name ?? '', arguments: call.function.arguments } };
+    } else existing.function.arguments += call.function.arguments;
+  }
+  return toolCalls;
+}
+
 /** The whole-output form of any parser: push everything, then finish, then join the deltas. */
 export function extractToolCalls(parser: ToolCallParser, text: string): ExtractedToolCalls {
   const deltas = [parser.push(text), parser.finish()];
-  const toolCalls: ToolCall[] = [];
-  let content = '';
-  for (const delta of deltas) {
-    content += delta.content;
-    for (const call of delta.toolCalls) {
-      const existing = toolCalls[call.index];
-      if (existing === undefined) {
-        toolCalls[call.index] = { id: call.id ?? '', type: 'function', function: { name: call.function.name ?? '', arguments: call.function.arguments } };
-      } else existing.function.arguments += call.function.arguments;
-    }
-  }
+  const content = deltas.map((delta) => delta.content).join('');
+  const toolCalls = joinToolCallDeltas(deltas.flatMap((delta) => delta.toolCalls));
   return { content: toolCalls.length > 0 && content.trim() === '' ? null : content, toolCalls };
 }

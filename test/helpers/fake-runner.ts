@@ -120,6 +120,7 @@ export class FakeRunner implements ModelRunner {
       positionTargetLogprobs: new Float32Array(0),
       positionTopTokenIds: new Int32Array(0),
       positionTopLogprobs: new Float32Array(0),
+      hiddenStates: new Float32Array(0),
     };
 
     for (let s = 0; s < numSeqs; s++) {

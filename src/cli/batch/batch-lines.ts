@@ -5,7 +5,8 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { OpenAIService, Json } from '../../host/openai-service.js';
-import { ApiError, badRequest } from '../../protocol/errors.js';
+import { badRequest } from '../../protocol/errors.js';
+import { OpenAIError, toOpenAIError } from '../../protocol/openai-error.js';
 import type { NumberedLine } from './input-lines.js';
 
 const ENDPOINTS = ['/v1/completions', '/v1/chat/completions'] as const;
@@ -14,24 +15,20 @@ type Endpoint = (typeof ENDPOINTS)[number];
 export interface BatchLine {
   customId: string | null;
   /** What to run, or why the line cannot run. */
-  request: { url: Endpoint; body: Json } | { problem: ApiError };
+  request: { url: Endpoint; body: Json } | { problem: OpenAIError };
 }
 
 function resultId(): string {
   return `batch_req_${randomUUID().replace(/-/g, '')}`;
 }
 
-function errorResult(customId: string | null, error: ApiError): Json {
+function errorResult(customId: string | null, error: OpenAIError): Json {
   return {
     id: resultId(),
     custom_id: customId,
     response: { status_code: error.status, request_id: null, body: error.toBody() },
     error: { code: error.type, message: error.message },
   };
-}
-
-function asApiError(error: unknown): ApiError {
-  return error instanceof ApiError ? error : new ApiError(500, (error as Error).message ?? String(error));
 }
 
 export function parseBatchLine({ text, lineNumber }: NumberedLine): BatchLine {
@@ -82,7 +79,7 @@ export async function answerBatchLine(line: BatchLine, service: OpenAIService, s
       error: null,
     };
   } catch (error) {
-    return errorResult(line.customId, asApiError(error));
+    return errorResult(line.customId, toOpenAIError(error));
   }
 }
 

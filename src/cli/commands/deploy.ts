@@ -7,6 +7,7 @@ import { existsSync, statSync } from 'node:fs';
 import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { modelForAdapters } from '../adapter-base-model.js';
+import { AGENT_FLAGS, agentOptionsFrom } from '../agent-flags.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
@@ -25,6 +26,7 @@ export const DEPLOY_FLAGS: FlagSpecs = {
   ui: { kind: 'boolean', default: false, help: 'also serve the web chat page at / (what swiftlet app-ui serves)' },
   'shutdown-timeout': { kind: 'number', default: 10, help: 'seconds in-flight requests may take to finish on SIGTERM before they are aborted' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
+  ...AGENT_FLAGS,
   ...MODEL_FLAGS,
 };
 
@@ -75,6 +77,7 @@ export async function run(argv: string[]): Promise<number> {
   if (!(shutdownTimeout >= 0)) throw new UsageError('--shutdown-timeout must be a number of seconds >= 0');
   const maxBody = flags['max-request-body'] as string | undefined;
   const options = modelOptionsFrom(flags);
+  const agent = agentOptionsFrom(flags);
   options.loraModules.push(...swiftAdapters(flags['adapters'] as string[] | undefined));
   const roots = loraRoots(flags['lora-root'] as string[] | undefined);
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
@@ -83,6 +86,7 @@ export async function run(argv: string[]): Promise<number> {
   const host = await ModelHost.load(options, log);
   const server = await startServer(host, {
     hostname: flags['host'] as string,
+    agent,
     port,
     apiKey: (flags['api-key'] as string | undefined) ?? process.env['SWIFTLET_API_KEY'] ?? undefined,
     allowedOrigins: allowedOrigins(flags['allowed-origins'] as string[] | undefined),

@@ -10,6 +10,7 @@
 import { existsSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { modelForAdapters } from '../adapter-base-model.js';
+import { AGENT_FLAGS, agentOptionsFrom } from '../agent-flags.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { fileRunExitStatus, type InterruptSignal } from '../exit-status.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -27,6 +28,7 @@ const FLAGS: FlagSpecs = {
   resume: { kind: 'boolean', default: false, help: 'keep the results already in the output and answer only the custom_ids it lacks (or whose result failed)' },
   overwrite: { kind: 'boolean', default: false, help: 'replace an output file that already holds results' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
+  ...AGENT_FLAGS,
   ...MODEL_FLAGS,
 };
 
@@ -55,6 +57,7 @@ export async function run(argv: string[]): Promise<number> {
   if (inputPath !== '-' && !existsSync(inputPath)) throw new UsageError(`-i ${inputPath}: no such file`);
   const mode = outputMode(flags['resume'] as boolean, flags['overwrite'] as boolean);
   const options = modelOptionsFrom(flags);
+  const agent = agentOptionsFrom(flags);
   checkOutputPath(inputPath, outputPath, mode);
   modelForAdapters(options, (message) => console.error(message));
 
@@ -76,7 +79,7 @@ export async function run(argv: string[]): Promise<number> {
     controller.abort();
   });
   try {
-    const service = new OpenAIService(host);
+    const service = new OpenAIService(host, {}, agent);
     const progress = new ProgressBar(toRun.length, process.stderr, 'run-batch');
     const started = performance.now();
     let numFailed = 0;

@@ -20,8 +20,10 @@ import { cpuPlacements, cudaPlacements, type ReplicaPlacement } from './placemen
 import { ReplicaProcess } from './replica-process.js';
 
 /** Every replica is out of service; answered as back-pressure (503). */
+/** A 503 at the HTTP edge (toOpenAIError reads `status`): the pod is up, but cannot serve now. */
 export class NoHealthyReplicaError extends Error {
   override name = 'NoHealthyReplicaError';
+  readonly status = 503;
 }
 
 /** The adapters the replicas all hold, by name. NOTE: slot is -1: each replica keeps its own slots. */

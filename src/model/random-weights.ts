@@ -11,7 +11,7 @@ import { ModelLoadError } from './errors.js';
 import { DTYPE_BYTES } from './safetensors.js';
 import type { ModelSpec, WeightDtype } from './spec.js';
 import { architectureOf } from './arch/registry.js';
-import { linearOf, requiredSlots, slotRowParts, slotShape } from './layout.js';
+import { linearOf, requiredSlots, slotRowParts, slotShape, type Slot } from './layout.js';
 import type { TensorData, WeightSource } from './tensors.js';
 
 type Json = Record<string, unknown>;
@@ -90,6 +90,49 @@ export const RANDOM_MODEL_CONFIGS: Record<string, Json> = {
     bos_token_id: 1,
     eos_token_id: 2,
   },
+  // NOTE: the two families with their own config keys, at their published 7B/6B sizes (bench shapes).
+  'qwen-7b': {
+    architectures: ['QWenLMHeadModel'],
+    model_type: 'qwen',
+    hidden_size: 4096,
+    num_hidden_layers: 32,
+    num_attention_heads: 32,
+    kv_channels: 128,
+    intermediate_size: 22016,
+    vocab_size: 151936,
+    seq_length: 8192,
+    max_position_embeddings: 8192,
+    rotary_emb_base: 10000,
+    rotary_pct: 1.0,
+    layer_norm_epsilon: 1e-6,
+    no_bias: true,
+    use_dynamic_ntk: true,
+    use_logn_attn: true,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    eos_token_id: 151643,
+  },
+  'chatglm3-6b': {
+    architectures: ['ChatGLMModel'],
+    model_type: 'chatglm',
+    hidden_size: 4096,
+    num_layers: 28,
+    num_attention_heads: 32,
+    kv_channels: 128,
+    multi_query_attention: true,
+    multi_query_group_num: 2,
+    ffn_hidden_size: 13696,
+    padded_vocab_size: 65024,
+    seq_length: 8192,
+    layernorm_epsilon: 1e-5,
+    add_qkv_bias: true,
+    add_bias_linear: false,
+    rmsnorm: true,
+    original_rope: true,
+    tie_word_embeddings: false,
+    torch_dtype: 'bfloat16',
+    eos_token_id: 2,
+  },
   'llama-tiny': {
     architectures: ['LlamaForCausalLM'],
     model_type: 'llama',
@@ -162,8 +205,12 @@ function floatToHalfBits(value: number): number {
   return sign | (half + (rest > 0x1000 || (rest === 0x1000 && half & 1) ? 1 : 0));
 }
 
+const NORM_SLOTS: ReadonlySet<Slot> = new Set<Slot>(['finalNorm', 'inputNorm', 'postNorm', 'qNorm', 'kNorm']);
+
 export class RandomWeightSource implements WeightSource {
   private readonly shapes = new Map<string, number[]>();
+  /** Norm weights by name (they are drawn around 1, not 0; the families name them differently). */
+  private readonly norms = new Set<string>();
 
   constructor(
     readonly spec: ModelSpec,
@@ -178,6 +225,7 @@ export class RandomWeightSource implements WeightSource {
       const linear = linearOf(ref.slot);
       const rowParts = linear && names.length > 1 ? slotRowParts(spec, linear) : [shape[0] ?? 0];
       names.forEach((name, i) => this.shapes.set(name, [rowParts[i] ?? 0, ...shape.slice(1)]));
+      if (NORM_SLOTS.has(ref.slot)) names.forEach((name) => this.norms.add(name));
     }
   }
 
@@ -200,7 +248,7 @@ export class RandomWeightSource implements WeightSource {
     const count = shape.reduce((a, b) => a * b, 1);
     const dtype = this.spec.dtype;
     const bytes = new Uint8Array(count * DTYPE_BYTES[dtype]);
-    const isNorm = name.endsWith('norm.weight');
+    const isNorm = this.norms.has(name);
     const values = new Float32Array(Math.min(count, 1 << 16));
     const bits = new Uint32Array(values.buffer);
     let state = hashName(name, this.seed) | 1;
@@ -234,7 +282,8 @@ export function randomModelConfig(shapeName: string, options: RandomModelOptions
   }
   const config: Json = { ...base };
   if (options.dtype) config['torch_dtype'] = options.dtype;
-  if (options.numLayers !== undefined) config['num_hidden_layers'] = options.numLayers;
+  // NOTE: ChatGLM counts its layers in `num_layers`.
+  if (options.numLayers !== undefined) config['num_layers' in config ? 'num_layers' : 'num_hidden_layers'] = options.numLayers;
   return config;
 }
 

@@ -4,6 +4,7 @@
  * inter-token latency, end-to-end latency percentiles and throughput. The transport is a
  * parameter: an OpenAI-compatible server over HTTP (httpSender), or an engine in process.
  */
+import { seededUniform } from './workloads.js';
 
 export interface ServeWorkload {
   prompts: number[][];
@@ -45,13 +46,7 @@ function summary(values: number[], prefix: string): Record<string, number> {
 /** Exponential gaps with a seeded generator, so a rerun sends the same schedule. */
 function arrivalGapsMs(count: number, rate: number, seed: number): number[] {
   if (!Number.isFinite(rate)) return new Array<number>(count).fill(0);
-  let state = (seed * 2654435761 + 7) >>> 0 || 1;
-  const uniform = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return ((state >>> 0) + 1) / 4294967297;
-  };
+  const uniform = seededUniform(seed * 2654435761 + 7);
   return Array.from({ length: count }, () => (-Math.log(uniform()) / rate) * 1000);
 }
 

@@ -4,15 +4,27 @@
  * common system prompt) for the prefix-cache scenario.
  */
 
-/** A seeded xorshift32 stream of ids below `vocab`. */
-function idStream(seed: number, vocab: number): () => number {
-  let state = (seed * 2654435761 + 1) >>> 0;
+/** xorshift32 from an initial state: a cheap repeatable stream of uint32 (a zero state would stay zero). */
+function xorshift32(initial: number): () => number {
+  let state = initial >>> 0 || 1;
   return () => {
     state ^= state << 13;
     state ^= state >>> 17;
     state ^= state << 5;
-    return (state >>> 0) % vocab;
+    return state >>> 0;
   };
+}
+
+/** Uniform numbers in (0, 1), never 0, so their logarithm is finite. */
+export function seededUniform(initial: number): () => number {
+  const next = xorshift32(initial);
+  return () => (next() + 1) / 4294967297;
+}
+
+/** A seeded stream of ids below `vocab`. */
+function idStream(seed: number, vocab: number): () => number {
+  const next = xorshift32(seed * 2654435761 + 1);
+  return () => next() % vocab;
 }
 
 /**
@@ -43,13 +55,7 @@ const OUTPUT_SIGMA = 0.8;
 
 /** `count` (input, output) length pairs, each in [4, maxLen] (clipping lowers the means a little). */
 export function sharegptLikeLengths(count: number, seed: number, maxLen = 2048): LengthPair[] {
-  let state = (seed * 2246822519 + 3) >>> 0 || 1;
-  const uniform = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return ((state >>> 0) + 1) / 4294967297;
-  };
+  const uniform = seededUniform(seed * 2246822519 + 3);
   // Box-Muller: one standard normal per call.
   const normal = () => Math.sqrt(-2 * Math.log(uniform())) * Math.cos(2 * Math.PI * uniform());
   const logNormal = (mean: number, sigma: number) => Math.exp(Math.log(mean) - (sigma * sigma) / 2 + sigma * normal());

@@ -11,9 +11,16 @@ import { repoRoot } from './helpers/paths.js';
 const run = promisify(execFile);
 const cli = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
 
-async function bench(...args: string[]): Promise<Record<string, number | string | boolean>> {
+type BenchResult = Record<string, number | string | boolean>;
+
+/** Every result line of one run. */
+async function benchLines(...args: string[]): Promise<BenchResult[]> {
   const { stdout } = await run(process.execPath, [cli, 'bench', '--device', 'cpu', ...args], { timeout: 120_000 });
-  return JSON.parse(stdout.trim().split('\n').pop() as string) as Record<string, number | string | boolean>;
+  return stdout.trim().split('\n').map((line) => JSON.parse(line) as BenchResult);
+}
+
+async function bench(...args: string[]): Promise<BenchResult> {
+  return (await benchLines(...args)).pop() as BenchResult;
 }
 
 test('throughput and sequential count every generated token (random weights of a named shape)', async () => {
@@ -70,4 +77,24 @@ test('serve drives a server at a request rate and reports latency percentiles', 
   for (const key of ['ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'e2eP90Ms', 'outputTokensPerSecond']) {
     assert.ok(Number.isFinite(result[key]) && (result[key] as number) > 0, key);
   }
+});
+
+test('serve runs each rate of a list, ShareGPT-like lengths, in process on a random-weight shape', async () => {
+  // NOTE: seed 2's first two ShareGPT-like pairs are short (at most 255 new tokens): the test stays quick.
+  const lines = await benchLines('--scenario', 'serve', '--shape', 'llama-tiny', '--dataset', 'sharegpt', '--seed', '2', '--num-prompts', '2', '--request-rate', '20,inf');
+  assert.deepEqual(lines.map((line) => line['requestRate']), [20, 'inf']);
+  for (const line of lines) {
+    assert.equal(line['dataset'], 'sharegpt');
+    assert.equal(line['outputTokens'], 2 * (line['meanOutputLen'] as number));
+    for (const key of ['ttftP50Ms', 'ttftP99Ms', 'itlP50Ms', 'itlP99Ms']) assert.ok((line[key] as number) > 0, key);
+  }
+});
+
+test('serve with a shared system prompt reports the prefix-cache hit rate, and none without the cache', async () => {
+  const args = ['--scenario', 'serve', '--num-prompts', '4', '--input-len', '8', '--output-len', '2', '--shared-prefix-len', '96', '--request-rate', '50'];
+  const cached = await bench(...args);
+  const uncached = await bench(...args, '--no-enable-prefix-caching');
+  // 104-token prompts: the first request finds nothing; the others can find the prefix's 6 full blocks once it is computed.
+  assert.ok((cached['prefixCacheHitRate'] as number) > 0 && (cached['prefixCacheHitRate'] as number) <= 0.75 * (96 / 104), `${cached['prefixCacheHitRate']}`);
+  assert.equal(uncached['prefixCacheHitRate'], 0);
 });

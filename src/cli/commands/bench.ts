@@ -5,14 +5,19 @@
  *                           takes the prompts and lengths from a JSON list instead
  *   --scenario sequential   the same requests one at a time
  *   --scenario ttft         a short request arriving while a long prompt is being computed
- *   --scenario serve        streamed requests at --request-rate against a server (--base-url,
- *                           or one started here on --model): TTFT / ITL / latency percentiles
+ *   --scenario serve        streamed requests at --request-rate (a list: one result line per
+ *                           rate) against a server (--base-url, or one started here on --model)
+ *                           or the engine in process (--shape): TTFT / ITL / latency percentiles;
+ *                           --dataset sharegpt for ShareGPT-like lengths, --shared-prefix-len for a
+ *                           common system prompt (then the prefix-cache hit rate, when local)
  */
 import { readFileSync } from 'node:fs';
 import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
-import { serveBenchmark } from '../bench/serve.js';
+import { httpSender, serveBenchmark, type SendRequest } from '../bench/serve.js';
+import { randomPrompts, sharegptLikeLengths, type LengthPair } from '../bench/workloads.js';
 import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
+import type { EngineStats } from '../../engine/engine.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
 import { NO_TEXT_TOKENIZER, randomEngineWeights, type RandomWeights } from '../../host/engine-setup.js';
@@ -25,7 +30,9 @@ import { RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
 const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
   'base-url': { kind: 'string', help: 'serve: a running swiftlet deploy (or any OpenAI-compatible server); default: start one here on --model' },
-  'request-rate': { kind: 'string', default: 'inf', help: 'serve: requests per second (Poisson arrivals), or inf for all at once' },
+  'request-rate': { kind: 'string', default: 'inf', help: 'serve: requests per second (Poisson arrivals), or inf for all at once; a comma list runs each in turn' },
+  dataset: { kind: 'string', default: 'random', help: 'serve: random (--input-len / --output-len) or sharegpt (ShareGPT-like lengths: log-normal around its published means)' },
+  'shared-prefix-len': { kind: 'number', default: 0, help: 'serve: tokens of a prefix every prompt starts with (a long common system prompt)' },
   'api-key': { kind: 'string', help: 'serve: the server\'s API key' },
   'prompt-vocab': { kind: 'number', default: 256, help: 'serve with --base-url: prompt token ids are drawn below this' },
   shape: { kind: 'string', help: `random weights of a named shape instead of --model (${Object.keys(RANDOM_MODEL_CONFIGS).join(', ')})` },
@@ -78,14 +85,7 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
 
 /** Deterministic prompts of random ids, distinct per request so the prefix cache cannot help. */
 function prompts(count: number, length: number, seed: number, vocab: number): number[][] {
-  let state = (seed * 2654435761 + 1) >>> 0;
-  const next = () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) % vocab;
-  };
-  return Array.from({ length: count }, () => Array.from({ length }, next));
+  return randomPrompts(new Array<number>(count).fill(length), seed, vocab);
 }
 
 /** One benchmark request: its prompt and how many tokens it generates (EOS ignored). */
@@ -160,34 +160,106 @@ async function ttftBehindLong(serving: Serving, vocab: number, longLen: number, 
   return { shortTtftMs: shortResult.ttft, longTtftMs: longResult.ttft };
 }
 
-async function runServe(flags: ParsedFlags, options: ModelOptions): Promise<number> {
-  const rateText = flags['request-rate'] as string;
-  const requestRate = rateText === 'inf' ? Number.POSITIVE_INFINITY : Number(rateText);
-  if (!(requestRate > 0)) throw new UsageError('--request-rate must be a positive number or inf');
-  const seed = flags['seed'] as number;
-  const common = { requestRate, seed, outputLen: flags['output-len'] as number, apiKey: flags['api-key'] as string | undefined };
-  const count = flags['num-prompts'] as number;
-  const inputLen = flags['input-len'] as number;
+/** Where serve sends its requests, and the engine's counters when the engine runs here. */
+interface ServeTarget {
+  label: string;
+  send: SendRequest;
+  vocab: number;
+  stats: (() => EngineStats) | null;
+  close: () => Promise<void>;
+}
+
+/** Requests through the engine in process: no HTTP, for random-weight shapes that have no tokenizer. */
+function engineSender(serving: Serving): SendRequest {
+  return async function* send(prompt, maxTokens) {
+    for await (const output of serving.submit(request(prompt, maxTokens)).outputs) {
+      let numTokens = 0;
+      for (const out of output.outputs) numTokens += out.tokenIds.length;
+      yield { isOutput: numTokens > 0, numTokens };
+    }
+  };
+}
+
+async function serveTarget(flags: ParsedFlags, options: ModelOptions): Promise<ServeTarget> {
+  const apiKey = flags['api-key'] as string | undefined;
   const external = flags['base-url'] as string | undefined;
-  let result: Record<string, number>;
-  let label: string;
   if (external !== undefined) {
-    label = external;
-    const listed = (await (await fetch(`${external}/v1/models`, { headers: common.apiKey ? { Authorization: `Bearer ${common.apiKey}` } : {} })).json()) as { data: { id: string }[] };
+    const listed = (await (await fetch(`${external}/v1/models`, { headers: apiKey ? { Authorization: `Bearer ${apiKey}` } : {} })).json()) as { data: { id: string }[] };
     const model = listed.data[0]?.id ?? '';
-    result = await serveBenchmark({ ...common, baseUrl: external, model, prompts: prompts(count, inputLen, seed, flags['prompt-vocab'] as number) });
-  } else {
-    const host = await ModelHost.load(options, (message) => console.error(message));
-    const server = await startServer(host, { port: 0, apiKey: common.apiKey });
-    label = host.modelDir;
-    try {
-      result = await serveBenchmark({ ...common, baseUrl: server.url, model: host.servedModelName, prompts: prompts(count, inputLen, seed, host.spec.vocabSize) });
-    } finally {
+    return { label: external, send: httpSender(external, model, apiKey), vocab: flags['prompt-vocab'] as number, stats: null, close: async () => {} };
+  }
+  const shape = flags['shape'] as string | undefined;
+  if (shape !== undefined) {
+    const { serving, label, vocabSize } = await loadEngine(options, shape, flags['dtype'] as string, flags['seed'] as number);
+    return { label, send: engineSender(serving), vocab: vocabSize, stats: () => serving.stats(), close: async () => serving.dispose() };
+  }
+  const host = await ModelHost.load(options, (message) => console.error(message));
+  const server = await startServer(host, { port: 0, apiKey });
+  return {
+    label: host.modelDir,
+    send: httpSender(server.url, host.servedModelName, apiKey),
+    vocab: host.spec.vocabSize,
+    stats: () => host.serving.stats(),
+    close: async () => {
       await server.shutdown(0);
       host.dispose();
+    },
+  };
+}
+
+function parseRates(text: string): number[] {
+  return text.split(',').map((part) => {
+    const rate = part.trim() === 'inf' ? Number.POSITIVE_INFINITY : Number(part);
+    if (!(rate > 0)) throw new UsageError('--request-rate must be positive numbers or inf, comma-separated');
+    return rate;
+  });
+}
+
+function serveLengths(flags: ParsedFlags): { dataset: string; lengths: LengthPair[] } {
+  const dataset = flags['dataset'] as string;
+  const count = flags['num-prompts'] as number;
+  const seed = flags['seed'] as number;
+  if (dataset === 'sharegpt') return { dataset, lengths: sharegptLikeLengths(count, seed) };
+  if (dataset !== 'random') throw new UsageError('--dataset must be random or sharegpt');
+  const pair = { inputLen: flags['input-len'] as number, outputLen: flags['output-len'] as number };
+  return { dataset, lengths: new Array<LengthPair>(count).fill(pair) };
+}
+
+async function runServe(flags: ParsedFlags, options: ModelOptions): Promise<number> {
+  const rates = parseRates(flags['request-rate'] as string);
+  const seed = flags['seed'] as number;
+  const sharedPrefixLen = flags['shared-prefix-len'] as number;
+  if (!Number.isInteger(sharedPrefixLen) || sharedPrefixLen < 0) throw new UsageError('--shared-prefix-len must be a whole number');
+  const { dataset, lengths } = serveLengths(flags);
+  const mean = (values: number[]) => values.reduce((sum, v) => sum + v, 0) / values.length;
+  const target = await serveTarget(flags, options);
+  try {
+    for (const [r, requestRate] of rates.entries()) {
+      // NOTE: fresh prompts for each rate, so one rate's cached blocks do not help the next (the shared prefix aside).
+      const prompts = randomPrompts(lengths.map((pair) => pair.inputLen), seed + r, target.vocab, sharedPrefixLen);
+      const outputLens = lengths.map((pair) => pair.outputLen);
+      const before = target.stats?.();
+      const result = await serveBenchmark({ prompts, outputLens, requestRate, seed: seed + r }, target.send);
+      const after = target.stats?.();
+      const numQueried = before && after ? after.prefixCacheQueryTokens - before.prefixCacheQueryTokens : 0;
+      const numHit = before && after ? after.prefixCacheHitTokens - before.prefixCacheHitTokens : 0;
+      console.log(JSON.stringify({
+        scenario: 'serve',
+        server: target.label,
+        dataParallelSize: options.dataParallelSize ?? 1,
+        dataset,
+        numPrompts: prompts.length,
+        sharedPrefixLen,
+        meanInputLen: mean(prompts.map((prompt) => prompt.length)),
+        meanOutputLen: mean(outputLens),
+        requestRate: Number.isFinite(requestRate) ? requestRate : 'inf',
+        ...rounded(result),
+        ...(after ? { prefixCacheHitRate: rounded({ rate: numQueried > 0 ? numHit / numQueried : 0 })['rate'] } : {}),
+      }));
     }
+  } finally {
+    await target.close();
   }
-  console.log(JSON.stringify({ scenario: 'serve', server: label, dataParallelSize: options.dataParallelSize ?? 1, numPrompts: count, inputLen, outputLen: common.outputLen, requestRate: rateText, ...rounded(result) }));
   return 0;
 }
 

@@ -1,6 +1,7 @@
 /** The model and engine flags every command that loads a model takes, spelled as vLLM spells them. */
 import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
+import { POOLING_MODES, type PoolingMode } from '../model/pooling-config.js';
 import { DEFAULT_MODEL_OPTIONS as D, parseBytes as parseSize, SizeError, type ModelOptions } from '../host/model-options.js';
 
 export type { ModelOptions };
@@ -40,6 +41,7 @@ export const MODEL_FLAGS: FlagSpecs = {
   'chat-template': { kind: 'string', aliases: ['--template-type'], help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
+  pooling: { kind: 'string', help: "embeddings' pooling: last or mean (default: the model's 1_Pooling/config.json, else last)" },
 };
 
 /** SWIFT's two backends run on swiftlet's engine; the third is refused with what to do instead. */
@@ -66,6 +68,12 @@ function parseLoraModules(values: string[]): { name: string; path: string }[] {
     if (eq <= 0 || eq === value.length - 1) throw new UsageError(`--lora-modules expects name=PATH, got "${value}"`);
     return { name: value.slice(0, eq), path: value.slice(eq + 1) };
   });
+}
+
+function poolingFlag(value: string | undefined): PoolingMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(POOLING_MODES as readonly string[]).includes(value)) throw new UsageError(`--pooling must be one of ${POOLING_MODES.join(', ')}`);
+  return value as PoolingMode;
 }
 
 function positive(flags: ParsedFlags, name: string): number {
@@ -108,5 +116,6 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     chatTemplate: flags['chat-template'] as string | undefined,
     numThreads: flags['num-threads'] as number | undefined,
     maxWaiting: positive(flags, 'max-waiting'),
+    pooling: poolingFlag(flags['pooling'] as string | undefined),
   };
 }

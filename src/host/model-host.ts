@@ -12,6 +12,7 @@ import { IncrementalDetokenizer } from '../engine/detokenizer.js';
 import type { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import { loadModelSpec } from '../model/config.js';
+import { poolingModeOf, type PoolingMode } from '../model/pooling-config.js';
 import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -59,6 +60,8 @@ export class ModelHost {
     readonly serving: ServingEngine,
     readonly maxModelLen: number,
     readonly samplingDefaults: SamplingDefaults,
+    /** How embeddings pool the prompt's final hidden states. */
+    readonly pooling: PoolingMode,
   ) {}
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
@@ -89,6 +92,7 @@ export class ModelHost {
       serving,
       maxModelLen,
       options.useGenerationConfig ? loadSamplingDefaults(modelDir) : {},
+      poolingModeOf(modelDir, options.pooling),
     );
     for (const { name, path } of options.loraModules) {
       serving.adapters.load(name, path);

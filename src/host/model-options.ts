@@ -2,6 +2,7 @@
  * Everything that says how a model is loaded and run, and the defaults every entry point
  * shares (the CLI's flags and the library's Engine.load), so they cannot drift apart.
  */
+import type { PoolingMode } from '../model/pooling-config.js';
 import type { HubName } from '../model/hub/backend.js';
 
 export interface ModelOptions {
@@ -28,6 +29,8 @@ export interface ModelOptions {
   chatTemplate: string | undefined;
   numThreads: number | undefined;
   maxWaiting: number;
+  /** How /v1/embeddings pools (`--pooling`); default: the checkpoint's sentence-transformers config, else the last token. */
+  pooling?: PoolingMode;
 }
 
 /** Defaults of every option a caller may leave out. */

@@ -7,6 +7,7 @@
 export { Engine, type EngineOptions } from './llm/engine.js';
 export { InferRequestError } from './llm/errors.js';
 export { historyOf } from './llm/conversation.js';
+export type { EmbedInput, EmbedOptions, EmbedResult } from './llm/embeddings.js';
 export type {
   ChatMessage,
   FinishReason,

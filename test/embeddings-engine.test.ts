@@ -8,7 +8,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import type { PoolingMode } from '../src/engine/pooling.js';
+import type { PoolingMode } from '../src/model/pooling-config.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { ModelHost } from '../src/host/model-host.js';
 import { SafetensorsCheckpoint, toFloat32 } from '../src/model/safetensors.js';

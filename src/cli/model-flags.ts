@@ -2,6 +2,7 @@
 import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import { parseSpeculativeConfig, SpeculativeConfigError, type SpeculativeConfig } from '../engine/speculative/config.js';
+import { POOLING_MODES, type PoolingMode } from '../model/pooling-config.js';
 import { DEFAULT_MODEL_OPTIONS as D, parseBytes as parseSize, SizeError, type ModelOptions } from '../host/model-options.js';
 
 export type { ModelOptions };
@@ -46,6 +47,7 @@ export const MODEL_FLAGS: FlagSpecs = {
     kind: 'string',
     help: 'speculative decoding as JSON, e.g. \'{"method":"ngram","num_speculative_tokens":4,"prompt_lookup_max":3}\' (prompt lookup; greedy requests only)',
   },
+  pooling: { kind: 'string', help: "embeddings' pooling: last or mean (default: the model's 1_Pooling/config.json, else last)" },
 };
 
 /** SWIFT's two backends run on swiftlet's engine; the third is refused with what to do instead. */
@@ -83,6 +85,12 @@ function speculativeConfigOf(flags: ParsedFlags): SpeculativeConfig | null {
     if (error instanceof SpeculativeConfigError) throw new UsageError(`--speculative-config: ${error.message}`);
     throw error;
   }
+}
+
+function poolingFlag(value: string | undefined): PoolingMode | undefined {
+  if (value === undefined) return undefined;
+  if (!(POOLING_MODES as readonly string[]).includes(value)) throw new UsageError(`--pooling must be one of ${POOLING_MODES.join(', ')}`);
+  return value as PoolingMode;
 }
 
 function positive(flags: ParsedFlags, name: string): number {
@@ -127,5 +135,6 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     numThreads: flags['num-threads'] as number | undefined,
     maxWaiting: positive(flags, 'max-waiting'),
     speculativeConfig: speculativeConfigOf(flags),
+    pooling: poolingFlag(flags['pooling'] as string | undefined),
   };
 }

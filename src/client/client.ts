@@ -9,6 +9,7 @@
  */
 import { ConversationError } from '../chat/conversation.js';
 import { requestMessages, withAnswer } from '../llm/conversation.js';
+import { embeddingsBody, embedResultOf, type EmbedInput, type EmbedOptions, type EmbedResult } from '../llm/embeddings.js';
 import { InferRequestError } from '../llm/errors.js';
 import type {
   ChatMessage,
@@ -207,6 +208,13 @@ export class Client implements InferBackend {
       usage: usageOf(body['usage']) ?? { promptTokens: 0, completionTokens: 0, totalTokens: 0, cachedTokens: 0 },
       logprobs: logprobsOf(choice['logprobs']),
     };
+  }
+
+  /** Embeddings from the server's /v1/embeddings (see Engine.embed). */
+  async embed(input: EmbedInput, options: EmbedOptions = {}): Promise<EmbedResult> {
+    const model = await this.modelFor(options);
+    const response = await this.send('POST', '/embeddings', embeddingsBody(input, options, model), options.signal);
+    return embedResultOf((await response.json()) as Json);
   }
 
   /**

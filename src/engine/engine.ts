@@ -17,7 +17,7 @@ import { InvalidRequestError, QueueFullError } from './errors.js';
 import { KvCacheManager } from './kv-cache-manager.js';
 import { accumulateOutputs, type RequestOutput } from './output.js';
 import { ParentRequest } from './parent-request.js';
-import type { PoolingMode } from './pooling.js';
+import type { PoolingMode } from '../model/pooling-config.js';
 import { Request, RequestStatus, type TokenLogprob } from './request.js';
 import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';

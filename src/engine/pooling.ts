@@ -4,7 +4,7 @@
  * decoder embedders in general) or the mean over every prompt token (sentence-transformers'
  * mean pooling). Normalising is the caller's choice (src/protocol/embeddings.ts).
  */
-export type PoolingMode = 'last' | 'mean';
+import type { PoolingMode } from '../model/pooling-config.js';
 
 export class PooledHiddenState {
   private sum: Float32Array | null = null;

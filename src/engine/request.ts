@@ -4,7 +4,8 @@
  * separate prefill or decode phase). A request with n > 1 is n of these (see parent-request.ts).
  */
 import type { SamplingParams } from './sampling-params.js';
-import { PooledHiddenState, type PoolingMode } from './pooling.js';
+import type { PoolingMode } from '../model/pooling-config.js';
+import { PooledHiddenState } from './pooling.js';
 
 export enum RequestStatus {
   WAITING = 'waiting',

@@ -15,6 +15,7 @@ import { vocabularyFromTokenizerJson } from '../engine/structured/vocabulary.js'
 import type { LLMEngine } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import { loadModelSpec } from '../model/config.js';
+import { poolingModeOf, type PoolingMode } from '../model/pooling-config.js';
 import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
@@ -77,6 +78,8 @@ export class ModelHost {
     readonly serving: Serving,
     readonly maxModelLen: number,
     readonly samplingDefaults: SamplingDefaults,
+    /** How embeddings pool the prompt's final hidden states. */
+    readonly pooling: PoolingMode,
   ) {}
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
@@ -104,6 +107,7 @@ export class ModelHost {
       serving,
       maxModelLen,
       options.useGenerationConfig ? loadSamplingDefaults(modelDir) : {},
+      poolingModeOf(modelDir, options.pooling),
     );
     // NOTE: replicas load the adapters themselves (each into its own slots).
     for (const { name, path } of options.loraModules) {

@@ -3,6 +3,7 @@
  * shares (the CLI's flags and the library's Engine.load), so they cannot drift apart.
  */
 import type { SpeculativeConfig } from '../engine/speculative/config.js';
+import type { PoolingMode } from '../model/pooling-config.js';
 import type { HubName } from '../model/hub/backend.js';
 
 export interface ModelOptions {
@@ -33,6 +34,8 @@ export interface ModelOptions {
   maxWaiting: number;
   /** Prompt-lookup speculative decoding (`--speculative-config`); absent or null: off. */
   speculativeConfig?: SpeculativeConfig | null;
+  /** How /v1/embeddings pools (`--pooling`); default: the checkpoint's sentence-transformers config, else the last token. */
+  pooling?: PoolingMode;
 }
 
 /** Defaults of every option a caller may leave out. */

@@ -8,7 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { LLMEngine, type EngineStats } from '../engine/engine.js';
 import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../engine/output.js';
-import type { PoolingMode } from '../engine/pooling.js';
+import type { PoolingMode } from '../model/pooling-config.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
 import type { ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';

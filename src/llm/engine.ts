@@ -17,8 +17,11 @@ import { SamplingParams } from '../engine/sampling-params.js';
 import { speculativeConfigFrom } from '../engine/speculative/config.js';
 import { ModelHost, type Logger } from '../host/model-host.js';
 import type { EngineRequest, Submission } from '../host/serving-engine.js';
+import type { PoolingMode } from '../model/pooling-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
+import { createEmbeddings } from '../host/embeddings-service.js';
 import { requestMessages, withAnswer } from './conversation.js';
+import { embeddingsBody, embedResultOf, type EmbedInput, type EmbedOptions, type EmbedResult } from './embeddings.js';
 import { asInferRequestError, InferRequestError } from './errors.js';
 import type {
   FinishReason,
@@ -55,6 +58,8 @@ export interface EngineOptions {
   /** Sampling defaults from generation_config.json (default true). */
   useGenerationConfig?: boolean;
   numThreads?: number;
+  /** How embed() pools: 'last' or 'mean' (default: the checkpoint's sentence-transformers config, else 'last'). */
+  pooling?: PoolingMode;
   /** The base model's name in responses and for `model` in requests; default: `model`. */
   servedModelName?: string;
   /**
@@ -106,6 +111,7 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
     useGenerationConfig: defined(options.useGenerationConfig, defaults.useGenerationConfig),
     chatTemplate: options.chatTemplate,
     numThreads: options.numThreads,
+    pooling: options.pooling,
     // NOTE: a library caller hands over whole lists at once; the queue must take them.
     maxWaiting: Number.POSITIVE_INFINITY,
     speculativeConfig: options.speculativeConfig === undefined ? null : speculativeConfigFrom(options.speculativeConfig),
@@ -205,6 +211,18 @@ export class Engine implements InferBackend {
       throw asInferRequestError(error);
     }
     yield* this.chunks(prepared, submission);
+  }
+
+  /**
+   * Embeddings of texts or token-id prompts: the model's final hidden states pooled as the
+   * host says (`pooling` option, or the checkpoint's sentence-transformers config), unit length.
+   */
+  async embed(input: EmbedInput, options: EmbedOptions = {}): Promise<EmbedResult> {
+    try {
+      return embedResultOf(await createEmbeddings(this.host, embeddingsBody(input, options, options.model), options.signal));
+    } catch (error) {
+      throw asInferRequestError(error);
+    }
   }
 
   stats(): EngineStats {

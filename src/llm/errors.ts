@@ -2,6 +2,7 @@
 import { ConversationError } from '../chat/conversation.js';
 import { ChatTemplateError } from '../chat/template.js';
 import { InvalidRequestError } from '../engine/errors.js';
+import { OpenAIError } from '../protocol/openai-error.js';
 
 /**
  * The caller's mistake: a malformed request, a prompt longer than the context, a bad sampling
@@ -32,5 +33,6 @@ export function asInferRequestError(error: unknown): unknown {
   if (error instanceof ConversationError || error instanceof ChatTemplateError) {
     return new InferRequestError(error.message, 'messages', null, { cause: error });
   }
+  if (error instanceof OpenAIError && error.status < 500) return new InferRequestError(error.message, error.param, null, { cause: error });
   return error;
 }

@@ -7,6 +7,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdapterPathPolicy } from '../host/adapter-paths.js';
 import type { Json, OpenAIService, ServiceResult } from '../host/openai-service.js';
 import type { ReplicaState } from '../host/serving.js';
+import { createEmbeddings } from '../host/embeddings-service.js';
 import { createResponse } from '../host/responses-service.js';
 import { tokensOf } from './access-log.js';
 import { modelNotFound } from '../protocol/openai-error.js';
@@ -119,6 +120,7 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     })]],
     ['/v1/chat/completions', [post(true, async (context) => sendResult(context, await service.chat(await body(context), context.signal)))]],
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
+    ['/v1/embeddings', [post(true, async (context) => sendResult(context, { kind: 'json', body: await createEmbeddings(service.host, await body(context), context.signal) }))]],
     ['/v1/responses', [post(true, async (context) => sendResult(context, await createResponse(service, await body(context), context.signal)))]],
     ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: service.tokenize(await body(context)) }))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],

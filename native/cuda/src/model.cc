@@ -84,7 +84,7 @@ Model::Model(const ModelConfig& config, const EnvFlags& flags)
   rContextLens_ = region(S);
   rBlockTables_ = region(S * maxBlocksPerSeq_);
   rWork_ = region(2 * (size_t)maxWorkItems_);
-  rLogitRows_ = region(S + T);
+  rLogitRows_ = region(S + 2 * T);  // sample rows, then position rows and hidden-state rows (each at most T)
   rTokenSlots_ = region(T);
   arenaInts_ = offset;
   arena_ = device_.alloc(arenaInts_ * 4);
@@ -331,7 +331,10 @@ RowResults Model::execute(const StepPlan& in) {
 
   const ModelConfig& c = cfg_;
   int V = c.vocabSize;
-  const int numSample = (int)in.sampleRows.size(), numPos = (int)in.positionRows.size();
+  const int numSample = (int)in.sampleRows.size(), numPos = (int)in.positionRows.size(), numHidden = in.numHiddenRows;
+  const int H = c.hiddenSize;
+  const size_t hiddenBytes = (size_t)numHidden * H * 2;
+  if (numHidden > 0) device_.growStagingPair(hiddenOut_, hiddenOutHost_, hiddenOutBytes_, hiddenBytes);
   const int K = in.sampleTopK, PK = in.positionTopK;
 
   // Sampling inputs: rows, then the flattened token lists.
@@ -403,15 +406,25 @@ RowResults Model::execute(const StepPlan& in) {
   if (in.graphBucket > 0) {
     sampleChunk(0, 0, numSample, 0, 0);  // the graph computed the bucket's logits rows
   } else {
-    // Logits rows: sample rows [0, numSample), then position rows; in chunks of logitsCap_.
-    const int numRows = (int)in.logitRows.size();
+    // Logits rows: sample rows [0, numSample), then position rows, then hidden-state rows; in chunks of logitsCap_.
+    const int numRows = (int)in.logitRows.size(), hiddenStart = numSample + numPos;
+    auto clampTo = [](int v, int lo, int hi) { return std::min(std::max(v, lo), hi); };
     for (int base = 0; base < numRows; base += logitsCap_) {
       const int end = std::min(numRows, base + logitsCap_);
       computeLogits(base, end - base);
       const int sb = std::min(base, numSample), se = std::min(end, numSample);
-      const int pb = std::max(base, numSample) - numSample, pe = std::max(end, numSample) - numSample;
+      const int pb = clampTo(base - numSample, 0, numPos), pe = clampTo(end - numSample, 0, numPos);
       sampleChunk(base, sb, se, pb, pe);
+      const int hb = std::max(base, hiddenStart);
+      if (end > hb) {
+        checkCu(device_.driver().memcpyDtoDAsync(hiddenOut_ + (size_t)(hb - hiddenStart) * H * 2, finalNormed_ + (size_t)(hb - base) * H * 2,
+                                                 (size_t)(end - hb) * H * 2, device_.stream()),
+                "gather hidden states");
+      }
     }
+  }
+  if (numHidden > 0) {
+    checkCu(device_.driver().memcpyDtoHAsync(hiddenOutHost_, hiddenOut_, hiddenBytes, device_.stream()), "download hidden states");
   }
   checkCu(device_.driver().memcpyDtoHAsync(samplingOutHost_, samplingOut_, outBytes, device_.stream()), "download results");
   finishStep(wallStart);
@@ -432,6 +445,12 @@ RowResults Model::execute(const StepPlan& in) {
   r.positionTargetLogprobs = floats(oPosTarget, numPos);
   r.positionTopTokenIds = ints(oPosTopIds, (size_t)numPos * PK);
   r.positionTopLogprobs = floats(oPosTopLps, (size_t)numPos * PK);
+  const uint16_t* hiddenBf16 = reinterpret_cast<const uint16_t*>(hiddenOutHost_);
+  r.hiddenStates.resize((size_t)numHidden * H);
+  for (size_t i = 0; i < r.hiddenStates.size(); i++) {
+    const uint32_t bits = (uint32_t)hiddenBf16[i] << 16;
+    std::memcpy(&r.hiddenStates[i], &bits, 4);
+  }
   (void)oLse;
   return r;
 }

@@ -109,6 +109,10 @@ class Model {
   size_t samplingInBytes_ = 0, samplingOutBytes_ = 0;
   uint8_t* samplingInHost_ = nullptr;
   uint8_t* samplingOutHost_ = nullptr;
+  // Final-normed hidden states of the step's hidden-state rows (bf16), gathered from finalNormed_.
+  CUdeviceptr hiddenOut_ = 0;
+  size_t hiddenOutBytes_ = 0;
+  uint8_t* hiddenOutHost_ = nullptr;
 
   ncclComm_t comm_ = nullptr;
 

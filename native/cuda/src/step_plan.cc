@@ -120,6 +120,12 @@ void planPositionRows(const swiftlet_common::PositionLogprobsInput& positions, S
   }
 }
 
+// NOTE: they ride as logits rows so the final norm runs once for them; their logits go unused.
+void planHiddenStateRows(const std::vector<int32_t>& rows, StepPlan& plan) {
+  plan.numHiddenRows = static_cast<int>(rows.size());
+  plan.logitRows.insert(plan.logitRows.end(), rows.begin(), rows.end());
+}
+
 }  // namespace
 
 StepPlan planStep(StepInput step, const PlanOptions& options) {
@@ -127,12 +133,13 @@ StepPlan planStep(StepInput step, const PlanOptions& options) {
   plan.numSeqs = step.numSeqs;
   plan.numTokens = step.numTokens;
   // NOTE: every sequence has at least one token (validateStep), so numSeqs == numTokens means all decode.
-  const bool isDecode = step.numSeqs == step.numTokens && !step.positionLogprobs.wanted;
+  const bool isDecode = step.numSeqs == step.numTokens && !step.positionLogprobs.wanted && step.hiddenStateRows.empty();
   plan.graphBucket = isDecode && options.graphBucketFor ? options.graphBucketFor(step.numSeqs) : 0;
   planInputs(step, options.maxBlocksPerSeq, plan);
   planWorkItems(plan);
   planSampleRows(step, plan);
   planPositionRows(step.positionLogprobs, plan);
+  planHiddenStateRows(step.hiddenStateRows, plan);
   if (plan.graphBucket > 0) {
     // The graph computes logits for every row of its bucket.
     plan.logitRows.resize(plan.graphBucket);
@@ -164,6 +171,7 @@ swiftlet_common::StepResult resultsBySequence(const StepPlan& plan, RowResults r
   result.positionTargetLogprobs = std::move(rows.positionTargetLogprobs);
   result.positionTopTokenIds = std::move(rows.positionTopTokenIds);
   result.positionTopLogprobs = std::move(rows.positionTopLogprobs);
+  result.hiddenStates = std::move(rows.hiddenStates);
   return result;
 }
 

@@ -33,8 +33,11 @@ struct StepPlan {
   std::vector<int32_t> workItems;
   bool anyLora = false;
   std::vector<int32_t> tokenSlots;  // adapter slot of each token (-1: base); filled only when anyLora
-  // Token index of each logits row: sample rows first, then position rows (a graph: row s = token s).
+  // Token index of each logits row: sample rows first, then position rows, then hidden-state rows
+  // (a graph: row s = token s).
   std::vector<int32_t> logitRows;
+  // Rows whose final-normed hidden state goes back (embeddings): the last numHiddenRows logits rows.
+  int numHiddenRows = 0;
   std::vector<int32_t> sampledSeq;  // sequence of each sample row
   std::vector<SampleRow> sampleRows;
   std::vector<PositionRow> positionRows;
@@ -60,6 +63,7 @@ struct RowResults {
   std::vector<float> positionTargetLogprobs;  // [position rows]
   std::vector<int32_t> positionTopTokenIds;   // [position rows * positionTopK]
   std::vector<float> positionTopLogprobs;     // [position rows * positionTopK]
+  std::vector<float> hiddenStates;            // [hidden rows * hiddenSize]
 };
 
 // The rows' results in the step's per-sequence form (-1 / NaN where a sequence sampled nothing).

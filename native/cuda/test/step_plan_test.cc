@@ -123,6 +123,9 @@ void testGraphBucketPadding() {
   StepInput withPositions = makeStep({1, 1}, {5, 5});
   withPositions.positionLogprobs = {true, {0}, {3}, 1};
   check(planStep(withPositions, options(4)).graphBucket == 0, "a step asking for position logprobs is not a graph step");
+  StepInput withHidden = makeStep({1, 1}, {5, 5});
+  withHidden.hiddenStateRows = {1};
+  check(planStep(withHidden, options(4)).graphBucket == 0, "a step asking for hidden states is not a graph step");
 }
 
 void testPrefillWorkItems() {
@@ -188,6 +191,20 @@ void testPositionRows() {
   checkEqual(result.sampledTokenIds, {-1, 42}, "results: per sequence, -1 where not sampled");
   check(std::isnan(result.sampledLogprobs[0]) && result.sampledLogprobs[1] == -0.5f, "results: NaN where not sampled");
   check(result.positionTargetLogprobs.size() == 3, "results: position entries pass through");
+}
+
+void testHiddenStateRows() {
+  StepInput step = makeStep({4, 1}, {0, 7});
+  step.positionLogprobs = {true, {0}, {9}, 1};
+  step.hiddenStateRows = {3, 0};
+  const StepPlan plan = planStep(step, options(0));
+  check(plan.numHiddenRows == 2, "numHiddenRows");
+  checkEqual(plan.logitRows, {3, 4, 0, 3, 0}, "logits rows: sample rows, position rows, then the hidden-state rows");
+  swiftlet_cuda::RowResults rows;
+  rows.sampledTokenIds = {1, 2};
+  rows.sampledLogprobs = {0.f, 0.f};
+  rows.hiddenStates = {1.f, 2.f, 3.f, 4.f};
+  checkEqual(resultsBySequence(plan, rows).hiddenStates, {1.f, 2.f, 3.f, 4.f}, "results: hidden states pass through");
 }
 
 void testResultsTopK() {
@@ -299,6 +316,7 @@ void testValidateStep() {
     withPositions(s);
     s.positionLogprobs.targetTokenId[0] = kVocab;
   });
+  expectInvalid("hidden-state rows", "hiddenStateRows holds 4", [](StepInput& s) { s.hiddenStateRows = {0, 4}; });
 }
 
 // makeStep({3, 1}, {0, 17}) with sequence 1 constrained to tokens 3 and 40 (4 words of 32 bits for kVocab 100).
@@ -357,6 +375,7 @@ int main() {
   testPrefillWorkItems();
   testSampleRows();
   testPositionRows();
+  testHiddenStateRows();
   testResultsTopK();
   testValidateStep();
   testTokenBitmask();

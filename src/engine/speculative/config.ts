@@ -27,7 +27,7 @@ function positiveInteger(value: unknown, key: string): number {
   return value;
 }
 
-/** With neither lookup bound given, vLLM looks up 5-grams only; one bound given stands for both. */
+/** With neither lookup bound given, 5-grams only; one bound given stands for both. */
 const DEFAULT_LOOKUP = 5;
 
 /** A parsed `--speculative-config` object, checked key by key (a typo is an error, not a silent default). */

@@ -15,3 +15,9 @@ export interface EngineTokenizer {
   decode(ids: readonly number[], options: { skipSpecialTokens: boolean }): string;
   createDetokenizer(promptIds: readonly number[], skipSpecialTokens: boolean): StreamDetokenizer;
 }
+
+/** For runs that count tokens and never read text (benchmarks on random weights, GPTQ calibration). */
+export const NO_TEXT_TOKENIZER: EngineTokenizer = {
+  decode: () => '',
+  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
+};

@@ -1,7 +1,7 @@
 // The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random bf16 weights, prompt 512,
 // 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
 //   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu -Inative/common native/cpu/tools/decode_bench.cc \
-//       native/cpu/{model,gemm,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/dense.cc \
+//       native/cpu/{model,gemm,input_grams,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/*.cc \
 //       native/common/{layout,model_shape,native_tensor,slot_shape,step_contract}.cc -o decode_bench && ./decode_bench [threads]
 #include <chrono>
 #include <cmath>

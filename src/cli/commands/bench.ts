@@ -13,7 +13,7 @@ import { helpText, parseFlags, UsageError, type FlagSpecs, type ParsedFlags } fr
 import { serveBenchmark } from '../bench/serve.js';
 import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
-import type { EngineTokenizer } from '../../engine/engine-tokenizer.js';
+import { NO_TEXT_TOKENIZER } from '../../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
 import { ModelHost } from '../../host/model-host.js';
@@ -39,11 +39,6 @@ const FLAGS: FlagSpecs = {
   ...MODEL_FLAGS,
 };
 
-/** Random-weight models have no tokenizer; the benchmark counts tokens, not text. */
-const NO_TEXT: EngineTokenizer = {
-  decode: () => '',
-  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
-};
 
 /** The serving engine a benchmark drives: a checkpoint's through ModelHost, or random weights'. */
 async function loadEngine(options: ModelOptions, shape: string | undefined, dtype: string, seed: number): Promise<{ serving: ServingEngine; label: string }> {
@@ -56,7 +51,7 @@ async function loadEngine(options: ModelOptions, shape: string | undefined, dtyp
   if (dtype !== 'bfloat16' && dtype !== 'float16' && dtype !== 'float32') throw new UsageError(`--dtype must be bfloat16, float16 or float32`);
   const { spec, source } = randomModel(shape, { seed, dtype });
   const started = performance.now();
-  const serving = await ServingEngine.start({ spec, source, randomSeed: seed }, NO_TEXT, benchOptions);
+  const serving = await ServingEngine.start({ spec, source, randomSeed: seed }, NO_TEXT_TOKENIZER, benchOptions);
   const { runner } = serving;
   console.error(`random ${shape} (${dtype}) on ${runner.device} ready in ${((performance.now() - started) / 1000).toFixed(1)} s; ${runner.numKvBlocks} KV blocks`);
   return { serving, label: `random ${shape} ${dtype}` };

@@ -18,6 +18,7 @@
         "native/cpu/formats/int_dot.cc",
         "native/cpu/formats/q8_activations.cc",
         "native/cpu/gemm.cc",
+        "native/cpu/input_grams.cc",
         "native/cpu/linear.cc",
         "native/cpu/model.cc",
         "native/cpu/sampling.cc",

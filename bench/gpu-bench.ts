@@ -13,7 +13,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { LLMEngine } from '../src/engine/engine.js';
-import type { EngineTokenizer } from '../src/engine/engine-tokenizer.js';
+import { NO_TEXT_TOKENIZER } from '../src/engine/engine-tokenizer.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { specFromConfig } from '../src/model/config.js';
 import { randomModelConfig } from '../src/model/random-weights.js';
@@ -33,12 +33,6 @@ const batch = Number(flag('batch', '128'));
 const maxBatchedTokens = Number(flag('max-batched-tokens', '16384'));
 const jsonPath = flag('json', '');
 const tensorParallelSize = Number(flag('tp', '1'));
-
-/** The benchmark never looks at text. */
-const noText: EngineTokenizer = {
-  decode: () => '',
-  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
-};
 
 function randomPrompts(count: number, length: number, vocab: number, seed: number): number[][] {
   let s = seed >>> 0;
@@ -130,7 +124,7 @@ async function profile(): Promise<void> {
     delete process.env.SWIFTLET_DECODE_SIMT;
     Object.assign(process.env, env);
     const runner = CudaRunner.withRandomWeights(spec, 0, { maxNumSeqs: Math.max(n, 1), maxNumTokens: maxBatchedTokens, maxModelLen });
-    const engine = new LLMEngine(runner, noText, { maxNumSeqs: Math.max(n, 1), maxNumBatchedTokens: maxBatchedTokens, maxModelLen, enablePrefixCaching: false });
+    const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, { maxNumSeqs: Math.max(n, 1), maxNumBatchedTokens: maxBatchedTokens, maxModelLen, enablePrefixCaching: false });
     const r = await run(engine, randomPrompts(n, promptLen, spec.vocabSize, 5), 64);
     console.log(`## ${label}: decode ${((r.decodeSeconds / 63) * 1e3).toFixed(2)} ms/step through the engine (eager, with events)`);
     runner.dispose();
@@ -159,7 +153,7 @@ async function main(): Promise<void> {
   });
   const loadSeconds = (performance.now() - loadStart) / 1e3;
   const clock = new StepClock(runner);
-  const engine = new LLMEngine(runner, noText, {
+  const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, {
     maxNumSeqs: Math.max(batch, 1),
     maxNumBatchedTokens: maxBatchedTokens,
     maxModelLen,

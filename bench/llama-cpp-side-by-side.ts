@@ -24,7 +24,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { getLlama, LlamaLogLevel, type LlamaContext, type LlamaModel, type Token } from 'node-llama-cpp';
 import { LLMEngine } from '../src/engine/engine.js';
-import type { EngineTokenizer } from '../src/engine/engine-tokenizer.js';
+import { NO_TEXT_TOKENIZER } from '../src/engine/engine-tokenizer.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { loadModelSpec } from '../src/model/config.js';
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
@@ -130,8 +130,6 @@ function singleResult(times: number[]): SingleResult {
 
 // --- swiftlet ---------------------------------------------------------------------------------
 
-const NO_TEXT: EngineTokenizer = { decode: () => '', createDetokenizer: () => ({ push: () => '', flush: () => '' }) };
-
 type SwiftletWeights = 'bf16' | 'int8' | 'int4';
 const swiftletWeights = values.swiftlet.split(',') as SwiftletWeights[];
 
@@ -151,7 +149,7 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
     numThreads,
   });
   checkpoint.close();
-  const engine = new LLMEngine(runner, NO_TEXT, { maxModelLen: maxLen, maxNumSeqs: numParallel, enablePrefixCaching: false });
+  const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, { maxModelLen: maxLen, maxNumSeqs: numParallel, enablePrefixCaching: false });
   let nextId = 0;
   async function* tokens(prompt: number[], maxTokens: number): AsyncIterable<number> {
     const params = new SamplingParams({ maxTokens, temperature: 0, ignoreEos: true });

@@ -67,6 +67,7 @@ test('bad flags are refused before anything is written', async () => {
   const output = join(workDir, 'refused');
   await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '3', '--output', output]), /--quant-bits must be 4 or 8/);
   await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--group-size', '16', '--output', output]), /--group-size must be 32, 64, 128 or -1/);
-  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--quant-method', 'gptq', '--output', output]), /--quant-method gptq is not implemented yet/);
+  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--quant-method', 'awq', '--output', output]), /--quant-method awq is not implemented yet/);
+  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--act-order', '--output', output]), /--act-order and --dataset need --quant-method gptq/);
   assert.equal(existsSync(join(output, 'config.json')), false);
 });

@@ -16,10 +16,11 @@ import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { randomModel } from '../src/model/random-weights.js';
 import { toFloat32 } from '../src/model/safetensors.js';
 import { fromFloat32 } from '../src/model/safetensors-writer.js';
+import { projectionShape } from '../src/model/layout.js';
 import type { ModelSpec } from '../src/model/spec.js';
 import { dequantize, type QuantizedTensor } from '../src/model/weight-formats/quantized.js';
 import { CpuRunner } from '../src/runtime/cpu/cpu-runner.js';
-import type { TensorData, WeightSource } from '../src/runtime/types.js';
+import type { LoraWeights, TensorData, WeightSource } from '../src/runtime/types.js';
 import { teacherForced, type RefLogprobs } from './helpers/cpu-reference.js';
 
 const MAX_TOLERANCE = 0.05;
@@ -207,4 +208,39 @@ describe('the int kernels are batch-invariant: a prompt scores the same alone an
       }
     });
   }
+});
+
+test('a LoRA adapter on a quantized base acts as on the dequantized dense base', async () => {
+  const grid: QuantGrid = { bits: 4, groupSize: 32, sym: true };
+  const { view, reference } = quantizedPair(grid, (w, shape) => quantizeRtn(w, shape, grid));
+  let state = 12345;
+  const small = () => ((state = (state * 1103515245 + 12345) >>> 0) / 4294967296 - 0.5) * 0.2;
+  const rank = 4;
+  const modules: LoraWeights['modules'] = new Map();
+  for (let layer = 0; layer < base.spec.numLayers; layer++) {
+    for (const [module, projection] of [['self_attn.q_proj', 'q_proj'], ['mlp.down_proj', 'down_proj']] as const) {
+      const [outFeatures, inFeatures] = projectionShape(base.spec, projection);
+      const a = Float32Array.from({ length: rank * inFeatures }, small);
+      const b = Float32Array.from({ length: outFeatures * rank }, small);
+      modules.set(`model.layers.${layer}.${module}`, { a, b, inFeatures, outFeatures });
+    }
+  }
+  const adapter: LoraWeights = { rank, scale: 8, modules };
+  const withAdapter = async (spec: ModelSpec, source: WeightSource, slot: number): Promise<Float32Array> => {
+    const runner = CpuRunner.load(spec, source, { kvCacheBytes: 4 << 20, maxLoras: 1, maxLoraRank: rank, numThreads: 2 });
+    try {
+      runner.loadAdapter(0, adapter);
+      return (await teacherForced(runner, PROMPTS, slot)).positionTargetLogprobs;
+    } finally {
+      runner.dispose();
+    }
+  };
+  const spec = quantSpec(gptqQuantizationConfig(grid, false));
+  const [got, want, withoutAdapter] = [await withAdapter(spec, view, 0), await withAdapter(base.spec, reference, 0), await withAdapter(spec, view, -1)];
+  const meanDiff = (a: Float32Array, b: Float32Array) => {
+    const diffs = [...a].flatMap((x, i) => (Number.isFinite(x) ? [Math.abs(x - b[i]!)] : []));
+    return diffs.reduce((sum, d) => sum + d, 0) / diffs.length;
+  };
+  assert.ok(meanDiff(withoutAdapter, want) > 10 * MEAN_TOLERANCE, `the adapter moves logprobs by only ${meanDiff(withoutAdapter, want)}`);
+  assert.ok(meanDiff(got, want) <= MEAN_TOLERANCE, `mean |logprob diff| ${meanDiff(got, want)}`);
 });

@@ -2,6 +2,7 @@
 // The TypeScript declaration of this surface is src/runtime/cpu/native.ts.
 #include <napi.h>
 
+#include <algorithm>
 #include <memory>
 #include <stdexcept>
 #include <thread>
@@ -70,7 +71,9 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
                        {InstanceMethod("setTensor", &CpuModel::SetTensor), InstanceMethod("finishLoading", &CpuModel::FinishLoading),
                         InstanceMethod("execute", &CpuModel::Execute), InstanceMethod("loadAdapter", &CpuModel::LoadAdapter),
                         InstanceMethod("unloadAdapter", &CpuModel::UnloadAdapter), InstanceMethod("dispose", &CpuModel::Dispose),
-                        InstanceMethod("kvCacheBytes", &CpuModel::KvCacheBytes)});
+                        InstanceMethod("kvCacheBytes", &CpuModel::KvCacheBytes),
+                        InstanceMethod("captureInputGrams", &CpuModel::CaptureInputGrams),
+                        InstanceMethod("inputGrams", &CpuModel::InputGramSums)});
   }
 
   explicit CpuModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuModel>(info) {
@@ -188,6 +191,33 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
       throw Napi::Error::New(info.Env(), e.what());
     }
     return info.Env().Undefined();
+  }
+
+  Napi::Value CaptureInputGrams(const Napi::CallbackInfo& info) {
+    ensureLive(info.Env());
+    if (busy_) throw Napi::Error::New(info.Env(), "captureInputGrams while a step is running");
+    try {
+      model_->captureInputGrams(info[0].As<Napi::Number>().Int32Value());
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+    return info.Env().Undefined();
+  }
+
+  Napi::Value InputGramSums(const Napi::CallbackInfo& info) {
+    ensureLive(info.Env());
+    if (busy_) throw Napi::Error::New(info.Env(), "inputGrams while a step is running");
+    const InputGrams& grams = model_->inputGrams();
+    Napi::Object out = Napi::Object::New(info.Env());
+    out.Set("rows", Napi::Number::New(info.Env(), static_cast<double>(grams.rows())));
+    const char* names[InputGrams::kNumInputs] = {"qkv", "o", "gateUp", "down"};
+    for (int i = 0; i < InputGrams::kNumInputs; ++i) {
+      const std::vector<double> sum = grams.symmetric(i);
+      Napi::Float64Array array = Napi::Float64Array::New(info.Env(), sum.size());
+      std::copy(sum.begin(), sum.end(), array.Data());
+      out.Set(names[i], array);
+    }
+    return out;
   }
 
   Napi::Value UnloadAdapter(const Napi::CallbackInfo& info) {

@@ -259,6 +259,14 @@ void Model::rmsNormRows(const float* x, int64_t numRows, int64_t ld, const std::
   });
 }
 
+void Model::captureInputGrams(int layer) {
+  const ModelConfig& c = config_;
+  if (layer < -1 || layer >= c.numLayers) throw std::invalid_argument("the model has " + std::to_string(c.numLayers) + " layers");
+  gramLayer_ = layer;
+  const int64_t H = c.hiddenSize;
+  grams_.reset(layer < 0 ? std::array<int64_t, InputGrams::kNumInputs>{} : std::array<int64_t, InputGrams::kNumInputs>{H, static_cast<int64_t>(c.numHeads) * c.headDim, H, c.intermediateSize});
+}
+
 void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::vector<int32_t>& seqOfToken) {
   const ModelConfig& c = config_;
   const int64_t H = c.hiddenSize, I = c.intermediateSize, hd = c.headDim;
@@ -289,6 +297,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
   for (int l = 0; l < c.numLayers; l++) {
     Layer& L = layers_[l];
     rmsNormRows(x, T, H, L.inputNorm, xn, H, H);
+    if (l == gramLayer_) grams_.add(pool_, 0, xn, T, H);
     linear(*L.qkv, L.qkvBias, xn, T, H, qkv, qkvWidth_);
     applyLora(l, qkvParts, xn, H, qkv, qkvWidth_, T, slots);
 
@@ -336,6 +345,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
 
     attention(l, in, t0, T, seqOfToken);
 
+    if (l == gramLayer_) grams_.add(pool_, 1, attn, T, qWidth);
     linear(*L.o, L.oBias, attn, T, qWidth, proj, H);
     applyLora(l, oParts, attn, qWidth, proj, H, T, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
@@ -343,6 +353,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
     });
 
     rmsNormRows(x, T, H, L.postNorm, xn, H, H);
+    if (l == gramLayer_) grams_.add(pool_, 2, xn, T, H);
     linear(*L.gateUp, L.gateUpBias, xn, T, H, gateUp, 2 * I);
     applyLora(l, gateUpParts, xn, H, gateUp, 2 * I, T, slots);
     pool_.parallelFor(T, [&](int64_t a, int64_t b) {
@@ -364,6 +375,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
 #endif
       }
     });
+    if (l == gramLayer_) grams_.add(pool_, 3, act, T, I);
     linear(*L.down, L.downBias, act, T, I, proj, H);
     applyLora(l, downParts, act, I, proj, H, T, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "input_grams.h"
 #include "layout.h"
 #include "linear.h"
 #include "model_shape.h"
@@ -77,6 +78,10 @@ class Model {
 
   size_t kvCacheBytes() const { return kvCache_.size(); }
 
+  /** Calibration: from now on every step adds the Gram sums of `layer`'s linear inputs (layer -1: off), starting from zero. */
+  void captureInputGrams(int layer);
+  const InputGrams& inputGrams() const { return grams_; }
+
  private:
   struct Layer {
     std::vector<float> inputNorm, postNorm, qNorm, kNorm;
@@ -118,6 +123,8 @@ class Model {
   int logitRows_;
   std::vector<SamplingScratch> samplingScratch_;
   std::vector<int32_t> slotOfToken_;
+  int gramLayer_ = -1;
+  InputGrams grams_;
 };
 
 }  // namespace swiftlet

@@ -25,3 +25,9 @@ export interface EngineTokenizer {
   /** Tokens that end generation besides the model's eos ids (a family's chat stop tokens, src/chat/stop-tokens.ts). */
   stopTokenIds?: readonly number[];
 }
+
+/** For runs that count tokens and never read text (benchmarks on random weights, GPTQ calibration). */
+export const NO_TEXT_TOKENIZER: EngineTokenizer = {
+  decode: () => '',
+  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
+};

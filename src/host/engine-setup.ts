@@ -28,12 +28,6 @@ export function randomEngineWeights({ shape, dtype, seed }: RandomWeights): Extr
   return { spec, source, randomSeed: seed };
 }
 
-/** Random-weight models have no tokenizer; a benchmark counts tokens, not text. */
-export const NO_TEXT_TOKENIZER: EngineTokenizer = {
-  decode: () => '',
-  createDetokenizer: () => ({ push: () => '', flush: () => '' }),
-};
-
 const DEFAULT_CPU_KV_CACHE_BYTES = 1 << 30;
 
 export function runnerChoiceOf(options: ModelOptions): RunnerChoice {

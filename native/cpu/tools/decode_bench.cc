@@ -1,20 +1,25 @@
-// The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random bf16 weights, prompt 512,
-// 128 greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node.
+// The workload of bench/cpu-decode.ts (qwen2.5-0.5b shape, random weights, prompt 512, 128
+// greedy tokens, batch 1 and 16) straight on the native Model, for hosts without Node. The
+// linear layers are bf16, or int8 / int4 codes in groups of 32 (symmetric, as q8_0 / q4_0 block
+// them); the embedding / lm_head stays bf16 either way.
 //   g++ -O3 -march=native -std=c++17 -pthread -Inative/cpu -Inative/common native/cpu/tools/decode_bench.cc \
-//       native/cpu/{model,gemm,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/dense.cc \
-//       native/common/{layout,model_shape,native_tensor,slot_shape,step_contract}.cc -o decode_bench && ./decode_bench [threads]
+//       native/cpu/{model,gemm,input_grams,linear,sampling,tensor,thread_pool}.cc native/cpu/formats/*.cc \
+//       native/common/{layout,model_shape,native_tensor,slot_shape,step_contract}.cc -o decode_bench && ./decode_bench [threads] [bf16|int8|int4] [prompt]
 #include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <random>
+#include <string>
+#include <utility>
 
 #include "model.h"
 
 using namespace swiftlet;
 
 namespace {
-constexpr int kPrompt = 512, kGen = 128;
+constexpr int kGen = 128;
+constexpr int64_t kGroup = 32;
 
 using swiftlet_common::Slot;
 
@@ -33,6 +38,23 @@ void setRandom(Model& model, int layer, Slot slot, std::vector<int64_t> shape, b
   tensor.format = "bfloat16";
   tensor.shape = std::move(shape);
   tensor.buffers["weight"] = {reinterpret_cast<const uint8_t*>(bits.data()), bits.size() * 2};
+  model.setTensor(layer, slot, tensor);
+}
+
+// Random codes with one scale per group of 32 and the zero point at mid-range (symmetric).
+void setRandomInt(Model& model, int layer, Slot slot, std::vector<int64_t> shape, int bits, std::mt19937& rng) {
+  const int64_t rows = shape[0], cols = shape[1], groups = cols / kGroup;
+  std::vector<uint8_t> codes(static_cast<size_t>(bits == 8 ? rows * cols : rows * cols / 2));
+  for (auto& b : codes) b = static_cast<uint8_t>(rng());
+  const float zero = bits == 8 ? 128.f : 8.f;
+  std::vector<float> scales(static_cast<size_t>(rows * groups), 0.0346f / zero), zeros(scales.size(), zero);
+  swiftlet_common::TensorView tensor;
+  tensor.format = bits == 8 ? "int8" : "int4";
+  tensor.shape = std::move(shape);
+  tensor.params["groupSize"] = static_cast<double>(kGroup);
+  tensor.buffers["codes"] = {codes.data(), codes.size()};
+  tensor.buffers["scales"] = {reinterpret_cast<const uint8_t*>(scales.data()), scales.size() * 4};
+  tensor.buffers["zeros"] = {reinterpret_cast<const uint8_t*>(zeros.data()), zeros.size() * 4};
   model.setTensor(layer, slot, tensor);
 }
 
@@ -85,8 +107,11 @@ int main(int argc, char** argv) {
   c.tieWordEmbeddings = true, c.qkvBias = true;
   c.rotaryDim = 64;
   for (int i = 0; i < 32; i++) c.invFreq.push_back(1.f / std::pow(1e6f, (2.f * i) / 64.f));
+  const std::string format = argc > 2 ? argv[2] : "bf16";
+  const int kPrompt = argc > 3 ? std::atoi(argv[3]) : 512;
+  const int bits = format == "int8" ? 8 : format == "int4" ? 4 : 0;
   c.maxTokensPerChunk = kPrompt;
-  const int blocksPerSeq = (kPrompt + kGen) / kBlockSize;
+  const int blocksPerSeq = (kPrompt + kGen + kBlockSize - 1) / kBlockSize;
   c.numKvBlocks = 16 * blocksPerSeq;
   c.numThreads = argc > 1 ? std::atoi(argv[1]) : 2;
   Model model(c);
@@ -97,11 +122,12 @@ int main(int argc, char** argv) {
   for (int l = 0; l < c.numLayers; l++) {
     setRandom(model, l, Slot::kInputNorm, {H}, true, rng);
     setRandom(model, l, Slot::kPostNorm, {H}, true, rng);
-    setRandom(model, l, Slot::kQkv, {q + 2 * kv, H}, false, rng);
     setRandom(model, l, Slot::kQkvBias, {q + 2 * kv}, false, rng);
-    setRandom(model, l, Slot::kO, {H, q}, false, rng);
-    setRandom(model, l, Slot::kGateUp, {2 * I, H}, false, rng);
-    setRandom(model, l, Slot::kDown, {H, I}, false, rng);
+    const std::pair<Slot, std::vector<int64_t>> linears[] = {{Slot::kQkv, {q + 2 * kv, H}}, {Slot::kO, {H, q}}, {Slot::kGateUp, {2 * I, H}}, {Slot::kDown, {H, I}}};
+    for (const auto& [slot, shape] : linears) {
+      if (bits) setRandomInt(model, l, slot, shape, bits, rng);
+      else setRandom(model, l, slot, shape, false, rng);
+    }
   }
   model.checkComplete();
   for (int batch : {1, 1, 16}) {
@@ -131,7 +157,7 @@ int main(int argc, char** argv) {
       }
     }
     const double decode = now() - t0;
-    std::printf("batch %2d: pp%d %.1f tok/s, tg%d %.1f tok/s\n", batch, kPrompt, batch * kPrompt / prefill, kGen,
+    std::printf("%s batch %2d: pp%d %.1f tok/s, tg%d %.1f tok/s\n", format.c_str(), batch, kPrompt, batch * kPrompt / prefill, kGen,
                 batch * (kGen - 1) / decode);
   }
 }

@@ -18,9 +18,10 @@ import { randomPrompts, sharegptLikeLengths, type LengthPair } from '../bench/wo
 import { startServer } from '../../server/server.js';
 import { MODEL_FLAGS, modelOptionsFrom, type ModelOptions } from '../model-flags.js';
 import type { EngineStats } from '../../engine/engine.js';
+import { NO_TEXT_TOKENIZER } from '../../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { SamplingParams } from '../../engine/sampling-params.js';
-import { NO_TEXT_TOKENIZER, randomEngineWeights, type RandomWeights } from '../../host/engine-setup.js';
+import { randomEngineWeights, type RandomWeights } from '../../host/engine-setup.js';
 import { ModelHost } from '../../host/model-host.js';
 import { ReplicaSet } from '../../host/replicas/replica-set.js';
 import type { Serving } from '../../host/serving.js';

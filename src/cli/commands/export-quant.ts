@@ -11,12 +11,18 @@ import { tensorProgress } from '../tensor-progress.js';
 
 export const QUANT_FLAGS: FlagSpecs = {
   'quant-bits': { kind: 'string', help: 'write a GPTQ checkpoint with 4- or 8-bit weights to --output DIR' },
-  'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq, awq: not yet)` },
+  'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq: calibrated on the CPU; awq: not yet)` },
   'group-size': { kind: 'string', default: '128', help: '--quant-bits: input columns per scale (32, 64, 128, or -1: one per row)' },
-  dataset: { kind: 'string', help: '--quant-bits: calibration JSONL (gptq; not yet used by rtn)' },
+  dataset: { kind: 'string', help: '--quant-method gptq: calibration JSONL ({"text"}, {"messages"} or {"query", "response"} lines; default: a built-in text set)' },
+  'act-order': { kind: 'boolean', help: '--quant-method gptq: quantize columns by decreasing activation (desc_act, g_idx)' },
 };
 
 const GROUP_SIZES = new Set([-1, 32, 64, 128]);
+
+function layerBar(done: number, total: number, width = 20): string {
+  const filled = Math.round((done / total) * width);
+  return `[${'#'.repeat(filled)}${'.'.repeat(width - filled)}]`;
+}
 
 export async function quantCommand(flags: ParsedFlags): Promise<number> {
   const output = flags['output'] as string | undefined;
@@ -29,12 +35,16 @@ export async function quantCommand(flags: ParsedFlags): Promise<number> {
   if (!GROUP_SIZES.has(groupSize)) throw new UsageError('--group-size must be 32, 64, 128 or -1');
   const modelDir = await resolveModelDir(flags['model'] as string | undefined);
   const progress = tensorProgress();
-  const result = quantizeCheckpoint({
+  const dataset = flags['dataset'] as string | undefined;
+  const result = await quantizeCheckpoint({
     modelDir,
     outputDir: output,
     bits,
     method: method as ExportQuantMethod,
     groupSize: groupSize === -1 ? undefined : groupSize,
+    ...(dataset !== undefined ? { dataset } : {}),
+    actOrder: flags['act-order'] === true,
+    onLayer: (done, total) => console.error(`  GPTQ ${layerBar(done, total)} layer ${done}/${total}, ${progress.elapsedSeconds()} s`),
     onTensor: progress.onTensor,
   });
   const seconds = progress.elapsedSeconds();

@@ -6,7 +6,8 @@
  */
 import { SamplingParams } from '../../engine/sampling-params.js';
 import type { RequestOutput } from '../../engine/output.js';
-import { NO_TEXT_TOKENIZER, randomEngineWeights } from '../engine-setup.js';
+import { NO_TEXT_TOKENIZER } from '../../engine/engine-tokenizer.js';
+import { randomEngineWeights } from '../engine-setup.js';
 import { ModelHost } from '../model-host.js';
 import { ServingEngine } from '../serving-engine.js';
 import { toWireError, type FromReplica, type ToReplica } from './replica-messages.js';

@@ -1,8 +1,8 @@
 /**
  * `swiftlet export --quant-bits 4|8`: a dense checkpoint written as a GPTQ v1 checkpoint (what
  * AutoGPTQ writes and transformers / vLLM load): config.json with quantization_config, the same
- * in quantize_config.json, packed safetensors, the tokenizer files. Round-to-nearest today; GPTQ
- * proper (calibration, error feedback) plugs in as another ProjectionQuantizer.
+ * in quantize_config.json, packed safetensors, the tokenizer files. Round-to-nearest, or GPTQ
+ * proper (gptq-calibration.ts: calibration text through the CPU runner, error feedback).
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,7 +12,11 @@ import { ModelLoadError } from '../errors.js';
 import { DEFAULT_MAX_SHARD_BYTES } from '../merge-lora.js';
 import { SafetensorsCheckpoint } from '../safetensors.js';
 import { SafetensorsWriter, type TensorPlan } from '../safetensors-writer.js';
-import { GptqCheckpointView, gptqQuantizationConfig } from './gptq-checkpoint.js';
+import { architectureOf } from '../arch/registry.js';
+import { loadTokenizer } from '../tokenizer.js';
+import { calibrationSequences, calibrationTexts } from './calibration-data.js';
+import { GptqCheckpointView, gptqQuantizationConfig, type ProjectionQuantizer } from './gptq-checkpoint.js';
+import { gptqQuantizeModel } from './gptq-calibration.js';
 import type { QuantBits } from './quant-config.js';
 import { quantizeRtn, type QuantGrid } from './rtn.js';
 
@@ -27,11 +31,36 @@ export interface QuantizeCheckpointOptions {
   /** Columns per group; undefined: one group per row. */
   groupSize: number | undefined;
   maxShardBytes?: number;
+  /** gptq: calibration JSONL (undefined: the built-in text set). */
+  dataset?: string;
+  /** gptq: quantize columns in order of decreasing Hessian diagonal (desc_act, g_idx). */
+  actOrder?: boolean;
+  numThreads?: number;
+  onLayer?: (done: number, total: number) => void;
   onTensor?: (done: number, total: number) => void;
 }
 
-export function quantizeCheckpoint(options: QuantizeCheckpointOptions): { numTensors: number; bytes: number } {
-  if (options.method !== 'rtn') throw new ModelLoadError(`--quant-method ${options.method} is not implemented yet (rtn is)`);
+/** GPTQ's calibration: sequences of this many tokens, at most this many (AutoGPTQ's examples use 128 x 2048 on a GPU; this runs on the CPU). */
+const CALIBRATION_SEQUENCE_TOKENS = 256;
+const CALIBRATION_SEQUENCES = 64;
+const GPTQ_DAMP_PERCENT = 0.01;
+
+async function projectionQuantizer(options: QuantizeCheckpointOptions, spec: ReturnType<typeof loadModelSpec>, dense: SafetensorsCheckpoint, grid: QuantGrid): Promise<ProjectionQuantizer> {
+  if (options.method === 'rtn') return (weights, shape) => quantizeRtn(weights, shape, grid);
+  const tokenizer = await loadTokenizer(options.modelDir);
+  const sequences = calibrationSequences(calibrationTexts(options.dataset), (text) => tokenizer.encode(text), CALIBRATION_SEQUENCE_TOKENS, CALIBRATION_SEQUENCES);
+  const quantized = await gptqQuantizeModel(spec, dense, {
+    grid, gptq: { dampPercent: GPTQ_DAMP_PERCENT, actOrder: options.actOrder ?? false }, sequences,
+    ...(options.numThreads !== undefined ? { numThreads: options.numThreads } : {}),
+    ...(options.onLayer ? { onLayer: options.onLayer } : {}),
+  });
+  const { checkpoint } = architectureOf(spec);
+  return (_weights, _shape, where) => quantized.get(checkpoint.loraModuleName(where.layer, where.projection))!;
+}
+
+export async function quantizeCheckpoint(options: QuantizeCheckpointOptions): Promise<{ numTensors: number; bytes: number }> {
+  if (options.method === 'awq') throw new ModelLoadError('--quant-method awq is not implemented yet (rtn and gptq are)');
+  if (options.method === 'rtn' && (options.actOrder || options.dataset !== undefined)) throw new ModelLoadError('--act-order and --dataset need --quant-method gptq');
   const spec = loadModelSpec(options.modelDir);
   if (spec.quantization) throw new ModelLoadError(`${options.modelDir} is already quantized (${spec.quantization.method})`);
   const grid: QuantGrid = { bits: options.bits, groupSize: options.groupSize, sym: true };
@@ -39,7 +68,7 @@ export function quantizeCheckpoint(options: QuantizeCheckpointOptions): { numTen
   let writer: SafetensorsWriter | undefined;
   try {
     prepareOutputDir(options.outputDir, [options.modelDir], "the model's");
-    const view = new GptqCheckpointView(spec, dense, grid, (weights, shape) => quantizeRtn(weights, shape, grid));
+    const view = new GptqCheckpointView(spec, dense, grid, await projectionQuantizer(options, spec, dense, grid));
     const plan: TensorPlan[] = view.names().map((name) => ({ name, ...view.info(name) }));
     writer = new SafetensorsWriter(options.outputDir, plan, options.maxShardBytes ?? DEFAULT_MAX_SHARD_BYTES);
     const order = writer.order();
@@ -48,7 +77,7 @@ export function quantizeCheckpoint(options: QuantizeCheckpointOptions): { numTen
       options.onTensor?.(i + 1, order.length);
     }
     writer.finish();
-    const quantizationConfig = gptqQuantizationConfig(grid, false);
+    const quantizationConfig = gptqQuantizationConfig(grid, options.actOrder ?? false);
     const config = JSON.parse(readFileSync(join(options.modelDir, 'config.json'), 'utf8')) as Record<string, unknown>;
     writeFileSync(join(options.outputDir, 'config.json'), `${JSON.stringify({ ...config, quantization_config: quantizationConfig }, null, 2)}\n`);
     writeFileSync(join(options.outputDir, 'quantize_config.json'), `${JSON.stringify(quantizationConfig, null, 2)}\n`);

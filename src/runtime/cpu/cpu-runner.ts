@@ -5,10 +5,10 @@ import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
-import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
-import { KV_BLOCK_SIZE } from '../../model/layout.js';
+import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
+import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
-import { loadCpuAddon, type NativeCpuModel } from './native.js';
+import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './native.js';
 
 export interface CpuRunnerOptions extends RunnerOptions {
   /** Tokens per forward chunk; sizes the scratch buffers. A longer step runs as several chunks. */
@@ -75,6 +75,20 @@ export class CpuRunner implements ModelRunner {
 
   unloadAdapter(slot: number): void {
     this.live().unloadAdapter(slot);
+  }
+
+  /** Calibration (GPTQ export): steps from now on sum X^T X of `layer`'s linear inputs, from zero (-1: off). */
+  captureInputGrams(layer: number): void {
+    this.live().captureInputGrams(layer);
+  }
+
+  inputGrams(): LinearInputGrams {
+    return this.live().inputGrams();
+  }
+
+  /** Swaps one layer's linear weight between steps (GPTQ export: a layer's quantized weights, before the next layer calibrates). */
+  replaceLinear(layer: number, slot: LinearSlot, tensor: TensorData): void {
+    this.live().setTensor(layer, slot, nativeTensorOf(slot, tensor));
   }
 
   dispose(): void {

@@ -34,6 +34,19 @@ export interface NativeCpuModel {
   /** Frees weights and KV cache (after the step in flight, if any). */
   dispose(): void;
   kvCacheBytes(): number;
+  /** Calibration: every later step adds X^T X of `layer`'s linear inputs to sums that start at zero (-1: off). Not during a step. */
+  captureInputGrams(layer: number): void;
+  /** The sums so far, each [width, width] row-major, and the tokens they cover. Not during a step. */
+  inputGrams(): LinearInputGrams;
+}
+
+/** Sums of X^T X over the rows fed to one layer's linear slots (GPTQ's Hessians are 2 / rows times them). */
+export interface LinearInputGrams {
+  rows: number;
+  qkv: Float64Array;
+  o: Float64Array;
+  gateUp: Float64Array;
+  down: Float64Array;
 }
 
 export interface NativeCpuAddon {

@@ -16,6 +16,7 @@ import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer.js';
+import { OffloadedEncoder } from './offloaded-encoder.js';
 import type { PromptContext } from '../protocol/prepare.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import type { AdapterEntry, AdapterRegistry } from './adapters.js';
@@ -49,6 +50,9 @@ async function loadChatTemplate(
 }
 
 export class ModelHost {
+  /** Prompt text to ids off the event loop when it is long. */
+  private readonly encoder: OffloadedEncoder;
+
   private constructor(
     readonly modelDir: string,
     readonly servedModelName: string,
@@ -59,7 +63,9 @@ export class ModelHost {
     readonly serving: ServingEngine,
     readonly maxModelLen: number,
     readonly samplingDefaults: SamplingDefaults,
-  ) {}
+  ) {
+    this.encoder = new OffloadedEncoder(tokenizer, modelDir);
+  }
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
     const { dir: modelDir, modelType, source } = await resolveModel(options.model, options.hub === undefined ? {} : { hub: options.hub });
@@ -113,6 +119,7 @@ export class ModelHost {
   promptContext(): PromptContext {
     return {
       tokenizer: this.tokenizer,
+      encode: this.encoder.encode,
       chatTemplate: this.chatTemplate,
       maxModelLen: this.maxModelLen,
       modelVocabSize: this.spec.vocabSize,
@@ -133,6 +140,7 @@ export class ModelHost {
 
   /** Frees the model at once (after the server or batch has settled its requests). */
   dispose(): void {
+    this.encoder.dispose();
     this.serving.dispose();
   }
 }

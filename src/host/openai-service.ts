@@ -128,7 +128,7 @@ export class OpenAIService {
 
   async completion(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(completionRequestSchema, rawBody);
-    const prompts = prepareCompletion(body, this.host.promptContext());
+    const prompts = await prepareCompletion(body, this.host.promptContext());
     const n = body.n ?? 1;
     const options = this.renderOptions('cmpl', body.model, body.return_tokens_as_token_ids ?? false);
     const submitted = this.submit(prompts, body.model, signal);
@@ -141,7 +141,7 @@ export class OpenAIService {
 
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(chatCompletionRequestSchema, rawBody);
-    const prompt = prepareChat(body, this.host.promptContext());
+    const prompt = await prepareChat(body, this.host.promptContext());
     const numTop = body.top_logprobs ?? 0;
     const options = this.renderOptions('chatcmpl', body.model, body.return_tokens_as_token_ids ?? false);
     const submitted = this.submit([prompt], body.model, signal);
@@ -209,7 +209,7 @@ export class OpenAIService {
   }
 
   /** vLLM's /tokenize: a completion prompt or chat messages to token ids. */
-  tokenize(rawBody: unknown): Json {
+  async tokenize(rawBody: unknown): Promise<Json> {
     const isChat = rawBody !== null && typeof rawBody === 'object' && 'messages' in rawBody;
     const { tokenizer, maxModelLen } = this.host;
     let ids: number[];
@@ -219,12 +219,12 @@ export class OpenAIService {
       this.checkModel(body.model);
       const text = renderChatPrompt(body, this.host.promptContext());
       // NOTE: a template writes its own special tokens, so none are added by default (as vLLM).
-      ids = encodeWithinContext(tokenizer, text, maxModelLen, body.add_special_tokens ?? false, 'messages');
+      ids = await encodeWithinContext(this.host.promptContext().encode, text, maxModelLen, body.add_special_tokens ?? false, 'messages');
       returnTokenStrs = body.return_token_strs ?? false;
     } else {
       const body = parse(tokenizeCompletionSchema, rawBody);
       this.checkModel(body.model);
-      ids = encodeWithinContext(tokenizer, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
+      ids = await encodeWithinContext(this.host.promptContext().encode, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
       returnTokenStrs = body.return_token_strs ?? false;
     }
     const tokenStrs = returnTokenStrs ? ids.map((id) => tokenizer.idToToken(id) ?? null) : null;

@@ -10,11 +10,13 @@ import { SamplingParams, type SamplingParamsInit } from '../engine/sampling-para
 import type { SamplingDefaults } from '../model/generation-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { badRequest } from './errors.js';
-import { checkPromptChars, encodeWithinContext } from './prompt-size.js';
+import { checkPromptChars, encodeWithinContext, type PromptEncoder } from './prompt-size.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
 
 export interface PromptContext {
   tokenizer: Tokenizer;
+  /** Text to ids; long texts off the event loop. */
+  encode: PromptEncoder;
   chatTemplate: ChatTemplate;
   maxModelLen: number;
   /** The model's embedding rows (may exceed the tokenizer's count); prompt ids must be below it. */
@@ -105,7 +107,7 @@ function checkTokenIds(ids: number[], vocabSize: number, param: string): void {
 }
 
 /** One PreparedPrompt per prompt of the request (a list of prompts gives several). */
-export function prepareCompletion(body: CompletionRequest, context: PromptContext): PreparedPrompt[] {
+export async function prepareCompletion(body: CompletionRequest, context: PromptContext): Promise<PreparedPrompt[]> {
   if (body.suffix) throw badRequest('suffix is not supported', 'suffix');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== (body.n ?? 1)) {
     throw badRequest('best_of other than n is not supported', 'best_of');
@@ -114,9 +116,9 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
   const prompt = body.prompt;
   let prompts: { ids: number[]; text: string }[];
   if (typeof prompt === 'string') {
-    prompts = [{ ids: encodeWithinContext(tokenizer, prompt, context.maxModelLen, true, 'prompt'), text: prompt }];
+    prompts = [{ ids: await encodeWithinContext(context.encode, prompt, context.maxModelLen, true, 'prompt'), text: prompt }];
   } else if (prompt.length > 0 && typeof prompt[0] === 'string') {
-    prompts = (prompt as string[]).map((text) => ({ ids: encodeWithinContext(tokenizer, text, context.maxModelLen, true, 'prompt'), text }));
+    prompts = await Promise.all((prompt as string[]).map(async (text) => ({ ids: await encodeWithinContext(context.encode, text, context.maxModelLen, true, 'prompt'), text })));
   } else if (prompt.length > 0 && typeof prompt[0] === 'number') {
     const ids = prompt as number[];
     checkTokenIds(ids, context.modelVocabSize, 'prompt');
@@ -166,13 +168,13 @@ export function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptCon
   }
 }
 
-export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
+export async function prepareChat(body: ChatCompletionRequest, context: PromptContext): Promise<PreparedPrompt> {
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
     throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
   }
   const text = renderChatPrompt(body, context);
   // NOTE: the template already wrote every special token, so none are added (as vLLM).
-  const ids = encodeWithinContext(context.tokenizer, text, context.maxModelLen, false, 'messages');
+  const ids = await encodeWithinContext(context.encode, text, context.maxModelLen, false, 'messages');
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;

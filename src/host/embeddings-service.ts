@@ -19,7 +19,7 @@ export async function createEmbeddings(host: ModelHost, rawBody: unknown, signal
   const request = parseEmbeddingsRequest(rawBody);
   const adapter = host.resolveModel(request.model);
   if (adapter === undefined) throw modelNotFound(String(request.model));
-  const prompts = embeddingPrompts(request, { tokenizer: host.tokenizer, maxModelLen: host.maxModelLen, modelVocabSize: host.spec.vocabSize, hiddenSize: host.spec.hiddenSize });
+  const prompts = await embeddingPrompts(request, { encode: host.promptContext().encode, maxModelLen: host.maxModelLen, modelVocabSize: host.spec.vocabSize, hiddenSize: host.spec.hiddenSize });
   const params = new SamplingParams({ maxTokens: 1, temperature: 0 });
   const submissions = host.serving.submitAll(
     prompts.map((promptTokenIds) => ({ promptTokenIds, params, adapter, signal, pooling: host.pooling })),

@@ -20,6 +20,7 @@ import { ModelLoadError } from '../model/errors.js';
 import { loadSamplingDefaults, type SamplingDefaults } from '../model/generation-config.js';
 import type { ModelSpec } from '../model/spec.js';
 import { loadTokenizer, type Tokenizer } from '../model/tokenizer.js';
+import { OffloadedEncoder } from './offloaded-encoder.js';
 import type { PromptContext } from '../protocol/prepare.js';
 import { KV_BLOCK_SIZE, type ModelRunner } from '../runtime/types.js';
 import type { AdapterEntry, AdapterRegistry } from './adapters.js';
@@ -68,6 +69,9 @@ function describeServing(serving: Serving, options: ModelOptions): string {
 }
 
 export class ModelHost {
+  /** Prompt text to ids off the event loop when it is long. */
+  private readonly encoder: OffloadedEncoder;
+
   private constructor(
     readonly modelDir: string,
     readonly servedModelName: string,
@@ -80,7 +84,9 @@ export class ModelHost {
     readonly samplingDefaults: SamplingDefaults,
     /** How embeddings pool the prompt's final hidden states. */
     readonly pooling: PoolingMode,
-  ) {}
+  ) {
+    this.encoder = new OffloadedEncoder(tokenizer, modelDir);
+  }
 
   static async load(options: ModelOptions, log: Logger = () => {}): Promise<ModelHost> {
     const { dir: modelDir, modelType, source } = await resolveModel(options.model, options.hub === undefined ? {} : { hub: options.hub });
@@ -139,6 +145,7 @@ export class ModelHost {
   promptContext(): PromptContext {
     return {
       tokenizer: this.tokenizer,
+      encode: this.encoder.encode,
       chatTemplate: this.chatTemplate,
       chatInput: chatInputBuilder(this.tokenizer),
       maxModelLen: this.maxModelLen,
@@ -160,6 +167,7 @@ export class ModelHost {
 
   /** Frees the model at once (after the server or batch has settled its requests). */
   dispose(): void {
+    this.encoder.dispose();
     this.serving.dispose();
   }
 }

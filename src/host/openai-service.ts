@@ -127,7 +127,7 @@ export class OpenAIService {
 
   async completion(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(completionRequestSchema, rawBody);
-    const prompts = prepareCompletion(body, this.host.promptContext());
+    const prompts = await prepareCompletion(body, this.host.promptContext());
     const n = body.n ?? 1;
     const options = this.renderOptions('cmpl', body.model, body.return_tokens_as_token_ids ?? false);
     await this.checkStructuredOutput(prompts[0] as PreparedPrompt);
@@ -143,7 +143,7 @@ export class OpenAIService {
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(chatCompletionRequestSchema, rawBody);
     const agent = parseChatAgentRequest(rawBody, this.agent);
-    const prompt = prepareChat(body, this.host.promptContext());
+    const prompt = await prepareChat(body, this.host.promptContext());
     const numTop = body.top_logprobs ?? 0;
     const options = this.renderOptions('chatcmpl', body.model, body.return_tokens_as_token_ids ?? false);
     await this.checkStructuredOutput(prompt);
@@ -230,7 +230,7 @@ export class OpenAIService {
   }
 
   /** vLLM's /tokenize: a completion prompt or chat messages to token ids. */
-  tokenize(rawBody: unknown): Json {
+  async tokenize(rawBody: unknown): Promise<Json> {
     const isChat = rawBody !== null && typeof rawBody === 'object' && 'messages' in rawBody;
     const { tokenizer, maxModelLen } = this.host;
     let ids: number[];
@@ -238,12 +238,12 @@ export class OpenAIService {
     if (isChat) {
       const body = parse(tokenizeChatSchema, rawBody);
       this.checkModel(body.model);
-      ids = chatPrompt(body, this.host.promptContext(), body.add_special_tokens ?? false).ids;
+      ids = (await chatPrompt(body, this.host.promptContext(), body.add_special_tokens ?? false)).ids;
       returnTokenStrs = body.return_token_strs ?? false;
     } else {
       const body = parse(tokenizeCompletionSchema, rawBody);
       this.checkModel(body.model);
-      ids = encodeWithinContext(tokenizer, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
+      ids = await encodeWithinContext(this.host.promptContext().encode, body.prompt, maxModelLen, body.add_special_tokens ?? true, 'prompt');
       returnTokenStrs = body.return_token_strs ?? false;
     }
     const tokenStrs = returnTokenStrs ? ids.map((id) => tokenizer.idToToken(id) ?? null) : null;

@@ -6,9 +6,8 @@
  * bytes, which the openai client asks for by default and decodes.
  */
 import { z } from 'zod';
-import type { Tokenizer } from '../model/tokenizer.js';
 import { badRequest, fromZodError } from './errors.js';
-import { encodeWithinContext } from './prompt-size.js';
+import { encodeWithinContext, type PromptEncoder } from './prompt-size.js';
 
 const tokenIds = z.array(z.number().int().min(0)).min(1);
 
@@ -29,20 +28,21 @@ export function parseEmbeddingsRequest(body: unknown): EmbeddingsRequest {
 }
 
 export interface EmbeddingContext {
-  tokenizer: Tokenizer;
+  /** Text to ids; long texts off the event loop. */
+  encode: PromptEncoder;
   maxModelLen: number;
   modelVocabSize: number;
   hiddenSize: number;
 }
 
 /** One prompt per input; texts get the tokenizer's special tokens (an embedder's EOS marks the pooled token). */
-export function embeddingPrompts(request: EmbeddingsRequest, context: EmbeddingContext): number[][] {
+export async function embeddingPrompts(request: EmbeddingsRequest, context: EmbeddingContext): Promise<number[][]> {
   const { input } = request;
   if (request.dimensions != null && request.dimensions > context.hiddenSize) {
     throw badRequest(`dimensions must be at most the model's ${context.hiddenSize}`, 'dimensions');
   }
   const texts = typeof input === 'string' ? [input] : typeof input[0] === 'string' ? (input as string[]) : null;
-  if (texts !== null) return texts.map((text) => encodeWithinContext(context.tokenizer, text, context.maxModelLen, true, 'input'));
+  if (texts !== null) return Promise.all(texts.map((text) => encodeWithinContext(context.encode, text, context.maxModelLen, true, 'input')));
   const lists = typeof input[0] === 'number' ? [input as number[]] : (input as number[][]);
   for (const ids of lists) {
     if (ids.length >= context.maxModelLen) throw badRequest(`an input has ${ids.length} tokens; this model's maximum context length is ${context.maxModelLen}`, 'input');

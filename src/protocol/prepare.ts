@@ -15,12 +15,14 @@ import type { StructuredOutputSpec } from '../engine/structured/spec.js';
 import { agentFieldProblem, type AgentChatFields } from './agent-schemas.js';
 import { badRequest } from './errors.js';
 import { invalidRequest, OpenAIError } from './openai-error.js';
-import { checkPromptChars, encodeWithinContext } from './prompt-size.js';
+import { checkPromptChars, encodeWithinContext, type PromptEncoder } from './prompt-size.js';
 import type { ChatCompletionRequest, CompletionRequest } from './schemas.js';
 import { structuredOutputOf } from './structured-output-request.js';
 
 export interface PromptContext {
   tokenizer: Tokenizer;
+  /** Text to ids; long texts off the event loop. */
+  encode: PromptEncoder;
   chatTemplate: ChatTemplate;
   /** Builds chat prompts as ids instead of chatTemplate, for a family whose own code does (ChatGLM3). */
   chatInput?: ChatInputBuilder | undefined;
@@ -132,7 +134,7 @@ function checkTokenIds(ids: number[], vocabSize: number, param: string): void {
 }
 
 /** One PreparedPrompt per prompt of the request (a list of prompts gives several). */
-export function prepareCompletion(body: CompletionRequest, context: PromptContext): PreparedPrompt[] {
+export async function prepareCompletion(body: CompletionRequest, context: PromptContext): Promise<PreparedPrompt[]> {
   if (body.suffix) throw badRequest('suffix is not supported', 'suffix');
   if (body.best_of !== undefined && body.best_of !== null && body.best_of !== (body.n ?? 1)) {
     throw badRequest('best_of other than n is not supported', 'best_of');
@@ -141,9 +143,9 @@ export function prepareCompletion(body: CompletionRequest, context: PromptContex
   const prompt = body.prompt;
   let prompts: { ids: number[]; text: string }[];
   if (typeof prompt === 'string') {
-    prompts = [{ ids: encodeWithinContext(tokenizer, prompt, context.maxModelLen, true, 'prompt'), text: prompt }];
+    prompts = [{ ids: await encodeWithinContext(context.encode, prompt, context.maxModelLen, true, 'prompt'), text: prompt }];
   } else if (prompt.length > 0 && typeof prompt[0] === 'string') {
-    prompts = (prompt as string[]).map((text) => ({ ids: encodeWithinContext(tokenizer, text, context.maxModelLen, true, 'prompt'), text }));
+    prompts = await Promise.all((prompt as string[]).map(async (text) => ({ ids: await encodeWithinContext(context.encode, text, context.maxModelLen, true, 'prompt'), text })));
   } else if (prompt.length > 0 && typeof prompt[0] === 'number') {
     const ids = prompt as number[];
     checkTokenIds(ids, context.modelVocabSize, 'prompt');
@@ -210,8 +212,8 @@ function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, '
  * A chat prompt's ids and text: built by the family's own input builder, or rendered by the chat
  * template and encoded. A template writes its own special tokens, so by default none are added (as vLLM).
  */
-export function chatPrompt(body: ChatPromptFields, context: PromptContext, addSpecialTokens = false): { ids: number[]; text: string } {
-  const { chatInput, tokenizer, maxModelLen } = context;
+export async function chatPrompt(body: ChatPromptFields, context: PromptContext, addSpecialTokens = false): Promise<{ ids: number[]; text: string }> {
+  const { chatInput, tokenizer, maxModelLen, encode } = context;
   if (chatInput) {
     const messages = flatMessages(body, maxModelLen);
     let ids: number[];
@@ -224,15 +226,15 @@ export function chatPrompt(body: ChatPromptFields, context: PromptContext, addSp
     return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
   }
   const text = renderChatPrompt(body, context);
-  return { ids: encodeWithinContext(tokenizer, text, maxModelLen, addSpecialTokens, 'messages'), text };
+  return { ids: await encodeWithinContext(encode, text, maxModelLen, addSpecialTokens, 'messages'), text };
 }
 
-export function prepareChat(body: ChatCompletionRequest, context: PromptContext): PreparedPrompt {
+export async function prepareChat(body: ChatCompletionRequest, context: PromptContext): Promise<PreparedPrompt> {
   if (body.top_logprobs !== undefined && body.top_logprobs !== null && !body.logprobs) {
     throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
   }
   const structured = structuredOutputOfBody(body);
-  const { ids, text } = chatPrompt(body, context);
+  const { ids, text } = await chatPrompt(body, context);
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;

@@ -6,10 +6,12 @@
  * longest is 128 bytes, and a UTF-16 string is never longer than its UTF-8 bytes), so a text
  * longer than maxModelLen * MAX_CHARS_PER_TOKEN has more tokens than the context holds.
  */
-import type { Tokenizer } from '../model/tokenizer.js';
 import { badRequest } from './errors.js';
 
 export const MAX_CHARS_PER_TOKEN = 128;
+
+/** Prompt text to token ids (the server's may run in a worker thread, so it answers later). */
+export type PromptEncoder = (text: string, addSpecialTokens: boolean) => Promise<number[]>;
 
 export function maxPromptChars(maxModelLen: number): number {
   return maxModelLen * MAX_CHARS_PER_TOKEN;
@@ -27,7 +29,7 @@ export function checkPromptChars(numChars: number, maxModelLen: number, param: s
 }
 
 /** The text's token ids, or a 400 when it is too long to fit the context whatever its tokens. */
-export function encodeWithinContext(tokenizer: Tokenizer, text: string, maxModelLen: number, addSpecialTokens: boolean, param: string): number[] {
+export async function encodeWithinContext(encode: PromptEncoder, text: string, maxModelLen: number, addSpecialTokens: boolean, param: string): Promise<number[]> {
   checkPromptChars(text.length, maxModelLen, param);
-  return tokenizer.encode(text, { addSpecialTokens });
+  return encode(text, addSpecialTokens);
 }

@@ -122,7 +122,7 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
     ['/v1/embeddings', [post(true, async (context) => sendResult(context, { kind: 'json', body: await createEmbeddings(service.host, await body(context), context.signal) }))]],
     ['/v1/responses', [post(true, async (context) => sendResult(context, await createResponse(service, await body(context), context.signal)))]],
-    ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: service.tokenize(await body(context)) }))]],
+    ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: await service.tokenize(await body(context)) }))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],
     ...loraRoutes,
   ]);

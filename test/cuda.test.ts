@@ -38,6 +38,7 @@ import { CudaRunner, type CudaRunnerOptions } from '../src/runtime/cuda/cuda-run
 import { cudaAvailability, loadCudaAddon } from '../src/runtime/cuda/native.js';
 import type { StepOutput } from '../src/runtime/types.js';
 import { FakeTokenizer } from './helpers/fake-runner.js';
+import { logSoftmaxOfTiedLogits, readEmbeddingMatrix } from './helpers/tied-logits.js';
 import { fixtureDir } from './helpers/paths.js';
 
 const LOGPROB_TOLERANCE = 5e-2;
@@ -256,6 +257,22 @@ describe('cuda runner (tiny-qwen2)', { skip: skipReason }, () => {
       console.log(`# transformers bf16 itself vs fp32: mean ${peerMean.toFixed(5)}, worst ${peerWorst.toFixed(4)}`);
       assert.ok(mean <= peerMean, `mean error ${mean} above transformers bf16's own ${peerMean}`);
       assert.ok(worst <= Math.max(peerWorst, 0.25), `worst error ${worst} above transformers bf16's own ${peerWorst}`);
+    }
+  });
+
+  test('final hidden states (hiddenStateRows): log_softmax(E · h) gives transformers fp32 next-token logprobs', async () => {
+    const embeddingMatrix = readEmbeddingMatrix(MODEL_DIR);
+    for (const ref of fixture.logprobs.slice(0, 3)) {
+      const pool = new ManualBlockPool(runner.numKvBlocks);
+      const entries: ManualStepEntry[] = [{ seq: new ManualSequence(ref.ids), numTokens: ref.ids.length, sample: false }];
+      const batch = buildStepBatch(pool, entries);
+      const out = await runner.execute({ ...batch, hiddenStateRows: Int32Array.of(ref.ids.length - 1, 0) });
+      const H = runner.spec.hiddenSize;
+      assert.equal(out.hiddenStates.length, 2 * H, 'one row of hiddenSize per row asked');
+      const logprobs = logSoftmaxOfTiedLogits(embeddingMatrix, out.hiddenStates.subarray(0, H));
+      for (const [id, want] of ref.next_top) {
+        assert.ok(Math.abs((logprobs[id] as number) - want) <= 0.25 + 0.01 * Math.abs(want), `${ref.ids.length} tokens: token ${id} ${logprobs[id]} vs ${want}`);
+      }
     }
   });
 

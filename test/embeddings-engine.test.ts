@@ -1,8 +1,7 @@
 /**
  * Final hidden states from the CPU forward pass, pooled by the engine, checked against
- * transformers without trusting our own logits: the fixture ties its embeddings, so the
- * reference's next-token log-softmax after a sequence must equal log_softmax(E · h) for the
- * last-token state h we return (E read from the checkpoint here). Steps are chunked (32 tokens)
+ * transformers without trusting our own logits (helpers/tied-logits.ts: log_softmax(E · h)
+ * must give the reference's next-token logprobs). Steps are chunked (32 tokens)
  * so pooling spans several prefill steps. Mean pooling equals the mean of every prefix's last
  * state (a causal model's state at position i sees only tokens 0..i).
  */
@@ -11,17 +10,15 @@ import { after, before, test } from 'node:test';
 import type { PoolingMode } from '../src/model/pooling-config.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { ModelHost } from '../src/host/model-host.js';
-import { SafetensorsCheckpoint, toFloat32 } from '../src/model/safetensors.js';
 import { fixtureModelOptions, MODEL_DIR, reference } from './helpers/live-server.js';
+import { logSoftmaxOfTiedLogits, readEmbeddingMatrix } from './helpers/tied-logits.js';
 
 let host: ModelHost;
 let embeddingMatrix: Float32Array;
 
 before(async () => {
   host = await ModelHost.load(fixtureModelOptions({ loraModules: [], maxNumBatchedTokens: 32, enableChunkedPrefill: true }));
-  const checkpoint = SafetensorsCheckpoint.open(MODEL_DIR);
-  embeddingMatrix = toFloat32(checkpoint.read('model.embed_tokens.weight'));
-  checkpoint.close();
+  embeddingMatrix = readEmbeddingMatrix(MODEL_DIR);
 });
 
 after(() => {
@@ -36,26 +33,12 @@ async function embed(ids: readonly number[], pooling: PoolingMode): Promise<Floa
   return embedding;
 }
 
-function logSoftmaxOfTiedLogits(h: Float32Array): Float64Array {
-  const H = h.length;
-  const V = embeddingMatrix.length / H;
-  const logits = new Float64Array(V);
-  for (let v = 0; v < V; v++) {
-    let dot = 0;
-    for (let i = 0; i < H; i++) dot += (embeddingMatrix[v * H + i] as number) * (h[i] as number);
-    logits[v] = dot;
-  }
-  const max = logits.reduce((m, x) => Math.max(m, x), -Infinity);
-  const lse = max + Math.log(logits.reduce((sum, x) => sum + Math.exp(x - max), 0));
-  return logits.map((x) => x - lse);
-}
-
 test('last-token hidden state: E · h reproduces the reference next-token logprobs (7 and 130 tokens, chunked)', async () => {
   for (const ref of [reference.logprobs[0], reference.logprobs[2]]) {
     assert.ok(ref);
     const h = await embed(ref.ids, 'last');
     assert.equal(h.length, host.spec.hiddenSize);
-    const logprobs = logSoftmaxOfTiedLogits(h);
+    const logprobs = logSoftmaxOfTiedLogits(embeddingMatrix, h);
     for (const [id, want] of ref.next_top) {
       assert.ok(Math.abs((logprobs[id] as number) - want) < 2e-3, `${ref.ids.length} tokens: token ${id} logprob ${logprobs[id]} vs ${want}`);
     }

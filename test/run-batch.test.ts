@@ -73,7 +73,8 @@ describe('swiftlet run-batch on the fixture model', () => {
   reference.lora.a.raw.forEach((r, i) => lines.push(line(`lora-raw-${i}`, '/v1/completions', { model: 'lora-a', prompt: r.prompt_ids, max_tokens: 32, temperature: 0, logprobs: 0, return_tokens_as_token_ids: true })));
   reference.lora.a.logprobs.forEach((l, i) => lines.push(teacherForced(`lora-tf-${i}`, l.ids, 'lora-a')));
   lines.push('{"custom_id": "broken", "method": "POST", ');
-  lines.push(line('bad-url', '/v1/embeddings', { input: 'x' }));
+  lines.push(line('bad-url', '/v1/audio/speech', { input: 'x' }));
+  lines.push(line('embedding', '/v1/embeddings', { input: ['hello', 'world'], dimensions: 8 }));
   lines.push(line('negative-max-tokens', '/v1/completions', { prompt: 'hi', max_tokens: -1 }));
   lines.push(line('unknown-model', '/v1/completions', { model: 'nope', prompt: 'hi' }));
   lines.push(line('seeded', '/v1/completions', { prompt: 'The quick brown fox', max_tokens: 8, temperature: 1, seed: 7 }));
@@ -134,6 +135,13 @@ describe('swiftlet run-batch on the fixture model', () => {
       assertGreedyMatches(tokens.map(tokenIdOf), ref, `lora-raw-${i}`);
     });
     reference.lora.a.logprobs.forEach((ref, i) => checkTeacherForced(body(`lora-tf-${i}`), ref, `lora-tf-${i}`));
+  });
+
+  test('an embeddings line answers as /v1/embeddings does', () => {
+    const b = body('embedding');
+    assert.deepEqual(b['data'].map((entry: Json) => [entry['index'], entry['embedding'].length]), [[0, 8], [1, 8]]);
+    const norm = Math.hypot(...(b['data'][0]['embedding'] as number[]));
+    assert.ok(Math.abs(norm - 1) < 1e-5);
   });
 
   test('bad lines get error lines naming the problem; the others run', () => {

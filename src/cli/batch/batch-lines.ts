@@ -4,12 +4,13 @@
  * that cannot run is answered with an error line naming its line number.
  */
 import { randomUUID } from 'node:crypto';
+import { createEmbeddings } from '../../host/embeddings-service.js';
 import type { OpenAIService, Json } from '../../host/openai-service.js';
 import { badRequest } from '../../protocol/errors.js';
 import { OpenAIError, toOpenAIError } from '../../protocol/openai-error.js';
 import type { NumberedLine } from './input-lines.js';
 
-const ENDPOINTS = ['/v1/completions', '/v1/chat/completions'] as const;
+const ENDPOINTS = ['/v1/completions', '/v1/chat/completions', '/v1/embeddings'] as const;
 type Endpoint = (typeof ENDPOINTS)[number];
 
 export interface BatchLine {
@@ -66,16 +67,23 @@ export function isFailed(result: Json): boolean {
   return result['error'] !== null;
 }
 
+/** The response body the server would send for this endpoint (never a stream: stream is forced off). */
+async function answerBody(url: Endpoint, body: Json, service: OpenAIService, signal: AbortSignal): Promise<Json> {
+  if (url === '/v1/embeddings') return createEmbeddings(service.host, body, signal);
+  const result = url === '/v1/completions' ? await service.completion(body, signal) : await service.chat(body, signal);
+  if (result.kind !== 'json') throw new Error('unexpected stream');
+  return result.body;
+}
+
 export async function answerBatchLine(line: BatchLine, service: OpenAIService, signal: AbortSignal): Promise<Json> {
   if ('problem' in line.request) return errorResult(line.customId, line.request.problem);
   const { url, body } = line.request;
   try {
-    const result = url === '/v1/completions' ? await service.completion(body, signal) : await service.chat(body, signal);
-    if (result.kind !== 'json') throw new Error('unexpected stream');
+    const answer = await answerBody(url, body, service, signal);
     return {
       id: resultId(),
       custom_id: line.customId,
-      response: { status_code: 200, request_id: result.body['id'] ?? null, body: result.body },
+      response: { status_code: 200, request_id: answer['id'] ?? null, body: answer },
       error: null,
     };
   } catch (error) {

@@ -6,6 +6,10 @@
 import assert from 'node:assert/strict';
 import { join } from 'node:path';
 import { test } from 'node:test';
+import { parseFlags } from '../src/cli/args.js';
+import { MODEL_FLAGS, modelOptionsFrom } from '../src/cli/model-flags.js';
+import { SamplingParams } from '../src/engine/sampling-params.js';
+import { ModelHost } from '../src/host/model-host.js';
 import { loadModelSpec } from '../src/model/config.js';
 import { RequestTooLongError } from '../src/engine/errors.js';
 import { checkDynamicNtkPrompt } from '../src/engine/dynamic-ntk-limit.js';
@@ -29,10 +33,19 @@ test('a chat reference decodes past seq_length, so log-n scaling is exercised', 
   assert.ok(longest > SEQ_LENGTH + 1, `longest chat reaches ${longest} tokens`);
 });
 
-test('a prompt past seq_length is refused while dynamic NTK is on, not run with the wrong rotary base', () => {
+test('a prompt past seq_length is refused while dynamic NTK is on, not run with the wrong rotary base', async () => {
   const spec = loadModelSpec(join(fixtureDir, 'tiny-qwen1'));
-  checkDynamicNtkPrompt(spec, SEQ_LENGTH);
-  assert.throws(() => checkDynamicNtkPrompt(spec, SEQ_LENGTH + 1), (error) => error instanceof RequestTooLongError && /use_dynamic_ntk/.test(error.message));
   const { dynamicNtkContext: _, ...withoutNtk } = spec.rope;
   checkDynamicNtkPrompt({ ...spec, rope: withoutNtk }, SEQ_LENGTH + 1);
+  const { flags } = parseFlags(['--model', join(fixtureDir, 'tiny-qwen1'), '--device', 'cpu', '--kv-cache-memory', '4MiB'], MODEL_FLAGS);
+  const host = await ModelHost.load(modelOptionsFrom(flags));
+  try {
+    const add = (length: number) => host.engine.add({ requestId: `ntk-${length}`, promptTokenIds: Array.from({ length }, (_, i) => 100 + i), params: new SamplingParams({ maxTokens: 1 }) });
+    assert.throws(() => add(SEQ_LENGTH + 1), (error) => error instanceof RequestTooLongError && /use_dynamic_ntk/.test(error.message));
+    for await (const _output of add(SEQ_LENGTH)) {
+      // NOTE: a prompt of seq_length tokens runs (alpha 1), to its one token.
+    }
+  } finally {
+    host.dispose();
+  }
 });

@@ -26,6 +26,33 @@ const QWEN2_COMMON: Json = {
   eos_token_id: 151645,
 };
 
+const QWEN1_COMMON: Json = {
+  architectures: ['QWenLMHeadModel'],
+  model_type: 'qwen',
+  rotary_emb_base: 10000,
+  rotary_pct: 1.0,
+  layer_norm_epsilon: 1e-6,
+  no_bias: true,
+  use_dynamic_ntk: true,
+  use_logn_attn: true,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+};
+
+const CHATGLM3_COMMON: Json = {
+  architectures: ['ChatGLMModel'],
+  model_type: 'chatglm',
+  multi_query_attention: true,
+  multi_query_group_num: 2,
+  layernorm_epsilon: 1e-5,
+  add_qkv_bias: true,
+  add_bias_linear: false,
+  rmsnorm: true,
+  original_rope: true,
+  tie_word_embeddings: false,
+  torch_dtype: 'bfloat16',
+};
+
 /** config.json of each named shape (the published models' sizes). */
 export const RANDOM_MODEL_CONFIGS: Record<string, Json> = {
   'qwen2.5-0.5b': {
@@ -92,8 +119,7 @@ export const RANDOM_MODEL_CONFIGS: Record<string, Json> = {
   },
   // NOTE: the two families with their own config keys, at their published 7B/6B sizes (bench shapes).
   'qwen-7b': {
-    architectures: ['QWenLMHeadModel'],
-    model_type: 'qwen',
+    ...QWEN1_COMMON,
     hidden_size: 4096,
     num_hidden_layers: 32,
     num_attention_heads: 32,
@@ -102,35 +128,42 @@ export const RANDOM_MODEL_CONFIGS: Record<string, Json> = {
     vocab_size: 151936,
     seq_length: 8192,
     max_position_embeddings: 8192,
-    rotary_emb_base: 10000,
-    rotary_pct: 1.0,
-    layer_norm_epsilon: 1e-6,
-    no_bias: true,
-    use_dynamic_ntk: true,
-    use_logn_attn: true,
-    tie_word_embeddings: false,
-    torch_dtype: 'bfloat16',
     eos_token_id: 151643,
   },
   'chatglm3-6b': {
-    architectures: ['ChatGLMModel'],
-    model_type: 'chatglm',
+    ...CHATGLM3_COMMON,
     hidden_size: 4096,
     num_layers: 28,
     num_attention_heads: 32,
     kv_channels: 128,
-    multi_query_attention: true,
-    multi_query_group_num: 2,
     ffn_hidden_size: 13696,
     padded_vocab_size: 65024,
     seq_length: 8192,
-    layernorm_epsilon: 1e-5,
-    add_qkv_bias: true,
-    add_bias_linear: false,
-    rmsnorm: true,
-    original_rope: true,
-    tie_word_embeddings: false,
-    torch_dtype: 'bfloat16',
+    eos_token_id: 2,
+  },
+  // NOTE: tiny shapes of the same two at a head_dim the CUDA kernels take (the fixtures' 8 is below their 16),
+  // seq_length 32 so that log-n scaling starts within a short test.
+  'qwen1-tiny': {
+    ...QWEN1_COMMON,
+    hidden_size: 64,
+    num_hidden_layers: 2,
+    num_attention_heads: 4,
+    kv_channels: 16,
+    intermediate_size: 192,
+    vocab_size: 1000,
+    seq_length: 32,
+    max_position_embeddings: 4096,
+    eos_token_id: 2,
+  },
+  'chatglm3-tiny': {
+    ...CHATGLM3_COMMON,
+    hidden_size: 64,
+    num_layers: 2,
+    num_attention_heads: 4,
+    kv_channels: 32,
+    ffn_hidden_size: 96,
+    padded_vocab_size: 1000,
+    seq_length: 4096,
     eos_token_id: 2,
   },
   'llama-tiny': {

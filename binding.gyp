@@ -16,6 +16,8 @@
         "native/cpu/formats/int8.cc",
         "native/cpu/formats/int4.cc",
         "native/cpu/formats/int_dot.cc",
+        "native/cpu/formats/int_dot_avx2.cc",
+        "native/cpu/formats/int_dot_vnni.cc",
         "native/cpu/formats/q8_activations.cc",
         "native/cpu/gemm.cc",
         "native/cpu/input_grams.cc",

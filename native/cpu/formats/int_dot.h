@@ -1,7 +1,7 @@
 // The integer formats' inner kernel: packed weight rows (layout in grouped_int.h) times q8
 // activation rows (q8_activations.h), for a range of weight rows and every activation row:
 //   y[m, r] = sum_b s[r, g(b)] * xScale[m, b] * dot(codes_b, xq_b) - sum_g s[r, g] * z[r, g] * xGroupSum[m, g]
-// Chosen once by cpuid: AVX2 where the CPU has it, else a scalar loop.
+// Chosen once by cpuid: AVX-512 VNNI, else AVX2, else a scalar loop (int_tiles.h).
 // NOTE (batch invariance): every (r, m) pair is computed by the same chain of operations whatever
 // tile it falls in, so a row's result never depends on the other rows of the batch.
 #pragma once

@@ -47,5 +47,6 @@ test('CUDA: each replica its own group of -tp GPUs, from what this process may s
   assert.deepEqual(cudaPlacements(2, 2, undefined).map((placement) => placement.cudaVisibleDevices), ['0,1', '2,3']);
   assert.deepEqual(cudaPlacements(2, 2, '4,5,6,7').map((placement) => placement.cudaVisibleDevices), ['4,5', '6,7']);
   assert.deepEqual(cudaPlacements(2, 1, 'GPU-a, GPU-b').map((placement) => placement.cudaVisibleDevices), ['GPU-a', 'GPU-b']);
+  assert.deepEqual(cudaPlacements(2, 1, '0,0').map((placement) => placement.cudaVisibleDevices), ['0', '0'], 'a GPU listed twice is shared');
   assert.throws(() => cudaPlacements(2, 2, '0,1,2'), PlacementError);
 });

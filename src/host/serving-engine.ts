@@ -73,7 +73,15 @@ export class ServingEngine {
 
   /** One engine in this process: no replica label, healthy while it is not closed. */
   replicaStates(): ReplicaState[] {
-    return [{ replica: null, pid: process.pid, isHealthy: this.closing === null, reason: null, numInFlight: this.numInFlight, stats: this.stats(), adapterNames: this.adapters.list().map((entry) => entry.name) }];
+    return [{
+      replica: null,
+      pid: process.pid,
+      isHealthy: this.closing === null,
+      reason: null,
+      numInFlight: this.numInFlight,
+      stats: this.stats(),
+      adapterNames: this.adapters.list().map((entry) => entry.name),
+    }];
   }
 
   loadAdapter(name: string, path: string): AdapterEntry {

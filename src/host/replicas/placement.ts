@@ -27,7 +27,9 @@ export function cpuPlacements(numReplicas: number, threadBudget: number): Replic
 
 /**
  * CUDA: replica i takes GPUs [i*tp, (i+1)*tp) of what this process sees (its own
- * CUDA_VISIBLE_DEVICES, else devices 0..N*tp-1).
+ * CUDA_VISIBLE_DEVICES, else devices 0..N*tp-1). A GPU listed twice is shared by two
+ * replicas, on purpose only: each then needs its own --kv-cache-memory (a utilisation
+ * fraction counts the other replica's memory too).
  */
 export function cudaPlacements(numReplicas: number, tensorParallelSize: number, visibleDevices: string | undefined): ReplicaPlacement[] {
   const needed = numReplicas * tensorParallelSize;

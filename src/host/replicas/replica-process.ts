@@ -62,6 +62,8 @@ export class ReplicaProcess {
     private latestStats: ReplicaStats,
   ) {
     child.on('message', (message: FromReplica) => this.onMessage(message));
+    // NOTE: a send to a dying child fails here; its exit, which follows, settles its requests.
+    child.on('error', () => {});
     this.exited = new Promise((resolve) => child.once('exit', (code, signal) => {
       this.onExit(code, signal);
       resolve();
@@ -79,6 +81,7 @@ export class ReplicaProcess {
       const onExit = (code: number | null, signal: NodeJS.Signals | null) =>
         reject(new ReplicaFailedError(`replica ${index} exited while loading (${signal ?? `code ${code}`})`));
       child.once('exit', onExit);
+      child.once('error', (error) => reject(new ReplicaFailedError(`replica ${index} could not start: ${error.message}`)));
       child.once('message', (message: FromReplica) => {
         child.off('exit', onExit);
         if (message.kind === 'ready') resolve(new ReplicaProcess(index, child, message.ready, message.stats));

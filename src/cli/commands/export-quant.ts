@@ -6,7 +6,7 @@
 import { UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { resolveModelDir } from '../../host/resolve-model.js';
 import { formatBytes } from '../../model/hub/progress.js';
-import { QUANT_METHODS, quantizeCheckpoint, type ExportQuantMethod } from '../../model/quant/export-quantized.js';
+import { QUANT_METHODS, quantizeCheckpoint, type ExportQuantMethod } from '../../host/export-quantized.js';
 import { tensorProgress } from '../tensor-progress.js';
 
 export const QUANT_FLAGS: FlagSpecs = {

@@ -6,19 +6,19 @@
  */
 import { copyFileSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { CHECKPOINT_SIDE_FILES, prepareOutputDir } from '../checkpoint-files.js';
-import { loadModelSpec } from '../config.js';
-import { ModelLoadError } from '../errors.js';
-import { DEFAULT_MAX_SHARD_BYTES } from '../merge-lora.js';
-import { SafetensorsCheckpoint } from '../safetensors.js';
-import { SafetensorsWriter, type TensorPlan } from '../safetensors-writer.js';
-import { architectureOf } from '../arch/registry.js';
-import { loadTokenizer } from '../tokenizer.js';
-import { calibrationSequences, calibrationTexts } from './calibration-data.js';
-import { GptqCheckpointView, gptqQuantizationConfig, type ProjectionQuantizer } from './gptq-checkpoint.js';
+import { CHECKPOINT_SIDE_FILES, prepareOutputDir } from '../model/checkpoint-files.js';
+import { loadModelSpec } from '../model/config.js';
+import { ModelLoadError } from '../model/errors.js';
+import { DEFAULT_MAX_SHARD_BYTES } from '../model/merge-lora.js';
+import { SafetensorsCheckpoint } from '../model/safetensors.js';
+import { SafetensorsWriter, type TensorPlan } from '../model/safetensors-writer.js';
+import { architectureOf } from '../model/arch/registry.js';
+import { loadTokenizer } from '../model/tokenizer.js';
+import { calibrationSequences, calibrationTexts } from '../model/quant/calibration-data.js';
+import { GptqCheckpointView, gptqQuantizationConfig, type ProjectionQuantizer } from '../model/quant/gptq-checkpoint.js';
 import { gptqQuantizeModel } from './gptq-calibration.js';
-import type { QuantBits } from './quant-config.js';
-import { quantizeRtn, type QuantGrid } from './rtn.js';
+import type { QuantBits } from '../model/quant/quant-config.js';
+import { quantizeRtn, type QuantGrid } from '../model/quant/rtn.js';
 
 export const QUANT_METHODS = ['rtn', 'gptq', 'awq'] as const;
 export type ExportQuantMethod = (typeof QUANT_METHODS)[number];

@@ -5,22 +5,22 @@
  * runner are swapped for what their codes stand for before layer l + 1 is calibrated, so each
  * layer's Hessian sees the inputs the quantized layers before it produce.
  */
-import { LLMEngine } from '../../engine/engine.js';
-import { NO_TEXT_TOKENIZER } from '../../engine/engine-tokenizer.js';
-import { SamplingParams } from '../../engine/sampling-params.js';
-import { CpuRunner, kvBytesPerBlock } from '../../runtime/cpu/cpu-runner.js';
-import type { LinearInputGrams } from '../../runtime/cpu/native.js';
-import { architectureOf } from '../arch/registry.js';
-import { readSlot } from '../arch/checkpoint.js';
-import { KV_BLOCK_SIZE, PROJECTIONS_OF_SLOT, projectionShape, type LinearSlot } from '../layout.js';
-import { fromFloat32 } from '../safetensors-writer.js';
-import { toFloat32 } from '../safetensors.js';
-import type { ModelSpec } from '../spec.js';
-import type { TensorData } from '../tensors.js';
-import { dequantize, type QuantizedTensor } from '../weight-formats/quantized.js';
-import type { NamedSource } from './gptq-checkpoint.js';
-import { quantizeGptq, type GptqOptions } from './gptq.js';
-import type { QuantGrid } from './rtn.js';
+import { LLMEngine } from '../engine/engine.js';
+import { NO_TEXT_TOKENIZER } from '../engine/engine-tokenizer.js';
+import { SamplingParams } from '../engine/sampling-params.js';
+import { CpuRunner, kvBytesPerBlock } from '../runtime/cpu/cpu-runner.js';
+import type { LinearInputGrams } from '../runtime/cpu/native.js';
+import { architectureOf } from '../model/arch/registry.js';
+import { readSlot } from '../model/arch/checkpoint.js';
+import { KV_BLOCK_SIZE, PROJECTIONS_OF_SLOT, projectionShape, type LinearSlot } from '../model/layout.js';
+import { fromFloat32 } from '../model/safetensors-writer.js';
+import { toFloat32 } from '../model/safetensors.js';
+import type { ModelSpec } from '../model/spec.js';
+import type { TensorData } from '../model/tensors.js';
+import { dequantize, type QuantizedTensor } from '../model/weight-formats/quantized.js';
+import type { NamedSource } from '../model/quant/gptq-checkpoint.js';
+import { quantizeGptq, type GptqOptions } from '../model/quant/gptq.js';
+import type { QuantGrid } from '../model/quant/rtn.js';
 
 export interface GptqModelOptions {
   grid: QuantGrid;

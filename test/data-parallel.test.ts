@@ -1,7 +1,7 @@
 /**
  * Data-parallel replicas on the CPU (2 child processes over the tiny-qwen2 fixture): greedy
  * outputs equal one engine's, requests spread over both, adapters (at start and loaded at run
- * time) served by both, and a killed replica leaves the other serving with /health saying so.
+ * time) served by both, embeddings pooled in the replicas, and a killed replica leaves the other serving with /health saying so.
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
@@ -70,6 +70,18 @@ test('two replicas: greedy outputs identical to one engine (base model and adapt
   const [one, two] = await Promise.all([greedyAnswers(single.client), greedyAnswers(replicated.client)]);
   assert.deepEqual(two, one);
   assert.notEqual(one[0], one[reference.raw.length], 'the adapter changes the answer, so it was applied');
+});
+
+test('embeddings through replicas equal one engine\'s (the pooling mode crosses to the replica)', async () => {
+  const input = reference.raw.map((ref) => ref.prompt);
+  const embed = (server: LiveServer) => server.client.embeddings.create({ model: MODEL_NAME, input });
+  const [one, two] = await Promise.all([embed(single), embed(replicated)]);
+  assert.equal(two.data.length, input.length);
+  for (const [i, item] of two.data.entries()) {
+    const expected = one.data[i]?.embedding ?? [];
+    assert.equal(item.embedding.length, expected.length);
+    item.embedding.forEach((value, j) => assert.ok(Math.abs(value - (expected[j] as number)) < 1e-5, `input ${i} dimension ${j}`));
+  }
 });
 
 test('requests spread over both replicas; /metrics has one sample per replica and the pod totals under vLLM names', async () => {

@@ -83,6 +83,7 @@ class ReplicaServer {
         promptTokenIds: message.promptTokenIds,
         params: new SamplingParams(message.params),
         adapter,
+        ...(message.pooling !== null ? { pooling: message.pooling } : {}),
       });
       this.submissions.set(requestId, () => submission.abort());
       void this.relay(requestId, submission.outputs);

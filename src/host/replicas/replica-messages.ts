@@ -6,6 +6,7 @@
 import type { EngineStats } from '../../engine/engine.js';
 import type { RequestOutput } from '../../engine/output.js';
 import type { SamplingParamsInit } from '../../engine/sampling-params.js';
+import type { PoolingMode } from '../../model/pooling-config.js';
 import type { RandomWeights } from '../engine-setup.js';
 import type { ModelOptions } from '../model-options.js';
 
@@ -34,7 +35,7 @@ export interface WireError {
 export type ToReplica =
   /** `randomWeights`: a benchmark's named shape instead of options.model's checkpoint. */
   | { kind: 'start'; options: ModelOptions; randomWeights: RandomWeights | null }
-  | { kind: 'submit'; requestId: string; promptTokenIds: readonly number[]; params: SamplingParamsInit; adapterName: string | null }
+  | { kind: 'submit'; requestId: string; promptTokenIds: readonly number[]; params: SamplingParamsInit; adapterName: string | null; pooling: PoolingMode | null }
   | { kind: 'abort'; requestId: string }
   | { kind: 'loadAdapter'; callId: number; name: string; path: string }
   | { kind: 'unloadAdapter'; callId: number; name: string }

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidRequestError, QueueFullError } from '../../engine/errors.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { RequestStream } from '../../engine/request-stream.js';
-import type { SamplingParams } from '../../engine/sampling-params.js';
+import type { EngineRequest } from '../serving-engine.js';
 import { AdapterError } from '../adapters.js';
 import type { RandomWeights } from '../engine-setup.js';
 import type { ModelOptions } from '../model-options.js';
@@ -125,10 +125,11 @@ export class ReplicaProcess {
   }
 
   /** The request's outputs; leaving the loop early aborts it in the replica. */
-  submit(requestId: string, promptTokenIds: readonly number[], params: SamplingParams, adapterName: string | null): AsyncIterable<RequestOutput> {
+  submit(requestId: string, request: EngineRequest, adapterName: string | null): AsyncIterable<RequestOutput> {
     const stream = new RequestStream(() => this.abort(requestId));
     this.streams.set(requestId, { stream, adapterName });
-    this.send({ kind: 'submit', requestId, promptTokenIds, params: params.toInit(), adapterName });
+    const { promptTokenIds, params, pooling } = request;
+    this.send({ kind: 'submit', requestId, promptTokenIds, params: params.toInit(), adapterName, pooling: pooling ?? null });
     return stream;
   }
 

@@ -121,7 +121,7 @@ export class ReplicaSet {
     const replica = this.replicas[index];
     if (replica === undefined) throw new NoHealthyReplicaError(`no healthy replica (${this.replicaStates().map((state) => `${state.replica}: ${state.reason}`).join('; ')})`);
     const requestId = randomUUID();
-    const outputs = replica.submit(requestId, request.promptTokenIds, request.params, adapterName);
+    const outputs = replica.submit(requestId, request, adapterName);
     const abort = () => replica.abort(requestId);
     const { signal } = request;
     if (signal?.aborted === true) abort();

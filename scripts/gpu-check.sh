@@ -22,5 +22,5 @@ out="${OUT:-$(mktemp -d)}"
 ref="${SWIFTLET_CUDA_REF:-$out/tiny-qwen2.bf16-ref.json}"
 [ -f "$ref" ] || python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref" test/fixtures/tiny-qwen2-lora-a
 # A hung GPU call must fail the run, not stall it.
-SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-attention.test.js dist/test/cuda-families.test.js dist/test/cuda-structured.test.js dist/test/cuda-families.test.js dist/test/cuda-structured.test.js
+SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-attention.test.js dist/test/cuda-families.test.js dist/test/cuda-structured.test.js
 echo "gpu-check: all CUDA correctness checks passed"

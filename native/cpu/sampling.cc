@@ -4,7 +4,7 @@
 #include <cmath>
 
 #include "sampling_filters.h"
-#include "vecmath.h"
+#include "sampling_vec.h"
 
 namespace swiftlet {
 
@@ -129,11 +129,10 @@ int32_t sampleToken(const float* logits, int vocabSize, const RowSampling& row, 
     return best;
   }
   const float invTemperature = 1.f / row.temperature;
-  for (int v = 0; v < vocabSize; v++) values[v] *= invTemperature;
-  const float m = maxOf(values, vocabSize);
+  const float m = maxOfRow(values, vocabSize) * invTemperature;
   if (!std::isfinite(m)) return 0;
-  // values become unnormalised probabilities exp(l - max); the largest is 1.
-  expShiftSum(values, m, values, vocabSize);
+  // values become unnormalised probabilities exp(l / T - max); the largest is 1.
+  expScaledShiftSum(values, invTemperature, m, values, vocabSize);
 
   // Each cut is a floor on the weights (min-p's is relative to the largest, 1).
   const float minPFloor = row.minP > 0.f ? row.minP : 0.f;

@@ -5,7 +5,7 @@
 #include <functional>
 #include <vector>
 
-#include "vecmath.h"
+#include "sampling_vec.h"
 
 namespace swiftlet {
 

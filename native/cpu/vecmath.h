@@ -66,22 +66,6 @@ inline float expShiftSum(const float* x, float shift, float* out, int64_t n) {
   return _mm512_reduce_add_ps(acc);
 }
 
-/** The sum of the x[i] >= floor (16 lanes, fixed order). */
-inline float sumAtLeast(const float* x, float floor, int64_t n) {
-  const __m512 f = _mm512_set1_ps(floor);
-  __m512 acc = _mm512_setzero_ps();
-  int64_t i = 0;
-  for (; i + 16 <= n; i += 16) {
-    const __m512 v = _mm512_loadu_ps(x + i);
-    acc = _mm512_mask_add_ps(acc, _mm512_cmp_ps_mask(v, f, _CMP_GE_OQ), acc, v);
-  }
-  if (i < n) {
-    const __m512 v = _mm512_maskz_loadu_ps(tailMask(n - i), x + i);
-    acc = _mm512_mask_add_ps(acc, _mm512_cmp_ps_mask(v, f, _CMP_GE_OQ) & tailMask(n - i), acc, v);
-  }
-  return _mm512_reduce_add_ps(acc);
-}
-
 inline float maxOf(const float* x, int64_t n) {
   __m512 acc = _mm512_set1_ps(-INFINITY);
   int64_t i = 0;
@@ -107,14 +91,6 @@ inline float expShiftSum(const float* x, float shift, float* out, int64_t n) {
     if (out) out[i] = e;
     lanes[i % 16] += e;
   }
-  float s = 0.f;
-  for (float v : lanes) s += v;
-  return s;
-}
-inline float sumAtLeast(const float* x, float floor, int64_t n) {
-  float lanes[16] = {0};
-  for (int64_t i = 0; i < n; i++)
-    if (x[i] >= floor) lanes[i % 16] += x[i];
   float s = 0.f;
   for (float v : lanes) s += v;
   return s;

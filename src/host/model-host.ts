@@ -103,7 +103,7 @@ export class ModelHost {
       ? await ReplicaSet.start(options, log)
       : await ServingEngine.start({ modelDir }, engineTokenizer(tokenizer, modelDir), options);
     const maxModelLen = serving instanceof ServingEngine ? serving.engine.config.maxModelLen : serving.maxModelLen;
-    log(`loaded ${spec.hfArchitecture} from ${modelDir} ${describeServing(serving, options)} in ${((performance.now() - started) / 1000).toFixed(1)} s; max context ${maxModelLen}`);
+    log(`loaded ${spec.hfArchitecture} from ${modelDir} in ${((performance.now() - started) / 1000).toFixed(1)} s ${describeServing(serving, options)}; max context ${maxModelLen}`);
     const host = new ModelHost(
       modelDir,
       options.servedModelName ?? options.model ?? (source === 'demo' && modelType ? modelType.name : basename(modelDir)),

@@ -88,8 +88,10 @@ for (const { shape, targets } of families) {
         const want = await scored(cpu, ids);
         assertBf16Close((await scored(cuda, ids)).targets, want.targets, ids.length - 1, `${shape} sequence ${s}`);
         for (let k = 0; k < NEW_TOKENS; k++) {
-          assert.equal(cudaOutputs[s]?.[k], cpuOutputs[s]?.[k], `${shape} sequence ${s} token ${k}`);
-          if ((want.margins[prompt.length - 1 + k] ?? Infinity) < LOW_MARGIN) break;
+          // NOTE: the margin first: where the CPU's own pick is a near-tie, token k itself may differ.
+          const margin = want.margins[prompt.length - 1 + k] ?? Infinity;
+          if (margin < LOW_MARGIN) break;
+          assert.equal(cudaOutputs[s]?.[k], cpuOutputs[s]?.[k], `${shape} sequence ${s} token ${k} (CPU top-1/top-2 margin ${margin.toFixed(3)})`);
         }
       }
     });

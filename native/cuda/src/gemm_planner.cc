@@ -74,12 +74,26 @@ void GemmPlanner::tunePlan(Plan& p, bool f32Out, CUdeviceptr x, CUdeviceptr w, C
   cu.eventDestroy(stop);
 }
 
+// Warps per weight row of the GEMV (kernels/gemv.cuh): enough that the matrix keeps ~16k warps'
+// loads in flight (about two per warp slot of an H100/H200), while each warp still gets at least
+// two of the row's 512-byte runs (the partial sums' exchange is then a small part of its work).
+static int gemvWarpsPerRow(int n, int k) {
+  constexpr int kWarpsWanted = 16384, kRunChunks = 32;
+  const int chunks = k / 8;
+  int warps = 1;
+  while (warps < 8 && (long)n * warps < kWarpsWanted && chunks >= kRunChunks * 2 * (2 * warps)) warps *= 2;
+  return warps;
+}
+
 // In column-major terms (cuBLASLt's), D(n x rows) = W^T(n x k) X(k x rows).
 void GemmPlanner::gemm(CUdeviceptr x, CUdeviceptr w, CUdeviceptr y, int rows, int n, int k, bool f32Out) {
   if (rows == 0) return;
   if (useGemv_ && rows <= 4) {
     const std::string name = std::string(f32Out ? "gemv_f32_m" : "gemv_bf16_m") + std::to_string(rows);
-    device_.launch(device_.fn(name.c_str()), {(unsigned)((n + 7) / 8)}, {256}, 0, {&x, &w, &y, &n, &k});
+    int warpsPerRow = gemvWarpsPerRow(n, k);
+    const int rowsPerBlock = 8 / warpsPerRow;
+    device_.launch(device_.fn(name.c_str()), {(unsigned)((n + rowsPerBlock - 1) / rowsPerBlock)}, {256}, 0,
+                   {&x, &w, &y, &n, &k, &warpsPerRow});
     return;
   }
   auto key = std::make_tuple(rows, n, k, f32Out);

@@ -1,6 +1,7 @@
 /**
  * CPU decode step time by sampling mode at a real vocabulary (default: the qwen2.5-0.5b shape,
- * 151,936 tokens, one layer so the sampler's share of the step shows), driving the runner with
+ * 151,936 tokens, one layer so the sampler's share of the step shows; --layers 24 for the whole
+ * model's steps, as in docs/benchmarks.md), driving the runner with
  * hand-built steps. Each mode runs the same prompts; the ratio is to greedy in the same run.
  * The modes take turns for --rounds rounds and each keeps its fastest, so a busy machine skews less.
  *   npx tsx bench/sampling-step.ts [--shape qwen2.5-0.5b] [--layers 1] [--batch 16] [--steps 64] [--rounds 3] [--threads N]

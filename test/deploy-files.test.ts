@@ -16,7 +16,7 @@ import { test } from 'node:test';
 import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { parseFlags } from '../src/cli/args.js';
-import { DEPLOY_FLAGS } from '../src/cli/commands/deploy.js';
+import { FLAGS as DEPLOY_FLAGS } from '../src/cli/commands/deploy.js';
 import { modelOptionsFrom } from '../src/cli/model-flags.js';
 import { packageRoot } from '../src/package-root.js';
 

@@ -48,3 +48,15 @@ test('the progress bar: counts, rate, ETA; throttled off a terminal but always d
   assert.equal(formatDuration(3725), '1:02:05');
   assert.equal(formatDuration(Infinity), '--:--');
 });
+
+test('on a terminal the progress bar redraws one line in place and ends it at the finish', () => {
+  const written: string[] = [];
+  const bar = new ProgressBar(2, { write: (text) => (written.push(text), true), isTTY: true }, 'run-batch');
+  bar.completeOne();
+  assert.equal(written.length, 1);
+  assert.match(written[0] ?? '', /^\rrun-batch \[#{12}\.{12}\] 1\/2 {2}50% \| .* ETA [\d:]+\x1b\[K$/);
+  bar.completeOne();
+  bar.finish();
+  assert.match(written[written.length - 2] ?? '', /^\rrun-batch \[#{24}\] 2\/2 100% .*\x1b\[K$/);
+  assert.equal(written[written.length - 1], '\n');
+});

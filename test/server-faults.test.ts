@@ -5,14 +5,17 @@
  */
 import assert from 'node:assert/strict';
 import { request as httpRequest } from 'node:http';
+import { connect, type Socket } from 'node:net';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { eventually, metricValue, MODEL_NAME, postJson, reference, scrape, startLiveServer, type LiveServer } from './helpers/live-server.js';
 
 let live: LiveServer;
+/** The live server's log: access lines, and any error it reports. */
+const logged: string[] = [];
 
 before(async () => {
-  live = await startLiveServer();
+  live = await startLiveServer({}, { log: (line) => logged.push(line) });
 });
 
 after(async () => {
@@ -199,7 +202,8 @@ test('the API key guards /v1/* and tokenize; /health, /metrics and preflight sta
 });
 
 test('a full queue answers 503 at once with a clear message, never a hang', async () => {
-  const busy = await startLiveServer({ maxNumSeqs: 1, maxWaiting: 1 });
+  const busyLogged: string[] = [];
+  const busy = await startLiveServer({ maxNumSeqs: 1, maxWaiting: 1 }, { log: (line) => busyLogged.push(line) });
   try {
     const long = { model: MODEL_NAME, prompt: 'The quick brown fox', max_tokens: 3000, ignore_eos: true, temperature: 0, stream: true };
     const running = new AbortController();
@@ -220,6 +224,8 @@ test('a full queue answers 503 at once with a clear message, never a hang', asyn
     await assertIdle(busy.url);
     const after = await postJson(`${busy.url}/v1/completions`, { model: MODEL_NAME, prompt: 'hi', max_tokens: 2 });
     assert.equal(after.status, 200);
+    assert.ok(busyLogged.some((line) => /^POST \/v1\/completions 503 /.test(line)), busyLogged.join('\n'));
+    assert.ok(!busyLogged.some((line) => /^error in|\n\s+at /.test(line)), `a full queue is not the server's error:\n${busyLogged.join('\n')}`);
   } finally {
     await busy.close();
   }
@@ -259,6 +265,20 @@ test('a client that disconnects during a non-streamed request aborts it too', as
   await assert.rejects(pending);
   await assertIdle(live.url);
   assert.equal((await postJson(`${live.url}/v1/completions`, { model: MODEL_NAME, prompt: 'hi', max_tokens: 2 })).status, 200);
+});
+
+test('clients gone mid-upload, mid-stream or mid-request are access lines with 499, never errors with stacks', async () => {
+  const upload = await new Promise<Socket>((resolve) => {
+    const socket = connect(live.server.port, '127.0.0.1', () => resolve(socket));
+  });
+  upload.write('POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"prompt": "hel');
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  upload.destroy();
+  const closed = () => logged.filter((line) => / 499 \(client closed the connection\) /.test(line));
+  // NOTE: the two disconnect tests above left one each.
+  await eventually(async () => closed().length >= 3);
+  assert.ok(closed().some((line) => line.startsWith('POST /v1/chat/completions 499')), logged.join('\n'));
+  assert.ok(!logged.some((line) => /^error in|\n\s+at /.test(line)), logged.join('\n'));
 });
 
 test('an error inside a stream arrives as a data: {"error": ...} event, then [DONE]', async () => {

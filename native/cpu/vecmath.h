@@ -6,6 +6,8 @@
 #include <cmath>
 #include <cstdint>
 
+#include "exp_poly.h"
+
 namespace swiftlet {
 
 #if defined(__AVX512F__)
@@ -30,21 +32,22 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (; i < n; i++) y[i] = std::fma(a, x[i], y[i]);
 }
 
-/** exp(x) for 16 lanes: Cody-Waite reduction and a degree-6 polynomial (about 1 ulp). */
+/** The 16-lane ops exp_poly.h's shared polynomial runs on. */
+struct Avx512Ops {
+  using V = __m512;
+  static V set1(float a) { return _mm512_set1_ps(a); }
+  static V mul(V a, V b) { return _mm512_mul_ps(a, b); }
+  static V add(V a, V b) { return _mm512_add_ps(a, b); }
+  static V fmadd(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
+  static V fnmadd(V a, V b, V c) { return _mm512_fnmadd_ps(a, b, c); }
+  static V roundNearest(V a) { return _mm512_roundscale_ps(a, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC); }
+};
+
+/** exp(x) for 16 lanes (exp_poly.h; about 1 ulp). */
 inline __m512 exp512(__m512 x) {
   x = _mm512_max_ps(_mm512_min_ps(x, _mm512_set1_ps(88.7f)), _mm512_set1_ps(-103.9f));
-  const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
-                                        _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-  __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
-  r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
-  __m512 p = _mm512_set1_ps(1.9875691500e-4f);
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
-  p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
-  p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
-  return _mm512_scalef_ps(p, n);
+  const ExpReduced<__m512> e = expReduced<Avx512Ops>(x);
+  return _mm512_scalef_ps(e.p, e.n);
 }
 
 /** out[i] = exp(x[i] - shift); returns the sum (16 lanes, fixed order). */

@@ -12,6 +12,8 @@ export interface FlagSpec {
   kind: FlagKind;
   help: string;
   default?: string | number | boolean;
+  /** A default that is not a literal value (e.g. "the model's"), shown where `default` would be. */
+  defaultText?: string;
   /** Other spellings, e.g. `-i` or a SWIFT name that differs beyond underscores. */
   aliases?: string[];
 }
@@ -94,13 +96,21 @@ export function parseFlags(argv: string[], specs: FlagSpecs): { flags: ParsedFla
   return { flags, positionals };
 }
 
+/** Said once per help, since it holds for every flag (see `canonical` and the boolean words above). */
+const SWIFT_SPELLINGS_NOTE =
+  "Every flag also takes SWIFT's spelling with underscores (--max_model_len), and a boolean flag a true/false word after it (--merge_lora true).";
+
 export function helpText(command: string, summary: string, specs: FlagSpecs): string {
   const lines = [`usage: swiftlet ${command} [flags]`, '', summary, '', 'flags:'];
-  for (const [name, spec] of Object.entries(specs)) {
+  // NOTE: --help goes last, after the command's own flags and the shared model flags.
+  const ordered = Object.entries(specs).sort(([a], [b]) => Number(a === 'help') - Number(b === 'help'));
+  for (const [name, spec] of ordered) {
     const value = spec.kind === 'boolean' ? '' : spec.kind === 'list' ? ' V [V ...]' : ' V';
+    const negation = spec.kind === 'boolean' && spec.default === true ? `, --no-${name}` : '';
     const aliases = spec.aliases?.length ? ` (also ${spec.aliases.join(', ')})` : '';
-    const fallback = spec.default !== undefined ? ` [default: ${String(spec.default)}]` : '';
-    lines.push(`  --${name}${value}${aliases}\n      ${spec.help}${fallback}`);
+    const fallback = spec.defaultText ?? (spec.default === undefined || spec.default === false ? undefined : String(spec.default));
+    lines.push(`  --${name}${value}${negation}${aliases}\n      ${spec.help}${fallback === undefined ? '' : ` [default: ${fallback}]`}`);
   }
+  lines.push('', SWIFT_SPELLINGS_NOTE);
   return lines.join('\n');
 }

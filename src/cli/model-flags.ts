@@ -18,36 +18,36 @@ export function parseBytes(text: string): number {
 }
 
 export const MODEL_FLAGS: FlagSpecs = {
-  model: { kind: 'string', aliases: ['--model-id-or-path'], help: 'model directory, hub id or model type (default: the bundled demo model)' },
+  model: { kind: 'string', aliases: ['--model-id-or-path'], help: 'model directory, hub id or model type', defaultText: 'the bundled demo model' },
   'model-type': { kind: 'string', help: "SWIFT's: a model type (see swiftlet models), used when --model is not given" },
   'infer-backend': { kind: 'string', help: "SWIFT's: pt and vllm both mean swiftlet's own engine (lmdeploy is not available)" },
   'torch-dtype': { kind: 'string', help: "SWIFT's: accepted (auto, bfloat16, float16, float32); swiftlet's kernels pick the compute precision" },
-  'use-hf': { kind: 'boolean', help: 'download from Hugging Face (true) or ModelScope (false); default: the USE_HF variable, else Hugging Face' },
+  'use-hf': { kind: 'boolean', help: 'download from Hugging Face (true) or ModelScope (false)', defaultText: 'the USE_HF variable, else Hugging Face' },
   'served-model-name': { kind: 'string', help: 'name the API reports and accepts for the base model' },
   'lora-modules': { kind: 'list', help: 'LoRA adapters as name=PATH (several, flag repeatable)' },
   'enable-lora': { kind: 'boolean', default: false, help: 'reserve adapter slots on the GPU for adapters loaded at run time (implied by --lora-modules; the CPU always has them)' },
   'max-loras': { kind: 'number', default: D.maxLoras, help: 'adapters resident at once' },
   'max-lora-rank': { kind: 'number', default: D.maxLoraRank, help: 'largest adapter rank accepted' },
-  'max-model-len': { kind: 'number', help: 'longest context (prompt + output); default: the model\'s' },
+  'max-model-len': { kind: 'number', help: 'longest context (prompt + output)', defaultText: "the model's" },
   device: { kind: 'string', default: D.device, help: 'cpu, cuda or auto' },
   'tensor-parallel-size': { kind: 'number', default: D.tensorParallelSize, aliases: ['-tp'], help: 'GPUs to shard the model over' },
   'data-parallel-size': { kind: 'number', default: 1, aliases: ['-dp'], help: 'engine replicas behind the one API, each a child process with its share of --num-threads (CPU) or its own -tp GPUs' },
   'max-num-seqs': { kind: 'number', default: D.maxNumSeqs, aliases: ['--max-batch-size'], help: 'sequences in one engine step at most' },
   'max-num-batched-tokens': { kind: 'number', default: D.maxNumBatchedTokens, help: 'tokens in one engine step at most' },
-  'kv-cache-memory': { kind: 'string', help: 'bytes for the KV cache, e.g. 2GiB (CPU default: 1GiB)' },
+  'kv-cache-memory': { kind: 'string', help: 'bytes for the KV cache, e.g. 2GiB', defaultText: '1GiB on the CPU; on a GPU what --gpu-memory-utilization leaves' },
   'gpu-memory-utilization': { kind: 'number', default: D.gpuMemoryUtilization, help: 'fraction of GPU memory swiftlet may use' },
   'enable-prefix-caching': { kind: 'boolean', default: D.enablePrefixCaching, help: 'reuse KV blocks of equal prompt prefixes' },
   'enable-chunked-prefill': { kind: 'boolean', default: D.enableChunkedPrefill, help: 'split long prompts over steps' },
-  'long-prefill-token-threshold': { kind: 'number', help: 'most tokens of one prompt per step (default: a quarter of --max-num-batched-tokens; 0: no cap)' },
+  'long-prefill-token-threshold': { kind: 'number', help: 'most tokens of one prompt per step (0: no cap)', defaultText: 'a quarter of --max-num-batched-tokens' },
   'generation-config': { kind: 'string', default: 'auto', help: "'auto': sampling defaults from generation_config.json; 'vllm': ignore it" },
   'chat-template': { kind: 'string', aliases: ['--template-type'], help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
-  'num-threads': { kind: 'number', help: 'CPU threads (default: all cores)' },
+  'num-threads': { kind: 'number', help: 'CPU threads', defaultText: 'all cores' },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
   'speculative-config': {
     kind: 'string',
     help: 'speculative decoding as JSON, e.g. \'{"method":"ngram","num_speculative_tokens":4,"prompt_lookup_max":3}\' (prompt lookup; greedy requests only)',
   },
-  pooling: { kind: 'string', help: "embeddings' pooling: last or mean (default: the model's 1_Pooling/config.json, else last)" },
+  pooling: { kind: 'string', help: "embeddings' pooling: last or mean", defaultText: "the model's 1_Pooling/config.json, else last" },
 };
 
 /** SWIFT's two backends run on swiftlet's engine; the third is refused with what to do instead. */

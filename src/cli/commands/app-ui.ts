@@ -5,6 +5,7 @@
  */
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { modelForAdapters } from '../adapter-base-model.js';
+import { listenFlags } from '../listen-flags.js';
 import { MODEL_FLAGS, modelOptionsFrom } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { startServer } from '../../server/server.js';
@@ -13,11 +14,10 @@ import { findUiDir } from '../../server/ui-route.js';
 /** Seconds an answer being written may take to finish when the page is stopped. */
 const SHUTDOWN_GRACE_MS = 2_000;
 
-const FLAGS: FlagSpecs = {
-  host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 to open the page from other machines)' },
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
   // NOTE: 7860 is where SWIFT's (Gradio) app-ui listens, so bookmarks keep working.
-  port: { kind: 'number', default: 7860, help: 'port to listen on (0 picks a free one)' },
-  'api-key': { kind: 'string', help: 'require this key on /v1/* (the page has a field for it) (default: $SWIFTLET_API_KEY)' },
+  ...listenFlags(7860),
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
 };
@@ -25,7 +25,7 @@ const FLAGS: FlagSpecs = {
 export async function run(argv: string[]): Promise<number> {
   const { flags, positionals } = parseFlags(argv, FLAGS);
   if (flags['help']) {
-    console.log(helpText('app-ui', 'Chat with a model (and its LoRA adapters) in a web page served locally.', FLAGS));
+    console.log(helpText('app-ui', 'Chat with a model (and its LoRA adapters) in a web page served locally (with --api-key, the page asks for the key).', FLAGS));
     return 0;
   }
   if (flags['model'] === undefined && positionals.length === 1) flags['model'] = positionals[0];

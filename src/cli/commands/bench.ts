@@ -28,9 +28,10 @@ import type { Serving } from '../../host/serving.js';
 import { ServingEngine, type EngineRequest } from '../../host/serving-engine.js';
 import { RANDOM_MODEL_CONFIGS } from '../../model/random-weights.js';
 
-const FLAGS: FlagSpecs = {
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
   scenario: { kind: 'string', default: 'throughput', help: 'throughput, sequential, ttft or serve' },
-  'base-url': { kind: 'string', help: 'serve: a running swiftlet deploy (or any OpenAI-compatible server); default: start one here on --model' },
+  'base-url': { kind: 'string', help: 'serve: a running swiftlet deploy (or any OpenAI-compatible server)', defaultText: 'start one here on --model' },
   'request-rate': { kind: 'string', default: 'inf', help: 'serve: requests per second (Poisson arrivals), or inf for all at once; a comma list runs each in turn' },
   dataset: { kind: 'string', default: 'random', help: 'serve: random (--input-len / --output-len) or sharegpt (ShareGPT-like lengths: log-normal around its published means)' },
   'shared-prefix-len': { kind: 'number', default: 0, help: 'serve: tokens of a prefix every prompt starts with (a long common system prompt)' },

@@ -8,18 +8,17 @@ import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { modelForAdapters } from '../adapter-base-model.js';
 import { AGENT_FLAGS, agentOptionsFrom } from '../agent-flags.js';
+import { listenFlags } from '../listen-flags.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
 import { findUiDir } from '../../server/ui-route.js';
 
-/** Exported so the Kubernetes manifests' args can be checked against them (test/deploy-files.test.ts). */
-export const DEPLOY_FLAGS: FlagSpecs = {
-  host: { kind: 'string', default: '127.0.0.1', help: 'address to listen on (0.0.0.0 for every interface)' },
-  port: { kind: 'number', default: 8000, help: 'port to listen on (0 picks a free one)' },
-  'api-key': { kind: 'string', help: 'require "Authorization: Bearer KEY" on /v1/*, /tokenize, /detokenize (default: $SWIFTLET_API_KEY)' },
-  'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any [default: *]' },
-  'max-request-body': { kind: 'string', help: `largest request body, e.g. 32MiB (default: ${DEFAULT_MAX_BODY_BYTES} bytes)` },
+/** Exported so the Kubernetes manifests' args (test/deploy-files.test.ts) and the help (test/cli-help.test.ts) can be checked against them. */
+export const FLAGS: FlagSpecs = {
+  ...listenFlags(8000),
+  'allowed-origins': { kind: 'list', help: 'CORS origins allowed, or * for any', defaultText: '*' },
+  'max-request-body': { kind: 'string', help: 'largest request body, e.g. 32MiB', defaultText: `${DEFAULT_MAX_BODY_BYTES} bytes` },
   'enable-runtime-lora-updating': { kind: 'boolean', default: false, help: 'serve /v1/load_lora_adapter and /v1/unload_lora_adapter without an API key (also $SWIFTLET_ALLOW_RUNTIME_LORA_UPDATING=1; with --api-key they are on)' },
   'lora-root': { kind: 'list', help: 'a directory /v1/load_lora_adapter may load adapters from (repeatable); without one, only --lora-modules are served' },
   adapters: { kind: 'list', help: "SWIFT's: adapters as name=PATH, or PATH (named after its directory); added to --lora-modules" },
@@ -63,9 +62,9 @@ function allowedOrigins(values: string[] | undefined): string[] {
 }
 
 export async function run(argv: string[]): Promise<number> {
-  const { flags, positionals } = parseFlags(argv, DEPLOY_FLAGS);
+  const { flags, positionals } = parseFlags(argv, FLAGS);
   if (flags['help']) {
-    console.log(helpText('deploy', 'Serve a model (and its LoRA adapters) over an OpenAI-compatible HTTP API.', DEPLOY_FLAGS));
+    console.log(helpText('deploy', 'Serve a model (and its LoRA adapters) over an OpenAI-compatible HTTP API.', FLAGS));
     return 0;
   }
   // NOTE: vLLM's `vllm serve MODEL` takes the model as a positional; accept that too.

@@ -10,7 +10,7 @@ import { tensorProgress } from '../tensor-progress.js';
 export const GGUF_FLAGS: FlagSpecs = {
   'to-gguf': { kind: 'boolean', help: 'write one GGUF file (llama.cpp, Ollama) to --output FILE.gguf' },
   outtype: { kind: 'string', default: 'bf16', help: `--to-gguf: tensor type of the matrices: ${GGUF_OUT_TYPES.join(', ')} (vectors stay f32)` },
-  'tokenizer-pre': { kind: 'string', help: "--to-gguf: llama.cpp pre-tokenizer name (default: derived from tokenizer.json's split regex)" },
+  'tokenizer-pre': { kind: 'string', help: '--to-gguf: llama.cpp pre-tokenizer name', defaultText: "derived from tokenizer.json's split regex" },
 };
 
 export async function toGgufCommand(flags: ParsedFlags): Promise<number> {

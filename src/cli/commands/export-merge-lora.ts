@@ -13,7 +13,7 @@ import { tensorProgress } from '../tensor-progress.js';
 export const MERGE_LORA_FLAGS: FlagSpecs = {
   'merge-lora': { kind: 'boolean', help: 'fold a LoRA adapter (--adapter) into the model and write a full checkpoint to --output DIR' },
   adapter: { kind: 'string', aliases: ['--adapters', '--ckpt-dir'], help: '--merge-lora: the PEFT adapter directory' },
-  dtype: { kind: 'string', help: "--merge-lora: bfloat16, float16 or float32 (default: the model's)" },
+  dtype: { kind: 'string', help: '--merge-lora: bfloat16, float16 or float32', defaultText: "the model's" },
   'max-shard-size': { kind: 'string', default: '5GB', help: '--merge-lora: largest safetensors shard, e.g. 5GB, 500MB' },
 };
 

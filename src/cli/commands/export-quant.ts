@@ -13,7 +13,7 @@ export const QUANT_FLAGS: FlagSpecs = {
   'quant-bits': { kind: 'string', help: 'write a GPTQ checkpoint with 4- or 8-bit weights to --output DIR' },
   'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq: calibrated on the CPU; awq: not yet)` },
   'group-size': { kind: 'string', default: '128', help: '--quant-bits: input columns per scale (32, 64, 128, or -1: one per row)' },
-  dataset: { kind: 'string', help: '--quant-method gptq: calibration JSONL ({"text"}, {"messages"} or {"query", "response"} lines; default: a built-in text set)' },
+  dataset: { kind: 'string', help: '--quant-method gptq: calibration JSONL ({"text"}, {"messages"} or {"query", "response"} lines)', defaultText: 'a built-in text set' },
   'act-order': { kind: 'boolean', help: '--quant-method gptq: quantize columns by decreasing activation (desc_act, g_idx)' },
 };
 

@@ -10,7 +10,8 @@ import { GGUF_FLAGS, toGgufCommand } from './export-gguf.js';
 import { MERGE_LORA_FLAGS, mergeLoraCommand } from './export-merge-lora.js';
 import { QUANT_FLAGS, quantCommand } from './export-quant.js';
 
-const FLAGS: FlagSpecs = {
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
   model: { kind: 'string', help: 'checkpoint directory (config.json, safetensors, tokenizer.json)' },
   output: { kind: 'string', aliases: ['-o', '--output-dir'], help: 'the file (GGUF) or directory (--merge-lora) to write' },
   ...GGUF_FLAGS,

@@ -14,11 +14,12 @@ import type { RequestConfig } from '../../llm/types.js';
 import { CHAT_HELP, ChatSession } from '../infer/chat-session.js';
 import { defaultOutputPath, runDataset } from '../infer/dataset.js';
 
-const FLAGS: FlagSpecs = {
-  system: { kind: 'string', help: "system prompt (default: the chat template's)" },
-  'max-tokens': { kind: 'number', aliases: ['--max-new-tokens'], help: "longest answer in tokens (default: generation_config's, else what the context leaves)" },
-  temperature: { kind: 'number', help: "0 is greedy (default: generation_config's, else 1)" },
-  'top-p': { kind: 'number', help: "nucleus sampling (default: generation_config's, else 1)" },
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
+  system: { kind: 'string', help: 'system prompt', defaultText: "the chat template's" },
+  'max-tokens': { kind: 'number', aliases: ['--max-new-tokens'], help: 'longest answer in tokens', defaultText: "generation_config's, else what the context leaves" },
+  temperature: { kind: 'number', help: 'sampling temperature (0: greedy)', defaultText: "generation_config's, else 1" },
+  'top-p': { kind: 'number', help: 'nucleus sampling: the smallest set of tokens whose probability reaches this', defaultText: "generation_config's, else 1" },
   'top-k': { kind: 'number', help: 'sample among the k likeliest tokens (0: off)' },
   'min-p': { kind: 'number', help: 'drop tokens below this fraction of the likeliest one' },
   'repetition-penalty': { kind: 'number', help: 'vLLM/transformers repetition penalty (1: off)' },
@@ -26,12 +27,12 @@ const FLAGS: FlagSpecs = {
   'frequency-penalty': { kind: 'number', help: 'OpenAI frequency penalty' },
   seed: { kind: 'number', help: 'sampling seed: the same seed gives the same answers' },
   stop: { kind: 'list', help: 'strings that end an answer' },
-  adapter: { kind: 'string', help: 'answer with this --lora-modules adapter (default: the base model)' },
-  adapters: { kind: 'string', aliases: ['--ckpt-dir'], help: "SWIFT's spelling: load the PEFT adapter at PATH and answer with it" },
+  adapter: { kind: 'string', help: 'answer with this --lora-modules adapter', defaultText: 'the base model' },
+  adapters: { kind: 'string', aliases: ['--ckpt-dir'], help: "SWIFT's: load the PEFT adapter at PATH and answer with it" },
   'merge-lora': { kind: 'boolean', help: "SWIFT's: accepted; the adapter is applied at run time, which answers as the merged model would" },
-  stream: { kind: 'boolean', default: true, help: 'print answers as they are generated (--no-stream: whole)' },
+  stream: { kind: 'boolean', default: true, help: 'print answers as they are generated' },
   dataset: { kind: 'string', aliases: ['--val-dataset'], help: 'answer every line of this JSONL ({messages} or {query, history, system}) instead of chatting' },
-  output: { kind: 'string', aliases: ['-o', '--result-path'], help: 'where --dataset results go (default: IN.infer.jsonl beside the input)' },
+  output: { kind: 'string', aliases: ['-o', '--result-path'], help: 'where --dataset results go', defaultText: 'IN.infer.jsonl beside the input' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...MODEL_FLAGS,
 };

@@ -7,7 +7,8 @@ import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { cacheRoot, cachedModelDir, listCachedModels } from '../../model/hub/cache.js';
 import { demoModelDir, MODEL_TYPES, modelTypeOfHubId } from '../../model/registry.js';
 
-const FLAGS: FlagSpecs = {
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
   json: { kind: 'boolean', help: 'print JSON (one object per model type, and the other cached models)' },
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
 };

@@ -22,7 +22,8 @@ import { watchInterrupts } from '../batch/interrupts.js';
 import { checkOutputPath, type OutputMode } from '../batch/output-path.js';
 import { openResultSink, readAnswered } from '../batch/result-file.js';
 
-const FLAGS: FlagSpecs = {
+/** Exported for test/cli-help.test.ts, which checks the help lists every one. */
+export const FLAGS: FlagSpecs = {
   'input-file': { kind: 'string', aliases: ['-i'], help: 'the batch file (JSONL); - for stdin' },
   'output-file': { kind: 'string', aliases: ['-o'], help: 'where results go (JSONL); - for stdout (in completion order)' },
   resume: { kind: 'boolean', default: false, help: 'keep the results already in the output and answer only the custom_ids it lacks (or whose result failed)' },

@@ -41,6 +41,8 @@ export class ManualSequence {
     promptIds: readonly number[],
     readonly sampling: ManualSampling = GREEDY,
     readonly adapterSlot = -1,
+    /** Its own rotary inverse frequencies, on a model that scales rope per sequence (Qwen v1's dynamic NTK). */
+    readonly ropeInvFreq: Float32Array | null = null,
   ) {
     this.tokens = [...promptIds];
     this.numPromptTokens = promptIds.length;
@@ -190,7 +192,18 @@ export function buildStepBatch(
       numLogprobs,
     },
     positionLogprobs,
+    ropeInvFreq: entries[0]?.seq.ropeInvFreq ? concatenated(entries.map((e) => e.seq.ropeInvFreq ?? new Float32Array())) : null,
   };
+}
+
+function concatenated(rows: readonly Float32Array[]): Float32Array {
+  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
+  let offset = 0;
+  for (const row of rows) {
+    out.set(row, offset);
+    offset += row.length;
+  }
+  return out;
 }
 
 /** After a step: entries' tokens are in the cache, and sampled tokens are appended. */

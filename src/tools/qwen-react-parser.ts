@@ -8,7 +8,8 @@
  * nothing is sent before it (Qwen's own server refuses to stream with functions at all).
  */
 import { randomToolCallId, type ToolCallIdSource } from './tool-call-id.js';
-import { wholeCallDeltas, type ParsedToolDelta, type ToolCallParser } from './types.js';
+import { wholeCallDeltas, type ParsedToolDelta } from './types.js';
+import { WholeOutputParser } from './whole-output-parser.js';
 
 const ACTION = '\nAction:';
 const ACTION_INPUT = '\nAction Input:';
@@ -16,19 +17,12 @@ const OBSERVATION = '\nObservation:';
 const THOUGHT = 'Thought: ';
 const FINAL_ANSWER = '\nFinal Answer: ';
 
-export class QwenReactToolCallParser implements ToolCallParser {
-  private text = '';
-
-  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {}
-
-  push(textDelta: string): ParsedToolDelta {
-    this.text += textDelta;
-    return { content: '', toolCalls: [] };
+export class QwenReactToolCallParser extends WholeOutputParser {
+  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {
+    super();
   }
 
-  finish(): ParsedToolDelta {
-    const text = this.text;
-    this.text = '';
+  protected parse(text: string): ParsedToolDelta {
     const action = text.indexOf(ACTION);
     const input = text.indexOf(ACTION_INPUT);
     const name = action >= 0 && action < input ? text.slice(action + ACTION.length, input).trim() : '';

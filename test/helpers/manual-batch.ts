@@ -192,18 +192,8 @@ export function buildStepBatch(
       numLogprobs,
     },
     positionLogprobs,
-    ropeInvFreq: entries[0]?.seq.ropeInvFreq ? concatenated(entries.map((e) => e.seq.ropeInvFreq ?? new Float32Array())) : null,
+    ropeInvFreq: entries[0]?.seq.ropeInvFreq ? Float32Array.from(entries.flatMap((e) => [...(e.seq.ropeInvFreq ?? [])])) : null,
   };
-}
-
-function concatenated(rows: readonly Float32Array[]): Float32Array {
-  const out = new Float32Array(rows.reduce((n, r) => n + r.length, 0));
-  let offset = 0;
-  for (const row of rows) {
-    out.set(row, offset);
-    offset += row.length;
-  }
-  return out;
 }
 
 /** After a step: entries' tokens are in the cache, and sampled tokens are appended. */

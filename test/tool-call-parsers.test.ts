@@ -121,8 +121,58 @@ describe('llama3_json', () => {
   });
 });
 
+describe('chatglm3', () => {
+  // NOTE: as ChatGLM3 writes a call (its openai_api_demo's example): the name line, then a code block, with SentencePiece's space before the fence.
+  const call = "get_current_weather\n ```python\ntool_call(location='Boston, MA', unit=\"celsius\", days=[1, 2], detail={'wind': True, 'rain': None}, ratio=-0.5)\n```";
+
+  test('a named turn is one call, its Python keyword arguments as JSON, in any split', () => {
+    for (const pieces of splits(call)) {
+      const { content, deltas } = stream('chatglm3', pieces);
+      assert.equal(content, '');
+      assert.deepEqual(
+        assertOpenAIShape(deltas).map((c) => ({ name: c.name, arguments: JSON.parse(c.arguments) as unknown })),
+        [{ name: 'get_current_weather', arguments: { location: 'Boston, MA', unit: 'celsius', days: [1, 2], detail: { wind: true, rain: null }, ratio: -0.5 } }],
+      );
+    }
+  });
+
+  test('an answer (empty metadata line) streams as content without that line', () => {
+    const streamed = stream('chatglm3', ['\nIt is', ' sunny.']);
+    assert.deepEqual(streamed, { content: 'It is sunny.', deltas: [] });
+    const parser = createToolCallParser('chatglm3', counterIds());
+    assert.equal(parser.push('\nIt is').content, 'It is', 'content streams before the reply ends');
+  });
+
+  test('a JSON body is a call too; a named turn whose body is not a call stays content, whole', () => {
+    const json = extractToolCalls(createToolCallParser('chatglm3', counterIds()), 'search\n```\n{"q": "glm"}\n```');
+    assert.deepEqual(json, { content: null, toolCalls: [{ id: 'call_0', type: 'function', function: { name: 'search', arguments: '{"q":"glm"}' } }] });
+    const notCall = 'interpreter\n```python\nprint(open("x").read())\n```';
+    assert.deepEqual(extractToolCalls(createToolCallParser('chatglm3', counterIds()), notCall), { content: notCall, toolCalls: [] });
+  });
+});
+
+describe('qwen_react', () => {
+  const call = 'Thought: I should look up the weather.\nAction: get_weather\nAction Input: {"city": "Paris"}\nObservation:';
+
+  test('Action / Action Input is a call, its thought the content, whatever the split', () => {
+    for (const pieces of splits(call)) {
+      const { content, deltas } = stream('qwen_react', pieces);
+      assert.equal(content, 'I should look up the weather.');
+      assert.deepEqual(assertOpenAIShape(deltas), [{ name: 'get_weather', arguments: '{"city": "Paris"}' }]);
+    }
+    const withoutObservation = extractToolCalls(createToolCallParser('qwen_react', counterIds()), 'Thought: x\nAction: f\nAction Input: {}');
+    assert.deepEqual(withoutObservation.toolCalls.map((c) => [c.function.name, c.function.arguments]), [['f', '{}']]);
+  });
+
+  test('an answer is what follows the last Final Answer; plain text stays as it is', () => {
+    const answer = 'Thought: I now know the final answer.\nFinal Answer: It is 12 degrees.';
+    assert.deepEqual(extractToolCalls(createToolCallParser('qwen_react', counterIds()), answer), { content: 'It is 12 degrees.', toolCalls: [] });
+    assert.deepEqual(stream('qwen_react', ['Hello', ' there']), { content: 'Hello there', deltas: [] });
+  });
+});
+
 test('an unknown tool call parser names the known ones', () => {
-  assert.throws(() => createToolCallParser('nope'), /unknown tool call parser 'nope' \(known: hermes, llama3_json\)/);
+  assert.throws(() => createToolCallParser('nope'), /unknown tool call parser 'nope' \(known: hermes, llama3_json, chatglm3, qwen_react\)/);
 });
 
 describe('reasoning parsers', () => {

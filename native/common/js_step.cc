@@ -112,6 +112,13 @@ std::vector<int32_t> readHiddenStateRows(const Reader& read, const Napi::Object&
   return read.array<int32_t>(batch, "hiddenStateRows");
 }
 
+// Optional: null or absent for a model with one rotary table for every sequence.
+std::vector<float> readRopeInvFreq(const Reader& read, const Napi::Object& batch) {
+  const Napi::Value value = batch.Get("ropeInvFreq");
+  if (value.IsNull() || value.IsUndefined()) return {};
+  return read.array<float>(batch, "ropeInvFreq");
+}
+
 template <class T>
 Napi::Value toJs(Napi::Env env, const std::vector<T>& values) {
   auto array = Napi::TypedArrayOf<T>::New(env, values.size());
@@ -140,6 +147,7 @@ StepInput readStep(const Napi::Value& value) {
   step.positionLogprobs = readPositionLogprobs(read, batch.Get("positionLogprobs"));
   step.tokenBitmask = readTokenBitmask(read, batch.Get("tokenBitmask"));
   step.hiddenStateRows = readHiddenStateRows(read, batch);
+  step.ropeInvFreq = readRopeInvFreq(read, batch);
   return step;
 }
 
@@ -182,6 +190,7 @@ ModelShape readModelShape(const Napi::Object& config) {
   shape.rotaryDim = read.integer(config, "rotaryDim");
   shape.ropeInterleaved = read.boolean(config, "ropeInterleaved");
   shape.lognAttnContext = read.integer(config, "lognAttnContext");
+  shape.perSequenceRope = read.boolean(config, "perSequenceRope");
   return shape;
 }
 

@@ -16,7 +16,12 @@ struct ModelShape {
   int rotaryDim = 0;
   bool ropeInterleaved = false;  // pairs (x[2i], x[2i+1]) (ChatGLM) instead of (x[i], x[i + rotaryDim / 2])
   int lognAttnContext = 0;       // Qwen v1 log-n: queries at positions >= this scale by lognQueryScale; 0: off
+  // Qwen v1's dynamic NTK: every step brings each sequence's own inverse frequencies
+  // (StepInput::ropeInvFreq) and invFreq above is unused.
+  bool perSequenceRope = false;
   int qkvRows() const { return (numHeads + 2 * numKvHeads) * headDim; }
+  // Floats of StepInput::ropeInvFreq per sequence: 0 when the model has one table for all.
+  int ropeInvFreqWidth() const { return perSequenceRope ? rotaryDim / 2 : 0; }
 };
 
 // The factor Qwen v1's use_logn_attn multiplies the query at `position` by: log(position + 1) /

@@ -159,6 +159,8 @@ void validateStep(const StepInput& step, const StepLimits& limits) {
   checkPositionLogprobs(step.positionLogprobs, step.numTokens, limits.vocabSize);
   checkTokenBitmask(step, limits.vocabSize);
   checkHiddenStateRows(step.hiddenStateRows, step.numTokens);
+  checkLength(step.ropeInvFreq.size(), static_cast<size_t>(step.numSeqs) * limits.ropeInvFreqWidth, "ropeInvFreq",
+              "numSeqs * the model's per-sequence rotary width");
 }
 
 }  // namespace swiftlet_common

@@ -72,6 +72,9 @@ struct StepInput {
   TokenBitmaskInput tokenBitmask;
   // Token indices whose final hidden state (after the final norm) is wanted (embeddings); empty: none.
   std::vector<int32_t> hiddenStateRows;
+  // [numSeqs * rotaryDim / 2] each sequence's rotary inverse frequencies (Qwen v1's dynamic NTK
+  // scales the base per sequence); empty for a model whose shape has no perSequenceRope.
+  std::vector<float> ropeInvFreq;
 };
 
 // What a step may ask of the model that runs it.
@@ -83,6 +86,7 @@ struct StepLimits {
   int maxNumTokens = 0;  // 0: no limit (the CPU runs a long step as several chunks)
   int maxLoras = 0;
   std::function<bool(int slot)> hasAdapter;
+  int ropeInvFreqWidth = 0;  // ModelShape::ropeInvFreqWidth(): ropeInvFreq floats per sequence
 };
 
 // Throws std::invalid_argument("invalid step: ...") naming the first broken rule; nothing of a

@@ -172,6 +172,7 @@ swiftlet_common::StepLimits Model::stepLimits() const {
   limits.maxContext = config_.numKvBlocks * kBlockSize;
   limits.maxLoras = config_.maxLoras;
   limits.hasAdapter = [this](int slot) { return hasAdapter(slot); };
+  limits.ropeInvFreqWidth = config_.ropeInvFreqWidth();
   return limits;
 }
 
@@ -316,8 +317,9 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
           }
         }
         const int32_t position = in.positions[t0 + t];
+        const float* invFreq = c.perSequenceRope ? in.ropeInvFreq.data() + seqOfToken[t0 + t] * half : c.invFreq.data();
         for (int64_t i = 0; i < half; i++) {
-          const float angle = static_cast<float>(position) * c.invFreq[i];
+          const float angle = static_cast<float>(position) * invFreq[i];
           cosv[i] = std::cos(angle) * c.attentionScale;
           sinv[i] = std::sin(angle) * c.attentionScale;
         }

@@ -6,12 +6,14 @@
 import { ChatGlmTokenizer } from '../model/tokenizers/chatglm.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { buildChatGlm3Input } from './chatglm3-input.js';
+import { chatGlm3ToolTurns } from './chatglm3-tool-turns.js';
 import type { ChatMessage } from './conversation.js';
 
-export type ChatInputBuilder = (messages: readonly ChatMessage[], addGenerationPrompt: boolean) => number[];
+/** `tools`: the request's OpenAI tool definitions, if any. */
+export type ChatInputBuilder = (messages: readonly ChatMessage[], addGenerationPrompt: boolean, tools?: unknown) => number[];
 
 /** The builder of this tokenizer's family; undefined for families a chat template renders. */
 export function chatInputBuilder(tokenizer: Tokenizer): ChatInputBuilder | undefined {
   if (!(tokenizer instanceof ChatGlmTokenizer)) return undefined;
-  return (messages, addGenerationPrompt) => buildChatGlm3Input(tokenizer, messages, addGenerationPrompt);
+  return (messages, addGenerationPrompt, tools) => buildChatGlm3Input(tokenizer, chatGlm3ToolTurns(messages, tools), addGenerationPrompt);
 }

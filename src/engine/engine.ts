@@ -11,7 +11,7 @@
  */
 import { KV_BLOCK_SIZE, type ModelRunner, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';
-import { checkDynamicNtkPrompt } from './dynamic-ntk-limit.js';
+import { DynamicNtkRope } from './dynamic-ntk.js';
 import type { EngineTokenizer } from './engine-tokenizer.js';
 import { InvalidRequestError, QueueFullError } from './errors.js';
 import { KvCacheManager } from './kv-cache-manager.js';
@@ -84,6 +84,8 @@ export class LLMEngine {
   private readonly pool: BlockPool;
   private readonly scheduler: Scheduler;
   private readonly stepBuilder: StepBatchBuilder;
+  /** Null unless the model scales rope per sequence (Qwen v1's dynamic NTK). */
+  private readonly dynamicNtk: DynamicNtkRope | null;
   private readonly parents = new Map<string, ParentRequest>();
   private readonly pendingAborts = new Set<string>();
   private readonly structured: StructuredOutputManager;
@@ -130,6 +132,7 @@ export class LLMEngine {
     }
     this.pool = new BlockPool(this.config.numKvBlocks);
     this.scheduler = new Scheduler(this.config, new KvCacheManager(this.pool, this.config.enablePrefixCaching));
+    this.dynamicNtk = DynamicNtkRope.of(spec);
     this.stepBuilder = new StepBatchBuilder(this.config.eosTokenIds, this.config.maxNumSeqs, this.config.maxNumBatchedTokens);
     this.structured = new StructuredOutputManager(() => tokenizer.grammarVocabulary?.(spec.vocabSize, this.config.eosTokenIds) ?? null);
   }
@@ -278,7 +281,7 @@ export class LLMEngine {
     }
     const maxTokens = params.maxTokens ?? this.config.maxModelLen - promptTokenIds.length;
     this.scheduler.checkFits(promptTokenIds.length, maxTokens);
-    checkDynamicNtkPrompt(this.runner.spec, promptTokenIds.length);
+    const rope = this.dynamicNtk?.forPrompt(promptTokenIds.length) ?? null;
     if (this.scheduler.numWaiting + params.n > this.config.maxWaiting) {
       throw new QueueFullError(this.scheduler.numWaiting, this.config.maxWaiting);
     }
@@ -299,6 +302,7 @@ export class LLMEngine {
           maxTokens,
           adapterSlot,
           adapterHash,
+          rope,
           arrivalIndex,
           prefixSource: i === 0 ? null : (children[0] as Request),
           pooling: init.pooling ?? null,

@@ -126,7 +126,7 @@ export class KvCacheManager {
     const hashes = request.blockHashes;
     for (let i = hashes.length; i < numBlocks; i++) {
       const parent = i === 0 ? ROOT_BLOCK_HASH : (hashes[i - 1] as number);
-      hashes.push(hashBlockTokens(parent, request.allTokenIds, i * KV_BLOCK_SIZE, request.adapterHash));
+      hashes.push(hashBlockTokens(parent, request.allTokenIds, i * KV_BLOCK_SIZE, request.blockHashSalt));
     }
     return hashes;
   }

@@ -6,6 +6,8 @@
 import type { SamplingParams } from './sampling-params.js';
 import type { PoolingMode } from '../model/pooling-config.js';
 import { PooledHiddenState } from './pooling.js';
+import { hashString } from './block-pool.js';
+import type { SequenceRope } from './dynamic-ntk.js';
 
 export enum RequestStatus {
   WAITING = 'waiting',
@@ -57,6 +59,8 @@ export interface RequestInit {
   prefixSource: Request | null;
   /** An embedding request: how its prompt's final hidden states are pooled. */
   pooling?: PoolingMode | null;
+  /** Its own rotary, on a model that scales rope per sequence (Qwen v1's dynamic NTK); else null. */
+  rope?: SequenceRope | null;
 }
 
 export class Request {
@@ -68,6 +72,12 @@ export class Request {
   readonly maxTokens: number;
   readonly adapterSlot: number;
   readonly adapterHash: number;
+  readonly rope: SequenceRope | null;
+  /**
+   * What a cached block's K and V depend on besides its tokens: the adapter, and the NTK alpha that
+   * rotated K (blocks of sequences with different alphas must never be shared).
+   */
+  readonly blockHashSalt: number;
   readonly arrivalIndex: number;
   readonly prefixSource: Request | null;
   /** Prompt then outputs; append-only. */
@@ -96,6 +106,9 @@ export class Request {
     this.maxTokens = init.maxTokens;
     this.adapterSlot = init.adapterSlot;
     this.adapterHash = init.adapterHash;
+    this.rope = init.rope ?? null;
+    const ntkAlpha = this.rope?.ntkAlpha ?? 1;
+    this.blockHashSalt = ntkAlpha === 1 ? this.adapterHash : hashString(`${this.adapterHash}:ntk-alpha:${ntkAlpha}`);
     this.arrivalIndex = init.arrivalIndex;
     this.prefixSource = init.prefixSource;
     this.allTokenIds = [...init.promptTokenIds];

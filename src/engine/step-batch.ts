@@ -84,6 +84,22 @@ function initialCapacity(n: number): number {
   return Number.isFinite(n) && n > 0 ? Math.min(Math.ceil(n), 1 << 16) : 1;
 }
 
+/**
+ * Each sequence's rotary inverse frequencies, one row after another, when the model scales rope
+ * per sequence: then every request carries its own (engine.ts), so the first one tells.
+ */
+function sequenceRopeRows(scheduled: readonly ScheduledSequence[]): Float32Array | null {
+  const first = scheduled[0]?.request.rope;
+  if (first === undefined || first === null) return null;
+  const width = first.invFreq.length;
+  const rows = new Float32Array(scheduled.length * width);
+  scheduled.forEach(({ request }, s) => {
+    if (request.rope === null) throw new Error(`request ${request.requestId} has no rotary of its own`);
+    rows.set(request.rope.invFreq, s * width);
+  });
+  return rows;
+}
+
 export class StepBatchBuilder {
   private readonly tokenIds: Scratch<Int32Array>;
   private readonly positions: Scratch<Int32Array>;
@@ -270,6 +286,7 @@ export class StepBatchBuilder {
         sampling: this.buildSampling(scheduled),
         positionLogprobs,
         hiddenStateRows: hiddenStateRows.length === 0 ? null : Int32Array.from(hiddenStateRows),
+        ropeInvFreq: sequenceRopeRows(scheduled),
       },
       promptLogprobSlices,
       draftSlices,

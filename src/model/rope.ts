@@ -80,9 +80,18 @@ function yarn(dim: number, spec: ModelSpec): { inv: number[]; attentionScale: nu
   return { inv, attentionScale: spec.rope.attentionFactor ?? yarnMscale(factor) };
 }
 
-export function ropeTables(spec: ModelSpec): RopeTables {
+/**
+ * Qwen v1's dynamic NTK base for `ntkAlpha` (src/engine/dynamic-ntk.ts): base * alpha^(dim / (dim - 2)).
+ * The reference computes it in float64 and torch raises it to the exponents in float32, hence the rounding.
+ */
+function ntkScaledTheta(theta: number, rotaryDim: number, ntkAlpha: number): number {
+  return ntkAlpha === 1 ? theta : Math.fround(theta * ntkAlpha ** (rotaryDim / (rotaryDim - 2)));
+}
+
+/** `ntkAlpha`: a sequence's dynamic NTK alpha (1: the model's own base). */
+export function ropeTables(spec: ModelSpec, ntkAlpha = 1): RopeTables {
   const rotaryDim = Math.floor(spec.headDim * spec.rope.partialRotaryFactor);
-  let inv = baseInvFreq(spec.rope.theta, rotaryDim);
+  let inv = baseInvFreq(ntkScaledTheta(spec.rope.theta, rotaryDim, ntkAlpha), rotaryDim);
   let attentionScale = 1;
   switch (spec.rope.type) {
     case 'default':

@@ -24,7 +24,7 @@ export interface RopeSpec {
   interleaved?: boolean;
   /**
    * Qwen v1's `use_dynamic_ntk`: a sequence whose first forward is longer than this rotates with a
-   * larger base for its whole life. Not implemented: such prompts are refused (src/model/context-limits.ts).
+   * larger base for its whole life (src/engine/dynamic-ntk.ts).
    */
   dynamicNtkContext?: number;
 }

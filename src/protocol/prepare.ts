@@ -218,7 +218,7 @@ export async function chatPrompt(body: ChatPromptFields, context: PromptContext,
     const messages = flatMessages(body, maxModelLen);
     let ids: number[];
     try {
-      ids = chatInput(messages, body.add_generation_prompt ?? true);
+      ids = chatInput(messages, body.add_generation_prompt ?? true, body.tools);
     } catch (error) {
       if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
       throw error;

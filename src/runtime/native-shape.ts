@@ -25,6 +25,8 @@ export interface NativeModelShape {
   ropeInterleaved: boolean;
   /** Queries at positions >= this are scaled by log(position + 1) / log(this); 0: never. */
   lognAttnContext: number;
+  /** Every step carries each sequence's inverse frequencies (StepBatch.ropeInvFreq); invFreq is then unused. */
+  perSequenceRope: boolean;
 }
 
 export function nativeModelShape(spec: ModelSpec): NativeModelShape {
@@ -48,5 +50,6 @@ export function nativeModelShape(spec: ModelSpec): NativeModelShape {
     rotaryDim: rope.rotaryDim,
     ropeInterleaved: spec.rope.interleaved === true,
     lognAttnContext: spec.lognAttnContext ?? 0,
+    perSequenceRope: spec.rope.dynamicNtkContext !== undefined,
   };
 }

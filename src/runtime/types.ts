@@ -92,6 +92,11 @@ export interface StepBatch {
   tokenBitmask?: TokenBitmask | null;
   /** Token indices whose final hidden state (after the final norm) is wanted (embeddings); absent or null: none. */
   hiddenStateRows?: Int32Array | null;
+  /**
+   * [numSeqs * rotaryDim / 2] each sequence's rotary inverse frequencies: on every step of a model
+   * whose rope is scaled per sequence (Qwen v1's dynamic NTK), absent or null for any other model.
+   */
+  ropeInvFreq?: Float32Array | null;
 }
 
 export interface StepOutput {

@@ -28,6 +28,14 @@ export interface ToolCallParser {
   finish(): ParsedToolDelta;
 }
 
+/** A call known whole at once, as its two streamed pieces: the header, then all of its arguments. */
+export function wholeCallDeltas(index: number, id: string, name: string, args: string): ToolCallDelta[] {
+  return [
+    { index, id, type: 'function', function: { name, arguments: '' } },
+    { index, function: { arguments: args } },
+  ];
+}
+
 /** A whole output split into content and calls (non-streamed responses). */
 export interface ExtractedToolCalls {
   /** null when the output was only tool calls (as OpenAI sends it). */

@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence, type ManualStepEntry } from './manual-batch.js';
 import { createRunner } from '../../src/runtime/create-runner.js';
 import type { ModelRunner, StepOutput } from '../../src/runtime/types.js';
+import { DynamicNtkRope } from '../../src/engine/dynamic-ntk.js';
 import { modelDir as MODEL_DIR, type ReferenceGeneration as RefGeneration, type ReferenceLogprobs as RefLogprobs } from './reference.js';
 
 export type { ReferenceLogprobs as RefLogprobs, ReferenceGeneration as RefGeneration } from './reference.js';
@@ -14,10 +15,16 @@ export function openTinyRunner(): Promise<ModelRunner> {
   return createRunner({ modelDir: MODEL_DIR, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 2, maxLoraRank: 16 });
 }
 
+/** A sequence of `promptIds` as the engine makes it: with its own rotary when the model scales rope per sequence. */
+function manualSequence(runner: ModelRunner, promptIds: readonly number[], adapterSlot: number): ManualSequence {
+  const rope = DynamicNtkRope.of(runner.spec)?.forPrompt(promptIds.length) ?? null;
+  return new ManualSequence(promptIds, GREEDY, adapterSlot, rope?.invFreq ?? null);
+}
+
 /** Teacher-forced: every sequence at once, a distribution at every position. */
 export async function teacherForced(runner: ModelRunner, refs: RefLogprobs[], adapterSlot = -1): Promise<StepOutput> {
   const pool = new ManualBlockPool(runner.numKvBlocks);
-  const entries: ManualStepEntry[] = refs.map((r) => ({ seq: new ManualSequence(r.ids, GREEDY, adapterSlot), numTokens: r.ids.length, sample: false }));
+  const entries: ManualStepEntry[] = refs.map((r) => ({ seq: manualSequence(runner, r.ids, adapterSlot), numTokens: r.ids.length, sample: false }));
   const tokenIndex: number[] = [];
   const targetTokenId: number[] = [];
   let offset = 0;
@@ -72,7 +79,7 @@ export function checkTeacherForced(out: StepOutput, refs: RefLogprobs[], label: 
  */
 export async function generateGreedy(runner: ModelRunner, refs: RefGeneration[], adapterSlots: number[], stagger = 1): Promise<number[][]> {
   const pool = new ManualBlockPool(runner.numKvBlocks);
-  const seqs = refs.map((r, i) => new ManualSequence(r.prompt_ids, GREEDY, adapterSlots[i] ?? -1));
+  const seqs = refs.map((r, i) => manualSequence(runner, r.prompt_ids, adapterSlots[i] ?? -1));
   for (let step = 0; ; step++) {
     const entries: ManualStepEntry[] = [];
     seqs.forEach((seq, i) => {

@@ -25,11 +25,6 @@ export function familyReference(name: string): FamilyReference {
   return JSON.parse(readFileSync(join(fixtureDir, `${name}.ref.json`), 'utf8')) as FamilyReference;
 }
 
-export interface FamilySuiteOptions {
-  /** Teacher-forced sequences longer than this are left out (a feature the engine refuses past it). */
-  maxTeacherForcedLength?: number;
-}
-
 type Json = Record<string, any>;
 
 const API_ROLES: ReadonlySet<string> = new Set(['system', 'user', 'assistant']);
@@ -45,10 +40,10 @@ function tokenIdOf(token: string): number {
   return Number(match[1]);
 }
 
-export function familyReferenceSuite(name: string, options: FamilySuiteOptions = {}): void {
+export function familyReferenceSuite(name: string): void {
   const modelDir = join(fixtureDir, name);
   const reference = familyReference(name);
-  const teacherForcedRefs = reference.logprobs.filter((r) => r.ids.length <= (options.maxTeacherForcedLength ?? Infinity));
+  const teacherForcedRefs = reference.logprobs;
 
   describe(`${name}: the runner against the reference`, () => {
     let runner: ModelRunner;

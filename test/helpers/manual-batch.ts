@@ -41,6 +41,8 @@ export class ManualSequence {
     promptIds: readonly number[],
     readonly sampling: ManualSampling = GREEDY,
     readonly adapterSlot = -1,
+    /** Its own rotary inverse frequencies, on a model that scales rope per sequence (Qwen v1's dynamic NTK). */
+    readonly ropeInvFreq: Float32Array | null = null,
   ) {
     this.tokens = [...promptIds];
     this.numPromptTokens = promptIds.length;
@@ -190,6 +192,7 @@ export function buildStepBatch(
       numLogprobs,
     },
     positionLogprobs,
+    ropeInvFreq: entries[0]?.seq.ropeInvFreq ? Float32Array.from(entries.flatMap((e) => [...(e.seq.ropeInvFreq ?? [])])) : null,
   };
 }
 

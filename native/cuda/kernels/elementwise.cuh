@@ -86,11 +86,13 @@ extern "C" __global__ void final_norm_rows(const float* __restrict__ residual, c
 // fused projection. Adds the bias, applies q/k RMSNorm (Qwen3) and rotary (HF rotate_half layout,
 // or pairs (2i, 2i + 1) when ropeInterleaved: ChatGLM), scales q by Qwen v1's log-n factor past
 // lognContext (0: off), writes q to qOut [T, nH, D] and k, v into the paged cache at slotMapping[t]
-// (skipped when < 0). Cache layout per layer: [numBlocks, nKV, 16, D].
+// (skipped when < 0). Cache layout per layer: [numBlocks, nKV, 16, D]. With tokenSeq (Qwen v1's
+// dynamic NTK), token t rotates by row tokenSeq[t] of seqInvFreq ([seqs, rotaryDim / 2]), not invFreq.
 extern "C" __global__ void qkv_rope_cache(const bf16* __restrict__ qkv, const float* __restrict__ bias,
                                           const float* __restrict__ qNorm, const float* __restrict__ kNorm,
                                           const int* __restrict__ positions, const int* __restrict__ slotMapping,
-                                          const float* __restrict__ invFreq, float attnScale, int rotaryDim,
+                                          const float* __restrict__ modelInvFreq, const int* __restrict__ tokenSeq,
+                                          const float* __restrict__ seqInvFreq, float attnScale, int rotaryDim,
                                           bf16* __restrict__ qOut, bf16* __restrict__ kCache,
                                           bf16* __restrict__ vCache, int nH, int nKV, int D, float eps,
                                           int ropeInterleaved, int lognContext) {
@@ -101,6 +103,7 @@ extern "C" __global__ void qkv_rope_cache(const bf16* __restrict__ qkv, const fl
   const float lognScale = lognContext > 0 && positions[t] >= lognContext ? logf(pos + 1.f) / logf((float)lognContext) : 1.f;
   const int slot = slotMapping[t];
   const int numHeads = nH + 2 * nKV, half = rotaryDim / 2;
+  const float* invFreq = tokenSeq ? seqInvFreq + (size_t)tokenSeq[t] * half : modelInvFreq;
   const size_t rowBase = (size_t)t * numHeads * D;
   for (int h = blockIdx.y * numWarps + warp; h < numHeads; h += numWarps * gridDim.y) {
     for (int d = lane; d < D; d += 32) {

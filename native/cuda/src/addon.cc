@@ -67,6 +67,7 @@ swiftlet_common::StepLimits stepLimits(const Model& first) {
   limits.maxNumTokens = c.maxNumTokens;
   limits.maxLoras = c.maxLoras;
   limits.hasAdapter = [&first](int slot) { return first.hasAdapter(slot); };
+  limits.ropeInvFreqWidth = c.ropeInvFreqWidth();
   return limits;
 }
 

@@ -86,6 +86,8 @@ Model::Model(const ModelConfig& config, const EnvFlags& flags)
   rWork_ = region(2 * (size_t)maxWorkItems_);
   rLogitRows_ = region(S + 2 * T);  // sample rows, then position rows and hidden-state rows (each at most T)
   rTokenSlots_ = region(T);
+  rTokenSeq_ = region(c.perSequenceRope ? T : 0);
+  rRopeInvFreq_ = region(S * c.ropeInvFreqWidth());
   arenaInts_ = offset;
   arena_ = device_.alloc(arenaInts_ * 4);
   arenaHost_ = reinterpret_cast<int*>(device_.allocHost(arenaInts_ * 4));
@@ -149,7 +151,9 @@ void Model::allocateKvBlocks(int blocks) {
 }
 
 void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLogitRows) {
-  auto put = [&](const Region& r, const std::vector<int>& v, size_t count) {
+  // The arena holds 4-byte words: int32 inputs and the float rotary rows alike.
+  auto put = [&](const Region& r, const auto& v, size_t count) {
+    static_assert(sizeof(v[0]) == 4, "arena words are 4 bytes");
     if (count == 0) return;
     if (count > r.count || count > v.size()) throw CudaError("step input larger than its buffer");
     std::memcpy(arenaHost_ + r.offset, v.data(), count * 4);
@@ -164,6 +168,8 @@ void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLo
   put(rWork_, in.workItems, in.workItems.size());
   put(rLogitRows_, in.logitRows, numLogitRows);
   if (in.anyLora) put(rTokenSlots_, in.tokenSlots, numTokens);
+  put(rTokenSeq_, in.tokenSeq, in.tokenSeq.empty() ? 0 : numTokens);
+  put(rRopeInvFreq_, in.ropeInvFreq, in.ropeInvFreq.empty() ? 0 : (size_t)numSeqs * cfg_.ropeInvFreqWidth());
 }
 
 // After the GEMM of `target`: its LoRA deltas for the tokens with an adapter.
@@ -191,6 +197,8 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
   float scaleLog2 = (float)(1.0 / std::sqrt((double)D) * 1.4426950408889634);
   float attnScale = c.attentionScale;
   int ropeInterleaved = c.ropeInterleaved ? 1 : 0, lognContext = c.lognAttnContext;
+  // Null without per-sequence rotary: the kernel then reads the model's invFreq for every token.
+  CUdeviceptr tokenSeq = c.perSequenceRope ? dev(rTokenSeq_) : 0, seqInvFreq = c.perSequenceRope ? dev(rRopeInvFreq_) : 0;
   int rotaryDim = c.rotaryDim, maxBlocks = maxBlocksPerSeq_, maxSplits = maxSplits_, qkvRows = c.qkvRows();
   const bool vecSilu = !c.mlpBias;
 
@@ -206,7 +214,7 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
     if (lora) applyLora(li, Slot::kQkv, normed_, H, qkvOut_, qkvRows, T);
     CUdeviceptr kCache = kvCache_ + (size_t)li * 2 * kvLayerBytes_, vCache = kCache + kvLayerBytes_;
     device_.launch(device_.fn("qkv_rope_cache"), {(unsigned)T, (unsigned)((qkvRows / D + 3) / 4)}, {128}, 4 * D * 4,
-           {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &attnScale, &rotaryDim, &q_,
+           {&qkvOut_, &l.qkvBias, &l.qNorm, &l.kNorm, &positions, &slots, &invFreq_, &tokenSeq, &seqInvFreq, &attnScale, &rotaryDim, &q_,
             &kCache, &vCache, &nH, &nKV, &D, &eps, &ropeInterleaved, &lognContext});
     profiler_.mark("rope+cache");
     if (numWork > 0) {

@@ -98,7 +98,7 @@ class Model {
     size_t offset, count;
   };
   Region rTokens_{}, rPositions_{}, rSlots_{}, rQueryStart_{}, rContextLens_{}, rBlockTables_{}, rWork_{},
-      rLogitRows_{}, rTokenSlots_{};
+      rLogitRows_{}, rTokenSlots_{}, rTokenSeq_{}, rRopeInvFreq_{};
   CUdeviceptr arena_ = 0;
   int* arenaHost_ = nullptr;
   size_t arenaInts_ = 0;

@@ -55,6 +55,14 @@ void planInputs(StepInput& step, int maxBlocksPerSeq, StepPlan& plan) {
     const auto row = step.blockTables.begin() + static_cast<size_t>(s) * step.maxBlocksPerSeq;
     std::copy(row, row + numCopied, plan.blockTables.begin() + static_cast<size_t>(s) * maxBlocksPerSeq);
   }
+  if (!step.ropeInvFreq.empty()) {
+    plan.tokenSeq.assign(numTokenRows, 0);
+    for (int s = 0; s < numRows; s++)
+      std::fill(plan.tokenSeq.begin() + plan.queryStart[s], plan.tokenSeq.begin() + plan.queryStart[s + 1], s);
+    const size_t width = step.ropeInvFreq.size() / S;
+    plan.ropeInvFreq = std::move(step.ropeInvFreq);
+    plan.ropeInvFreq.resize(numRows * width, 0.f);
+  }
   for (int s = 0; s < S; s++) plan.anyLora |= step.adapterSlots[s] >= 0;
   if (plan.anyLora) {
     plan.tokenSlots.assign(numTokenRows, -1);

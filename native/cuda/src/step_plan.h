@@ -33,6 +33,10 @@ struct StepPlan {
   std::vector<int32_t> workItems;
   bool anyLora = false;
   std::vector<int32_t> tokenSlots;  // adapter slot of each token (-1: base); filled only when anyLora
+  // Per-sequence rotary (StepInput::ropeInvFreq), filled only when the step has it: each token's
+  // sequence row, and the rows (padding sequences' rows are zero: their tokens write no cache).
+  std::vector<int32_t> tokenSeq;  // [numTokens or graphBucket]
+  std::vector<float> ropeInvFreq;  // [rows * rotaryDim / 2]
   // Token index of each logits row: sample rows first, then position rows, then hidden-state rows
   // (a graph: row s = token s).
   std::vector<int32_t> logitRows;

@@ -331,6 +331,32 @@ void constrainSecond(StepInput& s) {
   s.tokenBitmask.hasBitmask = {0, 1};
 }
 
+// Qwen v1's dynamic NTK: each token finds its sequence's rotary row; a graph's padding rows are zero.
+void testPerSequenceRope() {
+  StepInput decode = makeStep({1, 1, 1}, {5, 20, 40});
+  decode.ropeInvFreq = {1, 2, 3, 4, 5, 6};
+  const StepPlan graph = planStep(decode, options(4));
+  checkEqual(graph.tokenSeq, {0, 1, 2, 3}, "rope bucket: token s is sequence s");
+  checkEqual(graph.ropeInvFreq, {1.f, 2.f, 3.f, 4.f, 5.f, 6.f, 0.f, 0.f}, "rope bucket: rows padded with zeros");
+
+  StepInput prefill = makeStep({3, 1}, {0, 17});
+  prefill.ropeInvFreq = {1, 2, 3, 4};
+  const StepPlan eager = planStep(prefill, options(0));
+  checkEqual(eager.tokenSeq, {0, 0, 0, 1}, "rope eager: each token's sequence");
+  checkEqual(eager.ropeInvFreq, {1.f, 2.f, 3.f, 4.f}, "rope eager: rows as given");
+  check(planStep(makeStep({3, 1}, {0, 17}), options(0)).tokenSeq.empty(), "no per-sequence rope: no tokenSeq");
+
+  StepLimits perSequence = limits();
+  perSequence.ropeInvFreqWidth = 2;
+  expectInvalid("rope rows missing", "ropeInvFreq has 0 entries", makeStep({3, 1}, {0, 17}), perSequence);
+  expectInvalid("rope rows without per-sequence rope", "ropeInvFreq has 4 entries", prefill);
+  try {
+    swiftlet_common::validateStep(prefill, perSequence);
+  } catch (const std::exception& e) {
+    check(false, std::string("a step with its rope rows is rejected: ") + e.what());
+  }
+}
+
 void testTokenBitmask() {
   StepInput step = makeStep({3, 1}, {0, 17});
   constrainSecond(step);
@@ -379,6 +405,7 @@ int main() {
   testResultsTopK();
   testValidateStep();
   testTokenBitmask();
+  testPerSequenceRope();
   if (numFailed > 0) {
     std::printf("%d check(s) failed\n", numFailed);
     return 1;

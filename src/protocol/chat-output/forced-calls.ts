@@ -4,7 +4,8 @@
  * "required" is a JSON array of `{"name", "parameters"}` calls, turned into calls once whole.
  */
 import { randomToolCallId, type ToolCallIdSource } from '../../tools/tool-call-id.js';
-import type { ParsedToolDelta, ToolCallDelta, ToolCallParser } from '../../tools/types.js';
+import { wholeCallDeltas, type ParsedToolDelta, type ToolCallDelta, type ToolCallParser } from '../../tools/types.js';
+import { WholeOutputParser } from '../../tools/whole-output-parser.js';
 
 export class NamedCallParser implements ToolCallParser {
   private isHeaderSent = false;
@@ -33,29 +34,21 @@ function isCallList(value: unknown): value is { name: string; parameters?: unkno
   return Array.isArray(value) && value.every((item) => typeof item === 'object' && item !== null && typeof (item as { name?: unknown }).name === 'string');
 }
 
-export class RequiredCallsParser implements ToolCallParser {
-  private text = '';
-
-  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {}
-
-  push(textDelta: string): ParsedToolDelta {
-    this.text += textDelta;
-    return { content: '', toolCalls: [] };
+export class RequiredCallsParser extends WholeOutputParser {
+  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {
+    super();
   }
 
   /** The calls; text that is not a list of calls (no grammar held the model to one) stays content. */
-  finish(): ParsedToolDelta {
+  protected parse(text: string): ParsedToolDelta {
     let parsed: unknown = null;
     try {
-      parsed = JSON.parse(this.text);
+      parsed = JSON.parse(text);
     } catch {
       // not JSON: content below
     }
-    if (!isCallList(parsed) || parsed.length === 0) return { content: this.text, toolCalls: [] };
-    const toolCalls = parsed.flatMap((call, index): ToolCallDelta[] => [
-      { index, id: this.newId(), type: 'function', function: { name: call.name, arguments: '' } },
-      { index, function: { arguments: JSON.stringify(call.parameters ?? {}) } },
-    ]);
+    if (!isCallList(parsed) || parsed.length === 0) return { content: text, toolCalls: [] };
+    const toolCalls = parsed.flatMap((call, index) => wholeCallDeltas(index, this.newId(), call.name, JSON.stringify(call.parameters ?? {})));
     return { content: '', toolCalls };
   }
 }

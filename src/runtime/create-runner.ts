@@ -5,6 +5,8 @@ import type { ModelSpec } from '../model/spec.js';
 import { CpuRunner, type CpuRunnerOptions } from './cpu/cpu-runner.js';
 import { CudaRunner } from './cuda/cuda-runner.js';
 import { cudaAvailability } from './cuda/native.js';
+import type { GroupOptions } from './distributed/group-options.js';
+import { TensorParallelLeader } from './distributed/leader-runner.js';
 import type { ModelRunner, WeightSource } from './types.js';
 
 export type RunnerDevice = 'cpu' | 'cuda' | 'auto';
@@ -13,8 +15,10 @@ export interface RunnerChoice extends CpuRunnerOptions {
   device: RunnerDevice;
   /** CUDA: fraction of GPU memory for weights, scratch and KV cache (when kvCacheBytes is not given). */
   gpuMemoryUtilization?: number;
-  /** GPUs to shard the model over (CUDA only; the CPU runner takes 1). */
+  /** GPUs to shard the model over, or processes with `group` (CPU only so far). */
   tensorParallelSize?: number;
+  /** Rank 0 of a tensor-parallel group of processes (src/runtime/distributed/); absent: this process holds the whole model. */
+  group?: GroupOptions;
   /** CUDA: the engine's step limits, which size the scratch buffers and CUDA graphs. */
   maxNumSeqs?: number;
   maxNumBatchedTokens?: number;
@@ -38,10 +42,14 @@ export async function createRunnerFor(
   options: RunnerChoice,
   randomSeed?: number,
 ): Promise<ModelRunner> {
-  const { device, gpuMemoryUtilization, tensorParallelSize, maxNumSeqs, maxNumBatchedTokens, maxModelLen, ...cpuOptions } = options;
+  const { device, gpuMemoryUtilization, tensorParallelSize, maxNumSeqs, maxNumBatchedTokens, maxModelLen, group, ...cpuOptions } = options;
   const parallel = tensorParallelSize ?? 1;
+  if (group !== undefined && group.size > 1) {
+    if (resolveDevice(device) !== 'cpu') throw new Error('--nnodes > 1 runs on --device cpu so far: the CUDA ranks (ncclCommInitRank) are not wired to the engine yet');
+    return TensorParallelLeader.start(spec, source, cpuOptions, group);
+  }
   if (resolveDevice(device) === 'cpu') {
-    if (parallel > 1) throw new Error(`--tensor-parallel-size ${parallel} needs --device cuda: the CPU runner runs on one machine's cores`);
+    if (parallel > 1) throw new Error(`--tensor-parallel-size ${parallel} on --device cpu needs one process per rank: add --nnodes ${parallel} and start the other ranks (docs/deploy.md)`);
     return CpuRunner.load(spec, source, cpuOptions);
   }
   const availability = cudaAvailability();

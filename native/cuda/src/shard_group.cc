@@ -33,6 +33,7 @@ ShardGroup::ShardGroup(const ModelConfig& config, const EnvFlags& flags, const P
   // NOTE: constructing the Model leaves its GPU's context current on this thread, which is the
   // device ncclCommInitRank binds the communicator to.
   shards_.push_back(std::make_unique<Model>(config, flags));
+  firstRank_ = process.rank;
   setNcclDefaults();
   comms_.resize(1);
   checkNccl(nccl().commInitRank(&comms_[0], process.size, process.id, process.rank), "ncclCommInitRank");
@@ -114,7 +115,7 @@ void ShardGroup::onEveryRank(const std::function<void(int)>& work) {
 }
 
 void ShardGroup::initRandomWeights(uint64_t seed) {
-  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, r);
+  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, firstRank_ + r);
 }
 
 int ShardGroup::allocateKvCache(size_t bytes, double utilization) {

@@ -65,6 +65,8 @@ class ShardGroup {
   void workerLoop(int rank);
 
   std::vector<std::unique_ptr<Model>> shards_;
+  // The group-wide rank of shards_[0]: 0, or this process's rank in a process group.
+  int firstRank_ = 0;
   std::vector<ncclComm_t> comms_;
 
   std::vector<std::thread> workers_;  // ranks 1..size-1

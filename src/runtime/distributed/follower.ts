@@ -5,10 +5,10 @@
  */
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
-import { CpuRunner } from '../cpu/cpu-runner.js';
-import type { WeightSource } from '../types.js';
+import type { ModelRunner, WeightSource } from '../types.js';
 import type { LeaderMessage } from './group-messages.js';
 import type { GroupOptions } from './group-options.js';
+import { loadFollowerRank } from './rank-runner.js';
 import { connectToLeader, nextMessage, type RankChannel } from './rendezvous.js';
 
 /** A step the leader validated the same way fails here without reaching a collective: the group stays in step. */
@@ -28,24 +28,18 @@ export async function followLeader(spec: ModelSpec, source: WeightSource, group:
     channel.close();
     throw new ModelLoadError(`tensor-parallel rank ${group.rank}: the leader turned this process away (is --node-rank ${group.rank} taken, or --nnodes different?)`);
   }
-  const { plan } = first;
-  let runner: CpuRunner;
+  const { collective, choice } = first.plan;
+  let runner: ModelRunner;
   try {
-    runner = CpuRunner.load(spec, source, {
-      kvCacheBytes: plan.kvCacheBytes,
-      maxLoras: plan.maxLoras,
-      maxLoraRank: plan.maxLoraRank,
-      ...(plan.maxTokensPerChunk !== undefined ? { maxTokensPerChunk: plan.maxTokensPerChunk } : {}),
-      ...(options.numThreads !== undefined ? { numThreads: options.numThreads } : {}),
-    }, { rank: group.rank, size: group.size });
-    runner.group.connectGroup(group.masterAddr, plan.groupPort, group.timeoutMs);
+    const { numThreads, ...leaderChoice } = choice;
+    runner = loadFollowerRank(spec, source, { ...leaderChoice, ...(options.numThreads !== undefined ? { numThreads: options.numThreads } : {}) }, group, collective);
   } catch (error) {
     const message = error instanceof Error ? error.message : String(error);
     channel.send({ kind: 'failed', message });
     channel.close();
     throw new ModelLoadError(`tensor-parallel rank ${group.rank}: ${message}`);
   }
-  channel.send({ kind: 'ready' });
+  await channel.send({ kind: 'ready', numKvBlocks: runner.numKvBlocks });
   options.log(`tensor-parallel rank ${group.rank} of ${group.size}: shard loaded (KV cache: ${runner.numKvBlocks} blocks), following ${group.masterAddr}:${group.masterPort}`);
   try {
     await runSteps(channel, runner);
@@ -55,7 +49,7 @@ export async function followLeader(spec: ModelSpec, source: WeightSource, group:
 }
 
 /** Applies the leader's messages one after another (a step finishes before the next message is applied). */
-function runSteps(channel: RankChannel, runner: CpuRunner): Promise<void> {
+function runSteps(channel: RankChannel, runner: ModelRunner): Promise<void> {
   return new Promise((resolve, reject) => {
     let queue = Promise.resolve();
     let done = false;

@@ -36,12 +36,13 @@ export class FramedChannel<Out, In> {
     else this.closers.push(close);
   }
 
-  send(message: Out): void {
-    if (this.closed) return;
+  /** Resolves once the message is handed to the OS (or the channel is gone: its close handlers say so). */
+  send(message: Out): Promise<void> {
+    if (this.closed) return Promise.resolve();
     const body = serialize(message);
     const header = Buffer.alloc(LENGTH_BYTES);
     header.writeUInt32BE(body.length);
-    this.socket.write(Buffer.concat([header, body]));
+    return new Promise((resolve) => this.socket.write(Buffer.concat([header, body]), () => resolve()));
   }
 
   close(): void {

@@ -7,59 +7,69 @@
  */
 import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
-import { CpuRunner, type CpuRunnerOptions } from '../cpu/cpu-runner.js';
 import type { LoraWeights, ModelRunner, StepBatch, StepOutput, WeightSource } from '../types.js';
-import type { ShardPlan } from './group-messages.js';
+import type { RankMessage } from './group-messages.js';
 import type { GroupOptions } from './group-options.js';
+import { loadLeaderRank, type Collective, type RankChoice } from './rank-runner.js';
 import { acceptRanks, listenForRanks, nextMessage, type LeaderChannel } from './rendezvous.js';
 
-/** Errors of the native collective start so (native/cpu/tcp_group.cc): after one, the group is broken. */
+/** Errors of the CPU's collective start so (native/cpu/tcp_group.cc): after one, the group is broken. */
 const GROUP_ERROR_PREFIX = 'tensor-parallel group:';
 
 export class TensorParallelLeader implements ModelRunner {
-  readonly device = 'cpu' as const;
   private brokenReason: string | null = null;
 
   private constructor(
-    private readonly local: CpuRunner,
+    private readonly local: ModelRunner,
     /** Ranks 1..size-1 (rank r at index r - 1). */
     private readonly ranks: readonly LeaderChannel[],
   ) {
     ranks.forEach((channel, i) => channel.onClose(() => this.markBroken(`tensor-parallel rank ${i + 1} disconnected`)));
   }
 
-  /** Waits for the other ranks, loads this shard meanwhile, sends the plan, and forms the collective. */
-  static async start(spec: ModelSpec, source: WeightSource, options: CpuRunnerOptions, group: GroupOptions): Promise<TensorParallelLeader> {
+  /** Waits for the other ranks, sends them the plan, and loads this shard as the device's rendezvous orders it (rank-runner.ts). */
+  static async start(spec: ModelSpec, source: WeightSource, choice: RankChoice, group: GroupOptions): Promise<TensorParallelLeader> {
     const server = await listenForRanks(group.masterPort);
-    let local: CpuRunner | null = null;
     let ranks: LeaderChannel[] = [];
     try {
-      const joining = acceptRanks(server, group);
-      // NOTE: a rejection here is handled by the await below; this only keeps it from being reported unhandled first.
-      joining.catch(() => {});
-      local = CpuRunner.load(spec, source, options, { rank: 0, size: group.size });
-      const plan: ShardPlan = {
-        groupPort: local.group.listenGroup(0),
-        kvCacheBytes: options.kvCacheBytes,
-        maxLoras: options.maxLoras,
-        maxLoraRank: options.maxLoraRank,
-        maxTokensPerChunk: options.maxTokensPerChunk,
-      };
-      ranks = await joining;
-      await Promise.all(ranks.map((channel, i) => sendPlan(channel, i + 1, plan, group.timeoutMs)));
-      // NOTE: every rank connected before it said ready, so this returns at once.
-      local.group.acceptGroup(group.timeoutMs);
+      ranks = await acceptRanks(server, group);
+      const channels = ranks;
+      let answers: Promise<RankMessage>[] = [];
+      const local = await loadLeaderRank(spec, source, choice, group, {
+        send: async (collective: Collective) => {
+          answers = channels.map((channel, i) => nextMessage(channel, group.timeoutMs, `tensor-parallel rank ${i + 1}`));
+          // NOTE: a rank's failure is reported by ready(); this only keeps it from being reported unhandled first.
+          for (const answer of answers) answer.catch(() => {});
+          await Promise.all(channels.map((channel) => channel.send({ kind: 'plan', plan: { collective, choice } })));
+        },
+        ready: async () => {
+          const replies = await Promise.all(answers);
+          replies.forEach((reply, i) => checkReady(reply, i + 1));
+        },
+      });
+      const short = (await Promise.all(answers)).findIndex((reply) => reply.kind === 'ready' && reply.numKvBlocks < local.numKvBlocks);
+      if (short >= 0) {
+        local.dispose();
+        throw new Error(`tensor-parallel rank ${short + 1} has room for fewer KV blocks than rank 0 (${local.numKvBlocks}): give every rank the same --kv-cache-memory`);
+      }
       return new TensorParallelLeader(local, ranks);
     } catch (error) {
       for (const channel of ranks) {
         channel.send({ kind: 'shutdown' });
         channel.close();
       }
-      local?.dispose();
       throw error instanceof Error ? new ModelLoadError(error.message) : error;
     } finally {
       server.close();
     }
+  }
+
+  get device(): 'cpu' | 'cuda' {
+    return this.local.device;
+  }
+
+  get maxModelLen(): number | undefined {
+    return this.local.maxModelLen;
   }
 
   get spec(): ModelSpec {
@@ -113,10 +123,7 @@ export class TensorParallelLeader implements ModelRunner {
   }
 }
 
-async function sendPlan(channel: LeaderChannel, rank: number, plan: ShardPlan, timeoutMs: number): Promise<void> {
-  const answer = nextMessage(channel, timeoutMs, `tensor-parallel rank ${rank}`);
-  channel.send({ kind: 'plan', plan });
-  const reply = await answer;
+function checkReady(reply: RankMessage, rank: number): void {
   if (reply.kind === 'failed') throw new Error(`tensor-parallel rank ${rank}: ${reply.message}`);
   if (reply.kind !== 'ready') throw new Error(`tensor-parallel rank ${rank}: said ${reply.kind} instead of ready`);
 }

@@ -4,7 +4,8 @@
  * split in two. Greedy outputs equal one process's and logprobs stay within the fixture's
  * tolerance, base model and adapter; the leader's shutdown stops its follower; a killed follower
  * fails requests with a clear error and /health says why, without a hang; bad group flags and
- * an absent peer are one-line errors.
+ * an absent peer are one-line errors. Where two GPUs are visible, the same group on CUDA (one GPU
+ * per process, NCCL from ncclCommInitRank) answers as one process with -tp 2 over both.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
@@ -13,6 +14,7 @@ import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
 import { after, before, test } from 'node:test';
 import type OpenAI from 'openai';
+import { cudaAvailability, loadCudaAddon } from '../src/runtime/cuda/native.js';
 import type { GroupOptions } from '../src/runtime/distributed/group-options.js';
 import { cliCommand } from './helpers/cli-command.js';
 import { ADAPTER_NAME, MODEL_DIR, MODEL_NAME, reference, startLiveServer, type LiveServer } from './helpers/live-server.js';
@@ -21,6 +23,16 @@ import { LOGPROB_TOLERANCE } from './helpers/reference.js';
 
 const MAX_TOKENS = 8;
 const TIMEOUT_S = 30;
+/** bf16 on the GPU: two reductions of the same sums may round apart (test/cuda.test.ts's tolerance). */
+const CUDA_LOGPROB_TOLERANCE = 5e-2;
+
+type Device = 'cpu' | 'cuda';
+
+function twoGpusSkip(): string | false {
+  const availability = cudaAvailability();
+  if (!availability.available) return `CUDA unavailable: ${availability.reason}`;
+  return loadCudaAddon().deviceCount() >= 2 ? false : 'fewer than 2 GPUs visible';
+}
 
 interface Follower {
   child: ChildProcess;
@@ -40,11 +52,12 @@ function groupAt(masterPort: number, rank: number, timeoutS = TIMEOUT_S): GroupO
   return { size: 2, rank, masterAddr: '127.0.0.1', masterPort, timeoutMs: timeoutS * 1000 };
 }
 
-/** `swiftlet deploy` as a rank of a 2-process group (its stderr kept for the failure message and the checks). */
-function startRank(args: string[]): Follower {
-  const child = spawn(process.execPath, [...cliCommand(), 'deploy', '--model', MODEL_DIR, '--device', 'cpu', '-tp', '2', '--nnodes', '2', '--num-threads', '1', ...args], {
+/** `swiftlet deploy` as a rank of a 2-process group (its stderr kept for the failure message and the checks); on CUDA it takes the second GPU. */
+function startRank(args: string[], device: Device = 'cpu'): Follower {
+  const child = spawn(process.execPath, [...cliCommand(), 'deploy', '--model', MODEL_DIR, '--device', device, '-tp', '2', '--nnodes', '2', '--num-threads', '1', ...args], {
     cwd: repoRoot,
     stdio: ['ignore', 'ignore', 'pipe'],
+    env: device === 'cuda' ? { ...process.env, CUDA_VISIBLE_DEVICES: cudaDeviceOf(1) } : process.env,
   });
   const log: string[] = [];
   createInterface({ input: child.stderr as NodeJS.ReadableStream }).on('line', (line) => log.push(line));
@@ -52,12 +65,28 @@ function startRank(args: string[]): Follower {
   return { child, log, exited };
 }
 
-/** A 2-process group: the follower child and this process's leader behind a live server. */
-async function startGroup(): Promise<{ leader: LiveServer; follower: Follower }> {
+/** The ordinal of this process's `index`-th visible GPU, as a child's CUDA_VISIBLE_DEVICES. */
+function cudaDeviceOf(index: number): string {
+  const visible = process.env['CUDA_VISIBLE_DEVICES'];
+  return visible === undefined ? String(index) : (visible.split(',')[index] ?? String(index));
+}
+
+/** A 2-process group: the follower child and this process's leader (first visible GPU on CUDA) behind a live server. */
+async function startGroup(device: Device = 'cpu'): Promise<{ leader: LiveServer; follower: Follower }> {
   const port = await freePort();
-  const follower = startRank(['--node-rank', '1', '--master-port', String(port), '--rendezvous-timeout', String(TIMEOUT_S)]);
-  const leader = await startLiveServer({ tensorParallelSize: 2, group: groupAt(port, 0), numThreads: 1 });
+  const follower = startRank(['--node-rank', '1', '--master-port', String(port), '--rendezvous-timeout', String(TIMEOUT_S)], device);
+  const leader = await startLiveServer({ device, tensorParallelSize: 2, group: groupAt(port, 0), numThreads: 1, ...(device === 'cuda' ? { kvCacheBytes: 0 } : {}) });
   return { leader, follower };
+}
+
+/** Same greedy text as the peer's, logprobs within `tolerance`. */
+function assertSameAnswers(got: Answer[], expected: Answer[], tolerance: number): void {
+  got.forEach((answer, i) => {
+    const want = expected[i] as Answer;
+    assert.equal(answer.text, want.text, `prompt ${i}`);
+    assert.equal(answer.logprobs.length, want.logprobs.length);
+    answer.logprobs.forEach((logprob, t) => assert.ok(Math.abs(logprob - (want.logprobs[t] as number)) <= tolerance, `prompt ${i} token ${t}: ${logprob} vs ${want.logprobs[t]}`));
+  });
 }
 
 interface Answer {
@@ -92,12 +121,7 @@ test('two processes with TP=2 answer as one process: greedy text identical, logp
   const { leader, follower } = await startGroup();
   try {
     const [expected, got] = [await answers(single.client), await answers(leader.client)];
-    got.forEach((answer, i) => {
-      const want = expected[i] as Answer;
-      assert.equal(answer.text, want.text, `prompt ${i}`);
-      assert.equal(answer.logprobs.length, want.logprobs.length);
-      answer.logprobs.forEach((logprob, t) => assert.ok(Math.abs(logprob - (want.logprobs[t] as number)) <= LOGPROB_TOLERANCE, `prompt ${i} token ${t}: ${logprob} vs ${want.logprobs[t]}`));
-    });
+    assertSameAnswers(got, expected, LOGPROB_TOLERANCE);
     assert.equal((await fetch(`${leader.url}/health`)).status, 200);
   } finally {
     await leader.close();
@@ -133,4 +157,21 @@ test('group flags: a rank out of range, and a leader nobody joins or a follower 
   assert.deepEqual(alone.log, [`swiftlet deploy: tensor-parallel rank 1: cannot reach the leader at 127.0.0.1:${port} within 1 s`]);
 
   await assert.rejects(startLiveServer({ tensorParallelSize: 2, group: groupAt(port, 0, 1), numThreads: 1 }), /1 of 1 rank\(s\) did not connect to port \d+ within 1 s/);
+});
+
+test('on CUDA, two processes with one GPU each (ncclCommInitRank) answer as one process with -tp 2 over both GPUs', { skip: twoGpusSkip() }, async () => {
+  const threads = await startLiveServer({ device: 'cuda', tensorParallelSize: 2, kvCacheBytes: 0, gpuMemoryUtilization: 0.3 });
+  let expected: Answer[];
+  try {
+    expected = await answers(threads.client);
+  } finally {
+    await threads.close();
+  }
+  const { leader, follower } = await startGroup('cuda');
+  try {
+    assertSameAnswers(await answers(leader.client), expected, CUDA_LOGPROB_TOLERANCE);
+  } finally {
+    await leader.close();
+  }
+  assert.equal(await follower.exited, 0, follower.log.join('\n'));
 });

@@ -112,7 +112,9 @@ export class CudaRunner implements ModelRunner {
     });
     try {
       fill(native, ranks, size);
-      const numKvBlocks = native.allocateKvCache(options.kvCacheBytes ?? 0, options.gpuMemoryUtilization ?? 0.9);
+      // NOTE: --kv-cache-memory is the whole group's, as with -tp in one process; a process holds its share.
+      const kvCacheBytes = Math.floor((options.kvCacheBytes ?? 0) * (ranks.length / size));
+      const numKvBlocks = native.allocateKvCache(kvCacheBytes, options.gpuMemoryUtilization ?? 0.9);
       return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank, ranks, size);
     } catch (error) {
       native.dispose();

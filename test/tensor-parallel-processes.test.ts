@@ -12,7 +12,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { createInterface } from 'node:readline';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type OpenAI from 'openai';
 import { cudaAvailability, loadCudaAddon } from '../src/runtime/cuda/native.js';
 import type { GroupOptions } from '../src/runtime/distributed/group-options.js';
@@ -107,21 +107,21 @@ function answers(client: OpenAI): Promise<Answer[]> {
   ]);
 }
 
-let single: LiveServer;
-
-before(async () => {
-  single = await startLiveServer({ numThreads: 1 });
-});
-
-after(async () => {
-  await single.close();
-});
+/** The peer's answers: a server started for them and closed (so a GPU-only run never loads the CPU addon). */
+async function answersOf(model: Parameters<typeof startLiveServer>[0]): Promise<Answer[]> {
+  const server = await startLiveServer(model);
+  try {
+    return await answers(server.client);
+  } finally {
+    await server.close();
+  }
+}
 
 test('two processes with TP=2 answer as one process: greedy text identical, logprobs within the fixture tolerance; closing the leader stops the follower', async () => {
+  const expected = await answersOf({ numThreads: 1 });
   const { leader, follower } = await startGroup();
   try {
-    const [expected, got] = [await answers(single.client), await answers(leader.client)];
-    assertSameAnswers(got, expected, LOGPROB_TOLERANCE);
+    assertSameAnswers(await answers(leader.client), expected, LOGPROB_TOLERANCE);
     assert.equal((await fetch(`${leader.url}/health`)).status, 200);
   } finally {
     await leader.close();
@@ -160,13 +160,7 @@ test('group flags: a rank out of range, and a leader nobody joins or a follower 
 });
 
 test('on CUDA, two processes with one GPU each (ncclCommInitRank) answer as one process with -tp 2 over both GPUs', { skip: twoGpusSkip() }, async () => {
-  const threads = await startLiveServer({ device: 'cuda', tensorParallelSize: 2, kvCacheBytes: 0, gpuMemoryUtilization: 0.3 });
-  let expected: Answer[];
-  try {
-    expected = await answers(threads.client);
-  } finally {
-    await threads.close();
-  }
+  const expected = await answersOf({ device: 'cuda', tensorParallelSize: 2, kvCacheBytes: 0, gpuMemoryUtilization: 0.3 });
   const { leader, follower } = await startGroup('cuda');
   try {
     assertSameAnswers(await answers(leader.client), expected, CUDA_LOGPROB_TOLERANCE);

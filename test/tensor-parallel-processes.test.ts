@@ -22,6 +22,8 @@ import { repoRoot } from './helpers/paths.js';
 import { LOGPROB_TOLERANCE } from './helpers/reference.js';
 
 const MAX_TOKENS = 8;
+/** How rank 0 words a lost rank 1: seen by its control connection, or by the all-reduce it was in. */
+const RANK_1_LOST = /tensor-parallel (rank 1 disconnected|group: rank 1)/;
 const TIMEOUT_S = 30;
 /** bf16 on the GPU: two reductions of the same sums may round apart (test/cuda.test.ts's tolerance). */
 const CUDA_LOGPROB_TOLERANCE = 5e-2;
@@ -133,14 +135,19 @@ test('two processes with TP=2 answer as one process: greedy text identical, logp
 test('a killed follower fails the leader\'s requests with a clear error and /health reports it, without a hang', async () => {
   const { leader, follower } = await startGroup();
   try {
-    await answer(leader.client, MODEL_NAME, 'warm');
-    follower.child.kill('SIGKILL');
+    // NOTE: killed while a long request decodes, so the kill usually lands inside a step's all-reduce.
+    const long: OpenAI.CompletionCreateParamsStreaming & { ignore_eos: boolean } = { model: MODEL_NAME, prompt: 'warm', max_tokens: 2000, ignore_eos: true, temperature: 0, stream: true };
+    const stream = await leader.client.completions.create(long);
+    const reading = (async () => {
+      for await (const chunk of stream) if (chunk.choices[0]?.text && follower.child.exitCode === null) follower.child.kill('SIGKILL');
+    })();
+    await assert.rejects(reading, RANK_1_LOST);
     await follower.exited;
-    await assert.rejects(answer(leader.client, MODEL_NAME, reference.raw[1]?.prompt ?? ''), /tensor-parallel/);
+    await assert.rejects(answer(leader.client, MODEL_NAME, reference.raw[1]?.prompt ?? ''), RANK_1_LOST);
     const res = await fetch(`${leader.url}/health`);
     assert.equal(res.status, 503);
     const body = (await res.json()) as { replicas: { healthy: boolean; reason: string | null }[] };
-    assert.match(body.replicas[0]?.reason ?? '', /tensor-parallel rank 1 disconnected|tensor-parallel group: rank 1/);
+    assert.match(body.replicas[0]?.reason ?? '', RANK_1_LOST);
   } finally {
     await leader.close();
   }

@@ -25,6 +25,7 @@
         "native/cpu/model.cc",
         "native/cpu/sampling.cc",
         "native/cpu/sampling_filters.cc",
+        "native/cpu/tcp_group.cc",
         "native/cpu/tensor.cc",
         "native/cpu/thread_pool.cc",
         "native/cpu/token_bitmask.cc"

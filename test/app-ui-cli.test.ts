@@ -5,21 +5,11 @@
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { ADAPTER_DIR, MODEL_DIR } from './helpers/live-server.js';
+import { cliCommand } from './helpers/cli-command.js';
 import { repoRoot } from './helpers/paths.js';
-
-/** The CLI as this test runs: compiled (dist/test) or from source through tsx. */
-function cliCommand(): string[] {
-  const isCompiled = fileURLToPath(import.meta.url).includes(join('dist', 'test'));
-  const compiled = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  if (isCompiled && existsSync(compiled)) return [compiled];
-  return ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'main.ts')];
-}
 
 const MODEL_ARGS = ['--model', MODEL_DIR, '--device', 'cpu', '--kv-cache-memory', '32MiB'];
 

@@ -154,10 +154,10 @@ describe('cpu runner load errors', () => {
     runner.dispose();
   });
 
-  test('tensor parallelism on the cpu is refused clearly', async () => {
+  test('tensor parallelism on the cpu in one process is refused, pointing at --nnodes', async () => {
     await assert.rejects(
       createRunner({ modelDir: MODEL_DIR, device: 'cpu', tensorParallelSize: 2, kvCacheBytes: 1 << 20, maxLoras: 0, maxLoraRank: 0 }),
-      /--tensor-parallel-size 2 needs --device cuda/,
+      /--tensor-parallel-size 2 on --device cpu needs one process per rank: add --nnodes 2/,
     );
   });
 });

@@ -1,7 +1,8 @@
 /**
  * The deployment files under deploy/: the Kubernetes manifests parse, carry the fields each
  * kind needs, and agree with each other and with swiftlet (args are deploy's flags, probes hit
- * /health, the grace period covers the drain, GPUs match -dp x -tp, the pool selects the pods);
+ * /health, the grace period covers the drain, GPUs match -dp x -tp, the pool selects the pods, the
+ * LeaderWorkerSet's leader and worker form one tensor-parallel group);
  * the Dockerfiles copy what exists and ship the libraries the CUDA addon dlopens. When kubectl
  * is installed, `kubectl apply --dry-run=client --validate=false` reads them too (against a
  * stand-in API server that only answers discovery: no cluster is needed or reached).
@@ -17,6 +18,7 @@ import { promisify } from 'node:util';
 import { parseAllDocuments } from 'yaml';
 import { parseFlags } from '../src/cli/args.js';
 import { FLAGS as DEPLOY_FLAGS } from '../src/cli/commands/deploy.js';
+import { groupOptionsFrom } from '../src/cli/group-flags.js';
 import { modelOptionsFrom } from '../src/cli/model-flags.js';
 import { packageRoot } from '../src/package-root.js';
 
@@ -54,6 +56,7 @@ const REQUIRED: Record<string, string[]> = {
   PersistentVolumeClaim: ['spec.accessModes', 'spec.resources.requests.storage'],
   InferencePool: ['spec.selector.matchLabels', 'spec.targetPorts', 'spec.endpointPickerRef.name'],
   HTTPRoute: ['spec.parentRefs', 'spec.rules'],
+  LeaderWorkerSet: ['spec.leaderWorkerTemplate.size', 'spec.leaderWorkerTemplate.leaderTemplate.spec.containers', 'spec.leaderWorkerTemplate.workerTemplate.spec.containers'],
 };
 
 function at(object: Manifest, path: string): unknown {
@@ -119,7 +122,7 @@ test('the model cache is a claim that exists, mounted where the image keeps its 
 
 test('the Service, the InferencePool and the route all reach the Deployment\'s pods', () => {
   assert.ok(selects(deployment['spec']['selector']['matchLabels']));
-  const service = only('Service');
+  const service = manifests.find((manifest) => manifest['kind'] === 'Service' && selects(manifest['spec']['selector'])) as Manifest;
   assert.ok(selects(service['spec']['selector']));
   containerPort(service['spec']['ports'][0]['targetPort']);
   const pool = only('InferencePool');
@@ -180,6 +183,31 @@ test('the CUDA image checks for the libraries the addon dlopens; the CPU image h
   assert.doesNotMatch(cpu, /nvidia\/cuda|libcublas|libnccl/);
 });
 
+/** A LeaderWorkerSet pod's args as Kubernetes passes them: $(VAR) replaced by what LWS sets for that pod. */
+function lwsArgs(args: string[], env: Record<string, string>): string[] {
+  return args.map((arg) => arg.replace(/\$\((\w+)\)/g, (whole, name: string) => env[name] ?? whole));
+}
+
+test('the LeaderWorkerSet\'s leader and worker are the ranks of one group, and the leader alone is served', () => {
+  const lws = only('LeaderWorkerSet')['spec']['leaderWorkerTemplate'];
+  const size = lws['size'] as number;
+  const leaderAddress = 'swiftlet-tp-0.swiftlet-tp';
+  const groupOf = (template: Manifest, index: number) => {
+    const { flags, positionals } = parseFlags(lwsArgs(template['spec']['containers'][0]['args'], { LWS_WORKER_INDEX: String(index), LWS_LEADER_ADDRESS: leaderAddress }), DEPLOY_FLAGS);
+    assert.deepEqual(positionals, []);
+    return groupOptionsFrom(flags, modelOptionsFrom(flags).tensorParallelSize);
+  };
+  const leader = groupOf(lws['leaderTemplate'], 0);
+  const worker = groupOf(lws['workerTemplate'], 1);
+  assert.deepEqual({ ...leader, rank: 1 }, worker);
+  assert.deepEqual([leader?.size, leader?.rank, leader?.masterAddr], [size, 0, leaderAddress]);
+  const leaderLabels = lws['leaderTemplate']['metadata']['labels'] as Record<string, string>;
+  const service = manifests.find((manifest) => manifest['kind'] === 'Service' && manifest['metadata']['name'] === 'swiftlet-tp') as Manifest;
+  const selector = service['spec']['selector'] as Record<string, string>;
+  assert.ok(Object.entries(selector).every(([key, value]) => leaderLabels[key] === value));
+  assert.ok(Object.entries(selector).some(([key, value]) => lws['workerTemplate']['metadata']['labels'][key] !== value), 'the Service leaves the workers out');
+});
+
 /** The discovery a real API server gives for the kinds used here, and 404 for every object. */
 function discoveryServer(): Server {
   const groups: Record<string, { kind: string; name: string }[]> = {
@@ -187,6 +215,7 @@ function discoveryServer(): Server {
     'apps/v1': [{ kind: 'Deployment', name: 'deployments' }],
     'gateway.networking.k8s.io/v1': [{ kind: 'HTTPRoute', name: 'httproutes' }],
     'inference.networking.k8s.io/v1': [{ kind: 'InferencePool', name: 'inferencepools' }],
+    'leaderworkerset.x-k8s.io/v1': [{ kind: 'LeaderWorkerSet', name: 'leaderworkersets' }],
   };
   const resourceList = (groupVersion: string) => ({
     kind: 'APIResourceList',

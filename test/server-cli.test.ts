@@ -6,22 +6,12 @@
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { test } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import OpenAI from 'openai';
 import { ADAPTER_DIR, MODEL_DIR, MODEL_NAME, reference } from './helpers/live-server.js';
+import { cliCommand } from './helpers/cli-command.js';
 import { repoRoot } from './helpers/paths.js';
-
-/** The CLI as this test runs: compiled (dist/test) or from source through tsx. */
-function cliCommand(): string[] {
-  const isCompiled = fileURLToPath(import.meta.url).includes(`${join('dist', 'test')}`);
-  const compiled = join(repoRoot, 'dist', 'src', 'cli', 'main.js');
-  if (isCompiled && existsSync(compiled)) return [compiled];
-  return ['--import', 'tsx', join(repoRoot, 'src', 'cli', 'main.ts')];
-}
 
 interface Deployed {
   child: ChildProcess;

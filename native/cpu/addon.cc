@@ -37,6 +37,10 @@ ModelConfig readConfig(const Napi::Object& o) {
   c.maxLoraRank = swiftlet_common::readConfigInt(o, "maxLoraRank");
   c.numThreads = swiftlet_common::readConfigInt(o, "numThreads");
   if (c.numThreads <= 0) c.numThreads = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+  if (o.Has("shardCount")) {
+    c.shardRank = swiftlet_common::readConfigInt(o, "shardRank");
+    c.shardCount = swiftlet_common::readConfigInt(o, "shardCount");
+  }
   return c;
 }
 
@@ -73,7 +77,9 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
                         InstanceMethod("unloadAdapter", &CpuModel::UnloadAdapter), InstanceMethod("dispose", &CpuModel::Dispose),
                         InstanceMethod("kvCacheBytes", &CpuModel::KvCacheBytes),
                         InstanceMethod("captureInputGrams", &CpuModel::CaptureInputGrams),
-                        InstanceMethod("inputGrams", &CpuModel::InputGramSums)});
+                        InstanceMethod("inputGrams", &CpuModel::InputGramSums),
+                        InstanceMethod("listenGroup", &CpuModel::ListenGroup), InstanceMethod("acceptGroup", &CpuModel::AcceptGroup),
+                        InstanceMethod("connectGroup", &CpuModel::ConnectGroup)});
   }
 
   explicit CpuModel(const Napi::CallbackInfo& info) : Napi::ObjectWrap<CpuModel>(info) {
@@ -218,6 +224,43 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
       out.Set(names[i], array);
     }
     return out;
+  }
+
+  /** The shard's collective; throws on a model that is not a shard, or during a step (the step's thread owns it). */
+  TcpGroup& group(const Napi::Env& env) {
+    ensureLive(env);
+    if (busy_) throw Napi::Error::New(env, "the tensor-parallel group is in use by a step");
+    TcpGroup* group = model_->group();
+    if (group == nullptr) throw Napi::Error::New(env, "this CPU model is not a tensor-parallel shard");
+    return *group;
+  }
+
+  template <typename Call>
+  Napi::Value onGroup(const Napi::CallbackInfo& info, Call call) {
+    TcpGroup& g = group(info.Env());
+    try {
+      return call(g);
+    } catch (const std::exception& e) {
+      throw Napi::Error::New(info.Env(), e.what());
+    }
+  }
+
+  Napi::Value ListenGroup(const Napi::CallbackInfo& info) {
+    return onGroup(info, [&](TcpGroup& g) { return Napi::Number::New(info.Env(), g.listen(info[0].As<Napi::Number>().Int32Value())); });
+  }
+
+  Napi::Value AcceptGroup(const Napi::CallbackInfo& info) {
+    return onGroup(info, [&](TcpGroup& g) {
+      g.accept(info[0].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
+  }
+
+  Napi::Value ConnectGroup(const Napi::CallbackInfo& info) {
+    return onGroup(info, [&](TcpGroup& g) {
+      g.connect(info[0].As<Napi::String>().Utf8Value(), info[1].As<Napi::Number>().Int32Value(), info[2].As<Napi::Number>().Int32Value());
+      return info.Env().Undefined();
+    });
   }
 
   Napi::Value UnloadAdapter(const Napi::CallbackInfo& info) {

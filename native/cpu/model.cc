@@ -59,6 +59,10 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
   swiftlet_common::checkModelShape(c);
   if (c.rotaryDim / 2 > kMaxRotaryHalf) throw std::runtime_error("rotaryDim exceeds the CPU runner's " + std::to_string(2 * kMaxRotaryHalf));
   if (c.maxTokensPerChunk <= 0 || c.numKvBlocks <= 0) throw std::runtime_error("maxTokensPerChunk and numKvBlocks must be positive");
+  if (c.shardCount < 1 || c.shardRank < 0 || c.shardRank >= c.shardCount) {
+    throw std::runtime_error("shardRank " + std::to_string(c.shardRank) + " is not a rank of shardCount " + std::to_string(c.shardCount));
+  }
+  if (c.shardCount > 1) group_ = std::make_unique<TcpGroup>(c.shardRank, c.shardCount);
   qkvWidth_ = static_cast<int64_t>(c.numHeads + 2 * c.numKvHeads) * c.headDim;
   layers_.resize(c.numLayers);
   adapters_.resize(std::max(c.maxLoras, 0));
@@ -77,7 +81,8 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
   gateUp_.allocate(T * 2 * I * 4);
   act_.allocate(T * I * 4);
   logitRows_ = static_cast<int>(std::min<int64_t>(T, 32));
-  logits_.allocate(static_cast<size_t>(logitRows_) * c.vocabSize * 4);
+  // NOTE: only rank 0 computes logits (it alone holds the lm_head).
+  if (c.shardRank == 0) logits_.allocate(static_cast<size_t>(logitRows_) * c.vocabSize * 4);
   const int64_t maxContext = static_cast<int64_t>(c.numKvBlocks) * kBlockSize;
   scoresPerThread_ = static_cast<int64_t>(c.numHeads / c.numKvHeads) * maxContext;
   scores_.allocate(static_cast<size_t>(scoresPerThread_) * pool_.size() * 4);
@@ -144,6 +149,7 @@ void Model::checkComplete() const {
   for (int s = 0; s < static_cast<int>(Slot::kCount); s++) {
     const Slot slot = static_cast<Slot>(s);
     if (!swiftlet_common::hasSlot(slot, config_)) continue;
+    if (slot == Slot::kLmHead && config_.shardRank > 0) continue;
     if (swiftlet_common::isModelSlot(slot)) {
       if (!(modelSetMask_ & bit(slot))) throw std::runtime_error(std::string("missing tensor ") + swiftlet_common::slotName(slot));
       continue;
@@ -206,6 +212,7 @@ void Model::execute(const StepInput& in, StepResult& out) {
   for (int64_t t0 = 0; t0 < in.numTokens; t0 += config_.maxTokensPerChunk) {
     const int64_t n = std::min<int64_t>(config_.maxTokensPerChunk, in.numTokens - t0);
     forwardChunk(in, t0, n, seqOfToken);
+    if (config_.shardRank > 0) continue;
     finalHiddenStates(in, t0, n, out);
     logitsAndSampling(in, t0, n, out);
   }
@@ -214,12 +221,34 @@ void Model::execute(const StepInput& in, StepResult& out) {
 void Model::linear(const Linear& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
                    float* y, int64_t ldy) {
   w.forward(pool_, x, numTokens, ldx, y, ldy);
+  addBias(bias, y, numTokens, ldy);
+}
+
+void Model::addBias(const std::vector<float>& bias, float* y, int64_t numTokens, int64_t ldy) {
   if (bias.empty()) return;
-  const int64_t N = w.numOutputs();
+  const int64_t N = static_cast<int64_t>(bias.size());
   pool_.parallelFor(numTokens, [&](int64_t t0, int64_t t1) {
     for (int64_t t = t0; t < t1; t++)
       for (int64_t n = 0; n < N; n++) y[t * ldy + n] += bias[n];
   });
+}
+
+void Model::rowParallelLinear(int layer, const Linear& w, const std::vector<float>& bias, int projection, const float* x,
+                              int64_t numTokens, int64_t ldx, float* y, const int32_t* slotOfToken) {
+  const int64_t H = config_.hiddenSize;
+  const std::vector<std::pair<int, int>> parts = {{projection, 0}};
+  if (!group_) {
+    linear(w, bias, x, numTokens, ldx, y, H);
+    applyLora(layer, parts, x, ldx, y, H, numTokens, slotOfToken);
+    return;
+  }
+  // NOTE: each shard's product (and its LoRA delta) is a partial sum over its input columns; the
+  // whole bias is added once, after the sum.
+  static const std::vector<float> kNoBias;
+  linear(w, kNoBias, x, numTokens, ldx, y, H);
+  applyLora(layer, parts, x, ldx, y, H, numTokens, slotOfToken);
+  group_->allReduceSum(y, numTokens * H);
+  addBias(bias, y, numTokens, H);
 }
 
 void Model::applyLora(int layer, const std::vector<std::pair<int, int>>& parts, const float* x, int64_t ldx, float* y,
@@ -291,9 +320,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
   });
 
   const std::vector<std::pair<int, int>> qkvParts = {{kQ, 0}, {kK, static_cast<int>(qWidth)}, {kV, static_cast<int>(qWidth + kvWidth)}};
-  const std::vector<std::pair<int, int>> oParts = {{kO, 0}};
   const std::vector<std::pair<int, int>> gateUpParts = {{kGate, 0}, {kUp, static_cast<int>(I)}};
-  const std::vector<std::pair<int, int>> downParts = {{kDown, 0}};
 
   for (int l = 0; l < c.numLayers; l++) {
     Layer& L = layers_[l];
@@ -348,8 +375,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
     attention(l, in, t0, T, seqOfToken);
 
     if (l == gramLayer_) grams_.add(pool_, 1, attn, T, qWidth);
-    linear(*L.o, L.oBias, attn, T, qWidth, proj, H);
-    applyLora(l, oParts, attn, qWidth, proj, H, T, slots);
+    rowParallelLinear(l, *L.o, L.oBias, kO, attn, T, qWidth, proj, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; i++) x[i] += proj[i];
     });
@@ -378,8 +404,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
       }
     });
     if (l == gramLayer_) grams_.add(pool_, 3, act, T, I);
-    linear(*L.down, L.downBias, act, T, I, proj, H);
-    applyLora(l, downParts, act, I, proj, H, T, slots);
+    rowParallelLinear(l, *L.down, L.downBias, kDown, act, T, I, proj, slots);
     pool_.parallelFor(T * H, [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; i++) x[i] += proj[i];
     });

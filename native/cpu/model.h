@@ -14,6 +14,7 @@
 #include "native_tensor.h"
 #include "sampling.h"
 #include "step_contract.h"
+#include "tcp_group.h"
 #include "tensor.h"
 #include "thread_pool.h"
 
@@ -29,6 +30,9 @@ struct ModelConfig : swiftlet_common::ModelShape {
   int maxLoras = 0;
   int maxLoraRank = 0;
   int numThreads = 1;
+  /** Tensor parallelism across processes: this shard's rank of shardCount (1: the whole model). Only rank 0 holds the lm_head and samples. */
+  int shardRank = 0;
+  int shardCount = 1;
 };
 
 /** The projections LoRA can target, in forward order. */
@@ -82,6 +86,9 @@ class Model {
   void captureInputGrams(int layer);
   const InputGrams& inputGrams() const { return grams_; }
 
+  /** The collective of a sharded model (shardCount > 1), null otherwise; connected before the first step. */
+  TcpGroup* group() { return group_.get(); }
+
  private:
   struct Layer {
     std::vector<float> inputNorm, postNorm, qNorm, kNorm;
@@ -95,6 +102,10 @@ class Model {
   void forwardChunk(const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
   void linear(const Linear& w, const std::vector<float>& bias, const float* x, int64_t numTokens, int64_t ldx,
               float* y, int64_t ldy);
+  void addBias(const std::vector<float>& bias, float* y, int64_t numTokens, int64_t ldy);
+  /** o_proj / down_proj (+ LoRA) into y [numTokens, hidden]; a shard sums its partial products with the others before the bias. */
+  void rowParallelLinear(int layer, const Linear& w, const std::vector<float>& bias, int projection, const float* x,
+                         int64_t numTokens, int64_t ldx, float* y, const int32_t* slotOfToken);
   void applyLora(int layer, const std::vector<std::pair<int, int>>& parts, const float* x, int64_t ldx, float* y,
                  int64_t ldy, int64_t numTokens, const int32_t* slotOfToken);
   void rmsNormRows(const float* x, int64_t numRows, int64_t ld, const std::vector<float>& weight, float* out,
@@ -125,6 +136,7 @@ class Model {
   std::vector<int32_t> slotOfToken_;
   int gramLayer_ = -1;
   InputGrams grams_;
+  std::unique_ptr<TcpGroup> group_;
 };
 
 }  // namespace swiftlet

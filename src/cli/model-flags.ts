@@ -30,7 +30,7 @@ export const MODEL_FLAGS: FlagSpecs = {
   'max-lora-rank': { kind: 'number', default: D.maxLoraRank, help: 'largest adapter rank accepted' },
   'max-model-len': { kind: 'number', help: 'longest context (prompt + output)', defaultText: "the model's" },
   device: { kind: 'string', default: D.device, help: 'cpu, cuda or auto' },
-  'tensor-parallel-size': { kind: 'number', default: D.tensorParallelSize, aliases: ['-tp'], help: 'GPUs to shard the model over' },
+  'tensor-parallel-size': { kind: 'number', default: D.tensorParallelSize, aliases: ['-tp'], help: 'GPUs to shard the model over (with deploy --nnodes: processes, one rank each)' },
   'data-parallel-size': { kind: 'number', default: 1, aliases: ['-dp'], help: 'engine replicas behind the one API, each a child process with its share of --num-threads (CPU) or its own -tp GPUs' },
   'max-num-seqs': { kind: 'number', default: D.maxNumSeqs, aliases: ['--max-batch-size'], help: 'sequences in one engine step at most' },
   'max-num-batched-tokens': { kind: 'number', default: D.maxNumBatchedTokens, help: 'tokens in one engine step at most' },

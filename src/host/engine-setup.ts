@@ -44,6 +44,7 @@ export function runnerChoiceOf(options: ModelOptions): RunnerChoice {
     maxLoraRank: options.maxLoraRank,
     numThreads: options.numThreads,
     tensorParallelSize: options.tensorParallelSize,
+    ...(options.group !== undefined ? { group: options.group } : {}),
     maxNumSeqs: options.maxNumSeqs,
     maxNumBatchedTokens: options.maxNumBatchedTokens,
     maxModelLen: options.maxModelLen,

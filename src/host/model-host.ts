@@ -64,7 +64,8 @@ async function loadChatTemplate(
 function describeServing(serving: Serving, options: ModelOptions): string {
   if (serving instanceof ReplicaSet) return `as ${serving.describe()}`;
   const { runner } = serving;
-  return `on ${runner.device}${options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} GPUs)` : ''}; ` +
+  const parallel = options.tensorParallelSize > 1 ? ` (${options.tensorParallelSize} ${options.group !== undefined ? 'processes' : 'GPUs'})` : '';
+  return `on ${runner.device}${parallel}; ` +
     `KV cache: ${runner.numKvBlocks} blocks of ${KV_BLOCK_SIZE} tokens (${runner.numKvBlocks * KV_BLOCK_SIZE} tokens)`;
 }
 

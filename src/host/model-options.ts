@@ -5,6 +5,7 @@
 import type { SpeculativeConfig } from '../engine/speculative/config.js';
 import type { PoolingMode } from '../model/pooling-config.js';
 import type { HubName } from '../model/hub/backend.js';
+import type { GroupOptions } from '../runtime/distributed/group-options.js';
 
 export interface ModelOptions {
   model: string | undefined;
@@ -19,6 +20,8 @@ export interface ModelOptions {
   maxModelLen: number | undefined;
   device: 'cpu' | 'cuda' | 'auto';
   tensorParallelSize: number;
+  /** Tensor parallelism over processes (`--nnodes`, `--node-rank`, `--master-addr`, `--master-port`); absent: one process. */
+  group?: GroupOptions;
   /** Engine replicas, each a child process on its own CPU threads or GPUs (see host/replicas/); default 1: one engine in this process. */
   dataParallelSize?: number;
   maxNumSeqs: number;

@@ -71,13 +71,14 @@ export class ServingEngine {
     return this.engine.stats();
   }
 
-  /** One engine in this process: no replica label, healthy while it is not closed. */
+  /** One engine in this process: no replica label, healthy while it is not closed and its runner can run steps. */
   replicaStates(): ReplicaState[] {
+    const reason = this.runner.outOfService?.() ?? null;
     return [{
       replica: null,
       pid: process.pid,
-      isHealthy: this.closing === null,
-      reason: null,
+      isHealthy: this.closing === null && reason === null,
+      reason,
       numInFlight: this.numInFlight,
       stats: this.stats(),
       adapterNames: this.adapters.list().map((entry) => entry.name),

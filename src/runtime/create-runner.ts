@@ -2,24 +2,16 @@
 import { loadModelSpec } from '../model/config.js';
 import { SafetensorsCheckpoint } from '../model/safetensors.js';
 import type { ModelSpec } from '../model/spec.js';
-import { CpuRunner, type CpuRunnerOptions } from './cpu/cpu-runner.js';
+import { CpuRunner } from './cpu/cpu-runner.js';
 import { CudaRunner } from './cuda/cuda-runner.js';
 import { cudaAvailability } from './cuda/native.js';
+import { TensorParallelLeader } from './distributed/leader-runner.js';
+import { cpuOptionsOf, cudaOptionsOf, type RunnerChoice } from './runner-choice.js';
 import type { ModelRunner, WeightSource } from './types.js';
 
-export type RunnerDevice = 'cpu' | 'cuda' | 'auto';
+import type { RunnerDevice } from './runner-choice.js';
 
-export interface RunnerChoice extends CpuRunnerOptions {
-  device: RunnerDevice;
-  /** CUDA: fraction of GPU memory for weights, scratch and KV cache (when kvCacheBytes is not given). */
-  gpuMemoryUtilization?: number;
-  /** GPUs to shard the model over (CUDA only; the CPU runner takes 1). */
-  tensorParallelSize?: number;
-  /** CUDA: the engine's step limits, which size the scratch buffers and CUDA graphs. */
-  maxNumSeqs?: number;
-  maxNumBatchedTokens?: number;
-  maxModelLen?: number;
-}
+export type { RunnerChoice, RunnerDevice } from './runner-choice.js';
 
 export interface CreateRunnerOptions extends RunnerChoice {
   modelDir: string;
@@ -38,25 +30,18 @@ export async function createRunnerFor(
   options: RunnerChoice,
   randomSeed?: number,
 ): Promise<ModelRunner> {
-  const { device, gpuMemoryUtilization, tensorParallelSize, maxNumSeqs, maxNumBatchedTokens, maxModelLen, ...cpuOptions } = options;
-  const parallel = tensorParallelSize ?? 1;
-  if (resolveDevice(device) === 'cpu') {
-    if (parallel > 1) throw new Error(`--tensor-parallel-size ${parallel} needs --device cuda: the CPU runner runs on one machine's cores`);
-    return CpuRunner.load(spec, source, cpuOptions);
+  const parallel = options.tensorParallelSize ?? 1;
+  const device = resolveDevice(options.device);
+  const { group, ...choice } = options;
+  if (group !== undefined && group.size > 1) {
+    if (randomSeed !== undefined) throw new Error('--nnodes > 1 loads a checkpoint on every rank: random weights are not supported');
+    return TensorParallelLeader.start(spec, source, { ...choice, device }, group);
   }
-  const availability = cudaAvailability();
-  if (!availability.available) throw new Error(`--device cuda: ${availability.reason}`);
-  const cudaOptions = {
-    gpuMemoryUtilization,
-    // NOTE: an explicit --kv-cache-memory wins over the utilisation fraction, as on the CPU.
-    kvCacheBytes: cpuOptions.kvCacheBytes,
-    maxLoras: cpuOptions.maxLoras,
-    maxLoraRank: cpuOptions.maxLoraRank,
-    maxNumSeqs,
-    maxNumTokens: maxNumBatchedTokens,
-    maxModelLen,
-    tensorParallelSize: parallel,
-  };
+  if (device === 'cpu') {
+    if (parallel > 1) throw new Error(`--tensor-parallel-size ${parallel} on --device cpu needs one process per rank: add --nnodes ${parallel} and start the other ranks (docs/deploy.md)`);
+    return CpuRunner.load(spec, source, cpuOptionsOf(options));
+  }
+  const cudaOptions = cudaOptionsOf(options);
   return randomSeed === undefined ? CudaRunner.load(spec, source, cudaOptions) : CudaRunner.withRandomWeights(spec, randomSeed, cudaOptions);
 }
 

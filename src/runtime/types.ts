@@ -126,6 +126,8 @@ export interface ModelRunner {
   /** Longest context the runner was sized for, where it has a limit of its own (CUDA scratch, graphs). */
   readonly maxModelLen?: number;
   execute(batch: StepBatch): Promise<StepOutput>;
+  /** Why the runner can no longer run steps (e.g. a tensor-parallel rank went away); null or absent while it can. */
+  outOfService?(): string | null;
   loadAdapter(slot: number, weights: LoraWeights): void;
   unloadAdapter(slot: number): void;
   dispose(): void;

@@ -6,6 +6,7 @@
 #include <napi.h>
 
 #include <cstdio>
+#include <cstring>
 #include <memory>
 #include <stdexcept>
 
@@ -71,6 +72,21 @@ swiftlet_common::StepLimits stepLimits(const Model& first) {
   return limits;
 }
 
+// { rank, size, uniqueId: Uint8Array(128) from ncclUniqueId() on rank 0 }
+ProcessRank readProcessRank(const Napi::Value& value) {
+  if (!value.IsObject()) throw std::runtime_error("processGroup must be { rank, size, uniqueId }");
+  const Napi::Object o = value.As<Napi::Object>();
+  ProcessRank process;
+  process.rank = swiftlet_common::readConfigInt(o, "rank");
+  process.size = swiftlet_common::readConfigInt(o, "size");
+  const Napi::Value id = o.Get("uniqueId");
+  if (!id.IsTypedArray() || id.As<Napi::TypedArray>().TypedArrayType() != napi_uint8_array ||
+      id.As<Napi::Uint8Array>().ElementLength() != kNcclUniqueIdBytes)
+    throw std::runtime_error("processGroup.uniqueId must be a Uint8Array of " + std::to_string(kNcclUniqueIdBytes) + " bytes");
+  std::memcpy(process.id.internal, id.As<Napi::Uint8Array>().Data(), kNcclUniqueIdBytes);
+  return process;
+}
+
 class CudaModelWrap;
 
 class StepWorker : public Napi::AsyncWorker {
@@ -118,14 +134,22 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
     c.fatbinPath = o.Get("fatbinPath").As<Napi::String>().Utf8Value();
     std::vector<int> devices = copyArray<int32_t>(o, "devices");
     if (devices.empty()) throw Napi::TypeError::New(env, "CudaModel(config): devices must name at least one GPU");
-    std::vector<ModelConfig> shards;
-    for (size_t r = 0; r < devices.size(); r++) {
-      ModelConfig shard = c;
-      shard.device = devices[r];
-      shard.computesLogits = r == 0;
-      shards.push_back(shard);
-    }
     try {
+      if (o.Has("processGroup")) {
+        if (devices.size() != 1) throw std::runtime_error("CudaModel(config): a rank of a process group runs on one GPU");
+        const ProcessRank process = readProcessRank(o.Get("processGroup"));
+        c.device = devices[0];
+        c.computesLogits = process.rank == 0;
+        group_ = std::make_unique<ShardGroup>(c, readEnvFlags(), process);
+        return;
+      }
+      std::vector<ModelConfig> shards;
+      for (size_t r = 0; r < devices.size(); r++) {
+        ModelConfig shard = c;
+        shard.device = devices[r];
+        shard.computesLogits = r == 0;
+        shards.push_back(shard);
+      }
       group_ = std::make_unique<ShardGroup>(std::move(shards), readEnvFlags());
     } catch (const std::exception& e) {
       throw Napi::Error::New(env, e.what());
@@ -354,6 +378,18 @@ void StepWorker::OnError(const Napi::Error& e) {
 
 Napi::Value probeJs(const Napi::CallbackInfo& info) { return Napi::String::New(info.Env(), probe()); }
 
+Napi::Value ncclUniqueIdJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    const ncclUniqueId id = newNcclUniqueId();
+    Napi::Uint8Array out = Napi::Uint8Array::New(env, kNcclUniqueIdBytes);
+    std::memcpy(out.Data(), id.internal, kNcclUniqueIdBytes);
+    return out;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 Napi::Value deviceInfoJs(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   try {
@@ -409,6 +445,7 @@ Napi::Value gemmPeakJs(const Napi::CallbackInfo& info) {
 
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, probeJs));
+  exports.Set("ncclUniqueId", Napi::Function::New(env, ncclUniqueIdJs));
   exports.Set("deviceInfo", Napi::Function::New(env, deviceInfoJs));
   exports.Set("deviceCount", Napi::Function::New(env, deviceCountJs));
   exports.Set("measureCopyBandwidth", Napi::Function::New(env, copyBandwidthJs));

@@ -94,6 +94,8 @@ NcclApi loadNccl() {
   if (!handle) throw CudaError(std::string("NCCL not found (dlopen libnccl.so.2: ") + dlerror() + ")");
   NcclApi api{};
   LOAD_LT(commInitAll, "ncclCommInitAll")
+  LOAD_LT(getUniqueId, "ncclGetUniqueId")
+  LOAD_LT(commInitRank, "ncclCommInitRank")
   LOAD_LT(commDestroy, "ncclCommDestroy")
   LOAD_LT(allReduce, "ncclAllReduce")
   LOAD_LT(getErrorString, "ncclGetErrorString")

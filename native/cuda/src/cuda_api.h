@@ -102,9 +102,16 @@ struct CublasLtApi {
 typedef struct ncclComm* ncclComm_t;
 typedef int ncclResult_t;
 enum : int { ncclSuccess = 0, ncclBfloat16 = 9, ncclSum = 0 };
+// The rendezvous of a communicator over processes: made by one rank, handed to the others.
+constexpr int kNcclUniqueIdBytes = 128;
+struct ncclUniqueId {
+  char internal[kNcclUniqueIdBytes];
+};
 
 struct NcclApi {
   ncclResult_t (*commInitAll)(ncclComm_t* comms, int ndev, const int* devlist);
+  ncclResult_t (*getUniqueId)(ncclUniqueId* uniqueId);
+  ncclResult_t (*commInitRank)(ncclComm_t* comm, int nranks, ncclUniqueId commId, int rank);
   ncclResult_t (*commDestroy)(ncclComm_t comm);
   ncclResult_t (*allReduce)(const void* sendbuff, void* recvbuff, size_t count, int datatype, int op, ncclComm_t comm,
                             CUstream stream);

@@ -20,6 +20,27 @@ ShardGroup::ShardGroup(std::vector<ModelConfig> configs, const EnvFlags& flags) 
   for (int r = 1; r < size(); r++) workers_.emplace_back(&ShardGroup::workerLoop, this, r);
 }
 
+ncclUniqueId newNcclUniqueId() {
+  setNcclDefaults();
+  ncclUniqueId id;
+  checkNccl(nccl().getUniqueId(&id), "ncclGetUniqueId");
+  return id;
+}
+
+ShardGroup::ShardGroup(const ModelConfig& config, const EnvFlags& flags, const ProcessRank& process) {
+  if (process.size < 2 || process.rank < 0 || process.rank >= process.size)
+    throw CudaError("process rank " + std::to_string(process.rank) + " of " + std::to_string(process.size));
+  // NOTE: constructing the Model leaves its GPU's context current on this thread, which is the
+  // device ncclCommInitRank binds the communicator to.
+  shards_.push_back(std::make_unique<Model>(config, flags));
+  firstRank_ = process.rank;
+  setNcclDefaults();
+  comms_.resize(1);
+  checkNccl(nccl().commInitRank(&comms_[0], process.size, process.id, process.rank), "ncclCommInitRank");
+  shards_[0]->setCommunicator(comms_[0]);
+  errors_.resize(1);
+}
+
 ShardGroup::~ShardGroup() {
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -94,7 +115,7 @@ void ShardGroup::onEveryRank(const std::function<void(int)>& work) {
 }
 
 void ShardGroup::initRandomWeights(uint64_t seed) {
-  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, r);
+  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, firstRank_ + r);
 }
 
 int ShardGroup::allocateKvCache(size_t bytes, double utilization) {

@@ -4,6 +4,8 @@
 // collectives and captures its own CUDA graphs. The engine and scheduler stay single: a step goes
 // to every rank and rank 0, the only one that samples, answers it.
 // With one GPU the group is a thin wrapper: no NCCL, no extra thread.
+// Across processes (one GPU each, possibly on other hosts) a group holds this process's shard
+// only, and its communicator comes from ncclCommInitRank with the unique id rank 0 made.
 #pragma once
 #include <condition_variable>
 #include <exception>
@@ -18,10 +20,23 @@
 
 namespace swiftlet_cuda {
 
+// This process's place in a group of processes (src/runtime/distributed/).
+struct ProcessRank {
+  int rank = 0;
+  int size = 1;
+  ncclUniqueId id{};
+};
+
+// Rank 0 of a process group makes it and sends it to the others with the shard plan.
+ncclUniqueId newNcclUniqueId();
+
 class ShardGroup {
  public:
   // configs[r] is rank r's shard: its device, its share of heads and MLP, computesLogits on rank 0.
   ShardGroup(std::vector<ModelConfig> configs, const EnvFlags& flags);
+  // `config` is this process's shard (computesLogits on rank 0 only). Blocks until every rank of
+  // the process group has called it with the same id.
+  ShardGroup(const ModelConfig& config, const EnvFlags& flags, const ProcessRank& process);
   ~ShardGroup();
   ShardGroup(const ShardGroup&) = delete;
   ShardGroup& operator=(const ShardGroup&) = delete;
@@ -50,6 +65,8 @@ class ShardGroup {
   void workerLoop(int rank);
 
   std::vector<std::unique_ptr<Model>> shards_;
+  // The group-wide rank of shards_[0]: 0, or this process's rank in a process group.
+  int firstRank_ = 0;
   std::vector<ncclComm_t> comms_;
 
   std::vector<std::thread> workers_;  // ranks 1..size-1

@@ -8,9 +8,11 @@ import { basename, resolve } from 'node:path';
 import { helpText, parseFlags, UsageError, type FlagSpecs } from '../args.js';
 import { modelForAdapters } from '../adapter-base-model.js';
 import { AGENT_FLAGS, agentOptionsFrom } from '../agent-flags.js';
+import { GROUP_FLAGS, groupOptionsFrom } from '../group-flags.js';
 import { listenFlags } from '../listen-flags.js';
 import { MODEL_FLAGS, modelOptionsFrom, parseBytes } from '../model-flags.js';
 import { ModelHost } from '../../host/model-host.js';
+import { runTensorParallelRank } from '../../host/tensor-parallel-rank.js';
 import { DEFAULT_MAX_BODY_BYTES, startServer } from '../../server/server.js';
 import { findUiDir } from '../../server/ui-route.js';
 
@@ -27,6 +29,7 @@ export const FLAGS: FlagSpecs = {
   help: { kind: 'boolean', aliases: ['-h'], help: 'show this help' },
   ...AGENT_FLAGS,
   ...MODEL_FLAGS,
+  ...GROUP_FLAGS,
 };
 
 /** SWIFT's `--adapters`: `name=PATH` as --lora-modules takes it, or a bare PATH named after its directory. */
@@ -80,6 +83,15 @@ export async function run(argv: string[]): Promise<number> {
   options.loraModules.push(...swiftAdapters(flags['adapters'] as string[] | undefined));
   const roots = loraRoots(flags['lora-root'] as string[] | undefined);
   const log = (message: string) => console.error(`swiftlet deploy: ${message}`);
+  const group = groupOptionsFrom(flags, options.tensorParallelSize);
+  if (group !== undefined && (options.dataParallelSize ?? 1) > 1) throw new UsageError('--nnodes > 1 and --data-parallel-size > 1 do not combine yet');
+  if (group !== undefined && group.rank > 0) {
+    // NOTE: rank 0 stops this process (its shutdown message, or its connection closing) on its SIGTERM.
+    await runTensorParallelRank(options, group, log);
+    log('stopped by rank 0');
+    return 0;
+  }
+  if (group !== undefined) options.group = group;
 
   modelForAdapters(options, log);
   const host = await ModelHost.load(options, log);

@@ -8,11 +8,18 @@ import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
 import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
+import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
 import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './native.js';
 
 export interface CpuRunnerOptions extends RunnerOptions {
   /** Tokens per forward chunk; sizes the scratch buffers. A longer step runs as several chunks. */
   maxTokensPerChunk?: number;
+}
+
+/** One process's part of a model split over several (src/runtime/distributed/). */
+export interface CpuShard {
+  rank: number;
+  size: number;
 }
 
 const FP32_BYTES = 4;
@@ -32,34 +39,43 @@ export class CpuRunner implements ModelRunner {
     readonly numKvBlocks: number,
     readonly maxLoras: number,
     private readonly maxLoraRank: number,
+    private readonly shard: CpuShard,
   ) {
     this.native = native;
   }
 
-  /** Checks the checkpoint has every tensor first, then passes them one canonical slot at a time. */
-  static load(spec: ModelSpec, source: WeightSource, options: CpuRunnerOptions): CpuRunner {
+  /**
+   * Checks the checkpoint has every tensor first, then passes them one canonical slot at a time.
+   * A shard (rank of size > 1) is the smaller decoder of shardSpec, fed its part of each tensor.
+   */
+  static load(spec: ModelSpec, source: WeightSource, options: CpuRunnerOptions, shard: CpuShard = { rank: 0, size: 1 }): CpuRunner {
     const tensors = canonicalTensors(spec, source);
-    const numKvBlocks = Math.floor(options.kvCacheBytes / kvBytesPerBlock(spec));
+    const nativeSpec = shardSpec(spec, shard.size);
+    const numKvBlocks = Math.floor(options.kvCacheBytes / kvBytesPerBlock(nativeSpec));
     if (numKvBlocks < 1) {
-      throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(spec)} bytes)`);
+      throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(nativeSpec)} bytes)`);
     }
     const addon = loadCpuAddon();
     const native = new addon.CpuModel({
-      ...nativeModelShape(spec),
+      ...nativeModelShape(nativeSpec),
       maxTokensPerChunk: options.maxTokensPerChunk ?? 256,
       numKvBlocks,
       maxLoras: options.maxLoras,
       maxLoraRank: options.maxLoraRank,
       numThreads: options.numThreads ?? availableParallelism(),
+      ...(shard.size > 1 ? { shardRank: shard.rank, shardCount: shard.size } : {}),
     });
     try {
-      for (const { ref, tensor } of tensors) native.setTensor(ref.layer, ref.slot, nativeTensorOf(ref.slot, tensor));
+      for (const { ref, tensor } of tensors) {
+        const part = shardTensor(spec, ref.slot, tensor, shard.rank, shard.size);
+        if (part !== null) native.setTensor(ref.layer, ref.slot, nativeTensorOf(ref.slot, part));
+      }
       native.finishLoading();
     } catch (err) {
       native.dispose();
       throw err instanceof Error ? new ModelLoadError(err.message) : err;
     }
-    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank);
+    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank, shard);
   }
 
   execute(batch: StepBatch): Promise<StepOutput> {
@@ -69,7 +85,8 @@ export class CpuRunner implements ModelRunner {
 
   loadAdapter(slot: number, weights: LoraWeights): void {
     const native = this.live();
-    const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank);
+    const { rank, size } = this.shard;
+    const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank).map((module) => shardLoraModule(this.spec, module, rank, size));
     native.loadAdapter(slot, weights.scale, modules);
   }
 
@@ -89,6 +106,11 @@ export class CpuRunner implements ModelRunner {
   /** Swaps one layer's linear weight between steps (GPTQ export: a layer's quantized weights, before the next layer calibrates). */
   replaceLinear(layer: number, slot: LinearSlot, tensor: TensorData): void {
     this.live().setTensor(layer, slot, nativeTensorOf(slot, tensor));
+  }
+
+  /** A shard's collective, for the rendezvous (src/runtime/distributed/): see NativeCpuModel.listenGroup and the two after it. */
+  get group(): Pick<NativeCpuModel, 'listenGroup' | 'acceptGroup' | 'connectGroup'> {
+    return this.live();
   }
 
   dispose(): void {

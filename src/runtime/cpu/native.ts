@@ -19,6 +19,9 @@ export interface NativeModelConfig extends NativeModelShape {
   maxLoraRank: number;
   /** 0 = every core. */
   numThreads: number;
+  /** A tensor-parallel shard (src/runtime/tensor-parallel.ts): its rank of shardCount; absent: the whole model. */
+  shardRank?: number;
+  shardCount?: number;
 }
 
 export interface NativeCpuModel {
@@ -38,6 +41,12 @@ export interface NativeCpuModel {
   captureInputGrams(layer: number): void;
   /** The sums so far, each [width, width] row-major, and the tokens they cover. Not during a step. */
   inputGrams(): LinearInputGrams;
+  /** A shard's collective (native/cpu/tcp_group.h), rank 0: listens on `port` (0: any) and returns it. */
+  listenGroup(port: number): number;
+  /** Rank 0: takes every other rank's connection; throws after `timeoutMs`. Blocks the JS thread: call it once they have connected. */
+  acceptGroup(timeoutMs: number): void;
+  /** Rank > 0: connects to rank 0's group port, retrying for `timeoutMs`. Blocks the JS thread meanwhile. */
+  connectGroup(host: string, port: number, timeoutMs: number): void;
 }
 
 /** Sums of X^T X over the rows fed to one layer's linear slots (GPTQ's Hessians are 2 / rows times them). */

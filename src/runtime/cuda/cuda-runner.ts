@@ -12,7 +12,7 @@ import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
 import { KV_BLOCK_SIZE } from '../../model/layout.js';
-import { kernelImagePath, loadCudaAddon, type NativeCudaModel } from './native.js';
+import { kernelImagePath, loadCudaAddon, type CudaProcessRank, type NativeCudaModel } from './native.js';
 
 export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   /** Fraction of the card's memory for weights, scratch and KV cache, used when kvCacheBytes is 0 or absent (vLLM's default 0.9). */
@@ -29,6 +29,8 @@ export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   device?: number;
   /** GPUs to shard the model over (ordinals device .. device + size - 1), with NCCL all-reduces. */
   tensorParallelSize?: number;
+  /** Instead: this process holds one rank of a model split over processes (its GPU is `device`); tensorParallelSize is ignored. */
+  processGroup?: CudaProcessRank;
 }
 
 
@@ -49,6 +51,8 @@ export class CudaRunner implements ModelRunner {
     readonly weightBytes: number,
     readonly maxLoras: number,
     private readonly maxLoraRank: number,
+    /** The ranks this process holds: all, or its one rank of a process group. */
+    private readonly ranks: readonly number[],
     readonly tensorParallelSize: number,
   ) {
     this.native = native;
@@ -57,12 +61,12 @@ export class CudaRunner implements ModelRunner {
   /** Checks the checkpoint has every tensor, uploads them one canonical slot at a time (each rank its shard), then sizes the KV cache. */
   static load(spec: ModelSpec, source: WeightSource, options: CudaRunnerOptions = {}): CudaRunner {
     const tensors = canonicalTensors(spec, source);
-    return CudaRunner.build(spec, options, (native, size) => {
+    return CudaRunner.build(spec, options, (native, ranks, size) => {
       for (const { ref, tensor } of tensors) {
-        for (let rank = 0; rank < size; rank++) {
+        ranks.forEach((rank, local) => {
           const shard = shardTensor(spec, ref.slot, tensor, rank, size);
-          if (shard) native.uploadTensor(rank, ref.layer, ref.slot, nativeTensorOf(ref.slot, shard));
-        }
+          if (shard) native.uploadTensor(local, ref.layer, ref.slot, nativeTensorOf(ref.slot, shard));
+        });
       }
     });
   }
@@ -72,20 +76,23 @@ export class CudaRunner implements ModelRunner {
     return CudaRunner.build(spec, options, (native) => native.initRandomWeights(seed));
   }
 
-  private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel, size: number) => void): CudaRunner {
+  /** `fill` gets the ranks this process holds (all of them, or its one rank of a process group) and the group's size. */
+  private static build(spec: ModelSpec, options: CudaRunnerOptions, fill: (native: NativeCudaModel, ranks: number[], size: number) => void): CudaRunner {
     const maxLoras = options.maxLoras ?? 0;
     const maxLoraRank = maxLoras > 0 ? (options.maxLoraRank ?? 16) : 0;
     if (maxLoras > 0 && (maxLoraRank < 1 || maxLoraRank > 256)) {
       throw new ModelLoadError(`the CUDA runner takes LoRA ranks 1..256 (--max-lora-rank ${maxLoraRank})`);
     }
     const addon = loadCudaAddon();
-    const size = options.tensorParallelSize ?? 1;
+    const { processGroup } = options;
+    const size = processGroup?.size ?? options.tensorParallelSize ?? 1;
+    const ranks = processGroup ? [processGroup.rank] : Array.from({ length: size }, (_, rank) => rank);
     const shard = shardSpec(spec, size);
     const first = options.device ?? 0;
     const available = addon.deviceCount();
-    if (first + size > available) {
+    if (first + ranks.length > available) {
       throw new ModelLoadError(
-        size > 1
+        ranks.length > 1
           ? `--tensor-parallel-size ${size} needs GPUs ${first}..${first + size - 1}, but ${available} GPU(s) are visible`
           : `CUDA device ${first} does not exist (${available} GPU(s) visible)`,
       );
@@ -99,13 +106,16 @@ export class CudaRunner implements ModelRunner {
       maxLoras,
       maxLoraRank,
       useCudaGraphs: !(options.enforceEager ?? false),
-      devices: Int32Array.from({ length: size }, (_, rank) => first + rank),
+      devices: Int32Array.from(ranks, (_, local) => first + local),
       fatbinPath: kernelImagePath(),
+      ...(processGroup ? { processGroup } : {}),
     });
     try {
-      fill(native, size);
-      const numKvBlocks = native.allocateKvCache(options.kvCacheBytes ?? 0, options.gpuMemoryUtilization ?? 0.9);
-      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank, size);
+      fill(native, ranks, size);
+      // NOTE: --kv-cache-memory is the whole group's, as with -tp in one process; a process holds its share.
+      const kvCacheBytes = Math.floor((options.kvCacheBytes ?? 0) * (ranks.length / size));
+      const numKvBlocks = native.allocateKvCache(kvCacheBytes, options.gpuMemoryUtilization ?? 0.9);
+      return new CudaRunner(spec, native, numKvBlocks, maxModelLen, native.info().weightBytes, maxLoras, maxLoraRank, ranks, size);
     } catch (error) {
       native.dispose();
       throw error;
@@ -121,9 +131,7 @@ export class CudaRunner implements ModelRunner {
   loadAdapter(slot: number, weights: LoraWeights): void {
     const native = this.live();
     const modules = nativeLoraModules(this.spec, weights, this.maxLoraRank);
-    const perRank = Array.from({ length: this.tensorParallelSize }, (_, rank) =>
-      modules.map((m) => shardLoraModule(this.spec, m, rank, this.tensorParallelSize)),
-    );
+    const perRank = this.ranks.map((rank) => modules.map((m) => shardLoraModule(this.spec, m, rank, this.tensorParallelSize)));
     native.loadAdapter(slot, weights.scale, perRank);
   }
 

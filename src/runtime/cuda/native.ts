@@ -27,6 +27,15 @@ export interface NativeCudaModelConfig extends NativeModelShape {
   devices: Int32Array;
   /** Path of kernels.fatbin. */
   fatbinPath: string;
+  /** This process's rank of a group of processes (one GPU in `devices`): its communicator comes from ncclCommInitRank, and constructing blocks until every rank has. */
+  processGroup?: CudaProcessRank;
+}
+
+export interface CudaProcessRank {
+  rank: number;
+  size: number;
+  /** From ncclUniqueId() on rank 0, the same bytes on every rank. */
+  uniqueId: Uint8Array;
 }
 
 export interface NativeCudaModel {
@@ -57,6 +66,8 @@ export interface CudaDeviceInfo {
 export interface NativeCudaAddon {
   /** '' when the driver, a device and cuBLASLt are usable; else why not. */
   probe(): string;
+  /** Rank 0 of a group of processes makes it (ncclGetUniqueId) and sends it to the others. */
+  ncclUniqueId(): Uint8Array;
   deviceInfo(ordinal: number): CudaDeviceInfo;
   deviceCount(): number;
   /** Device-to-device copy bandwidth in bytes/s (bytes read + bytes written). */

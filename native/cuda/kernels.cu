@@ -7,3 +7,5 @@
 #include "kernels/token_bitmask.cuh"
 #include "kernels/gemv.cuh"
 #include "kernels/lora.cuh"
+#include "kernels/int_gemv.cuh"
+#include "kernels/int_gemm.cuh"

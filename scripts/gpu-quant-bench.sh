@@ -5,9 +5,7 @@
 # Prints batch-1 decode ms/token and the BATCH-request output tokens/s of each format, with the
 # int formats' ratios to bf16 (the issue's targets: int4 batch-1 >= 2.8x, BATCH requests >= 1.0x).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -f native/cuda/build/kernels.fatbin ] && [ -f native/cuda/build/swiftlet_cuda.node ] || make -C native/cuda
-[ -f dist/bench/gpu-bench.js ] || npx tsc -p .
+source "$(dirname "$0")/gpu-bench-prepare.sh"
 out="${OUT:-$(mktemp -d)}"
 batch="${BATCH:-128}"
 group="${GROUP_SIZE:-128}"

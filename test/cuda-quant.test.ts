@@ -1,9 +1,12 @@
 /**
  * int4 and int8 weights on the CUDA runner (native/cuda/src/formats/grouped_int.cc) against the
- * CPU runner on the same GPTQ-packed weights: group sizes 32 and 128, symmetric and asymmetric
- * grids, act-order (columns interleaved over the groups). Steps of 1 and 3 rows go through the
- * int GEMV, 40 rows through the tensor-core GEMM, greedy decode steps through the captured CUDA
- * graphs (the logprob of each token CUDA picked, against the CPU's for the same sequence).
+ * CPU runner on the same GPTQ-packed weights: group sizes 32 and 128 (a partial last group),
+ * symmetric and asymmetric grids, act-order (groups spread over the columns). Steps of 1 and 3
+ * rows go through the int GEMV; 12, 24, 40 and 150 rows through the tensor-core GEMM's four tile
+ * variants (16, 32, 64 and 128 activation rows); 600 rows through the bf16 dequantization and
+ * cuBLASLt (from 256 rows: grouped_int.cc's kDequantizeMinRows); greedy decode steps through the
+ * captured CUDA graphs (the logprob of each token CUDA picked, against the CPU's for the same
+ * sequence).
  * Tolerances as cuda-families.test.ts's for bf16 (the CPU's int kernels add their own ~0.02 by
  * quantizing activations to int8): every logprob within 0.25 + 1% of |logprob|, the mean within
  * 5e-2. A packing or kernel mistake moves logprobs by whole units.
@@ -33,8 +36,9 @@ if (process.env.SWIFTLET_REQUIRE_CUDA === '1') {
   test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
 }
 
-// Inputs of 256 (hidden, attention) and 512 (MLP): two and four groups of 128, several blocks of 32.
-const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 256, num_attention_heads: 8, num_key_value_heads: 4, head_dim: 32, intermediate_size: 512, num_hidden_layers: 2 };
+// Inputs of 224 (hidden, attention) and 352 (MLP): groups of 128 end with a partial one (96
+// columns); outputs of 288 (qkv), 224 and 704 (gate + up) leave partial tiles in the kernels.
+const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 224, num_attention_heads: 7, num_key_value_heads: 1, head_dim: 32, intermediate_size: 352, num_hidden_layers: 2 };
 const dense = new RandomWeightSource(specFromConfig(CONFIG), 3, 0.15);
 const namedDense: NamedSource = {
   names: () => dense.names(),
@@ -45,10 +49,11 @@ const namedDense: NamedSource = {
 
 const token = (i: number): number => (i * 37 + 11) % dense.spec.vocabSize;
 
-/** Act-order: column c in group c mod numGroups, so every group is spread over the whole row. */
-function interleavedGroups(inputs: number, groupSize: number): Int32Array {
-  const numGroups = inputs / groupSize;
-  return Int32Array.from({ length: inputs }, (_, c) => c % numGroups);
+/** Act-order as GPTQ writes it: the k-th column of a fixed permutation in group floor(k / groupSize), so no group is a run of columns. */
+function permutedGroups(inputs: number, groupSize: number): Int32Array {
+  const gIdx = new Int32Array(inputs);
+  for (let k = 0; k < inputs; k++) gIdx[(k * 37 + 11) % inputs] = Math.floor(k / groupSize);
+  return gIdx;
 }
 
 /** Every value within bf16's drift of the CPU's, and the mean; the line names the case, the worst position and the bounds. */
@@ -114,10 +119,10 @@ for (const { label, grid, actOrder } of CASES) {
     let cuda: ModelRunner;
     before(() => {
       spec = specFromConfig({ ...CONFIG, quantization_config: gptqQuantizationConfig(grid, actOrder) });
-      const quantize = (w: Float32Array, shape: [number, number]) => quantizeRtn(w, shape, grid, actOrder ? interleavedGroups(shape[1], grid.groupSize!) : undefined);
+      const quantize = (w: Float32Array, shape: [number, number]) => quantizeRtn(w, shape, grid, actOrder ? permutedGroups(shape[1], grid.groupSize!) : undefined);
       const view = () => new GptqCheckpointView(spec, namedDense, grid, quantize);
       cpu = CpuRunner.load(spec, view(), { kvCacheBytes: 16 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 2 });
-      cuda = CudaRunner.load(spec, view(), { kvCacheBytes: 64 << 20, maxNumSeqs: 8, maxNumTokens: 256, maxModelLen: 256 });
+      cuda = CudaRunner.load(spec, view(), { kvCacheBytes: 64 << 20, maxNumSeqs: 8, maxNumTokens: 1024, maxModelLen: 256 });
     });
     after(() => {
       cpu?.dispose();
@@ -127,7 +132,11 @@ for (const { label, grid, actOrder } of CASES) {
     const rowCases: [string, number[][]][] = [
       ['1 row', [[token(1)]]],
       ['3 rows (three sequences)', [[token(2)], [token(3)], [token(4)]]],
+      ['12 rows (four prompts)', [0, 1, 2, 3].map((p) => [token(p + 20), token(p + 30), token(p + 40)])],
+      ['24 rows (one prompt)', [Array.from({ length: 24 }, (_, i) => token(2 * i + 7))]],
       ['40 rows (one prompt)', [Array.from({ length: 40 }, (_, i) => token(i + 5))]],
+      ['150 rows (two prompts)', [0, 1].map((p) => Array.from({ length: 75 }, (_, i) => token(5 * i + p)))],
+      ['600 rows (three prompts)', [0, 1, 2].map((p) => Array.from({ length: 200 }, (_, i) => token(3 * i + p)))],
     ];
     for (const [rows, prompts] of rowCases) {
       test(`${rows}: target logprobs within bf16 tolerance`, async () => {

@@ -9,3 +9,4 @@
 #include "kernels/lora.cuh"
 #include "kernels/int_gemv.cuh"
 #include "kernels/int_gemm.cuh"
+#include "kernels/int_dequantize.cuh"

@@ -87,9 +87,10 @@ float kernelWeight(const GroupedIntLayout& layout, int r, int c) {
   return std::fma(a.mul, kernelCodeFloat(layout.bits, code), -a.sub);
 }
 
-void checkRepack(int bits, int groupSize, bool actOrder) {
-  const std::string name = "int" + std::to_string(bits) + " group " + std::to_string(groupSize) + (actOrder ? " act-order" : "");
-  CanonicalTensor t = makeTensor(bits, 5, 256, groupSize, actOrder);
+void checkRepack(int bits, int groupSize, bool actOrder, int cols) {
+  const std::string name = "int" + std::to_string(bits) + " group " + std::to_string(groupSize) + (actOrder ? " act-order" : "") +
+                           ", " + std::to_string(cols) + " inputs";
+  CanonicalTensor t = makeTensor(bits, 5, cols, groupSize, actOrder);
   const GroupedIntLayout layout = repackGroupedInt(t.view(), bits);
   check(layout.columnOrder.empty() != actOrder, name + ": columns permuted exactly when act-order");
   check((int)layout.blockGroup.size() == t.cols / 32, name + ": one group per 32-column block");
@@ -119,7 +120,8 @@ void checkRefused(const std::string& what, TensorView view, int bits, const std:
 int main() {
   for (int bits : {4, 8})
     for (int groupSize : {32, 128})
-      for (bool actOrder : {false, true}) checkRepack(bits, groupSize, actOrder);
+      for (bool actOrder : {false, true}) checkRepack(bits, groupSize, actOrder, 256);
+  checkRepack(4, 128, false, 224);  // a partial last group of 96 columns
 
   CanonicalTensor small = makeTensor(4, 2, 64, 16, false);
   checkRefused("groups of 16", small.view(), 4, "multiple of 32 input columns");

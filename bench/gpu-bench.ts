@@ -1,5 +1,6 @@
 /**
- * GPU benchmark on a Qwen2.5-7B-shaped bf16 model with random weights made on the GPU:
+ * GPU benchmark on a Qwen2.5-7B-shaped model with random weights made on the GPU (bf16, or the
+ * layers' linear weights as int8 / int4 codes with --weight-format, the lm_head staying bf16):
  *  1. batch 1, prompt 512, 256 new tokens: decode tokens/s and ms/token against the
  *     memory-bandwidth roofline (weight + KV bytes / device-to-device copy bandwidth measured here);
  *  2. N requests at once (default 128), prompt 512, 256 new tokens: output tokens/s against the
@@ -8,8 +9,11 @@
  * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
  * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
  *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--tp 1] [--json out.json]
+ *   [--weight-format bf16|int8|int4] [--group-size 128]
  * --tp N splits the model over GPUs 0..N-1 (tensor parallelism); the roofline is then that of
- * rank 0, the GPU that reads the most: its share of every layer and the whole lm_head.
+ * rank 0, the GPU that reads the most: its share of every layer and the whole lm_head. With an int
+ * format the batch-1 roofline counts the bytes the runner holds for the layers instead of bf16's
+ * (codes and per-group scales); the N-request floor stays bf16's.
  */
 import { writeFileSync } from 'node:fs';
 import { LLMEngine } from '../src/engine/engine.js';
@@ -18,7 +22,7 @@ import { SamplingParams } from '../src/engine/sampling-params.js';
 import { specFromConfig } from '../src/model/config.js';
 import { randomModelConfig } from '../src/model/random-weights.js';
 import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
-import { kernelImagePath, loadCudaAddon } from '../src/runtime/cuda/native.js';
+import { kernelImagePath, loadCudaAddon, type RandomIntFormat } from '../src/runtime/cuda/native.js';
 import { weightBytesPerDecodeStep, workloadFloor, type DevicePeaks } from './workload-floor.js';
 
 function flag(name: string, fallback: string): string {
@@ -33,6 +37,14 @@ const batch = Number(flag('batch', '128'));
 const maxBatchedTokens = Number(flag('max-batched-tokens', '16384'));
 const jsonPath = flag('json', '');
 const tensorParallelSize = Number(flag('tp', '1'));
+const weightFormat = flag('weight-format', 'bf16');
+const intFormat = parseWeightFormat(weightFormat, Number(flag('group-size', '128')));
+
+function parseWeightFormat(name: string, groupSize: number): RandomIntFormat | undefined {
+  if (name === 'bf16') return undefined;
+  if (name === 'int8' || name === 'int4') return { bits: name === 'int8' ? 8 : 4, groupSize };
+  throw new Error(`--weight-format ${name}: expected bf16, int8 or int4`);
+}
 
 function randomPrompts(count: number, length: number, vocab: number, seed: number): number[][] {
   let s = seed >>> 0;
@@ -150,7 +162,7 @@ async function main(): Promise<void> {
     maxModelLen,
     gpuMemoryUtilization: 0.9,
     tensorParallelSize,
-  });
+  }, intFormat);
   const loadSeconds = (performance.now() - loadStart) / 1e3;
   const clock = new StepClock(runner);
   const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, {
@@ -161,12 +173,17 @@ async function main(): Promise<void> {
   });
   const bytesPerStep = weightBytesPerDecodeStep(spec);
   const bytesPerGpu = weightBytesPerDecodeStep(spec, tensorParallelSize);
-  const rooflineMs = workloadFloor(spec, peaks, { requests: 1, promptLen, genLen }, tensorParallelSize).decodeMsPerStep;
+  // An int model reads its layers' codes and scales (what the runner holds, less an untied embedding
+  // table) where bf16 reads bytesPerGpu; over tensor-parallel ranks, the average rank's share.
+  const embeddingBytes = spec.tieWordEmbeddings ? 0 : spec.vocabSize * spec.hiddenSize * 2;
+  const heldBytesPerGpu = runner.weightBytes / tensorParallelSize - embeddingBytes;
+  const bf16RooflineMs = workloadFloor(spec, peaks, { requests: 1, promptLen, genLen }, tensorParallelSize).decodeMsPerStep;
+  const rooflineMs = intFormat ? bf16RooflineMs - ((bytesPerGpu - heldBytesPerGpu) / copyBandwidth) * 1e3 : bf16RooflineMs;
   const floorN = workloadFloor(spec, peaks, { requests: batch, promptLen, genLen }, tensorParallelSize);
   const variant = process.env.SWIFTLET_DECODE_SIMT === '1' ? 'SIMT decode attention' : 'tensor-core decode attention';
-  console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs) x ${tensorParallelSize}, ${shape} bf16 random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
+  console.log(`# ${device.name} (${(device.totalMemory / 2 ** 30).toFixed(1)} GiB, ${device.multiprocessors} SMs) x ${tensorParallelSize}, ${shape} ${weightFormat}${intFormat ? ` (group ${intFormat.groupSize})` : ''} random weights, ${runner.numKvBlocks} KV blocks, load ${loadSeconds.toFixed(1)} s`);
   console.log(`# copy bandwidth ${(copyBandwidth / 1e12).toFixed(3)} TB/s (read + write), bf16 GEMM ${(gemmFlops / 1e12).toFixed(0)} TFLOP/s (8192^3, cuBLASLt)`);
-  console.log(`# ${(bytesPerGpu / 1e9).toFixed(2)} GB of weights read per decode step by ${tensorParallelSize > 1 ? 'rank 0' : 'the GPU'}, plus KV -> batch-1 roofline ${rooflineMs.toFixed(2)} ms/token`);
+  console.log(`# ${((intFormat ? heldBytesPerGpu : bytesPerGpu) / 1e9).toFixed(2)} GB of weights read per decode step by ${tensorParallelSize > 1 ? 'rank 0' : 'the GPU'}, plus KV -> batch-1 roofline ${rooflineMs.toFixed(2)} ms/token`);
   console.log(`# ${batch}-request floor ${floorN.totalSeconds.toFixed(2)} s (prefill ${floorN.prefillSeconds.toFixed(2)} s at the GEMM peak + decode ${floorN.decodeSeconds.toFixed(2)} s at copy bandwidth)`);
 
   // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
@@ -182,6 +199,8 @@ async function main(): Promise<void> {
   const result = {
     device: device.name,
     shape,
+    weightFormat,
+    groupSize: intFormat?.groupSize,
     tensorParallelSize,
     promptLen,
     genLen,

@@ -4,9 +4,7 @@
 # (Qwen2.5-7B, bf16, random weights), prompt 512, 256 new tokens, batch 1 and 128; prints ratios
 # and each figure's fraction of its hardware floor (GEMM peak and copy bandwidth measured in the call).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-[ -f native/cuda/build/kernels.fatbin ] && [ -f native/cuda/build/swiftlet_cuda.node ] || make -C native/cuda
-[ -f dist/bench/gpu-bench.js ] || npx tsc -p .
+source "$(dirname "$0")/gpu-bench-prepare.sh"
 out="${OUT:-$(mktemp -d)}"
 batch="${BATCH:-128}"
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader || true

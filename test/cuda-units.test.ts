@@ -15,3 +15,12 @@ test('the CUDA runner reads its environment flags and knows its slots (g++, no G
   assert.equal(run.status, 0, run.output);
   assert.match(run.output, /all checks passed/);
 });
+
+test('the CUDA int formats repack into the layout their kernels read (g++, no GPU)', { skip: gxxMissing() }, () => {
+  const run = runNativeCheck(
+    ['cuda/test/grouped_int_layout_test.cc', 'cuda/src/formats/grouped_int_layout.cc', 'common/native_tensor.cc'],
+    ['common', 'cuda/src', 'cuda/test'],
+  );
+  assert.equal(run.status, 0, run.output);
+  assert.match(run.output, /all checks passed/);
+});

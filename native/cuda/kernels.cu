@@ -7,3 +7,6 @@
 #include "kernels/token_bitmask.cuh"
 #include "kernels/gemv.cuh"
 #include "kernels/lora.cuh"
+#include "kernels/int_gemv.cuh"
+#include "kernels/int_gemm.cuh"
+#include "kernels/int_dequantize.cuh"

@@ -207,6 +207,12 @@ extern "C" __global__ void fill_uniform_bf16(bf16* __restrict__ dst, size_t n, u
   }
 }
 
+// Random 32-bit words (packed integer weight codes: every bit pattern is a valid code).
+extern "C" __global__ void fill_random_u32(uint32_t* __restrict__ dst, size_t n, uint64_t seed) {
+  for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x)
+    dst[i] = (uint32_t)(splitmix64(seed ^ splitmix64(i)) >> 32);
+}
+
 extern "C" __global__ void fill_uniform_f32(float* __restrict__ dst, size_t n, uint64_t seed, float center,
                                             float scale) {
   for (size_t i = (size_t)blockIdx.x * blockDim.x + threadIdx.x; i < n; i += (size_t)gridDim.x * blockDim.x) {

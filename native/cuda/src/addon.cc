@@ -182,7 +182,13 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   Napi::Value initRandomWeights(const Napi::CallbackInfo& info) {
     Napi::Env env = info.Env();
     try {
-      group(env).initRandomWeights((uint64_t)info[0].As<Napi::Number>().Int64Value());
+      RandomLinearFormat format;
+      if (info.Length() > 1 && info[1].IsObject()) {
+        const Napi::Object options = info[1].As<Napi::Object>();
+        format.bits = options.Get("bits").As<Napi::Number>().Int32Value();
+        format.groupSize = options.Get("groupSize").As<Napi::Number>().Int32Value();
+      }
+      group(env).initRandomWeights((uint64_t)info[0].As<Napi::Number>().Int64Value(), format);
     } catch (const Napi::Error&) {
       throw;
     } catch (const std::exception& e) {

@@ -103,4 +103,8 @@ void fillUniformF32(GpuDevice& device, CUdeviceptr dst, size_t count, uint64_t s
   device.launch(device.fn("fill_uniform_f32"), {64}, {256}, 0, {&dst, &count, &seed, &center, &spread});
 }
 
+void fillRandomWords(GpuDevice& device, CUdeviceptr dst, size_t count, uint64_t seed) {
+  device.launch(device.fn("fill_random_u32"), {1024}, {256}, 0, {&dst, &count, &seed});
+}
+
 }  // namespace swiftlet_cuda

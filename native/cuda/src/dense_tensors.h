@@ -18,5 +18,7 @@ CUdeviceptr uploadF32(GpuDevice& device, const swiftlet_common::TensorView& tens
 // Uniform random values from a counter-based stream `seed` (kernels/elementwise.cuh).
 void fillUniformBf16(GpuDevice& device, CUdeviceptr dst, size_t count, uint64_t seed, float scale);
 void fillUniformF32(GpuDevice& device, CUdeviceptr dst, size_t count, uint64_t seed, float center, float spread);
+// Uniform random 32-bit words (the codes of random integer weights).
+void fillRandomWords(GpuDevice& device, CUdeviceptr dst, size_t count, uint64_t seed);
 
 }  // namespace swiftlet_cuda

@@ -78,7 +78,7 @@ void DeviceWeights::upload(int layer, Slot slot, const swiftlet_common::TensorVi
   }
 }
 
-void DeviceWeights::initRandom(uint64_t seed, int shard) {
+void DeviceWeights::initRandom(uint64_t seed, int shard, const RandomLinearFormat& format) {
   device_.makeCurrent();
   const float scale = 0.02f * std::sqrt(3.f);  // uniform with std 0.02, transformers' initializer_range
   // One stream per tensor, in this order, counting the slots a model lacks too; a tensor every
@@ -93,6 +93,11 @@ void DeviceWeights::initRandom(uint64_t seed, int shard) {
     const uint64_t s = streamFor(split);
     if (!hasSlot(cfg_, slot)) return;
     const std::vector<int64_t> shape = slotShape(cfg_, slot);
+    if (format.bits != 0 && swiftlet_common::isLinearSlot(slot)) {
+      *linearOf(layer, slot) = randomGroupedIntLinear(device_, (int)shape[0], (int)shape[1], format, s);
+      bytes_ += (*linearOf(layer, slot))->deviceBytes();
+      return;
+    }
     const size_t n = (size_t)(shape[0] * shape[1]);
     const CUdeviceptr p = device_.alloc(n * 2);
     fillUniformBf16(device_, p, n, s, scale);

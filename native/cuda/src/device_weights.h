@@ -38,7 +38,9 @@ class DeviceWeights {
   void upload(int layer, swiftlet_common::Slot slot, const swiftlet_common::TensorView& tensor);
   // Benchmark weights: uniform random matrices (std 0.02), unit norms, made on the GPU; `shard`
   // is this model's rank in a tensor-parallel group (its split tensors differ, the rest do not).
-  void initRandom(uint64_t seed, int shard);
+  // The layers' linear weights in `format` (the embedding and lmHead stay bf16, as quantized
+  // checkpoints keep them).
+  void initRandom(uint64_t seed, int shard, const RandomLinearFormat& format);
   // Throws CudaError "missing tensor <slot> [of layer <n>]" for the first slot never filled.
   void checkComplete();
   size_t bytes() const { return bytes_; }

@@ -91,6 +91,14 @@ void GpuDevice::growStagingPair(CUdeviceptr& device, uint8_t*& host, size_t& cap
   capacity = n;
 }
 
+CUdeviceptr GpuDevice::sharedScratch(size_t bytes) {
+  if (bytes <= sharedScratchBytes_) return sharedScratch_;
+  if (sharedScratch_) cu_.memFree(sharedScratch_), allocations_.erase(std::find(allocations_.begin(), allocations_.end(), sharedScratch_));
+  sharedScratch_ = alloc(bytes);
+  sharedScratchBytes_ = bytes;
+  return sharedScratch_;
+}
+
 DeviceInfo deviceInfo(int ordinal) {
   const DriverApi& cu = driver();
   CUcontext ctx;

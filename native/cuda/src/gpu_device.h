@@ -38,6 +38,12 @@ class GpuDevice {
   uint8_t* allocHost(size_t bytes);
   // A device buffer and its pinned host twin, grown together (at least doubling) to `bytes`.
   void growStagingPair(CUdeviceptr& device, uint8_t*& host, size_t& capacity, size_t bytes);
+  // One device buffer for transient data that lives within one launch sequence on the stream (the
+  // int formats' weights dequantized for a large step), at least `bytes`. Users reserve their size
+  // while the weights load, before the KV cache takes the rest of the memory; it is then never
+  // reallocated, so forward passes (and graphs) see one address. NOTE: fetch it at each use, never
+  // keep it across loading: a larger reservation moves it.
+  CUdeviceptr sharedScratch(size_t bytes);
 
  private:
   const DriverApi& cu_;
@@ -49,6 +55,8 @@ class GpuDevice {
   std::map<std::string, CUfunction> functions_;
   std::vector<CUdeviceptr> allocations_;
   std::vector<uint8_t*> hostAllocations_;
+  CUdeviceptr sharedScratch_ = 0;
+  size_t sharedScratchBytes_ = 0;
 };
 
 struct DeviceInfo {

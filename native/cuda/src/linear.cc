@@ -14,6 +14,8 @@ const Format kFormats[] = {
     {"bfloat16", makeDenseLinear},
     {"float16", makeDenseLinear},
     {"float32", makeDenseLinear},
+    {"int8", makeInt8Linear},
+    {"int4", makeInt4Linear},
 };
 }  // namespace
 

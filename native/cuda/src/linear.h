@@ -33,4 +33,18 @@ std::unique_ptr<Linear> makeDenseLinear(GpuDevice& device, const swiftlet_common
 // the memory stays the owner's.
 std::unique_ptr<Linear> denseBf16Linear(CUdeviceptr weight, int rows, int cols);
 
+// formats/grouped_int.cc: int8 and int4 codes with a scale and zero point per (row, input group).
+std::unique_ptr<Linear> makeInt8Linear(GpuDevice& device, const swiftlet_common::TensorView& tensor);
+std::unique_ptr<Linear> makeInt4Linear(GpuDevice& device, const swiftlet_common::TensorView& tensor);
+
+// What the benchmark's random linear layers are made of: bf16 (bits 0), or int4 / int8 codes in
+// groups of groupSize input columns.
+struct RandomLinearFormat {
+  int bits = 0;
+  int groupSize = 128;
+};
+// A [rows, cols] int layer of random codes (weights of std ~0.02), made on the device.
+std::unique_ptr<Linear> randomGroupedIntLinear(GpuDevice& device, int rows, int cols, const RandomLinearFormat& format,
+                                               uint64_t seed);
+
 }  // namespace swiftlet_cuda

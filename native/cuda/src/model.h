@@ -35,7 +35,7 @@ class Model {
     weights_.upload(layer, slot, tensor);
   }
   // Benchmark weights made on the GPU (DeviceWeights::initRandom).
-  void initRandomWeights(uint64_t seed, int shard) { weights_.initRandom(seed, shard); }
+  void initRandomWeights(uint64_t seed, int shard, const RandomLinearFormat& format) { weights_.initRandom(seed, shard, format); }
   // Throws CudaError "missing tensor ..." for a weight that never arrived.
   void checkWeights() { weights_.checkComplete(); }
   // KV blocks that fit in `bytes` if > 0, else in what `utilization` of the card leaves.

@@ -114,8 +114,8 @@ void ShardGroup::onEveryRank(const std::function<void(int)>& work) {
   if (first) std::rethrow_exception(first);
 }
 
-void ShardGroup::initRandomWeights(uint64_t seed) {
-  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, firstRank_ + r);
+void ShardGroup::initRandomWeights(uint64_t seed, const RandomLinearFormat& format) {
+  for (int r = 0; r < size(); r++) shards_[r]->initRandomWeights(seed, firstRank_ + r, format);
 }
 
 int ShardGroup::allocateKvCache(size_t bytes, double utilization) {

@@ -47,7 +47,7 @@ class ShardGroup {
   Model& first() { return *shards_[0]; }
 
   // Each rank fills its own shard on its GPU; replicated tensors come out equal on every rank.
-  void initRandomWeights(uint64_t seed);
+  void initRandomWeights(uint64_t seed, const RandomLinearFormat& format);
   // The same block count on every rank: the most that fits on the fullest GPU. `bytes` (> 0) is
   // the budget of the whole group, split evenly. Throws "missing tensor ..." first when a rank
   // lacks a weight (the weights are all in by now: load or initRandomWeights came first).

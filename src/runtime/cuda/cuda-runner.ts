@@ -12,7 +12,7 @@ import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
 import { KV_BLOCK_SIZE } from '../../model/layout.js';
-import { kernelImagePath, loadCudaAddon, type CudaProcessRank, type NativeCudaModel } from './native.js';
+import { kernelImagePath, loadCudaAddon, type CudaProcessRank, type NativeCudaModel, type RandomIntFormat } from './native.js';
 
 export interface CudaRunnerOptions extends Partial<RunnerOptions> {
   /** Fraction of the card's memory for weights, scratch and KV cache, used when kvCacheBytes is 0 or absent (vLLM's default 0.9). */
@@ -71,9 +71,9 @@ export class CudaRunner implements ModelRunner {
     });
   }
 
-  /** A runner whose weights are made on the GPU from a seed (benchmarks: no checkpoint needed). */
-  static withRandomWeights(spec: ModelSpec, seed: number, options: CudaRunnerOptions = {}): CudaRunner {
-    return CudaRunner.build(spec, options, (native) => native.initRandomWeights(seed));
+  /** A runner whose weights are made on the GPU from a seed (benchmarks: no checkpoint needed); bf16, or int codes in `intFormat`. */
+  static withRandomWeights(spec: ModelSpec, seed: number, options: CudaRunnerOptions = {}, intFormat?: RandomIntFormat): CudaRunner {
+    return CudaRunner.build(spec, options, (native) => native.initRandomWeights(seed, intFormat));
   }
 
   /** `fill` gets the ranks this process holds (all of them, or its one rank of a process group) and the group's size. */

@@ -38,11 +38,17 @@ export interface CudaProcessRank {
   uniqueId: Uint8Array;
 }
 
+/** Random benchmark weights as int4 / int8 codes in groups of `groupSize` input columns (the embedding and lm_head stay bf16). */
+export interface RandomIntFormat {
+  bits: 4 | 8;
+  groupSize: number;
+}
+
 export interface NativeCudaModel {
   /** Rank `rank`'s shard of one canonical tensor (MODEL_LAYER for a model-level slot), converted on its GPU. Throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
   uploadTensor(rank: number, layer: number, slot: Slot, tensor: NativeTensor): void;
-  /** Benchmark weights made on the GPUs: uniform matrices with std 0.02, unit norms. */
-  initRandomWeights(seed: number): void;
+  /** Benchmark weights made on the GPUs: uniform matrices with std 0.02, unit norms; the layers' linear weights as random int codes when `format` says so. */
+  initRandomWeights(seed: number, format?: RandomIntFormat): void;
   /** `bytes` (over all GPUs) if > 0, else what `utilization` of each card leaves after weights and scratch. Returns the block count, the same on every GPU. */
   allocateKvCache(bytes: number, utilization: number): number;
   /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */

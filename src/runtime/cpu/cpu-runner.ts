@@ -5,7 +5,8 @@ import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
-import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
+import type { FillTokenBitmask, LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
+import { executeWithLateBitmask } from '../late-token-bitmask.js';
 import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './native.js';
@@ -65,6 +66,11 @@ export class CpuRunner implements ModelRunner {
   execute(batch: StepBatch): Promise<StepOutput> {
     if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
     return this.native.execute(batch);
+  }
+
+  executeWithLateBitmask(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
+    if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
+    return executeWithLateBitmask(this.native, batch, fillMask);
   }
 
   loadAdapter(slot: number, weights: LoraWeights): void {

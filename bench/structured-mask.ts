@@ -8,7 +8,7 @@
  * all N sequences decode. --random-shape swaps the model's weights for a named random shape's
  * (bench's shapes, e.g. qwen2.5-7b) and keeps --model's tokenizer for the grammar's vocabulary.
  * --early-masks fills the masks before each step instead (as before the overlap), for comparison.
- *   node dist/bench/structured-mask.js [--model DIR] [--random-shape NAME] [--device cpu|cuda] [--seqs 32] [--max-tokens 160] [--repeats 3] [--early-masks]
+ *   node dist/bench/structured-mask.js [--model DIR] [--random-shape NAME] [--device cpu|cuda] [--seqs 32] [--max-tokens 160] [--repeats 3] [--early-masks] [--num-threads N]
  */
 import { cpus, loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
@@ -28,6 +28,7 @@ const { values } = parseArgs({
     model: { type: 'string', default: 'models/demo' },
     'random-shape': { type: 'string' },
     'early-masks': { type: 'boolean', default: false },
+    'num-threads': { type: 'string' },
     device: { type: 'string', default: 'cpu' },
     seqs: { type: 'string', default: '32' },
     'max-tokens': { type: 'string', default: '160' },
@@ -113,7 +114,8 @@ function median(values: number[]): number {
 const PROMPT = 'Here is a person as JSON:';
 
 async function loadBench(): Promise<Bench> {
-  const { flags } = parseFlags(['--model', values.model, '--device', values.device, '--max-num-seqs', String(numSeqs)], MODEL_FLAGS);
+  const threads = values['num-threads'] === undefined ? [] : ['--num-threads', values['num-threads']];
+  const { flags } = parseFlags(['--model', values.model, '--device', values.device, '--max-num-seqs', String(numSeqs), ...threads], MODEL_FLAGS);
   const options = modelOptionsFrom(flags);
   const shape = values['random-shape'];
   if (shape === undefined) {

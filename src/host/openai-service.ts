@@ -38,6 +38,7 @@ import {
   unloadLoraAdapterRequestSchema,
 } from '../protocol/tokenize.js';
 import { AdapterError } from './adapters.js';
+import { createEmbeddings } from './embeddings-service.js';
 import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
 import { ServingEngine, type Submission } from './serving-engine.js';
@@ -138,6 +139,11 @@ export class OpenAIService {
     }
     const { promptResults, choices } = await this.collect(submitted, n);
     return { kind: 'json', body: renderCompletion(options, promptResults, choices, body.echo ?? false, n) };
+  }
+
+  /** `/v1/embeddings`, each input's request reported to the observer. */
+  embeddings(rawBody: unknown, signal?: AbortSignal): Promise<Json> {
+    return createEmbeddings(this.host, rawBody, signal, this.observer);
   }
 
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {

@@ -14,6 +14,13 @@ import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './nati
 export interface CpuRunnerOptions extends RunnerOptions {
   /** Tokens per forward chunk; sizes the scratch buffers. A longer step runs as several chunks. */
   maxTokensPerChunk?: number;
+  /**
+   * Whether grammar masks are filled while the forward pass runs (executeWithLateBitmask).
+   * Default: when the step's threads leave a core free for the JS thread. With every core in
+   * the step's thread pool, filling masks beside it slowed the step more than it hid
+   * (docs/benchmarks.md, bench/structured-mask.ts).
+   */
+  lateTokenBitmask?: boolean;
 }
 
 const FP32_BYTES = 4;
@@ -26,6 +33,7 @@ export function kvBytesPerBlock(spec: ModelSpec): number {
 export class CpuRunner implements ModelRunner {
   readonly device = 'cpu' as const;
   private native: NativeCpuModel | null;
+  readonly executeWithLateBitmask: ((batch: StepBatch, fillMask: FillTokenBitmask) => Promise<StepOutput>) | undefined;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -33,8 +41,10 @@ export class CpuRunner implements ModelRunner {
     readonly numKvBlocks: number,
     readonly maxLoras: number,
     private readonly maxLoraRank: number,
+    isTokenBitmaskLate: boolean,
   ) {
     this.native = native;
+    this.executeWithLateBitmask = isTokenBitmaskLate ? (batch, fillMask) => this.executeLate(batch, fillMask) : undefined;
   }
 
   /** Checks the checkpoint has every tensor first, then passes them one canonical slot at a time. */
@@ -45,13 +55,14 @@ export class CpuRunner implements ModelRunner {
       throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(spec)} bytes)`);
     }
     const addon = loadCpuAddon();
+    const numThreads = options.numThreads || availableParallelism();
     const native = new addon.CpuModel({
       ...nativeModelShape(spec),
       maxTokensPerChunk: options.maxTokensPerChunk ?? 256,
       numKvBlocks,
       maxLoras: options.maxLoras,
       maxLoraRank: options.maxLoraRank,
-      numThreads: options.numThreads ?? availableParallelism(),
+      numThreads,
     });
     try {
       for (const { ref, tensor } of tensors) native.setTensor(ref.layer, ref.slot, nativeTensorOf(ref.slot, tensor));
@@ -60,7 +71,8 @@ export class CpuRunner implements ModelRunner {
       native.dispose();
       throw err instanceof Error ? new ModelLoadError(err.message) : err;
     }
-    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank);
+    const isTokenBitmaskLate = options.lateTokenBitmask ?? numThreads < availableParallelism();
+    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank, isTokenBitmaskLate);
   }
 
   execute(batch: StepBatch): Promise<StepOutput> {
@@ -68,7 +80,7 @@ export class CpuRunner implements ModelRunner {
     return this.native.execute(batch);
   }
 
-  executeWithLateBitmask(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
+  private executeLate(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
     if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
     return executeWithLateBitmask(this.native, batch, fillMask);
   }

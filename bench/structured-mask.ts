@@ -136,7 +136,7 @@ try {
   const { vocabSize, hiddenSize, numLayers } = bench.runner.spec;
   const weights = values['random-shape'] === undefined ? values.model : `random ${values['random-shape']} (tokenizer of ${values.model})`;
   console.log(`node ${process.version}, ${cpus()[0]?.model ?? 'cpu'} x${cpus().length}, load average ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
-  const masks = values['early-masks'] ? 'masks filled before each step' : 'masks filled while the forward pass runs';
+  const masks = bench.runner.executeWithLateBitmask === undefined ? 'masks filled before each step' : 'masks filled while the forward pass runs';
   console.log(`${weights} on ${bench.runner.device}, ${masks}: vocab ${vocabSize}, hidden ${hiddenSize}, ${numLayers} layers; ${numSeqs} sequences, max_tokens ${maxTokens}, medians over steps where all ${numSeqs} decode`);
   console.log('| run | steps | execute ms | step period ms | visible mask cost ms | share of step |');
   console.log('| --- | ---: | ---: | ---: | ---: | ---: |');

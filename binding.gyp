@@ -5,6 +5,7 @@
       "sources": [
         "native/common/js_step.cc",
         "native/common/js_tensor.cc",
+        "native/common/late_token_bitmask.cc",
         "native/common/layout.cc",
         "native/common/model_shape.cc",
         "native/common/native_tensor.cc",

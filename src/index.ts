@@ -19,6 +19,7 @@ export type {
   MessagesRequest,
   QueryRequest,
   RequestConfig,
+  StructuredOutputs,
   TokenLogprobInfo,
   TopLogprob,
   Usage,

@@ -6,31 +6,17 @@
  * error shape, x-request-id and `usage: null` chunks.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type OpenAI from 'openai';
-import { startAgentServer, WEATHER_CALL_TEXT as CALL_TEXT, weatherTool } from './helpers/agent-server.js';
-import { MODEL_NAME, postJson, type LiveServer } from './helpers/live-server.js';
-import { withScript as withHostScript } from './helpers/scripted-output.js';
+import { useAgentServer, WEATHER_CALL_TEXT as CALL_TEXT, weatherTool } from './helpers/agent-server.js';
+import { MODEL_NAME, postJson } from './helpers/live-server.js';
 
-let live: LiveServer;
-let client: OpenAI;
-
-before(async () => {
-  live = await startAgentServer();
-  client = live.client;
-});
-
-after(async () => {
-  await live.close();
-});
-
-function withScript<T>(text: string, run: () => Promise<T>): Promise<T> {
-  return withHostScript(live.host, text, run);
-}
+const server = useAgentServer();
+const { withScript } = server;
 
 test('a hermes call becomes message.tool_calls with finish_reason "tool_calls"; plain text has no tool_calls key', async () => {
   const completion = await withScript(CALL_TEXT, () =>
-    client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weatherTool], max_tokens: 60 }),
+    server.client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'Weather in Paris?' }], tools: [weatherTool], max_tokens: 60 }),
   );
   const choice = completion.choices[0];
   assert.ok(choice);
@@ -43,7 +29,7 @@ test('a hermes call becomes message.tool_calls with finish_reason "tool_calls"; 
   assert.deepEqual(JSON.parse(call.function.arguments), { city: 'Paris' });
 
   const plain = await withScript('Sunny, I think.', () =>
-    client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], tools: [weatherTool], max_tokens: 20 }),
+    server.client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], tools: [weatherTool], max_tokens: 20 }),
   );
   assert.equal(plain.choices[0]?.message.content, 'Sunny, I think.');
   assert.equal(plain.choices[0]?.finish_reason, 'stop');
@@ -52,7 +38,7 @@ test('a hermes call becomes message.tool_calls with finish_reason "tool_calls"; 
 
 test('tool_choice "none" leaves the call text as content', async () => {
   const completion = await withScript(CALL_TEXT, () =>
-    client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'x' }], tools: [weatherTool], tool_choice: 'none', max_tokens: 60 }),
+    server.client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'x' }], tools: [weatherTool], tool_choice: 'none', max_tokens: 60 }),
   );
   assert.equal(completion.choices[0]?.message.content, CALL_TEXT);
   assert.equal(completion.choices[0]?.finish_reason, 'stop');
@@ -61,7 +47,7 @@ test('tool_choice "none" leaves the call text as content', async () => {
 test('streamed: the first call delta has id, type and name, then argument fragments; every chunk has usage null until the last', async () => {
   const stream = await withScript(CALL_TEXT, async () => {
     const chunks: OpenAI.ChatCompletionChunk[] = [];
-    const response = await client.chat.completions.create({
+    const response = await server.client.chat.completions.create({
       model: MODEL_NAME,
       messages: [{ role: 'user', content: 'Weather in Paris?' }],
       tools: [weatherTool],
@@ -92,14 +78,14 @@ test('streamed: the first call delta has id, type and name, then argument fragme
 
 test('reasoning: <think> becomes reasoning_content, whole and streamed', async () => {
   const text = '<think>The user greets.</think>Hello!';
-  const completion = await withScript(text, () => client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 30 }));
+  const completion = await withScript(text, () => server.client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 30 }));
   const message = completion.choices[0]?.message as unknown as Record<string, unknown>;
   assert.equal(message['reasoning_content'], 'The user greets.');
   assert.equal(message['content'], 'Hello!');
 
   const chunks = await withScript(text, async () => {
     const out: Record<string, unknown>[] = [];
-    const response = await client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 30, stream: true });
+    const response = await server.client.chat.completions.create({ model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 30, stream: true });
     for await (const chunk of response) out.push(chunk.choices[0]?.delta as unknown as Record<string, unknown>);
     return out;
   });
@@ -113,26 +99,26 @@ test('the tool-result turn: assistant content null with tool_calls, then role to
     { role: 'assistant', content: null, tool_calls: [{ id: 'call_1', type: 'function', function: { name: 'get_weather', arguments: '{"city":"Paris"}' } }] },
     { role: 'tool', tool_call_id: 'call_1', content: '{"temperature": 21}' },
   ];
-  const tokenized = await postJson(`${live.url}/tokenize`, { model: MODEL_NAME, messages, tools: [weatherTool] });
+  const tokenized = await postJson(`${server.url}/tokenize`, { model: MODEL_NAME, messages, tools: [weatherTool] });
   assert.equal(tokenized.status, 200, tokenized.text);
   const ids = (tokenized.json as { tokens: number[] }).tokens;
-  const prompt = ((await postJson(`${live.url}/detokenize`, { model: MODEL_NAME, tokens: ids })).json as { prompt: string }).prompt;
+  const prompt = ((await postJson(`${server.url}/detokenize`, { model: MODEL_NAME, tokens: ids })).json as { prompt: string }).prompt;
   assert.ok(prompt.includes('<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>'), prompt);
   assert.ok(prompt.includes('<tool_response>\n{"temperature": 21}\n</tool_response>'), prompt);
   assert.ok(prompt.includes('"name": "get_weather"') && prompt.includes('<tools>'), 'the tools reach the template');
   const completion = await withScript('It is 21 degrees.', () =>
-    client.chat.completions.create({ model: MODEL_NAME, messages: messages as OpenAI.ChatCompletionMessageParam[], tools: [weatherTool], max_tokens: 20 }),
+    server.client.chat.completions.create({ model: MODEL_NAME, messages: messages as OpenAI.ChatCompletionMessageParam[], tools: [weatherTool], max_tokens: 20 }),
   );
   assert.equal(completion.choices[0]?.message.content, 'It is 21 degrees.');
 });
 
 test('tools are validated: a wrong type or a tool_choice naming no tool is a 400 in OpenAI\'s error shape', async () => {
-  const oops = await postJson(`${live.url}/v1/chat/completions`, { model: MODEL_NAME, messages: [{ role: 'user', content: 'x' }], tools: 'oops' });
+  const oops = await postJson(`${server.url}/v1/chat/completions`, { model: MODEL_NAME, messages: [{ role: 'user', content: 'x' }], tools: 'oops' });
   assert.equal(oops.status, 400);
   assert.deepEqual(Object.keys((oops.json as { error: object }).error).sort(), ['code', 'message', 'param', 'type']);
   assert.equal((oops.json as { error: { type: string; param: string } }).error.type, 'invalid_request_error');
   assert.equal((oops.json as { error: { param: string } }).error.param, 'tools');
-  const unnamed = await postJson(`${live.url}/v1/chat/completions`, {
+  const unnamed = await postJson(`${server.url}/v1/chat/completions`, {
     model: MODEL_NAME,
     messages: [{ role: 'user', content: 'x' }],
     tools: [weatherTool],
@@ -140,7 +126,7 @@ test('tools are validated: a wrong type or a tool_choice naming no tool is a 400
   });
   assert.equal(unnamed.status, 400);
   assert.equal((unnamed.json as { error: { param: string } }).error.param, 'tool_choice');
-  const badCall = await postJson(`${live.url}/v1/chat/completions`, {
+  const badCall = await postJson(`${server.url}/v1/chat/completions`, {
     model: MODEL_NAME,
     messages: [{ role: 'assistant', content: null, tool_calls: [{ id: 'c', type: 'function', function: { name: 'f' } }] }],
   });
@@ -149,10 +135,10 @@ test('tools are validated: a wrong type or a tool_choice naming no tool is a 400
 });
 
 test('errors: not_found_error with code model_not_found; x-request-id echoed, else generated', async () => {
-  const missing = await postJson(`${live.url}/v1/chat/completions`, { model: 'nope', messages: [{ role: 'user', content: 'x' }] }, { 'x-request-id': 'my-id-1' });
+  const missing = await postJson(`${server.url}/v1/chat/completions`, { model: 'nope', messages: [{ role: 'user', content: 'x' }] }, { 'x-request-id': 'my-id-1' });
   assert.equal(missing.status, 404);
   assert.deepEqual((missing.json as { error: object }).error, { message: 'The model `nope` does not exist.', type: 'not_found_error', param: 'model', code: 'model_not_found' });
   assert.equal(missing.headers.get('x-request-id'), 'my-id-1');
-  const ok = await fetch(`${live.url}/v1/models`);
+  const ok = await fetch(`${server.url}/v1/models`);
   assert.match(ok.headers.get('x-request-id') ?? '', /^req_[0-9a-f]{32}$/);
 });

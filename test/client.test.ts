@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Client, ClientError, InferRequestError, type InferStreamChunk } from '../src/index.js';
 import { ADAPTER_NAME, MODEL_NAME, reference, startLiveServer, type LiveServer } from './helpers/live-server.js';
+import { checkStructuredOutputs } from './helpers/structured-backend-checks.js';
 
 const API_KEY = 'test-key';
 let live: LiveServer;
@@ -94,6 +95,10 @@ test('errors: a wrong API key is a 401, a bad request a 400 naming the field, an
   await assert.rejects(client.infer([{ query: 'hi' }, { messages: [] }]), (error: unknown) => error instanceof InferRequestError && error.index === 1);
   const nowhere = new Client({ baseURL: 'http://127.0.0.1:9/v1' });
   await assert.rejects(nowhere.models(), /cannot reach http:\/\/127\.0\.0\.1:9\/v1\/models/);
+});
+
+test('structuredOutputs reaches the server as structured_outputs; a bad one is a 400 on that field', async () => {
+  await checkStructuredOutputs(client, (error) => error instanceof ClientError && error.status === 400 && error.param === 'structured_outputs');
 });
 
 test('aborting a stream ends it with "abort" and the server frees the request', async () => {

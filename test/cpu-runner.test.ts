@@ -113,6 +113,7 @@ describe('cpu runner vs transformers (tiny-qwen2)', () => {
   });
 
   test('a malformed token bitmask is rejected naming the field', () => checkMalformedTokenBitmask(runner));
+  test('a malformed late token bitmask, or a failing one, fails its step naming why', () => checkMalformedTokenBitmask(runner, 'late'));
 
   test('a malformed step is rejected and the runner keeps working', async () => {
     const pool = new ManualBlockPool(runner.numKvBlocks);

@@ -30,6 +30,8 @@ test('the CUDA step planner and the step rules pass their checks (g++, no GPU)',
       join(native, 'cuda', 'test', 'step_plan_test.cc'),
       join(native, 'cuda', 'src', 'step_plan.cc'),
       join(native, 'common', 'step_contract.cc'),
+      join(native, 'common', 'late_token_bitmask.cc'),
+      '-pthread',
       '-o',
       binary,
     ]);

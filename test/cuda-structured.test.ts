@@ -39,4 +39,5 @@ describe('CUDA runner token bitmask (tiny-qwen2)', { skip: availability.availabl
   });
 
   test('a malformed token bitmask is rejected naming the field', () => checkMalformedTokenBitmask(runner));
+  test('a malformed late token bitmask, or a failing one, fails its step naming why', () => checkMalformedTokenBitmask(runner, 'late'));
 });

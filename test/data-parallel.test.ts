@@ -1,7 +1,8 @@
 /**
  * Data-parallel replicas on the CPU (2 child processes over the tiny-qwen2 fixture): greedy
  * outputs equal one engine's, requests spread over both, adapters (at start and loaded at run
- * time) served by both, embeddings pooled in the replicas, and a killed replica leaves the other serving with /health saying so.
+ * time) served by both, embeddings pooled in the replicas, a grammar that does not compile
+ * refused before a stream starts, and a killed replica leaves the other serving with /health saying so.
  */
 import assert from 'node:assert/strict';
 import { dirname } from 'node:path';
@@ -110,6 +111,18 @@ test('an adapter loaded at run time is served by every replica; unloading remove
   assert.equal(unload.status, 200, unload.text);
   const gone = await postJson(`${replicated.url}/v1/completions`, { model: 'b', prompt: 'hi', max_tokens: 2 });
   assert.equal(gone.status, 404);
+});
+
+test('a grammar that does not compile is a 400 naming its field before a stream starts, as with one engine', async () => {
+  const body = { model: MODEL_NAME, messages: [{ role: 'user', content: 'hi' }], max_tokens: 4, stream: true, structured_outputs: { grammar: 'root ::= missing' } };
+  for (const server of [single, replicated]) {
+    const reply = await postJson(`${server.url}/v1/chat/completions`, body);
+    assert.equal(reply.status, 400, reply.text);
+    assert.equal((reply.json as { error: { param: string } }).error.param, 'structured_outputs');
+  }
+  const good = await postJson(`${replicated.url}/v1/chat/completions`, { ...body, stream: false, structured_outputs: { choice: ['yes', 'no'] } });
+  assert.equal(good.status, 200, good.text);
+  assert.ok(['yes', 'no'].includes((good.json as { choices: { message: { content: string } }[] }).choices[0]?.message.content ?? ''));
 });
 
 test('/health lists both replicas while they serve', async () => {

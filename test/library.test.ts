@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { Engine, InferRequestError, type InferRequest, type InferStreamChunk } from '../src/index.js';
 import { assertGreedyMatches, loraDir, modelDir, reference } from './helpers/reference.js';
+import { checkStructuredOutputs } from './helpers/structured-backend-checks.js';
 
 let engine: Engine;
 
@@ -143,6 +144,11 @@ test('aborting: a signal ends the answer with "abort"; leaving a stream early fr
     if (chunk.usage.completionTokens >= 2) break;
   }
   for (let i = 0; i < 100 && engine.stats().numRunning + engine.stats().numWaiting > 0; i++) await new Promise((r) => setTimeout(r, 10));
+  assert.equal(engine.stats().numRunning + engine.stats().numWaiting, 0);
+});
+
+test('structuredOutputs constrains the answer as the server\'s structured_outputs does; a bad one is an InferRequestError on it', async () => {
+  await checkStructuredOutputs(engine, (error) => error instanceof InferRequestError && error.param === 'structured_outputs');
   assert.equal(engine.stats().numRunning + engine.stats().numWaiting, 0);
 });
 

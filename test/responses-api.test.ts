@@ -4,28 +4,18 @@
  * `input`, and the refusal of stored state. The model's text is scripted.
  */
 import assert from 'node:assert/strict';
-import { after, before, test } from 'node:test';
+import { test } from 'node:test';
 import type OpenAI from 'openai';
-import { startAgentServer, WEATHER_CALL_TEXT, weatherTool } from './helpers/agent-server.js';
-import { MODEL_NAME, postJson, type LiveServer } from './helpers/live-server.js';
-import { withScript } from './helpers/scripted-output.js';
+import { useAgentServer, WEATHER_CALL_TEXT, weatherTool } from './helpers/agent-server.js';
+import { MODEL_NAME, postJson } from './helpers/live-server.js';
 
-let live: LiveServer;
-let client: OpenAI;
-
-before(async () => {
-  live = await startAgentServer();
-  client = live.client;
-});
-
-after(async () => {
-  await live.close();
-});
+const server = useAgentServer();
+const { withScript } = server;
 
 const tool: OpenAI.Responses.FunctionTool = { type: 'function', name: 'get_weather', description: 'Weather in a city', parameters: weatherTool.function.parameters ?? null, strict: false };
 
 test('text, not streamed: output_text, usage, store false', async () => {
-  const response = await withScript(live.host, 'Hello there.', () => client.responses.create({ model: MODEL_NAME, input: 'hi', instructions: 'Be brief.', max_output_tokens: 20 }));
+  const response = await withScript('Hello there.', () => server.client.responses.create({ model: MODEL_NAME, input: 'hi', instructions: 'Be brief.', max_output_tokens: 20 }));
   assert.equal(response.object, 'response');
   assert.equal(response.status, 'completed');
   assert.equal(response.output_text, 'Hello there.');
@@ -35,7 +25,7 @@ test('text, not streamed: output_text, usage, store false', async () => {
 });
 
 test('a function call, not streamed: a function_call item with call_id, name and arguments', async () => {
-  const response = await withScript(live.host, WEATHER_CALL_TEXT, () => client.responses.create({ model: MODEL_NAME, input: 'Weather in Paris?', tools: [tool], max_output_tokens: 60 }));
+  const response = await withScript(WEATHER_CALL_TEXT, () => server.client.responses.create({ model: MODEL_NAME, input: 'Weather in Paris?', tools: [tool], max_output_tokens: 60 }));
   const types = response.output.map((item) => item.type);
   assert.deepEqual(types, ['message', 'function_call']);
   const call = response.output[1] as OpenAI.Responses.ResponseFunctionToolCall;
@@ -46,9 +36,9 @@ test('a function call, not streamed: a function_call item with call_id, name and
 });
 
 test('streamed: created, items added, text and argument deltas, items done, completed with the whole response', async () => {
-  const events = await withScript(live.host, WEATHER_CALL_TEXT, async () => {
+  const events = await withScript(WEATHER_CALL_TEXT, async () => {
     const out: OpenAI.Responses.ResponseStreamEvent[] = [];
-    const stream = await client.responses.create({ model: MODEL_NAME, input: 'Weather in Paris?', tools: [tool], max_output_tokens: 60, stream: true });
+    const stream = await server.client.responses.create({ model: MODEL_NAME, input: 'Weather in Paris?', tools: [tool], max_output_tokens: 60, stream: true });
     for await (const event of stream) out.push(event);
     return out;
   });
@@ -68,8 +58,8 @@ test('streamed: created, items added, text and argument deltas, items done, comp
 });
 
 test('a round trip: function_call and function_call_output items in input reach the template as tool turns', async () => {
-  const response = await withScript(live.host, 'It is 21 degrees.', () =>
-    client.responses.create({
+  const response = await withScript('It is 21 degrees.', () =>
+    server.client.responses.create({
       model: MODEL_NAME,
       tools: [tool],
       input: [
@@ -81,15 +71,15 @@ test('a round trip: function_call and function_call_output items in input reach 
     }),
   );
   assert.equal(response.output_text, 'It is 21 degrees.');
-  const plain = await withScript(live.host, 'x', () => client.responses.create({ model: MODEL_NAME, tools: [tool], input: 'Weather in Paris?', max_output_tokens: 5 }));
+  const plain = await withScript('x', () => server.client.responses.create({ model: MODEL_NAME, tools: [tool], input: 'Weather in Paris?', max_output_tokens: 5 }));
   assert.ok((response.usage?.input_tokens ?? 0) > (plain.usage?.input_tokens ?? 0) + 10, 'the call and its output are in the prompt');
 });
 
 test('previous_response_id is a 400 (nothing is stored); a wrong input is a 400 naming it', async () => {
-  const stored = await postJson(`${live.url}/v1/responses`, { model: MODEL_NAME, input: 'hi', previous_response_id: 'resp_1' });
+  const stored = await postJson(`${server.url}/v1/responses`, { model: MODEL_NAME, input: 'hi', previous_response_id: 'resp_1' });
   assert.equal(stored.status, 400);
   assert.equal((stored.json as { error: { param: string } }).error.param, 'previous_response_id');
-  const wrong = await postJson(`${live.url}/v1/responses`, { model: MODEL_NAME, input: 42 });
+  const wrong = await postJson(`${server.url}/v1/responses`, { model: MODEL_NAME, input: 42 });
   assert.equal(wrong.status, 400);
   assert.equal((wrong.json as { error: { param: string } }).error.param, 'input');
 });

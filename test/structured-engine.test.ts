@@ -7,6 +7,7 @@
  * SWIFTLET_TEST_DEVICE=cuda runs it all on the GPU.
  */
 import assert from 'node:assert/strict';
+import { availableParallelism } from 'node:os';
 import { after, before, describe, test } from 'node:test';
 import { z } from 'zod';
 import { parseFlags } from '../src/cli/args.js';
@@ -142,6 +143,35 @@ describe(`structured outputs through the engine (${DEVICE}, random weights, temp
     await assert.rejects(generate(bad, {}), InvalidRequestError);
     const fine = await generate({ kind: 'choice', choices: ['ok'] }, { seed: 1 });
     assert.equal(fine.outputs[0]?.text, 'ok', 'the engine goes on after a bad spec');
+  });
+
+  test('masks filled while the forward pass runs give exactly the tokens of masks filled before the step', async (t) => {
+    // NOTE: one step thread leaves the JS thread a core, so the CPU runner takes late masks.
+    const { flags } = parseFlags(['--model', modelDir, '--device', DEVICE, '--kv-cache-memory', '32MiB', '--num-threads', '1'], MODEL_FLAGS);
+    const lateHost = await ModelHost.load(modelOptionsFrom(flags));
+    t.after(() => lateHost.dispose());
+    const runner = lateHost.runner;
+    const executeLate = runner.executeWithLateBitmask;
+    if (availableParallelism() === 1 && executeLate === undefined) return t.skip('one core: the CPU runner fills masks before the step');
+    assert.ok(executeLate, 'the runner fills masks while the forward pass runs');
+    const spec: StructuredOutputSpec = { kind: 'json_schema', schema: z.toJSONSchema(person) };
+    const promptTokenIds = lateHost.tokenizer.encode('Answer in JSON:', { addSpecialTokens: false });
+    const tokensOf = async (tag: string): Promise<number[][]> => {
+      const outputs = await Promise.all(SEEDS.map(async (seed) => {
+        const deltas: RequestOutput[] = [];
+        const params = new SamplingParams({ temperature: 1, maxTokens: MAX_TOKENS, seed, n: 2, structuredOutput: spec });
+        for await (const delta of lateHost.engine.add({ requestId: `${tag}-${seed}`, promptTokenIds, params })) deltas.push(delta);
+        return accumulateOutputs(deltas).outputs.map((out) => out.tokenIds);
+      }));
+      return outputs.flat();
+    };
+    const late = await tokensOf('late');
+    runner.executeWithLateBitmask = undefined;
+    try {
+      assert.deepEqual(await tokensOf('early'), late);
+    } finally {
+      runner.executeWithLateBitmask = executeLate;
+    }
   });
 
   test('an aborted constrained request frees its blocks, mid-compile or mid-generation', async () => {

@@ -6,8 +6,9 @@ import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { createReasoningParser } from '../src/reasoning/registry.js';
 import { extractReasoning } from '../src/reasoning/think-parser.js';
+import { RequiredCallsParser } from '../src/protocol/chat-output/forced-calls.js';
 import { createToolCallParser } from '../src/tools/registry.js';
-import { extractToolCalls, type ToolCallDelta } from '../src/tools/types.js';
+import { extractToolCalls, type ToolCallDelta, type ToolCallParser } from '../src/tools/types.js';
 
 function counterIds(): () => string {
   let next = 0;
@@ -26,7 +27,10 @@ interface Streamed {
 }
 
 function stream(parserName: string, pieces: string[]): Streamed {
-  const parser = createToolCallParser(parserName, counterIds());
+  return streamThrough(createToolCallParser(parserName, counterIds()), pieces);
+}
+
+function streamThrough(parser: ToolCallParser, pieces: string[]): Streamed {
   const out: Streamed = { content: '', deltas: [] };
   for (const delta of [...pieces.map((p) => parser.push(p)), parser.finish()]) {
     out.content += delta.content;
@@ -173,6 +177,43 @@ describe('qwen_react', () => {
 
 test('an unknown tool call parser names the known ones', () => {
   assert.throws(() => createToolCallParser('nope'), /unknown tool call parser 'nope' \(known: hermes, llama3_json, chatglm3, qwen_react\)/);
+});
+
+describe('tool_choice "required" (the grammar\'s array of calls)', () => {
+  const output = '[{"name": "search", "parameters": {"q": "llamas [and] {alpacas}"}}, {"name": "lookup", "parameters": {"id": 7}}]';
+
+  test('streamed in any split, each call as OpenAI streams it', () => {
+    for (const pieces of splits(output)) {
+      const { content, deltas } = streamThrough(new RequiredCallsParser(counterIds()), pieces);
+      assert.equal(content, '');
+      assert.deepEqual(
+        assertOpenAIShape(deltas).map((c) => ({ name: c.name, arguments: JSON.parse(c.arguments) as unknown })),
+        [
+          { name: 'search', arguments: { q: 'llamas [and] {alpacas}' } },
+          { name: 'lookup', arguments: { id: 7 } },
+        ],
+      );
+    }
+  });
+
+  test('a call arrives as it is written: the name when its arguments begin, then their text, before the list ends', () => {
+    const parser = new RequiredCallsParser(counterIds());
+    const upToName = output.indexOf('{"q"');
+    const header = parser.push(output.slice(0, upToName)).toolCalls;
+    assert.deepEqual(header, [{ index: 0, id: 'call_0', type: 'function', function: { name: 'search', arguments: '' } }]);
+    const midArguments = output.indexOf('llamas') + 3;
+    assert.deepEqual(parser.push(output.slice(upToName, midArguments)).toolCalls, [{ index: 0, function: { arguments: '{"q": "lla' } }]);
+  });
+
+  test('text that is not a list of calls stays content', () => {
+    for (const text of ['Sure, calling it now.', '[]', '[1, 2]']) {
+      for (const pieces of splits(text)) assert.deepEqual(streamThrough(new RequiredCallsParser(counterIds()), pieces), { content: text, deltas: [] });
+    }
+  });
+});
+
+test('an unknown tool call parser names the known ones', () => {
+  assert.throws(() => createToolCallParser('nope'), /unknown tool call parser 'nope' \(known: hermes, llama3_json\)/);
 });
 
 describe('reasoning parsers', () => {

@@ -62,9 +62,10 @@ const VLLM_TYPES: Record<string, string> = {
 };
 
 let live: LiveServer;
+const accessLines: string[] = [];
 
 before(async () => {
-  live = await startLiveServer();
+  live = await startLiveServer({}, { log: (line) => accessLines.push(line) });
 });
 
 after(async () => {
@@ -111,4 +112,23 @@ test('while a request runs the gauges show it; after it ends the counters and hi
   assert.ok(value(after, 'vllm:inter_token_latency_seconds_count') - value(before, 'vllm:inter_token_latency_seconds_count') >= 1);
   const lengths = (after.samples.get('vllm:request_success_total') ?? []).find((sample) => sample.labels['finished_reason'] === 'length');
   assert.ok((lengths?.value ?? 0) >= 1);
+});
+
+test('embeddings and Responses requests count like chat ones: in request_success_total, the latency histogram, http_requests_total and the access log with their tokens', async () => {
+  const httpCount = (exposition: Exposition, endpoint: string): number =>
+    (exposition.samples.get('swiftlet:http_requests_total') ?? []).find((sample) => sample.labels['endpoint'] === endpoint && sample.labels['status'] === '200')?.value ?? 0;
+  const before = await metrics();
+  const numLinesBefore = accessLines.length;
+  await live.client.embeddings.create({ model: MODEL_NAME, input: ['one', 'two'] });
+  await live.client.responses.create({ model: MODEL_NAME, input: 'hi', max_output_tokens: 4, temperature: 0 });
+  for await (const event of await live.client.responses.create({ model: MODEL_NAME, input: 'hi', max_output_tokens: 4, temperature: 0, stream: true })) void event;
+  const after = await metrics();
+  const numEnded = (exposition: Exposition) => (exposition.samples.get('vllm:request_success_total') ?? []).reduce((sum, sample) => sum + sample.value, 0);
+  assert.equal(numEnded(after) - numEnded(before), 4, 'two embedding inputs and two responses ended');
+  assert.equal(value(after, 'vllm:e2e_request_latency_seconds_count') - value(before, 'vllm:e2e_request_latency_seconds_count'), 4);
+  assert.equal(httpCount(after, '/v1/embeddings') - httpCount(before, '/v1/embeddings'), 1);
+  assert.equal(httpCount(after, '/v1/responses') - httpCount(before, '/v1/responses'), 2);
+  const lines = accessLines.slice(numLinesBefore);
+  assert.equal(lines.filter((line) => /^POST \/v1\/embeddings 200 tokens=\d+ \d+ ms$/.test(line)).length, 1, lines.join('\n'));
+  assert.equal(lines.filter((line) => /^POST \/v1\/responses 200 tokens=\d+ \d+ ms$/.test(line)).length, 2, lines.join('\n'));
 });

@@ -92,7 +92,7 @@ PositionLogprobsInput readPositionLogprobs(const Reader& read, const Napi::Value
   return in;
 }
 
-TokenBitmaskInput readTokenBitmask(const Reader& read, const Napi::Value& value) {
+TokenBitmaskInput readTokenBitmaskWith(const Reader& read, const Napi::Value& value) {
   TokenBitmaskInput in;
   // Absent or null: no sequence of the step has a grammar.
   if (value.IsNull() || value.IsUndefined()) return in;
@@ -145,10 +145,24 @@ StepInput readStep(const Napi::Value& value) {
   step.blockTables = read.array<int32_t>(batch, "blockTables");
   step.sampling = readSampling(read, read.object(batch, "sampling"));
   step.positionLogprobs = readPositionLogprobs(read, batch.Get("positionLogprobs"));
-  step.tokenBitmask = readTokenBitmask(read, batch.Get("tokenBitmask"));
+  step.tokenBitmask = readTokenBitmaskWith(read, batch.Get("tokenBitmask"));
   step.hiddenStateRows = readHiddenStateRows(read, batch);
   step.ropeInvFreq = readRopeInvFreq(read, batch);
   return step;
+}
+
+TokenBitmaskInput readTokenBitmask(const Napi::Value& value) { return readTokenBitmaskWith(Reader{"invalid step: "}, value); }
+
+void supplyLateTokenBitmask(LateTokenBitmask& late, const Napi::Value& mask) {
+  try {
+    late.supply(readTokenBitmask(mask));
+  } catch (const std::exception& e) {
+    late.cancel(e.what());
+  }
+}
+
+void cancelLateTokenBitmask(LateTokenBitmask& late, const Napi::Value& reason) {
+  late.cancel(reason.IsString() ? reason.As<Napi::String>().Utf8Value() : "the step's token bitmask failed");
 }
 
 Napi::Object stepResultToJs(Napi::Env env, const StepResult& result) {

@@ -102,10 +102,16 @@ void checkPositionLogprobs(const PositionLogprobsInput& positions, int numTokens
   }
 }
 
+void checkHiddenStateRows(const std::vector<int32_t>& rows, int numTokens) {
+  for (const int32_t row : rows)
+    if (row < 0 || row >= numTokens) fail("hiddenStateRows holds " + std::to_string(row) + ", outside the step's tokens");
+}
+
+}  // namespace
+
 // A constrained row must leave its sequence a token to sample, and its sampled logits row must
 // not also serve positionLogprobs (the samplers mask that row in place).
-void checkTokenBitmask(const StepInput& step, int vocabSize) {
-  const TokenBitmaskInput& mask = step.tokenBitmask;
+void checkTokenBitmask(const StepInput& step, const TokenBitmaskInput& mask, int vocabSize) {
   if (!mask.present) return;
   const int minWords = (vocabSize + 31) / 32;
   if (mask.numWords < minWords) {
@@ -135,13 +141,6 @@ void checkTokenBitmask(const StepInput& step, int vocabSize) {
   }
 }
 
-void checkHiddenStateRows(const std::vector<int32_t>& rows, int numTokens) {
-  for (const int32_t row : rows)
-    if (row < 0 || row >= numTokens) fail("hiddenStateRows holds " + std::to_string(row) + ", outside the step's tokens");
-}
-
-}  // namespace
-
 void validateStep(const StepInput& step, const StepLimits& limits) {
   if (step.numSeqs <= 0 || step.numTokens <= 0) fail("a step needs at least one sequence and one token");
   if (limits.maxNumSeqs > 0 && step.numSeqs > limits.maxNumSeqs) {
@@ -157,7 +156,7 @@ void validateStep(const StepInput& step, const StepLimits& limits) {
     if (step.queryStart[s + 1] <= step.queryStart[s]) fail(sequence(s) + " has no tokens (queryStart must increase)");
   for (int s = 0; s < step.numSeqs; s++) checkSequence(step, limits, s);
   checkPositionLogprobs(step.positionLogprobs, step.numTokens, limits.vocabSize);
-  checkTokenBitmask(step, limits.vocabSize);
+  checkTokenBitmask(step, step.tokenBitmask, limits.vocabSize);
   checkHiddenStateRows(step.hiddenStateRows, step.numTokens);
   checkLength(step.ropeInvFreq.size(), static_cast<size_t>(step.numSeqs) * limits.ropeInvFreqWidth, "ropeInvFreq",
               "numSeqs * the model's per-sequence rotary width");

@@ -93,6 +93,10 @@ struct StepLimits {
 // step that fails has run.
 void validateStep(const StepInput& step, const StepLimits& limits);
 
+// The rules a step's grammar masks must follow (part of validateStep), for a mask that arrives
+// after its step started (late_token_bitmask.h).
+void checkTokenBitmask(const StepInput& step, const TokenBitmaskInput& mask, int vocabSize);
+
 // The step's results, per sequence (-1 / NaN where a sequence sampled nothing).
 struct StepResult {
   std::vector<int32_t> sampledTokenIds;  // [numSeqs]

@@ -48,11 +48,13 @@ class CpuModel;
 
 class StepWorker : public Napi::AsyncWorker {
  public:
-  StepWorker(Napi::Env env, CpuModel* owner, Napi::Object ownerObject, StepInput input)
+  StepWorker(Napi::Env env, CpuModel* owner, Napi::Object ownerObject, StepInput input,
+             std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask)
       : Napi::AsyncWorker(env, "swiftlet:step"),
         deferred_(Napi::Promise::Deferred::New(env)),
         owner_(owner),
-        input_(std::move(input)) {
+        input_(std::move(input)),
+        lateMask_(std::move(lateMask)) {
     ownerRef_ = Napi::Persistent(ownerObject);
   }
   Napi::Promise promise() { return deferred_.Promise(); }
@@ -65,6 +67,7 @@ class StepWorker : public Napi::AsyncWorker {
   CpuModel* owner_;
   Napi::ObjectReference ownerRef_;
   StepInput input_;
+  std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask_;
   StepResult result_;
 };
 
@@ -73,7 +76,10 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
   static Napi::Function Define(Napi::Env env) {
     return DefineClass(env, "CpuModel",
                        {InstanceMethod("setTensor", &CpuModel::SetTensor), InstanceMethod("finishLoading", &CpuModel::FinishLoading),
-                        InstanceMethod("execute", &CpuModel::Execute), InstanceMethod("loadAdapter", &CpuModel::LoadAdapter),
+                        InstanceMethod("execute", &CpuModel::Execute),
+                        InstanceMethod("supplyTokenBitmask", &CpuModel::SupplyTokenBitmask),
+                        InstanceMethod("cancelTokenBitmask", &CpuModel::CancelTokenBitmask),
+                        InstanceMethod("loadAdapter", &CpuModel::LoadAdapter),
                         InstanceMethod("unloadAdapter", &CpuModel::UnloadAdapter), InstanceMethod("dispose", &CpuModel::Dispose),
                         InstanceMethod("kvCacheBytes", &CpuModel::KvCacheBytes),
                         InstanceMethod("captureInputGrams", &CpuModel::CaptureInputGrams),
@@ -96,6 +102,7 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
   /** Called on the JS thread when a step ends: applies what waited for it. */
   void finishStep() {
     busy_ = false;
+    lateMask_.reset();
     if (disposePending_) {
       model_.reset();
       pending_.clear();
@@ -143,17 +150,32 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
     if (!model_ || disposePending_) return reject("the CPU model was disposed");
     if (busy_) return reject("a step is already running on this model");
     StepInput input;
+    const bool isMaskLate = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
     try {
       input = swiftlet_common::readStep(info[0]);
+      if (isMaskLate && input.tokenBitmask.present) throw std::invalid_argument("invalid step: a tokenBitmask with a late one");
       swiftlet_common::validateStep(input, model_->stepLimits());
     } catch (const std::exception& e) {
       return reject(e.what());
     }
     busy_ = true;
-    auto* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(input));
+    if (isMaskLate) lateMask_ = std::make_shared<swiftlet_common::LateTokenBitmask>(input, model_->config().vocabSize);
+    auto* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(input), lateMask_);
     Napi::Promise promise = worker->promise();
     worker->Queue();
     return promise;
+  }
+
+  // The running step's late masks (execute(batch, true)); a no-op once that step has ended.
+  // A mask that breaks the step's rules fails the step, which rejects with the reason.
+  Napi::Value SupplyTokenBitmask(const Napi::CallbackInfo& info) {
+    if (lateMask_) swiftlet_common::supplyLateTokenBitmask(*lateMask_, info[0]);
+    return info.Env().Undefined();
+  }
+
+  Napi::Value CancelTokenBitmask(const Napi::CallbackInfo& info) {
+    if (lateMask_) swiftlet_common::cancelLateTokenBitmask(*lateMask_, info[0]);
+    return info.Env().Undefined();
   }
 
   Napi::Value LoadAdapter(const Napi::CallbackInfo& info) {
@@ -285,13 +307,14 @@ class CpuModel : public Napi::ObjectWrap<CpuModel> {
 
   std::unique_ptr<Model> model_;
   bool busy_ = false;
+  std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask_;
   bool disposePending_ = false;
   std::vector<std::pair<int, std::unique_ptr<Adapter>>> pending_;
 };
 
 void StepWorker::Execute() {
   try {
-    owner_->model().execute(input_, result_);
+    owner_->model().execute(input_, result_, lateMask_.get());
   } catch (const std::exception& e) {
     SetError(e.what());
   }

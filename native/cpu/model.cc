@@ -182,7 +182,7 @@ swiftlet_common::StepLimits Model::stepLimits() const {
   return limits;
 }
 
-void Model::execute(const StepInput& in, StepResult& out) {
+void Model::execute(const StepInput& in, StepResult& out, swiftlet_common::LateTokenBitmask* lateMask) {
   const int S = in.numSeqs;
   out.sampledTokenIds.assign(S, -1);
   out.sampledLogprobs.assign(S, NAN);
@@ -214,7 +214,7 @@ void Model::execute(const StepInput& in, StepResult& out) {
     forwardChunk(in, t0, n, seqOfToken);
     if (config_.shardRank > 0) continue;
     finalHiddenStates(in, t0, n, out);
-    logitsAndSampling(in, t0, n, out);
+    logitsAndSampling(in, t0, n, out, lateMask);
   }
 }
 
@@ -465,7 +465,8 @@ void Model::finalHiddenStates(const StepInput& in, int64_t t0, int64_t T, StepRe
   });
 }
 
-void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepResult& out) {
+void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepResult& out,
+                              swiftlet_common::LateTokenBitmask* lateMask) {
   const ModelConfig& c = config_;
   const int64_t H = c.hiddenSize, V = c.vocabSize;
   // A use of a row's distribution: >= 0 a sampled sequence, < 0 position entry -(e + 1).
@@ -478,6 +479,7 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
     const int64_t row = in.queryStart[s + 1] - 1;
     if (in.sampling.doSample[s] && row >= t0 && row < t0 + T) uses.push_back({row, s});
   }
+  const bool anySampled = !uses.empty();
   if (in.positionLogprobs.wanted) {
     for (size_t e = 0; e < in.positionLogprobs.tokenIndex.size(); e++) {
       const int64_t row = in.positionLogprobs.tokenIndex[e];
@@ -500,6 +502,8 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
       for (int64_t i = a; i < b; i++) rmsNorm(x + (rows[r0 + i] - t0) * H, finalNorm_.data(), xn + i * H, H, c.rmsNormEps);
     });
     gemm(pool_, xn, static_cast<int64_t>(numRows), H, lmHead_, logits, V);
+    // A late mask is waited for as late as possible: only the masking below needs it.
+    const swiftlet_common::TokenBitmaskInput& mask = lateMask != nullptr && anySampled ? lateMask->wait() : in.tokenBitmask;
     const size_t useBegin = nextUse;
     while (nextUse < uses.size() && uses[nextUse].row <= rows[r0 + numRows - 1]) nextUse++;
     const int64_t rowBase = static_cast<int64_t>(r0);
@@ -508,7 +512,7 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
       const int64_t rowIndex = std::lower_bound(rows.begin() + rowBase, rows.begin() + rowBase + numRows, use.row) - rows.begin() - rowBase;
       float* rowLogits = logits + rowIndex * V;
       // Only a sampled row is masked; validateStep keeps a constrained one out of positionLogprobs.
-      if (use.what >= 0) applyTokenBitmask(rowLogits, static_cast<int>(V), in.tokenBitmask.rowOf(static_cast<int>(use.what)));
+      if (use.what >= 0) applyTokenBitmask(rowLogits, static_cast<int>(V), mask.rowOf(static_cast<int>(use.what)));
       const float lse = logSumExp(rowLogits, static_cast<int>(V));
       if (use.what >= 0) {
         const int s = static_cast<int>(use.what);

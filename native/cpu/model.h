@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "input_grams.h"
+#include "late_token_bitmask.h"
 #include "layout.h"
 #include "linear.h"
 #include "model_shape.h"
@@ -77,8 +78,11 @@ class Model {
 
   /** What a step may ask of this model; the addon checks every step against it before execute(). */
   swiftlet_common::StepLimits stepLimits() const;
-  /** Runs a step that passed validateStep(stepLimits()). */
-  void execute(const StepInput& in, StepResult& out);
+  /**
+   * Runs a step that passed validateStep(stepLimits()). With `lateMask`, the step's grammar masks
+   * are that one's (in.tokenBitmask is ignored): the step waits for them after its lm_head GEMM.
+   */
+  void execute(const StepInput& in, StepResult& out, swiftlet_common::LateTokenBitmask* lateMask = nullptr);
 
   size_t kvCacheBytes() const { return kvCache_.size(); }
 
@@ -112,7 +116,8 @@ class Model {
                    int64_t ldOut, int64_t width);
   void attention(int layer, const StepInput& in, int64_t t0, int64_t numTokens, const std::vector<int32_t>& seqOfToken);
   void finalHiddenStates(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out);
-  void logitsAndSampling(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out);
+  void logitsAndSampling(const StepInput& in, int64_t t0, int64_t numTokens, StepResult& out,
+                         swiftlet_common::LateTokenBitmask* lateMask);
   float* kCache(int layer) const;
   float* vCache(int layer) const;
 

@@ -23,6 +23,7 @@ import type {
   Usage,
 } from '../llm/types.js';
 import { sseData } from './sse.js';
+import { structuredOutputsField } from '../llm/structured-outputs.js';
 
 export interface ClientOptions {
   /** The server's API root; `/v1` is added when missing. Default `http://127.0.0.1:8000/v1`. */
@@ -124,6 +125,7 @@ function requestBody(messages: ChatMessage[], model: string, config: RequestConf
     logprobs: config.logprobs,
     top_logprobs: config.logprobs ? config.topLogprobs : undefined,
     chat_template_kwargs: config.chatTemplateKwargs,
+    structured_outputs: config.structuredOutputs === undefined ? undefined : structuredOutputsField(config.structuredOutputs),
   };
 }
 

@@ -1,15 +1,13 @@
 /**
  * LLMEngine: requests in, delta outputs out. One loop owns the scheduler; each step is
- * schedule() -> grammar masks of constrained sequences -> await runner.execute(batch) ->
- * postprocess(), so the event loop stays free while the device works. The loop stops when
- * idle and restarts on add(). A constrained request (structured outputs) joins the scheduler
- * once its grammar has compiled.
- * NOTE: the masks are filled on the JS thread before the step is submitted, not overlapped
- * with the forward pass: the CUDA decode graph replays on the JS thread, and overlapping needs
- * the runner to take the mask between its forward pass and its sampler (bench/structured-mask.ts
- * measures what this costs).
+ * schedule() -> await runner.execute(batch) -> postprocess(), so the event loop stays free while
+ * the device works. The loop stops when idle and restarts on add(). A constrained request
+ * (structured outputs) joins the scheduler once its grammar has compiled; a step with one hands
+ * the runner its grammar masks late (executeWithLateBitmask): they are filled on the JS thread
+ * while the forward pass runs, and only the sampler waits for them (bench/structured-mask.ts
+ * measures what they still cost).
  */
-import { KV_BLOCK_SIZE, type ModelRunner, type StepOutput } from '../runtime/types.js';
+import { KV_BLOCK_SIZE, type FillTokenBitmask, type ModelRunner, type StepBatch, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';
 import { DynamicNtkRope } from './dynamic-ntk.js';
 import type { EngineTokenizer } from './engine-tokenizer.js';
@@ -205,8 +203,7 @@ export class LLMEngine {
     this.isStepping = true;
     let result: StepOutput;
     try {
-      built.batch.tokenBitmask = await this.structured.stepMask(output.scheduled);
-      result = await this.runner.execute(built.batch);
+      result = await this.executeStep(built.batch, this.structured.stepMask(output.scheduled));
     } catch (error) {
       this.isStepping = false;
       this.failScheduled(output, error);
@@ -218,6 +215,14 @@ export class LLMEngine {
     this.scheduler.commit(output);
     this.postprocess(output, built, result);
     this.applyPendingAborts();
+  }
+
+  /** The step's grammar masks are filled while its forward pass runs where the runner allows. */
+  private async executeStep(batch: StepBatch, fillMask: FillTokenBitmask | null): Promise<StepOutput> {
+    if (fillMask === null) return this.runner.execute(batch);
+    if (this.runner.executeWithLateBitmask) return this.runner.executeWithLateBitmask(batch, fillMask);
+    batch.tokenBitmask = await fillMask();
+    return this.runner.execute(batch);
   }
 
   get hasUnfinished(): boolean {

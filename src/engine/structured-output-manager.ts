@@ -3,7 +3,7 @@
  * from the tokenizer's vocabulary), a GrammarMatcher per constrained sequence (each of n
  * samples has its own), each step's token bitmask from them, and every sampled token fed back.
  */
-import type { TokenBitmask } from '../runtime/types.js';
+import type { FillTokenBitmask } from '../runtime/types.js';
 import { InvalidRequestError } from './errors.js';
 import type { Request } from './request.js';
 import type { ScheduledSequence } from './scheduler.js';
@@ -48,14 +48,27 @@ export class StructuredOutputManager {
     requests.forEach((request, i) => this.matchers.set(request, matchers[i] as GrammarMatcher));
   }
 
-  /** The step's masks, or null when none of its sampled sequences has a grammar. */
-  async stepMask(scheduled: readonly ScheduledSequence[]): Promise<TokenBitmask | null> {
-    if (this.matchers.size === 0 || this.compiler === null) return null;
+  /**
+   * What fills the step's masks, or null when none of its sampled sequences has a grammar (the
+   * step then carries no mask). Which rows are constrained is settled now; the filling runs
+   * when called, e.g. while the step's forward pass runs (FillTokenBitmask).
+   */
+  stepMask(scheduled: readonly ScheduledSequence[]): FillTokenBitmask | null {
+    const compiler = this.compiler;
+    if (this.matchers.size === 0 || compiler === null) return null;
     const rows = this.rowMatchers;
     rows.length = 0;
-    for (const { request, doSample } of scheduled) rows.push(doSample ? (this.matchers.get(request) ?? null) : null);
-    this.stepBitmask ??= new StepBitmask((await this.compiler).numWords);
-    return this.stepBitmask.fill(rows);
+    let isAnyConstrained = false;
+    for (const { request, doSample } of scheduled) {
+      const matcher = doSample ? (this.matchers.get(request) ?? null) : null;
+      isAnyConstrained ||= matcher !== null;
+      rows.push(matcher);
+    }
+    if (!isAnyConstrained) return null;
+    return async () => {
+      this.stepBitmask ??= new StepBitmask((await compiler).numWords);
+      return this.stepBitmask.fill(rows);
+    };
   }
 
   /** Feeds a sampled token to the sequence's grammar; 'complete' means it must end now. */

@@ -34,7 +34,7 @@ import { ServingEngine } from './serving-engine.js';
 export type Logger = (message: string) => void;
 
 /** Structured outputs compile against tokenizer.json's vocabulary (read on the first constrained request). */
-function engineTokenizer(tokenizer: Tokenizer, modelDir: string): EngineTokenizer {
+export function engineTokenizer(tokenizer: Tokenizer, modelDir: string): EngineTokenizer {
   const tokenizerJson = join(modelDir, 'tokenizer.json');
   return {
     decode: (ids, options) => tokenizer.decode(ids, options),

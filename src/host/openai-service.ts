@@ -38,9 +38,10 @@ import {
   unloadLoraAdapterRequestSchema,
 } from '../protocol/tokenize.js';
 import { AdapterError } from './adapters.js';
+import { createEmbeddings } from './embeddings-service.js';
 import type { AdapterPathPolicy } from './adapter-paths.js';
 import type { ModelHost } from './model-host.js';
-import { ServingEngine, type Submission } from './serving-engine.js';
+import type { Submission } from './serving-engine.js';
 
 export type Json = Record<string, unknown>;
 
@@ -140,6 +141,11 @@ export class OpenAIService {
     return { kind: 'json', body: renderCompletion(options, promptResults, choices, body.echo ?? false, n) };
   }
 
+  /** `/v1/embeddings`, each input's request reported to the observer. */
+  embeddings(rawBody: unknown, signal?: AbortSignal): Promise<Json> {
+    return createEmbeddings(this.host, rawBody, signal, this.observer);
+  }
+
   async chat(rawBody: unknown, signal?: AbortSignal): Promise<ServiceResult> {
     const body = parse(chatCompletionRequestSchema, rawBody);
     const agent = parseChatAgentRequest(rawBody, this.agent);
@@ -169,14 +175,13 @@ export class OpenAIService {
   /**
    * A spec that does not compile is a 400 on its field before anything is submitted (a request's
    * prompts share one spec); compiled grammars are cached, so add() finds this one ready.
-   * NOTE: data-parallel replicas compile in their own processes; there the error comes back
-   * through the request's outputs (still a 400 unless the stream has started).
+   * Data-parallel replicas answer it from a replica process (ReplicaSet.compileStructuredOutput).
    */
   private async checkStructuredOutput(prompt: PreparedPrompt): Promise<void> {
     const spec = prompt.params.structuredOutput;
-    if (spec === null || !(this.host.serving instanceof ServingEngine)) return;
+    if (spec === null) return;
     try {
-      await this.host.serving.engine.compileStructuredOutput(spec);
+      await this.host.serving.compileStructuredOutput(spec);
     } catch (error) {
       if (error instanceof InvalidRequestError) throw invalidRequest(error.message, prompt.structuredOutputParam);
       throw error;

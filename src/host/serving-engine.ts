@@ -10,6 +10,7 @@ import type { EngineTokenizer } from '../engine/engine-tokenizer.js';
 import type { RequestOutput } from '../engine/output.js';
 import type { PoolingMode } from '../model/pooling-config.js';
 import type { SamplingParams } from '../engine/sampling-params.js';
+import type { StructuredOutputSpec } from '../engine/structured/spec.js';
 import type { ModelRunner } from '../runtime/types.js';
 import { AdapterRegistry, type AdapterEntry } from './adapters.js';
 import { engineFor, runnerFor, type EngineWeights } from './engine-setup.js';
@@ -126,6 +127,11 @@ export class ServingEngine {
     const entry = this.adapters.get(name);
     for (const [requestId, inFlight] of this.inFlight) if (inFlight.adapter === entry) this.end(requestId);
     this.adapters.unload(name);
+  }
+
+  /** Compiles (and caches) a structured-output spec; rejects with InvalidRequestError when it does not compile. */
+  async compileStructuredOutput(spec: StructuredOutputSpec): Promise<void> {
+    await this.engine.compileStructuredOutput(spec);
   }
 
   abortAll(): void {

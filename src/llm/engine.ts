@@ -20,6 +20,10 @@ import type { EngineRequest, Submission } from '../host/serving-engine.js';
 import type { PoolingMode } from '../model/pooling-config.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { createEmbeddings } from '../host/embeddings-service.js';
+import { InvalidRequestError } from '../engine/errors.js';
+import type { StructuredOutputSpec } from '../engine/structured/spec.js';
+import { structuredOutputsFieldSpec } from '../protocol/structured-output-request.js';
+import { structuredOutputsField } from './structured-outputs.js';
 import { requestMessages, withAnswer } from './conversation.js';
 import { embeddingsBody, embedResultOf, type EmbedInput, type EmbedOptions, type EmbedResult } from './embeddings.js';
 import { asInferRequestError, InferRequestError } from './errors.js';
@@ -175,9 +179,10 @@ export class Engine implements InferBackend {
 
   /** Answers every request; all are submitted together, so they run batched. Results in input order. */
   async infer(requests: readonly InferRequest[], config: RequestConfig = {}): Promise<InferResponse[]> {
+    const structuredOutput = await this.structuredOutputOf(config);
     const prepared = requests.map((request, index) => {
       try {
-        return this.prepare(request, config);
+        return this.prepare(request, config, structuredOutput);
       } catch (error) {
         throw tagged(error, index);
       }
@@ -205,7 +210,7 @@ export class Engine implements InferBackend {
     let prepared: Prepared;
     let submission: Submission;
     try {
-      prepared = this.prepare(request, config);
+      prepared = this.prepare(request, config, await this.structuredOutputOf(config));
       submission = this.host.serving.submit(prepared.engineRequest);
     } catch (error) {
       throw asInferRequestError(error);
@@ -237,7 +242,21 @@ export class Engine implements InferBackend {
     return this.host.close();
   }
 
-  private prepare(request: InferRequest, config: RequestConfig): Prepared {
+  /** The config's structuredOutputs, compiled (cached), or null; InferRequestError when it does not compile. */
+  private async structuredOutputOf(config: RequestConfig): Promise<StructuredOutputSpec | null> {
+    if (config.structuredOutputs === undefined) return null;
+    const param = 'structured_outputs';
+    try {
+      const spec = structuredOutputsFieldSpec(structuredOutputsField(config.structuredOutputs), param);
+      await this.host.serving.compileStructuredOutput(spec);
+      return spec;
+    } catch (error) {
+      if (error instanceof InvalidRequestError) throw new InferRequestError(error.message, param, null, { cause: error });
+      throw asInferRequestError(error);
+    }
+  }
+
+  private prepare(request: InferRequest, config: RequestConfig, structuredOutput: StructuredOutputSpec | null): Prepared {
     const messages = requestMessages(request);
     const flat = flattenContent(messages);
     const { chatInput } = this.host.promptContext();
@@ -249,12 +268,12 @@ export class Engine implements InferBackend {
     if (adapter === undefined) {
       throw new InferRequestError(`no model or adapter named '${config.model}' (have: ${[this.modelName, ...this.adapterNames].join(', ')})`, 'model');
     }
-    const params = this.samplingParams(config, promptTokenIds.length);
+    const params = this.samplingParams(config, promptTokenIds.length, structuredOutput);
     const engineRequest: EngineRequest = { promptTokenIds, params, adapter, signal: config.signal };
     return { request, messages, engineRequest, topLogprobs: params.logprobs ?? 0 };
   }
 
-  private samplingParams(config: RequestConfig, numPromptTokens: number): SamplingParams {
+  private samplingParams(config: RequestConfig, numPromptTokens: number, structuredOutput: StructuredOutputSpec | null): SamplingParams {
     const room = this.maxModelLen - numPromptTokens;
     if (room <= 0) {
       throw new InferRequestError(
@@ -288,6 +307,7 @@ export class Engine implements InferBackend {
         includeStopStrInOutput: config.includeStopStrInOutput,
         skipSpecialTokens: config.skipSpecialTokens,
         logprobs: config.logprobs ? (config.topLogprobs ?? 0) : null,
+        structuredOutput,
       },
       defaults,
     );

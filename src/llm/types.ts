@@ -4,8 +4,10 @@
  * style (camelCase), so code written against one runs against the other.
  */
 import type { ChatMessage } from '../chat/conversation.js';
+import type { StructuredOutputs } from './structured-outputs.js';
 
 export type { ChatMessage } from '../chat/conversation.js';
+export type { StructuredOutputs } from './structured-outputs.js';
 
 /** Earlier turns as SWIFT keeps them: `[query, response]` pairs, oldest first. */
 export type History = [string, string][];
@@ -60,6 +62,12 @@ export interface RequestConfig {
   model?: string;
   /** Further variables for the chat template, e.g. `{ enable_thinking: false }`. */
   chatTemplateKwargs?: Readonly<Record<string, unknown>>;
+  /**
+   * Constrains the answer, as the server's `structured_outputs` field: exactly one of a JSON
+   * schema, a regex, a choice of strings, a grammar or any JSON object. One that does not
+   * compile is an InferRequestError on `structured_outputs` before anything runs.
+   */
+  structuredOutputs?: StructuredOutputs;
   /** Stops the request: the answer so far comes back with finishReason 'abort'. */
   signal?: AbortSignal;
 }

@@ -33,7 +33,7 @@ const responseFormatSchema = z.discriminatedUnion(
 export type ResponseFormat = z.infer<typeof responseFormatSchema>;
 
 /** vLLM's `structured_outputs` (exactly one constraint) and the older `guided_*` fields. */
-const structuredOutputsSchema = z.looseObject({
+export const structuredOutputsSchema = z.looseObject({
   json: z.union([z.string(), jsonSchemaObject, z.boolean()]).nullish(),
   regex: z.string().nullish(),
   choice: z.array(z.string()).min(1).nullish(),
@@ -91,6 +91,12 @@ export const agentMessageFields = {
   reasoning_content: z.string().nullish(),
 };
 
+/** What is wrong with a `structured_outputs` value (exactly one constraint), or null. */
+export function structuredOutputsProblem(structured: StructuredOutputsField): string | null {
+  const kinds = (['json', 'regex', 'choice', 'grammar', 'json_object'] as const).filter((k) => structured[k] !== null && structured[k] !== undefined && structured[k] !== false);
+  return kinds.length === 1 ? null : `must set exactly one of json, regex, choice, grammar and json_object, got ${kinds.length === 0 ? 'none' : kinds.join(', ')}`;
+}
+
 /** The checks OpenAI (and vLLM) make across fields, as [param, message] or null when fine. */
 export function agentFieldProblem(request: AgentChatFields): [string, string] | null {
   const { tools, tool_choice: toolChoice } = request;
@@ -115,12 +121,8 @@ export function agentFieldProblem(request: AgentChatFields): [string, string] | 
     return ['response_format', 'only one of response_format, structured_outputs and guided_* may constrain the output'];
   }
   const structured = request.structured_outputs;
-  if (structured) {
-    const kinds = (['json', 'regex', 'choice', 'grammar', 'json_object'] as const).filter((k) => structured[k] !== null && structured[k] !== undefined && structured[k] !== false);
-    if (kinds.length !== 1) {
-      return ['structured_outputs', `must set exactly one of json, regex, choice, grammar and json_object, got ${kinds.length === 0 ? 'none' : kinds.join(', ')}`];
-    }
-  }
+  const structuredProblem = structured ? structuredOutputsProblem(structured) : null;
+  if (structuredProblem !== null) return ['structured_outputs', structuredProblem];
   const constrainsToolChoice = toolChoice === 'required' || typeof toolChoice === 'object';
   if (constrainsToolChoice && constraints.length > 0) {
     return ['tool_choice', "tool_choice 'required' or a named function cannot be combined with response_format or structured_outputs"];

@@ -4,7 +4,7 @@
  * a call ('required' or a named function), which vLLM also enforces as a JSON schema.
  */
 import type { StructuredOutputSpec } from '../engine/structured/spec.js';
-import type { AgentChatFields, StructuredOutputsField, Tool } from './agent-schemas.js';
+import { structuredOutputsProblem, structuredOutputsSchema, type AgentChatFields, type StructuredOutputsField, type Tool } from './agent-schemas.js';
 import { invalidRequest } from './openai-error.js';
 
 /** A JSON schema given as text (vLLM accepts both) must parse; a bad one is a 400 on its field. */
@@ -93,6 +93,19 @@ function guidedSpec(request: AgentChatFields): StructuredOutputRequest | null {
   if (request.guided_choice) return { spec: { kind: 'choice', choices: request.guided_choice }, param: 'guided_choice' };
   if (typeof request.guided_grammar === 'string') return { spec: { kind: 'grammar', ebnf: request.guided_grammar }, param: 'guided_grammar' };
   return null;
+}
+
+/**
+ * A `structured_outputs` value on its own (the library's structuredOutputs option): checked as
+ * the HTTP field is, a 400-style error on `param` when it is malformed or sets not exactly one
+ * constraint.
+ */
+export function structuredOutputsFieldSpec(value: unknown, param: string): StructuredOutputSpec {
+  const parsed = structuredOutputsSchema.safeParse(value);
+  if (!parsed.success) throw invalidRequest(`${param}: ${parsed.error.issues.map((issue) => `${issue.path.join('.') || 'value'}: ${issue.message}`).join('; ')}`, param);
+  const problem = structuredOutputsProblem(parsed.data);
+  if (problem !== null) throw invalidRequest(`${param} ${problem}`, param);
+  return structuredOutputsSpec(parsed.data, param) as StructuredOutputSpec;
 }
 
 /** The constraint alone; null when the output is free text. Assumes agentFieldProblem() found nothing. */

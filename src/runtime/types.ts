@@ -68,6 +68,13 @@ export interface TokenBitmask {
   hasBitmask: Uint8Array;
 }
 
+/**
+ * A step's grammar masks, filled while its forward pass runs: the runner calls it once the
+ * forward pass is under way (queued on the GPU, or running on a worker thread) and samples with
+ * what it resolves to, so the masks cost the step only what they take beyond the forward pass.
+ */
+export type FillTokenBitmask = () => Promise<TokenBitmask | null>;
+
 export interface StepBatch {
   numSeqs: number;
   numTokens: number;
@@ -128,6 +135,12 @@ export interface ModelRunner {
   execute(batch: StepBatch): Promise<StepOutput>;
   /** Why the runner can no longer run steps (e.g. a tensor-parallel rank went away); null or absent while it can. */
   outOfService?(): string | null;
+  /**
+   * execute() with the batch's tokenBitmask (which must be absent) from `fillMask` (the
+   * FillTokenBitmask contract). The result settles only after fillMask's promise has, so no mask
+   * outlives its step. Absent: the engine fills the masks first and calls execute().
+   */
+  executeWithLateBitmask?(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput>;
   loadAdapter(slot: number, weights: LoraWeights): void;
   unloadAdapter(slot: number): void;
   dispose(): void;

@@ -8,7 +8,7 @@ export interface AccessRecord {
   method: string;
   path: string;
   status: number;
-  /** Prompt + completion tokens of a completion, tokenize or chat response; null for other routes. */
+  /** Total tokens of a completion, chat, responses, embeddings or tokenize response; null for other routes. */
   tokens: number | null;
   ms: number;
 }
@@ -19,9 +19,10 @@ export function accessLine(record: AccessRecord): string {
   return `${record.method} ${record.path} ${outcome} tokens=${tokens} ${record.ms.toFixed(0)} ms`;
 }
 
-/** The total tokens a response body reports (`usage`, or /tokenize's `count`). */
+/** The total tokens a response body or stream event reports (`usage`, a Responses event's `response.usage`, or /tokenize's `count`). */
 export function tokensOf(body: Json): number | null {
-  const usage = body['usage'] as Json | null | undefined;
+  const response = body['response'] as Json | null | undefined;
+  const usage = (body['usage'] ?? response?.['usage']) as Json | null | undefined;
   if (typeof usage?.['total_tokens'] === 'number') return usage['total_tokens'];
   return typeof body['count'] === 'number' ? body['count'] : null;
 }

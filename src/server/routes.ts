@@ -7,7 +7,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AdapterPathPolicy } from '../host/adapter-paths.js';
 import type { Json, OpenAIService, ServiceResult } from '../host/openai-service.js';
 import type { ReplicaState } from '../host/serving.js';
-import { createEmbeddings } from '../host/embeddings-service.js';
 import { createResponse } from '../host/responses-service.js';
 import { tokensOf } from './access-log.js';
 import { modelNotFound } from '../protocol/openai-error.js';
@@ -54,10 +53,11 @@ export type RouteTable = ReadonlyMap<string, readonly Route[]>;
 
 export const MODEL_PREFIX = '/v1/models/';
 
-/** NOTE: a stream's tokens are known only from a usage chunk (stream_options.include_usage). */
+/** NOTE: a stream's tokens are known only from a usage chunk (stream_options.include_usage) or Responses' response.completed event. */
 async function* noteStreamUsage(chunks: AsyncIterable<Json>, context: RouteContext): AsyncGenerator<Json> {
   for await (const chunk of chunks) {
-    if (chunk['usage']) context.noteTokens(tokensOf(chunk));
+    const tokens = tokensOf(chunk);
+    if (tokens !== null) context.noteTokens(tokens);
     yield chunk;
   }
 }
@@ -120,7 +120,7 @@ export function buildRoutes(deps: RouteDeps): RouteTable {
     })]],
     ['/v1/chat/completions', [post(true, async (context) => sendResult(context, await service.chat(await body(context), context.signal)))]],
     ['/v1/completions', [post(true, async (context) => sendResult(context, await service.completion(await body(context), context.signal)))]],
-    ['/v1/embeddings', [post(true, async (context) => sendResult(context, { kind: 'json', body: await createEmbeddings(service.host, await body(context), context.signal) }))]],
+    ['/v1/embeddings', [post(true, async (context) => sendResult(context, { kind: 'json', body: await service.embeddings(await body(context), context.signal) }))]],
     ['/v1/responses', [post(true, async (context) => sendResult(context, await createResponse(service, await body(context), context.signal)))]],
     ['/tokenize', [post(true, async (context) => sendResult(context, { kind: 'json', body: await service.tokenize(await body(context)) }))]],
     ['/detokenize', [post(true, async (context) => sendJson(context.res, 200, service.detokenize(await body(context)), context.headers))]],

@@ -4,7 +4,7 @@
  * only when it starts (after whitespace) with `{` or the tag; otherwise it is all content.
  */
 import { CallSequence } from './call-sequence.js';
-import { jsonObjectEnd } from './json-object-scan.js';
+import { streamCallRun } from './json-call-run.js';
 import { randomToolCallId, type ToolCallIdSource } from './tool-call-id.js';
 import type { ParsedToolDelta, ToolCallParser } from './types.js';
 
@@ -51,25 +51,9 @@ export class Llama3JsonToolCallParser implements ToolCallParser {
   }
 
   private parseCalls(out: ParsedToolDelta): void {
-    for (;;) {
-      if (!this.calls.isOpen) {
-        this.buffer = this.buffer.replace(/^[\s;]+/, '');
-        if (this.buffer === '') return;
-        // Text after the calls that is not another call: content, as the model wrote it.
-        if (!this.buffer.startsWith('{')) {
-          this.mode = 'content';
-          return;
-        }
-        this.calls.open();
-      }
-      // The open call's earlier text lives in the sequence; the object's end is found over all of it.
-      const numSeen = this.calls.openText.length;
-      const end = jsonObjectEnd(this.calls.openText + this.buffer, 0);
-      const taken = end < 0 ? this.buffer.length : end - numSeen;
-      this.calls.append(this.buffer.slice(0, taken), out);
-      this.buffer = this.buffer.slice(taken);
-      if (end < 0) return;
-      this.calls.close(out);
-    }
+    const { rest, isOver } = streamCallRun(this.buffer, this.calls, /^[\s;]+/, out);
+    this.buffer = rest;
+    // Text after the calls that is not another call: content, as the model wrote it.
+    if (isOver) this.mode = 'content';
   }
 }

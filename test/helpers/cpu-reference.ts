@@ -12,7 +12,7 @@ const TOLERANCE = 1e-3;
 const LOW_MARGIN = 1e-3;
 
 export function openTinyRunner(): Promise<ModelRunner> {
-  return createRunner({ modelDir: MODEL_DIR, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 2, maxLoraRank: 16 });
+  return createRunner({ modelDir: MODEL_DIR, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 2, maxLoraRank: 16, lateTokenBitmask: true });
 }
 
 /** A sequence of `promptIds` as the engine makes it: with its own rotary when the model scales rope per sequence. */

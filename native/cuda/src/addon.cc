@@ -87,13 +87,30 @@ ProcessRank readProcessRank(const Napi::Value& value) {
   return process;
 }
 
+// The second half of a step whose masks come late (after group.forward(plan)): waits for them,
+// then masks and samples. NOTE: a cancelled step still samples (unmasked, results dropped) before
+// it throws: sample() waits for the step's GPU work, so the next step starts from a settled
+// stream and the profiler sees the step end.
+RowResults sampleWithLateMask(ShardGroup& group, StepPlan& plan, swiftlet_common::LateTokenBitmask& late) {
+  std::string cancelled;
+  try {
+    planLateTokenBitmask(late.wait(), plan);
+  } catch (const std::exception& e) {
+    cancelled = e.what();
+  }
+  RowResults rows = group.sample(plan);
+  if (!cancelled.empty()) throw std::runtime_error(cancelled);
+  return rows;
+}
+
 class CudaModelWrap;
 
 class StepWorker : public Napi::AsyncWorker {
  public:
-  StepWorker(Napi::Env env, CudaModelWrap* owner, Napi::Object self, StepPlan plan)
+  StepWorker(Napi::Env env, CudaModelWrap* owner, Napi::Object self, StepPlan plan,
+             std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask)
       : Napi::AsyncWorker(env), owner_(owner), self_(Napi::Persistent(self)), plan_(std::move(plan)),
-        deferred_(Napi::Promise::Deferred::New(env)) {}
+        lateMask_(std::move(lateMask)), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise promise() { return deferred_.Promise(); }
   void Execute() override;
   void OnOK() override;
@@ -103,8 +120,16 @@ class StepWorker : public Napi::AsyncWorker {
   CudaModelWrap* owner_;
   Napi::ObjectReference self_;
   StepPlan plan_;
+  std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask_;
   RowResults rows_;
   Napi::Promise::Deferred deferred_;
+};
+
+// A replayed decode step whose masks come late: its forward pass is queued on the GPU and the
+// JS thread samples once supplyTokenBitmask() or cancelTokenBitmask() settles the masks.
+struct GraphStepAwaitingMask {
+  StepPlan plan;
+  Napi::Promise::Deferred done;
 };
 
 class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
@@ -115,6 +140,8 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
                         InstanceMethod("initRandomWeights", &CudaModelWrap::initRandomWeights),
                         InstanceMethod("allocateKvCache", &CudaModelWrap::allocateKvCache),
                         InstanceMethod("execute", &CudaModelWrap::execute),
+                        InstanceMethod("supplyTokenBitmask", &CudaModelWrap::supplyTokenBitmask),
+                        InstanceMethod("cancelTokenBitmask", &CudaModelWrap::cancelTokenBitmask),
                         InstanceMethod("loadAdapter", &CudaModelWrap::loadAdapter),
                         InstanceMethod("unloadAdapter", &CudaModelWrap::unloadAdapter),
                         InstanceMethod("info", &CudaModelWrap::info),
@@ -230,6 +257,19 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
 
   Napi::Value execute(const Napi::CallbackInfo& info);
 
+  // The running step's late masks (execute(batch, true)); a no-op once that step has ended.
+  Napi::Value supplyTokenBitmask(const Napi::CallbackInfo& info) {
+    if (lateMask_) swiftlet_common::supplyLateTokenBitmask(*lateMask_, info[0]);
+    sampleGraphStep(info.Env());
+    return info.Env().Undefined();
+  }
+
+  Napi::Value cancelTokenBitmask(const Napi::CallbackInfo& info) {
+    if (lateMask_) swiftlet_common::cancelLateTokenBitmask(*lateMask_, info[0]);
+    sampleGraphStep(info.Env());
+    return info.Env().Undefined();
+  }
+
   // loadAdapter(slot, scale, [[{layer, projection, rank, a, b}] per GPU]): checked at once; uploaded
   // at once, or after the step in flight (a step never sees an adapter change under it).
   Napi::Value loadAdapter(const Napi::CallbackInfo& info) {
@@ -273,6 +313,7 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
   // On the JS thread when a step ends: what waited for it.
   void finishStep() {
     busy_ = false;
+    lateMask_.reset();
     std::vector<std::pair<int, AdapterParts>> pending = std::move(pending_);
     pending_.clear();
     for (auto& [slot, adapter] : pending) {
@@ -317,8 +358,25 @@ class CudaModelWrap : public Napi::ObjectWrap<CudaModelWrap> {
       throw Napi::RangeError::New(env, "adapter slot " + std::to_string(slot) + " is outside 0.." + std::to_string(n - 1));
   }
 
+  // Ends a GraphStepAwaitingMask once its masks are settled (the caller just settled them).
+  void sampleGraphStep(Napi::Env env) {
+    if (!graphStep_) return;
+    std::unique_ptr<GraphStepAwaitingMask> step = std::move(graphStep_);
+    std::shared_ptr<swiftlet_common::LateTokenBitmask> late = lateMask_;
+    try {
+      RowResults rows = sampleWithLateMask(*group_, step->plan, *late);
+      finishStep();
+      step->done.Resolve(swiftlet_common::stepResultToJs(env, resultsBySequence(step->plan, std::move(rows))));
+    } catch (const std::exception& e) {
+      finishStep();
+      step->done.Reject(Napi::Error::New(env, e.what()).Value());
+    }
+  }
+
   std::unique_ptr<ShardGroup> group_;
   bool busy_ = false;
+  std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask_;
+  std::unique_ptr<GraphStepAwaitingMask> graphStep_;
   std::vector<std::pair<int, AdapterParts>> pending_;
 };
 
@@ -330,13 +388,17 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
     return done.Promise();
   };
   StepPlan plan;
+  const bool isMaskLate = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask;
   try {
     const auto received = std::chrono::steady_clock::now();
     if (!group_) throw std::runtime_error("CUDA model was disposed");
     if (busy_) throw std::runtime_error("CUDA runner: execute() called while the previous step is still running");
     const Model& first = group_->first();
     swiftlet_common::StepInput step = swiftlet_common::readStep(info[0]);
+    if (isMaskLate && step.tokenBitmask.present) throw std::invalid_argument("invalid step: a tokenBitmask with a late one");
     swiftlet_common::validateStep(step, stepLimits(first));
+    if (isMaskLate) lateMask = std::make_shared<swiftlet_common::LateTokenBitmask>(step, first.config().vocabSize);
     plan = planStep(std::move(step), {first.maxBlocksPerSeq(), [&first](int numSeqs) { return first.graphBucketFor(numSeqs); }});
     plan.received = received;
   } catch (const std::exception& e) {
@@ -350,6 +412,17 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   // loop stays free during them. NOTE: the shards' graph maps are only touched by steps, and no
   // step is in flight here (busy_ is checked above).
   if (plan.graphBucket > 0 && group_->first().hasDecodeGraph(plan.graphBucket, plan.anyLora)) {
+    if (lateMask) {
+      try {
+        group_->forward(plan);
+      } catch (const std::exception& e) {
+        return reject(e);
+      }
+      busy_ = true;
+      lateMask_ = std::move(lateMask);
+      graphStep_ = std::make_unique<GraphStepAwaitingMask>(GraphStepAwaitingMask{std::move(plan), done});
+      return done.Promise();
+    }
     try {
       done.Resolve(swiftlet_common::stepResultToJs(env, resultsBySequence(plan, group_->execute(plan))));
     } catch (const std::exception& e) {
@@ -358,7 +431,8 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
     return done.Promise();
   }
   busy_ = true;
-  StepWorker* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(plan));
+  lateMask_ = lateMask;
+  StepWorker* worker = new StepWorker(env, this, info.This().As<Napi::Object>(), std::move(plan), std::move(lateMask));
   Napi::Promise promise = worker->promise();
   worker->Queue();
   return promise;
@@ -366,7 +440,12 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
 
 void StepWorker::Execute() {
   try {
-    rows_ = owner_->group_->execute(plan_);
+    if (lateMask_) {
+      owner_->group_->forward(plan_);
+      rows_ = sampleWithLateMask(*owner_->group_, plan_, *lateMask_);
+    } else {
+      rows_ = owner_->group_->execute(plan_);
+    }
   } catch (const std::exception& e) {
     SetError(e.what());
   }

@@ -325,18 +325,25 @@ void Model::finishStep(std::chrono::steady_clock::time_point wallStart) {
 }
 
 RowResults Model::execute(const StepPlan& in) {
+  forward(in);
+  return sample(in);
+}
+
+void Model::forward(const StepPlan& in) {
   device_.makeCurrent();
-  const auto wallStart = std::chrono::steady_clock::now();
+  stepWallStart_ = std::chrono::steady_clock::now();
   profiler_.beginStep(in.numSeqs, in.numTokens);
   if (!kvCache_) throw CudaError("execute() before the KV cache was allocated");
   if (in.graphBucket > 0) runDecodeGraph(in);
   else runEager(in);
-  profiler_.layersQueued(in.received, wallStart);
-  if (!cfg_.computesLogits) {
-    finishStep(wallStart);
-    return RowResults{};
-  }
+  profiler_.layersQueued(in.received, stepWallStart_);
+  if (!cfg_.computesLogits) finishStep(stepWallStart_);
+}
 
+RowResults Model::sample(const StepPlan& in) {
+  if (!cfg_.computesLogits) return RowResults{};
+  device_.makeCurrent();
+  const auto wallStart = stepWallStart_;
   const ModelConfig& c = cfg_;
   int V = c.vocabSize;
   const int numSample = (int)in.sampleRows.size(), numPos = (int)in.positionRows.size(), numHidden = in.numHiddenRows;

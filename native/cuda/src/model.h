@@ -58,6 +58,12 @@ class Model {
 
   // Runs on a worker thread (or the JS thread for a replayed graph): one forward pass and sampling.
   RowResults execute(const StepPlan& plan);
+  // execute() in two halves, for grammar masks that arrive after the step started: forward()
+  // queues the layers (and, for a replayed graph, the logits) without waiting for the GPU;
+  // sample() then masks, samples and waits. Same thread, in that order, nothing in between
+  // but filling the plan's masks (planLateTokenBitmask).
+  void forward(const StepPlan& plan);
+  RowResults sample(const StepPlan& plan);
   int graphBucketFor(int numSeqs) const { return graphs_.bucketFor(numSeqs); }
   bool hasDecodeGraph(int bucket, bool lora) const { return graphs_.has(bucket, lora); }
 
@@ -83,6 +89,8 @@ class Model {
 
   // The decode attention kernel (SIMT when EnvFlags::decodeSimt, else tensor cores).
   const bool decodeSimt_;
+  // When the running step's forward() began (sample() ends the step's profile with it).
+  std::chrono::steady_clock::time_point stepWallStart_;
   std::string decodeKernel_;
 
   int maxBlocksPerSeq_ = 0, maxSplits_ = 0, logitsCap_ = 0, maxWorkItems_ = 0;

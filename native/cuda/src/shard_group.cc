@@ -135,6 +135,13 @@ RowResults ShardGroup::execute(const StepPlan& plan) {
   return result;
 }
 
+void ShardGroup::forward(const StepPlan& plan) {
+  onEveryRank([&](int rank) { shards_[rank]->forward(plan); });
+}
+
+// NOTE: rank 0's work always runs on onEveryRank's caller, so it is called here directly.
+RowResults ShardGroup::sample(const StepPlan& plan) { return shards_[0]->sample(plan); }
+
 void ShardGroup::checkAdapter(const std::vector<const LoraAdapter*>& perRank) const {
   if ((int)perRank.size() != (int)shards_.size())
     throw CudaError("an adapter needs one part per GPU (" + std::to_string(shards_.size()) + "), got " +

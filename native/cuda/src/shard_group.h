@@ -54,6 +54,10 @@ class ShardGroup {
   int allocateKvCache(size_t bytes, double utilization);
   // One step on every rank at once; rank 0's sampled ids and logprobs.
   RowResults execute(const StepPlan& plan);
+  // execute() in two halves (Model::forward, Model::sample), on the same thread: every rank's
+  // forward pass, then rank 0's sampling (the only rank with logits).
+  void forward(const StepPlan& plan);
+  RowResults sample(const StepPlan& plan);
   // perRank[r] is rank r's part of the adapter (nullptr entries unload the slot).
   void checkAdapter(const std::vector<const LoraAdapter*>& perRank) const;
   void setAdapter(int slot, const std::vector<const LoraAdapter*>& perRank);

@@ -156,6 +156,10 @@ StepPlan planStep(StepInput step, const PlanOptions& options) {
   return plan;
 }
 
+void planLateTokenBitmask(const swiftlet_common::TokenBitmaskInput& mask, StepPlan& plan) {
+  for (size_t i = 0; i < plan.sampleRows.size(); i++) planTokenBitmask(mask, plan.sampledSeq[i], plan.sampleRows[i], plan);
+}
+
 swiftlet_common::StepResult resultsBySequence(const StepPlan& plan, RowResults rows) {
   const int S = plan.numSeqs, K = plan.sampleTopK;
   const float nan = std::numeric_limits<float>::quiet_NaN();

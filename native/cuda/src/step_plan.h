@@ -58,6 +58,10 @@ struct StepPlan {
 // `step` must have passed swiftlet_common::validateStep with the model's limits.
 StepPlan planStep(swiftlet_common::StepInput step, const PlanOptions& options);
 
+// A late mask (swiftlet_common::LateTokenBitmask) into a plan made from a step without one,
+// as planStep would have placed it; the mask passed checkTokenBitmask.
+void planLateTokenBitmask(const swiftlet_common::TokenBitmaskInput& mask, StepPlan& plan);
+
 // What the model computed, per sample row and per position entry (rank 0 only).
 struct RowResults {
   std::vector<int32_t> sampledTokenIds;   // [sample rows]

@@ -1,15 +1,19 @@
-// The CUDA step planner (src/step_plan.h) and the one step rule set (native/common/step_contract.h),
-// without a GPU or Node. Built and run by test/cuda-step-plan.test.ts (g++ -std=c++17 with
-// -Inative/common -Inative/cuda/src, this file, src/step_plan.cc and native/common/step_contract.cc).
+// The CUDA step planner (src/step_plan.h), the one step rule set (native/common/step_contract.h)
+// and late grammar masks (native/common/late_token_bitmask.h), without a GPU or Node. Built and
+// run by test/cuda-step-plan.test.ts (g++ -std=c++17 -pthread with -Inative/common
+// -Inative/cuda/src, this file, src/step_plan.cc, native/common/step_contract.cc and
+// native/common/late_token_bitmask.cc).
 // Prints each failed check and exits non-zero if any failed.
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <stdexcept>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "attention_tiles.h"
+#include "late_token_bitmask.h"
 #include "layout.h"
 #include "step_contract.h"
 #include "step_plan.h"
@@ -394,6 +398,49 @@ void testTokenBitmask() {
   });
 }
 
+// A mask that arrives late (late_token_bitmask.h) is checked by the same rules and planned as an
+// early one; the step's thread waits for it, and a cancelled or broken one fails the wait.
+void testLateTokenBitmask() {
+  StepInput early = makeStep({3, 1}, {0, 17});
+  constrainSecond(early);
+  const StepPlan expected = planStep(early, options(0));
+
+  StepInput step = makeStep({3, 1}, {0, 17});
+  swiftlet_common::LateTokenBitmask late(step, kVocab);
+  StepPlan plan = planStep(step, options(0));
+  std::thread sampler([&] { swiftlet_cuda::planLateTokenBitmask(late.wait(), plan); });
+  late.supply(std::move(early.tokenBitmask));
+  sampler.join();
+  check(plan.sampleRows[0].bitmaskRow == -1 && plan.sampleRows[1].bitmaskRow == 0, "late: only the constrained row points at a mask");
+  checkEqual(plan.tokenBitmask, expected.tokenBitmask, "late: the same words as an early mask");
+  check(plan.bitmaskNumWords == expected.bitmaskNumWords, "late: the same row width");
+
+  auto waitError = [](swiftlet_common::LateTokenBitmask& gate) -> std::string {
+    try {
+      gate.wait();
+    } catch (const std::exception& e) {
+      return e.what();
+    }
+    return "";
+  };
+  StepInput broken = makeStep({3, 1}, {0, 17});
+  constrainSecond(broken);
+  std::fill(broken.tokenBitmask.bitmask.begin() + 4, broken.tokenBitmask.bitmask.end(), 0u);
+  swiftlet_common::LateTokenBitmask refused(step, kVocab);
+  bool isThrown = false;
+  try {
+    refused.supply(std::move(broken.tokenBitmask));
+  } catch (const std::invalid_argument&) {
+    isThrown = true;
+  }
+  check(isThrown, "late: a mask that allows nothing is refused");
+  check(waitError(refused).find("allows no token") != std::string::npos, "late: the step fails with the reason");
+
+  swiftlet_common::LateTokenBitmask cancelled(step, kVocab);
+  cancelled.cancel("the grammar failed");
+  check(waitError(cancelled) == "the grammar failed", "late: a cancelled mask fails the step with its reason");
+}
+
 }  // namespace
 
 int main() {
@@ -406,6 +453,7 @@ int main() {
   testValidateStep();
   testTokenBitmask();
   testPerSequenceRope();
+  testLateTokenBitmask();
   if (numFailed > 0) {
     std::printf("%d check(s) failed\n", numFailed);
     return 1;

@@ -4,7 +4,6 @@
  * that cannot run is answered with an error line naming its line number.
  */
 import { randomUUID } from 'node:crypto';
-import { createEmbeddings } from '../../host/embeddings-service.js';
 import type { OpenAIService, Json } from '../../host/openai-service.js';
 import { badRequest } from '../../protocol/errors.js';
 import { OpenAIError, toOpenAIError } from '../../protocol/openai-error.js';
@@ -69,7 +68,7 @@ export function isFailed(result: Json): boolean {
 
 /** The response body the server would send for this endpoint (never a stream: stream is forced off). */
 async function answerBody(url: Endpoint, body: Json, service: OpenAIService, signal: AbortSignal): Promise<Json> {
-  if (url === '/v1/embeddings') return createEmbeddings(service.host, body, signal);
+  if (url === '/v1/embeddings') return service.embeddings(body, signal);
   const result = url === '/v1/completions' ? await service.completion(body, signal) : await service.chat(body, signal);
   if (result.kind !== 'json') throw new Error('unexpected stream');
   return result.body;

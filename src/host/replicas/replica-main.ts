@@ -65,6 +65,9 @@ class ReplicaServer {
       case 'unloadAdapter':
         this.call(message.callId, () => this.serving.unloadAdapter(message.name));
         break;
+      case 'compileGrammar':
+        this.call(message.callId, () => this.serving.compileStructuredOutput(message.spec));
+        break;
       case 'stop':
         // NOTE: the last outputs (the aborts close makes) must reach the channel before the exit.
         void this.serving.close().finally(() => this.batcher.flush(() => process.exit(0)));
@@ -104,13 +107,14 @@ class ReplicaServer {
     }
   }
 
+  /** Answers when `action` has settled (it may return a promise). */
   private call(callId: number, action: () => unknown): void {
-    try {
-      action();
-      send({ kind: 'called', callId, error: null });
-    } catch (error) {
-      send({ kind: 'called', callId, error: toWireError(error) });
-    }
+    Promise.resolve()
+      .then(action)
+      .then(
+        () => send({ kind: 'called', callId, error: null }),
+        (error: unknown) => send({ kind: 'called', callId, error: toWireError(error) }),
+      );
   }
 }
 

@@ -6,6 +6,7 @@
 import type { EngineStats } from '../../engine/engine.js';
 import type { RequestOutput } from '../../engine/output.js';
 import type { SamplingParamsInit } from '../../engine/sampling-params.js';
+import type { StructuredOutputSpec } from '../../engine/structured/spec.js';
 import type { PoolingMode } from '../../model/pooling-config.js';
 import type { RandomWeights } from '../engine-setup.js';
 import type { ModelOptions } from '../model-options.js';
@@ -39,6 +40,8 @@ export type ToReplica =
   | { kind: 'abort'; requestId: string }
   | { kind: 'loadAdapter'; callId: number; name: string; path: string }
   | { kind: 'unloadAdapter'; callId: number; name: string }
+  /** Compiles (and caches) a structured-output spec: an InvalidRequestError when it does not compile. */
+  | { kind: 'compileGrammar'; callId: number; spec: StructuredOutputSpec }
   | { kind: 'stop' };
 
 export type FromReplica =

@@ -11,6 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { InvalidRequestError, QueueFullError } from '../../engine/errors.js';
 import type { RequestOutput } from '../../engine/output.js';
 import { RequestStream } from '../../engine/request-stream.js';
+import type { StructuredOutputSpec } from '../../engine/structured/spec.js';
 import type { EngineRequest } from '../serving-engine.js';
 import { AdapterError } from '../adapters.js';
 import type { RandomWeights } from '../engine-setup.js';
@@ -148,6 +149,10 @@ export class ReplicaProcess {
 
   unloadAdapter(name: string): Promise<void> {
     return this.call((callId) => ({ kind: 'unloadAdapter', callId, name }));
+  }
+
+  compileStructuredOutput(spec: StructuredOutputSpec): Promise<void> {
+    return this.call((callId) => ({ kind: 'compileGrammar', callId, spec }));
   }
 
   /** Lets the replica settle (aborting what it runs) and exit; killed if it takes too long. */

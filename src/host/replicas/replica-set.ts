@@ -8,6 +8,7 @@
 import { randomUUID } from 'node:crypto';
 import { availableParallelism } from 'node:os';
 import type { EngineStats } from '../../engine/engine.js';
+import type { StructuredOutputSpec } from '../../engine/structured/spec.js';
 import { resolveDevice } from '../../runtime/create-runner.js';
 import { AdapterError, type AdapterEntry } from '../adapters.js';
 import type { RandomWeights } from '../engine-setup.js';
@@ -159,6 +160,17 @@ export class ReplicaSet {
     if (!this.adapters.get(name)) throw new AdapterError(`adapter '${name}' is not loaded`, 404);
     this.adapters.remove(name);
     await Promise.all(this.healthyReplicas().map((replica) => replica.unloadAdapter(name)));
+  }
+
+  /**
+   * Rejects with InvalidRequestError when the spec does not compile. One replica compiles it:
+   * every replica has the same vocabulary, so its verdict is theirs (the one a request lands
+   * on compiles it again, into its own cache).
+   */
+  compileStructuredOutput(spec: StructuredOutputSpec): Promise<void> {
+    const replica = this.healthyReplicas()[0];
+    if (replica === undefined) return Promise.reject(new NoHealthyReplicaError(`no healthy replica to compile the grammar`));
+    return replica.compileStructuredOutput(spec);
   }
 
   abortAll(): void {

@@ -1,11 +1,12 @@
 /**
  * Outputs a forced tool_choice constrains (the grammar of src/engine/structured makes them
- * valid JSON): a named function's output is its arguments object, streamed as it comes;
- * "required" is a JSON array of `{"name", "parameters"}` calls, turned into calls once whole.
+ * valid JSON), both streamed as they come: a named function's output is its arguments object;
+ * "required" is a JSON array of `{"name", "parameters"}` calls.
  */
+import { CallSequence } from '../../tools/call-sequence.js';
+import { streamCallRun } from '../../tools/json-call-run.js';
 import { randomToolCallId, type ToolCallIdSource } from '../../tools/tool-call-id.js';
-import { wholeCallDeltas, type ParsedToolDelta, type ToolCallDelta, type ToolCallParser } from '../../tools/types.js';
-import { WholeOutputParser } from '../../tools/whole-output-parser.js';
+import type { ParsedToolDelta, ToolCallDelta, ToolCallParser } from '../../tools/types.js';
 
 export class NamedCallParser implements ToolCallParser {
   private isHeaderSent = false;
@@ -30,25 +31,46 @@ export class NamedCallParser implements ToolCallParser {
   }
 }
 
-function isCallList(value: unknown): value is { name: string; parameters?: unknown }[] {
-  return Array.isArray(value) && value.every((item) => typeof item === 'object' && item !== null && typeof (item as { name?: unknown }).name === 'string');
-}
+type ListState = 'before' | 'inside' | 'after';
 
-export class RequiredCallsParser extends WholeOutputParser {
-  constructor(private readonly newId: ToolCallIdSource = randomToolCallId) {
-    super();
+/**
+ * The "required" choice's `[{"name": ..., "parameters": {...}}, ...]`, each call streamed as it
+ * grows (the name first, then the parameters' text), like an auto or named call.
+ */
+export class RequiredCallsParser implements ToolCallParser {
+  private state: ListState = 'before';
+  private text = '';
+  private buffer = '';
+  private readonly calls: CallSequence;
+
+  constructor(newId: ToolCallIdSource = randomToolCallId) {
+    this.calls = new CallSequence(newId);
   }
 
-  /** The calls; text that is not a list of calls (no grammar held the model to one) stays content. */
-  protected parse(text: string): ParsedToolDelta {
-    let parsed: unknown = null;
-    try {
-      parsed = JSON.parse(text);
-    } catch {
-      // not JSON: content below
+  push(textDelta: string): ParsedToolDelta {
+    this.text += textDelta;
+    const out: ParsedToolDelta = { content: '', toolCalls: [] };
+    if (this.state === 'before') {
+      const start = this.text.trimStart();
+      if (!start.startsWith('[')) return out;
+      this.state = 'inside';
+      this.buffer = start.slice(1);
+    } else if (this.state === 'inside') {
+      this.buffer += textDelta;
     }
-    if (!isCallList(parsed) || parsed.length === 0) return { content: text, toolCalls: [] };
-    const toolCalls = parsed.flatMap((call, index) => wholeCallDeltas(index, this.newId(), call.name, JSON.stringify(call.parameters ?? {})));
-    return { content: '', toolCalls };
+    if (this.state === 'inside') {
+      const { rest, isOver } = streamCallRun(this.buffer, this.calls, /^[\s,]+/, out);
+      this.buffer = rest;
+      if (isOver) this.state = 'after';
+    }
+    return out;
+  }
+
+  /** The last call's end; text that never became a call (no grammar held the model to a list) is content. */
+  finish(): ParsedToolDelta {
+    const out: ParsedToolDelta = { content: '', toolCalls: [] };
+    this.calls.close(out);
+    if (!this.calls.hasCalls) return { content: this.text, toolCalls: [] };
+    return out;
   }
 }

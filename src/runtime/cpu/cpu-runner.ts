@@ -5,7 +5,8 @@ import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
-import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
+import type { FillTokenBitmask, LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
+import { executeWithLateBitmask } from '../late-token-bitmask.js';
 import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
@@ -14,6 +15,13 @@ import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './nati
 export interface CpuRunnerOptions extends RunnerOptions {
   /** Tokens per forward chunk; sizes the scratch buffers. A longer step runs as several chunks. */
   maxTokensPerChunk?: number;
+  /**
+   * Whether grammar masks are filled while the forward pass runs (executeWithLateBitmask).
+   * Default: when the step's threads leave a core free for the JS thread. With every core in
+   * the step's thread pool, filling masks beside it slowed the step more than it hid
+   * (docs/benchmarks.md, bench/structured-mask.ts).
+   */
+  lateTokenBitmask?: boolean;
 }
 
 /** One process's part of a model split over several (src/runtime/distributed/). */
@@ -32,6 +40,7 @@ export function kvBytesPerBlock(spec: ModelSpec): number {
 export class CpuRunner implements ModelRunner {
   readonly device = 'cpu' as const;
   private native: NativeCpuModel | null;
+  readonly executeWithLateBitmask: ((batch: StepBatch, fillMask: FillTokenBitmask) => Promise<StepOutput>) | undefined;
 
   private constructor(
     readonly spec: ModelSpec,
@@ -40,8 +49,10 @@ export class CpuRunner implements ModelRunner {
     readonly maxLoras: number,
     private readonly maxLoraRank: number,
     private readonly shard: CpuShard,
+    isTokenBitmaskLate: boolean,
   ) {
     this.native = native;
+    this.executeWithLateBitmask = isTokenBitmaskLate ? (batch, fillMask) => this.executeLate(batch, fillMask) : undefined;
   }
 
   /**
@@ -56,13 +67,14 @@ export class CpuRunner implements ModelRunner {
       throw new ModelLoadError(`kvCacheBytes ${options.kvCacheBytes} is less than one KV block (${kvBytesPerBlock(nativeSpec)} bytes)`);
     }
     const addon = loadCpuAddon();
+    const numThreads = options.numThreads || availableParallelism();
     const native = new addon.CpuModel({
       ...nativeModelShape(nativeSpec),
       maxTokensPerChunk: options.maxTokensPerChunk ?? 256,
       numKvBlocks,
       maxLoras: options.maxLoras,
       maxLoraRank: options.maxLoraRank,
-      numThreads: options.numThreads ?? availableParallelism(),
+      numThreads,
       ...(shard.size > 1 ? { shardRank: shard.rank, shardCount: shard.size } : {}),
     });
     try {
@@ -75,12 +87,18 @@ export class CpuRunner implements ModelRunner {
       native.dispose();
       throw err instanceof Error ? new ModelLoadError(err.message) : err;
     }
-    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank, shard);
+    const isTokenBitmaskLate = options.lateTokenBitmask ?? numThreads < availableParallelism();
+    return new CpuRunner(spec, native, numKvBlocks, options.maxLoras, options.maxLoraRank, shard, isTokenBitmaskLate);
   }
 
   execute(batch: StepBatch): Promise<StepOutput> {
     if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
     return this.native.execute(batch);
+  }
+
+  private executeLate(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
+    if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
+    return executeWithLateBitmask(this.native, batch, fillMask);
   }
 
   loadAdapter(slot: number, weights: LoraWeights): void {

@@ -10,6 +10,7 @@ import type { NativeLoraModule } from '../native-lora.js';
 import { packageRoot } from '../../package-root.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
+import type { NativeLateTokenBitmask } from '../late-token-bitmask.js';
 
 export interface NativeModelConfig extends NativeModelShape {
   /** Tokens per forward chunk (sizes the scratch); a longer step runs as consecutive chunks. */
@@ -24,13 +25,13 @@ export interface NativeModelConfig extends NativeModelShape {
   shardCount?: number;
 }
 
-export interface NativeCpuModel {
+export interface NativeCpuModel extends NativeLateTokenBitmask {
   /** One canonical tensor (MODEL_LAYER for a model-level slot); converted to the kernel layout, then the buffers may be dropped. Throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
   setTensor(layer: number, slot: Slot, tensor: NativeTensor): void;
   /** Throws naming the first slot never set. */
   finishLoading(): void;
   /** One engine step; rejects (and writes nothing) on a malformed batch. One step at a time. */
-  execute(batch: StepBatch): Promise<StepOutput>;
+  execute(batch: StepBatch, isTokenBitmaskLate?: boolean): Promise<StepOutput>;
   /** Takes effect at once, or after the step in flight. */
   loadAdapter(slot: number, scale: number, modules: NativeLoraModule[]): void;
   unloadAdapter(slot: number): void;

@@ -10,7 +10,8 @@ import { ModelLoadError } from '../../model/errors.js';
 import type { ModelSpec } from '../../model/spec.js';
 import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
-import type { LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
+import type { FillTokenBitmask, LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
+import { executeWithLateBitmask } from '../late-token-bitmask.js';
 import { KV_BLOCK_SIZE } from '../../model/layout.js';
 import { kernelImagePath, loadCudaAddon, type CudaProcessRank, type NativeCudaModel, type RandomIntFormat } from './native.js';
 
@@ -125,6 +126,11 @@ export class CudaRunner implements ModelRunner {
   execute(batch: StepBatch): Promise<StepOutput> {
     if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
     return this.native.execute(batch);
+  }
+
+  executeWithLateBitmask(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
+    if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
+    return executeWithLateBitmask(this.native, batch, fillMask);
   }
 
   /** Resident in a GPU slot (fp32, as PEFT keeps it); a step in flight finishes with what it started with. */

@@ -11,6 +11,7 @@ import type { NativeTensor, Slot } from '../../model/layout.js';
 import type { NativeLoraModule } from '../native-lora.js';
 import type { NativeModelShape } from '../native-shape.js';
 import type { StepBatch, StepOutput } from '../types.js';
+import type { NativeLateTokenBitmask } from '../late-token-bitmask.js';
 
 export interface NativeCudaModelConfig extends NativeModelShape {
   /** Largest step (tokens) and batch (sequences); sizes the scratch and the CUDA graph buckets. */
@@ -44,7 +45,7 @@ export interface RandomIntFormat {
   groupSize: number;
 }
 
-export interface NativeCudaModel {
+export interface NativeCudaModel extends NativeLateTokenBitmask {
   /** Rank `rank`'s shard of one canonical tensor (MODEL_LAYER for a model-level slot), converted on its GPU. Throws `tensor <slot> of layer <n>: ...` on a wrong shape or format. */
   uploadTensor(rank: number, layer: number, slot: Slot, tensor: NativeTensor): void;
   /** Benchmark weights made on the GPUs: uniform matrices with std 0.02, unit norms; the layers' linear weights as random int codes when `format` says so. */
@@ -52,7 +53,7 @@ export interface NativeCudaModel {
   /** `bytes` (over all GPUs) if > 0, else what `utilization` of each card leaves after weights and scratch. Returns the block count, the same on every GPU. */
   allocateKvCache(bytes: number, utilization: number): number;
   /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */
-  execute(batch: StepBatch): Promise<StepOutput>;
+  execute(batch: StepBatch, isTokenBitmaskLate?: boolean): Promise<StepOutput>;
   /** Checked at once; uploaded at once, or when the step in flight ends (a step never sees a change). */
   loadAdapter(slot: number, scale: number, modulesPerRank: NativeLoraModule[][]): void;
   unloadAdapter(slot: number): void;

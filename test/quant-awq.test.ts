@@ -20,29 +20,17 @@ import { parseQuantConfig } from '../src/model/quant/quant-config.js';
 import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { SafetensorsCheckpoint, toFloat32 } from '../src/model/safetensors.js';
 import type { TensorData, WeightSource } from '../src/model/tensors.js';
-import { loadTokenizer } from '../src/model/tokenizer.js';
 import { dequantize } from '../src/model/weight-formats/quantized.js';
-import { createRunner } from '../src/runtime/create-runner.js';
-import { teacherForced } from './helpers/cpu-reference.js';
 import { repoRoot } from './helpers/paths.js';
+import { gaussianFrom, heldLogprobs, layerOnInputs, mean, seededUniform } from './helpers/quant-eval.js';
 
 const workDir = mkdtempSync(join(tmpdir(), 'swiftlet-awq-'));
 after(() => rmSync(workDir, { recursive: true, force: true }));
 const demoDir = join(repoRoot, 'models', 'demo');
 
-function rng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 describe('AWQ GEMM packing', () => {
   test('packAwq writes what readAwq reads', () => {
-    const random = rng(3);
+    const random = seededUniform(3);
     const [outputs, inputs] = [16, 64];
     const weights = Float32Array.from({ length: outputs * inputs }, () => random() * 2 - 1.5);
     const tensor = quantizeRtn(weights, [outputs, inputs], { bits: 4, groupSize: 32, sym: false });
@@ -59,26 +47,14 @@ describe('AWQ GEMM packing', () => {
 
 test('the scale search: output error well below round-to-nearest when a few input columns carry large activations', () => {
   const [outputs, inputs, samples] = [32, 64, 512];
-  const random = rng(7);
-  const gaussian = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const random = seededUniform(7);
+  const gaussian = gaussianFrom(random);
   // Every eighth column is salient (activations 20x the others), as the AWQ paper observes in LLMs.
   const x = new Float64Array(samples * inputs);
   for (let i = 0; i < x.length; i++) x[i] = gaussian() * ((i % inputs) % 8 === 0 ? 20 : 1);
-  const gram = new Float64Array(inputs * inputs);
-  for (let s = 0; s < samples; s++) for (let i = 0; i < inputs; i++) for (let j = 0; j < inputs; j++) gram[i * inputs + j]! += x[s * inputs + i]! * x[s * inputs + j]!;
   const weights = Float32Array.from({ length: outputs * inputs }, gaussian);
+  const { gram, outputError } = layerOnInputs(x, weights, inputs);
   const grid: QuantGrid = { bits: 4, groupSize: 32, sym: false };
-  const outputError = (q: Float32Array): number => {
-    let sum = 0;
-    for (let s = 0; s < samples; s++) {
-      for (let o = 0; o < outputs; o++) {
-        let d = 0;
-        for (let c = 0; c < inputs; c++) d += x[s * inputs + c]! * (q[o * inputs + c]! - weights[o * inputs + c]!);
-        sum += d * d;
-      }
-    }
-    return sum;
-  };
   const scales = searchAwqScales({ linears: [{ weights, outputs }], inputs, gram, rows: samples }, grid);
   const scaled = weights.map((w, i) => w * scales[i % inputs]!);
   const awq = dequantize(quantizeRtn(scaled, [outputs, inputs], grid)).map((w, i) => w / scales[i % inputs]!);
@@ -87,20 +63,6 @@ test('the scale search: output error well below round-to-nearest when a few inpu
   assert.ok(awqError < 0.8 * rtnError, `AWQ output error ${awqError}, RTN ${rtnError}`);
   assert.ok(scales[0]! > scales[1]!, 'a salient column gets a larger scale');
 });
-
-/** Every next-token logprob of `texts` under the checkpoint in `dir`. */
-async function heldLogprobs(dir: string, texts: string[]): Promise<number[]> {
-  const tokenizer = await loadTokenizer(demoDir);
-  const runner = await createRunner({ modelDir: dir, device: 'cpu', kvCacheBytes: 8 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 2 });
-  try {
-    const out = await teacherForced(runner, texts.map((text) => ({ ids: tokenizer.encode(text), positions: [], next_top: [] })));
-    return [...out.positionTargetLogprobs].filter(Number.isFinite);
-  } finally {
-    runner.dispose();
-  }
-}
-
-const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 test('demo model: an AWQ checkpoint that loads, with lower held-text perplexity than RTN at 4 bits', async () => {
   const [rtn, awq] = [join(workDir, 'demo-rtn'), join(workDir, 'demo-awq')];
@@ -119,7 +81,7 @@ test('demo model: an AWQ checkpoint that loads, with lower held-text perplexity 
     written.close();
   }
   const held = ['What is the capital of Hunan? The capital of Hunan is Changsha.', 'What is the capital of Shandong? The capital of Shandong is Jinan.', 'Hello! Who are you?'];
-  const perplexity = async (dir: string) => Math.exp(-mean(await heldLogprobs(dir, held)));
+  const perplexity = async (dir: string) => Math.exp(-mean(await heldLogprobs(dir, demoDir, held)));
   const [rtnPpl, awqPpl] = [await perplexity(rtn), await perplexity(awq)];
   assert.ok(awqPpl < rtnPpl, `perplexity AWQ ${awqPpl}, RTN ${rtnPpl}`);
 });

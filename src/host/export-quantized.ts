@@ -97,7 +97,8 @@ function checkOptions(options: QuantizeCheckpointOptions, spec: ModelSpec): void
   if (spec.quantization) throw new ModelLoadError(`${options.modelDir} is already quantized (${spec.quantization.method})`);
   for (const projection of PROJECTIONS) {
     const [outputs, inputs] = projectionShape(spec, projection);
-    if (options.groupSize !== undefined && inputs % options.groupSize !== 0) {
+    // NOTE: a group wider than the inputs is one group per row (as AutoGPTQ reads it); a narrower one must tile them.
+    if (options.groupSize !== undefined && options.groupSize < inputs && inputs % options.groupSize !== 0) {
       throw new ModelLoadError(`--group-size ${options.groupSize} does not divide ${projection}'s ${inputs} inputs`);
     }
     if (options.method === 'awq' && outputs % 8 !== 0) throw new ModelLoadError(`AWQ packs 8 outputs to a word; ${projection} has ${outputs}`);

@@ -30,7 +30,8 @@ import { loadModelSpec } from '../src/model/config.js';
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
 import { writeRandomCheckpoint } from '../src/model/random-weights.js';
 import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
-import { GptqCheckpointView } from '../src/model/quant/gptq-checkpoint.js';
+import { QuantizedCheckpointView } from '../src/model/quant/quantized-checkpoint.js';
+import { gptqPacking } from '../src/model/quant/gptq-packing.js';
 import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
 import { createRunnerFor } from '../src/runtime/create-runner.js';
@@ -140,7 +141,7 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
   const grid: QuantGrid = { bits: weights === 'int4' ? 4 : 8, groupSize: 32, sym: true };
   const quantized = weights !== 'bf16';
   const runnerSpec = quantized ? { ...spec, quantization: { method: 'gptq' as const, bits: grid.bits, groupSize: 32, descAct: false, sym: true, zeroOffset: 1 as const } } : spec;
-  const source = quantized ? new GptqCheckpointView(spec, checkpoint, grid, (w, shape) => quantizeRtn(w, shape, grid)) : checkpoint;
+  const source = quantized ? new QuantizedCheckpointView(spec, checkpoint, gptqPacking(grid), (w, shape) => quantizeRtn(w, shape, grid)) : checkpoint;
   const runner = await createRunnerFor(runnerSpec, source, {
     device: 'cpu',
     kvCacheBytes: blocks * kvBytesPerBlock(spec),

@@ -16,7 +16,8 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { specFromConfig } from '../src/model/config.js';
-import { GptqCheckpointView, gptqQuantizationConfig, type NamedSource } from '../src/model/quant/gptq-checkpoint.js';
+import { gptqPacking, gptqQuantizationConfig } from '../src/model/quant/gptq-packing.js';
+import { QuantizedCheckpointView, type NamedSource } from '../src/model/quant/quantized-checkpoint.js';
 import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { RANDOM_MODEL_CONFIGS, RandomWeightSource } from '../src/model/random-weights.js';
 import type { ModelSpec } from '../src/model/spec.js';
@@ -123,7 +124,7 @@ for (const { label, grid, actOrder } of CASES) {
     before(() => {
       spec = specFromConfig({ ...CONFIG, quantization_config: gptqQuantizationConfig(grid, actOrder) });
       const quantize = (w: Float32Array, shape: [number, number]) => quantizeRtn(w, shape, grid, actOrder ? permutedGroups(shape[1], grid.groupSize!) : undefined);
-      const view = () => new GptqCheckpointView(spec, namedDense, grid, quantize);
+      const view = () => new QuantizedCheckpointView(spec, namedDense, gptqPacking(grid), quantize);
       cpu = CpuRunner.load(spec, view(), { kvCacheBytes: 16 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 2 });
       cuda = CudaRunner.load(spec, view(), { kvCacheBytes: 64 << 20, maxNumSeqs: 8, maxNumTokens: 1024, maxModelLen: 256 });
     });

@@ -67,7 +67,7 @@ test('bad flags are refused before anything is written', async () => {
   const output = join(workDir, 'refused');
   await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '3', '--output', output]), /--quant-bits must be 4 or 8/);
   await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--group-size', '16', '--output', output]), /--group-size must be 32, 64, 128 or -1/);
-  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--quant-method', 'awq', '--output', output]), /--quant-method awq is not implemented yet/);
-  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--act-order', '--output', output]), /--act-order and --dataset need --quant-method gptq/);
+  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--quant-method', 'hqq', '--output', output]), /--quant-method must be one of rtn, gptq, awq/);
+  await assert.rejects(exportCommand(['--model', demoDir, '--quant-bits', '4', '--act-order', '--output', output]), /--act-order and --dataset need --quant-method gptq or awq/);
   assert.equal(existsSync(join(output, 'config.json')), false);
 });

@@ -15,29 +15,17 @@ import { after, describe, test } from 'node:test';
 import { run as exportCommand } from '../src/cli/commands/export.js';
 import { quantizeGptq } from '../src/model/quant/gptq.js';
 import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
-import { loadTokenizer } from '../src/model/tokenizer.js';
 import { dequantize } from '../src/model/weight-formats/quantized.js';
-import { createRunner } from '../src/runtime/create-runner.js';
-import { teacherForced } from './helpers/cpu-reference.js';
 import { repoRoot } from './helpers/paths.js';
+import { gaussianFrom, heldLogprobs, layerOnInputs, mean, seededUniform } from './helpers/quant-eval.js';
 
 const workDir = mkdtempSync(join(tmpdir(), 'swiftlet-gptq-'));
 after(() => rmSync(workDir, { recursive: true, force: true }));
 
-function rng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    return (state >>> 0) / 4294967296;
-  };
-}
-
 describe('one layer: GPTQ output error below RTN on correlated inputs', () => {
   const [rows, inputs, samples] = [24, 64, 256];
-  const random = rng(11);
-  const gaussian = () => Math.sqrt(-2 * Math.log(random() + 1e-12)) * Math.cos(2 * Math.PI * random());
+  const random = seededUniform(11);
+  const gaussian = gaussianFrom(random);
   // Inputs: 8 latent factors mixed into 64 columns with uneven scales, plus noise (as activations are).
   const mixing = Array.from({ length: 8 * inputs }, gaussian);
   const x = new Float64Array(samples * inputs);
@@ -49,22 +37,9 @@ describe('one layer: GPTQ output error below RTN on correlated inputs', () => {
       x[s * inputs + c] = v * (1 + (c % 7));
     }
   }
-  const hessian = new Float64Array(inputs * inputs);
-  for (let s = 0; s < samples; s++)
-    for (let i = 0; i < inputs; i++) for (let j = 0; j < inputs; j++) hessian[i * inputs + j]! += (2 / samples) * x[s * inputs + i]! * x[s * inputs + j]!;
   const weights = Float32Array.from({ length: rows * inputs }, gaussian);
-
-  const outputError = (q: Float32Array): number => {
-    let sum = 0;
-    for (let s = 0; s < samples; s++) {
-      for (let r = 0; r < rows; r++) {
-        let d = 0;
-        for (let c = 0; c < inputs; c++) d += x[s * inputs + c]! * (weights[r * inputs + c]! - q[r * inputs + c]!);
-        sum += d * d;
-      }
-    }
-    return sum;
-  };
+  const { gram, outputError } = layerOnInputs(x, weights, inputs);
+  const hessian = gram.map((v) => (2 / samples) * v);
   const grid: QuantGrid = { bits: 4, groupSize: 16, sym: false };
   const rtnError = outputError(dequantize(quantizeRtn(weights, [rows, inputs], grid)));
 
@@ -82,18 +57,6 @@ describe('one layer: GPTQ output error below RTN on correlated inputs', () => {
   }
 });
 
-/** Every next-token logprob of `texts` under the checkpoint in `dir`. */
-async function heldLogprobs(dir: string, tokenizerDir: string, texts: string[]): Promise<number[]> {
-  const tokenizer = await loadTokenizer(tokenizerDir);
-  const runner = await createRunner({ modelDir: dir, device: 'cpu', kvCacheBytes: 8 << 20, maxLoras: 0, maxLoraRank: 0, numThreads: 2 });
-  try {
-    const out = await teacherForced(runner, texts.map((text) => ({ ids: tokenizer.encode(text), positions: [], next_top: [] })));
-    return [...out.positionTargetLogprobs].filter(Number.isFinite);
-  } finally {
-    runner.dispose();
-  }
-}
-
 async function exportBoth(modelDir: string, name: string, extra: string[]): Promise<{ rtn: string; gptq: string }> {
   const rtn = join(workDir, `${name}-rtn`);
   const gptq = join(workDir, `${name}-gptq`);
@@ -101,8 +64,6 @@ async function exportBoth(modelDir: string, name: string, extra: string[]): Prom
   assert.equal(await exportCommand(['--model', modelDir, '--quant-bits', '4', '--quant-method', 'gptq', '--output', gptq, ...extra]), 0);
   return { rtn, gptq };
 }
-
-const mean = (xs: number[]): number => xs.reduce((s, x) => s + x, 0) / xs.length;
 
 test('demo model: GPTQ (act-order, calibrated on a JSONL) has lower held-text perplexity than RTN at 4 bits', async () => {
   const demoDir = join(repoRoot, 'models', 'demo');

@@ -11,7 +11,8 @@
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
 import { specFromConfig } from '../src/model/config.js';
-import { GptqCheckpointView, gptqQuantizationConfig, type NamedSource } from '../src/model/quant/gptq-checkpoint.js';
+import { QuantizedCheckpointView, type NamedSource } from '../src/model/quant/quantized-checkpoint.js';
+import { gptqPacking, gptqQuantizationConfig } from '../src/model/quant/gptq-packing.js';
 import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { randomModel } from '../src/model/random-weights.js';
 import { toFloat32 } from '../src/model/safetensors.js';
@@ -55,7 +56,7 @@ function denseSource(): MapSource {
 function quantizedPair(grid: QuantGrid, quantize: (w: Float32Array, shape: [number, number]) => QuantizedTensor): { view: WeightSource; reference: WeightSource } {
   const dense = denseSource();
   const reference = new Map<string, TensorData>();
-  const view = new GptqCheckpointView(base.spec, dense, grid, (w, shape) => quantize(w, shape));
+  const view = new QuantizedCheckpointView(base.spec, dense, gptqPacking(grid), (w, shape) => quantize(w, shape));
   for (const name of dense.names()) {
     const tensor = dense.read(name);
     const isProjection = name.endsWith('_proj.weight');

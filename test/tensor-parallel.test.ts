@@ -5,7 +5,8 @@
  * tensors; fused slots split part by part (q, k, v; gate, up), including KV heads replicated over
  * more ranks than there are of them; bf16 tensors slice by whole elements; lmHead stays on rank 0
  * and the rest is replicated; LoRA modules split like their base projections; a model that does
- * not divide is a ModelLoadError naming why.
+ * not divide is a ModelLoadError naming why. Quantized (int4/int8, with or without g_idx) slots:
+ * the layer from the shards' dequantized weights equals the layer from the whole tensors'.
  */
 import assert from 'node:assert/strict';
 import { describe, test } from 'node:test';
@@ -15,6 +16,9 @@ import type { LayerSlot, Projection, Slot } from '../src/model/layout.js';
 import type { NativeLoraModule } from '../src/runtime/native-lora.js';
 import { checkShardable, shardLoraModule, shardSpec, shardTensor } from '../src/runtime/tensor-parallel.js';
 import type { TensorData } from '../src/runtime/types.js';
+import type { SlotTensor } from '../src/model/arch/checkpoint.js';
+import { quantizeRtn } from '../src/model/quant/rtn.js';
+import { dequantize, isQuantized, type QuantizedTensor } from '../src/model/weight-formats/quantized.js';
 
 /** Tokens in every test sequence. */
 const T = 5;
@@ -361,5 +365,69 @@ describe('a model that does not split is a ModelLoadError', () => {
   test('with more ranks than KV heads, each rank keeps one', () => {
     const spec = tinySpec({ numHeads: 8, numKvHeads: 2 });
     assert.deepEqual(shardSpec(spec, 4), { ...spec, numHeads: 2, numKvHeads: 1, intermediateSize: 8 });
+  });
+});
+
+describe('quantized linear slots split like dense ones', () => {
+  const QUANTIZED_SLOTS: readonly LayerSlot[] = ['qkv', 'o', 'gateUp', 'down'];
+  /**
+   * Groups of 8 columns, in column order or act-order (g_idx): `spread` puts column c in group
+   * (5c mod groups), so every group has columns on every shard; `swapped` gives block b of 8
+   * columns group (2b mod groups) + (2b div groups), so two shards hold groups {0, 2} and {1, 3}.
+   */
+  type Order = 'columns' | 'spread' | 'swapped';
+  function groupIndex(order: Order, cols: number): Int32Array | undefined {
+    const groups = cols / 8;
+    if (order === 'spread') return Int32Array.from({ length: cols }, (_, c) => (c * 5) % groups);
+    if (order === 'swapped') return Int32Array.from({ length: cols }, (_, c) => ((2 * Math.floor(c / 8)) % groups) + Math.floor((2 * Math.floor(c / 8)) / groups));
+    return undefined;
+  }
+  function quantizeLayer(full: Map<LayerSlot, TensorData>, bits: 4 | 8, order: Order): Map<LayerSlot, SlotTensor> {
+    return new Map([...full].map(([slot, t]): [LayerSlot, SlotTensor] => {
+      if (!QUANTIZED_SLOTS.includes(slot)) return [slot, t];
+      const [rows = 0, cols = 0] = t.shape;
+      return [slot, quantizeRtn(floatsOf(t), [rows, cols], { bits, groupSize: 8, sym: false }, groupIndex(order, cols))];
+    }));
+  }
+  /** What a rank computes with: its quantized shards as the weights their codes stand for. */
+  const dense = (t: SlotTensor): TensorData => (isQuantized(t) ? f32Tensor([...t.shape], dequantize(t)) : t);
+  const whole = (spec: ModelSpec, full: Map<LayerSlot, SlotTensor>): Rank[] => [{ spec, tensors: new Map([...full].map(([slot, t]) => [slot, dense(t)])) }];
+  function shardQuantized(spec: ModelSpec, full: Map<LayerSlot, SlotTensor>, size: number): Rank[] {
+    return Array.from({ length: size }, (_, rank) => ({
+      spec: shardSpec(spec, size),
+      tensors: new Map([...full].map(([slot, t]) => [slot, dense(shardTensor(spec, slot, t, rank, size) ?? assert.fail(`${slot}: null on rank ${rank}`))])),
+    }));
+  }
+  const cases: [string, 4 | 8, Order, number, number][] = [
+    ['int4, 2 KV heads over 2 ranks', 4, 'columns', 2, 2],
+    ['int8, 2 KV heads over 4 ranks (KV heads shared)', 8, 'columns', 2, 4],
+    ['int4 act-order, every group on every shard, 4 KV heads over 4 ranks', 4, 'spread', 4, 4],
+    ['int4 act-order, groups renumbered per shard, over 2 ranks', 4, 'swapped', 2, 2],
+  ];
+  for (const [label, bits, order, numKvHeads, size] of cases) {
+    test(label, () => {
+      const spec = tinySpec({ numKvHeads });
+      const full = quantizeLayer(randomLayer(spec), bits, order);
+      const x = randomFloats(T * spec.hiddenSize, 1);
+      assert.ok(maxAbsDiff(runLayer(shardQuantized(spec, full, size), x), runLayer(whole(spec, full), x)) <= 1e-5);
+    });
+  }
+  test('the check can fail: a rank 1 down shard with the scales of the last groups instead of those its columns name', () => {
+    const spec = tinySpec();
+    const full = quantizeLayer(randomLayer(spec), 4, 'swapped');
+    const x = randomFloats(T * spec.hiddenSize, 1);
+    const ranks = shardQuantized(spec, full, 2);
+    const down = full.get('down') as QuantizedTensor;
+    const shard = shardTensor(spec, 'down', down, 1, 2) as QuantizedTensor;
+    // down [16, 32]: groups 0-3; rank 1's columns are in groups 1 and 3, renumbered 0 and 1. Give it groups 2 and 3's scales.
+    const lastGroups = (v: Float32Array) => Float32Array.from({ length: 32 }, (_, i) => v[Math.floor(i / 2) * 4 + 2 + (i % 2)]!);
+    ranks[1]!.tensors.set('down', dense({ ...shard, scales: lastGroups(down.scales), zeros: lastGroups(down.zeros) }));
+    assert.ok(maxAbsDiff(runLayer(ranks, x), runLayer(whole(spec, full), x)) > 1e-3);
+  });
+  test('groups that do not divide a shard are refused, naming the tensor', () => {
+    const spec = tinySpec();
+    const down = quantizeRtn(randomFloats(16 * 32), [16, 32], { bits: 4, groupSize: 16, sym: false });
+    assert.throws(() => shardTensor(spec, 'down', down, 0, 4), (e: unknown) => e instanceof ModelLoadError && /tensor down: its groups of 16 input columns do not divide a tensor-parallel shard of 8 columns \(32 over 4\)/.test(e.message));
+    assert.equal((shardTensor(spec, 'down', down, 1, 2) as QuantizedTensor).scales.length, 16);
   });
 });

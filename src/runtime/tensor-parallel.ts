@@ -14,12 +14,16 @@
  *   all-reduce, so every rank keeps the whole bias;
  * - replicated: embedding, norms, q/k norms; `lmHead` only on rank 0, which alone samples.
  *
+ * Quantized linear slots (int8/int4 codes with scales and zero points per row and group) split
+ * the same way: rows with their scales and zeros; columns with whole groups (a rank's columns
+ * must be a whole number of groups, else the split is refused), or under act-order (g_idx) with
+ * the groups its columns name, renumbered.
+ *
  * The plan lives here, in one place the CPU tests can check, and the CUDA runner uploads what it
  * returns: each rank's native model is configured with `shardSpec` and never slices anything.
  */
-import { joinBytes } from '../model/arch/rows.js';
 import type { SlotTensor } from '../model/arch/checkpoint.js';
-import { isQuantized } from '../model/weight-formats/quantized.js';
+import { isQuantized, type QuantizedTensor } from '../model/weight-formats/quantized.js';
 import { ModelLoadError } from '../model/errors.js';
 import type { ModelSpec } from '../model/spec.js';
 import { linearOf, PROJECTIONS_OF_SLOT, slotRowParts, type LinearSlot, type Projection, type Slot } from '../model/layout.js';
@@ -78,12 +82,28 @@ function rowBlock<T extends Uint8Array | Float32Array>(values: T, rows: number, 
   return values.subarray(first * width, (first + count) * width) as T;
 }
 
+/** An empty array of `values`' element type. NOTE: by element type, not values.constructor: checkpoint bytes may be a Node Buffer. */
+function emptyLike<T extends Uint8Array | Float32Array>(values: T, length: number): T {
+  return (values instanceof Float32Array ? new Float32Array(length) : new Uint8Array(length)) as T;
+}
+
+/** The row ranges of a row-major array of `rows` rows, one after another (a copy). */
+function joinRows<T extends Uint8Array | Float32Array>(values: T, rows: number, ranges: readonly RowRange[]): T {
+  const width = values.length / rows;
+  const out = emptyLike(values, ranges.reduce((n, r) => n + r.count, 0) * width);
+  let offset = 0;
+  for (const { first, count } of ranges) {
+    out.set(rowBlock(values, rows, first, count), offset);
+    offset += count * width;
+  }
+  return out;
+}
+
 /** Columns [rank * w/size, (rank+1) * w/size) of a row-major array of `rows` rows of width w (a copy). */
 function columnBlock<T extends Uint8Array | Float32Array>(values: T, rows: number, rank: number, size: number): T {
   const width = values.length / rows;
   const part = width / size;
-  // NOTE: built by element type, not values.constructor: checkpoint bytes may be a Node Buffer.
-  const out = (values instanceof Float32Array ? new Float32Array(rows * part) : new Uint8Array(rows * part)) as T;
+  const out = emptyLike(values, rows * part);
   for (let r = 0; r < rows; r++) out.set(values.subarray(r * width + rank * part, r * width + (rank + 1) * part), r * part);
   return out;
 }
@@ -95,20 +115,63 @@ const COLUMN_SPLIT: ReadonlySet<Slot> = new Set<Slot>(['o', 'down']);
 
 const isKvProjection = (projection: Projection): boolean => projection === 'k_proj' || projection === 'v_proj';
 
-/** Each part's rows that rank `rank` holds (q's share, then k's and v's KV heads; gate's share, then up's), joined. */
-function fusedRowBlock(spec: ModelSpec, slot: LinearSlot, tensor: TensorData, rank: number, size: number): TensorData {
-  const [rows = 0, ...rest] = tensor.shape;
-  const blocks: Uint8Array[] = [];
+interface RowRange {
+  first: number;
+  count: number;
+}
+
+/** Each part's rows that rank `rank` holds (q's share, then k's and v's KV heads; gate's share, then up's), in the fused slot's row numbers. */
+function fusedRowRanges(spec: ModelSpec, slot: LinearSlot, rank: number, size: number): RowRange[] {
   let partStart = 0;
-  let numRows = 0;
-  PROJECTIONS_OF_SLOT[slot].forEach((projection, i) => {
+  return PROJECTIONS_OF_SLOT[slot].map((projection, i) => {
     const partRows = slotRowParts(spec, slot)[i] ?? 0;
     const { first, count } = outputRowsOf(spec, isKvProjection(projection), partRows, rank, size);
-    blocks.push(rowBlock(tensor.bytes, rows, partStart + first, count));
+    const range = { first: partStart + first, count };
     partStart += partRows;
-    numRows += count;
+    return range;
   });
-  return { dtype: tensor.dtype, shape: [numRows, ...rest], bytes: joinBytes(blocks) };
+}
+
+function fusedRowBlock(spec: ModelSpec, slot: LinearSlot, tensor: TensorData, rank: number, size: number): TensorData {
+  const [rows = 0, ...rest] = tensor.shape;
+  const ranges = fusedRowRanges(spec, slot, rank, size);
+  return { dtype: tensor.dtype, shape: [ranges.reduce((n, r) => n + r.count, 0), ...rest], bytes: joinRows(tensor.bytes, rows, ranges) };
+}
+
+/** A quantized column-parallel slot's rows: codes, scales and zeros alike (g_idx runs along the inputs, so every rank keeps it). */
+function quantizedRowBlock(spec: ModelSpec, slot: LinearSlot, tensor: QuantizedTensor, rank: number, size: number): QuantizedTensor {
+  const [rows, cols] = tensor.shape;
+  const ranges = fusedRowRanges(spec, slot, rank, size);
+  return {
+    ...tensor,
+    shape: [ranges.reduce((n, r) => n + r.count, 0), cols],
+    codes: joinRows(tensor.codes, rows, ranges),
+    scales: joinRows(tensor.scales, rows, ranges),
+    zeros: joinRows(tensor.zeros, rows, ranges),
+  };
+}
+
+/** A quantized row-parallel slot's columns [rank * cols/size, ...) with the groups they belong to. */
+function quantizedColumnBlock(slot: Slot, tensor: QuantizedTensor, rank: number, size: number): QuantizedTensor {
+  const [rows, cols] = tensor.shape;
+  const part = cols / size;
+  const codes = columnBlock(tensor.codes, rows, rank, size);
+  if (!tensor.gIdx) {
+    if (part % tensor.groupSize !== 0) {
+      throw new ModelLoadError(`tensor ${slot}: its groups of ${tensor.groupSize} input columns do not divide a tensor-parallel shard of ${part} columns (${cols} over ${size})`);
+    }
+    return { ...tensor, shape: [rows, part], codes, scales: columnBlock(tensor.scales, rows, rank, size), zeros: columnBlock(tensor.zeros, rows, rank, size) };
+  }
+  // Act-order: the shard's columns name groups anywhere in the row; it keeps those, numbered in order.
+  const columnGroups = tensor.gIdx.subarray(rank * part, (rank + 1) * part);
+  const kept = [...new Set(columnGroups)].sort((a, b) => a - b);
+  const renumbered = new Map(kept.map((g, i) => [g, i]));
+  const groups = tensor.scales.length / rows;
+  const gather = (values: Float32Array): Float32Array => Float32Array.from({ length: rows * kept.length }, (_, i) => values[Math.floor(i / kept.length) * groups + kept[i % kept.length]!]!);
+  return {
+    ...tensor, shape: [rows, part], codes, scales: gather(tensor.scales), zeros: gather(tensor.zeros),
+    gIdx: Int32Array.from(columnGroups, (g) => renumbered.get(g)!),
+  };
 }
 
 /** Rank `rank`'s part of one canonical tensor of `spec`, or null when that rank does not hold it. */
@@ -116,11 +179,13 @@ export function shardTensor(spec: ModelSpec, slot: Slot, tensor: TensorData, ran
 export function shardTensor(spec: ModelSpec, slot: Slot, tensor: SlotTensor, rank: number, size: number): SlotTensor | null;
 export function shardTensor(spec: ModelSpec, slot: Slot, tensor: SlotTensor, rank: number, size: number): SlotTensor | null {
   if (size === 1) return tensor;
-  if (isQuantized(tensor)) throw new ModelLoadError(`tensor ${slot}: tensor-parallel splits of quantized weights are not supported yet`);
   if (slot === 'lmHead') return rank === 0 ? tensor : null;
   const linear = linearOf(slot);
-  if (linear && ROW_SPLIT.has(linear)) return fusedRowBlock(spec, linear, tensor, rank, size);
+  if (linear && ROW_SPLIT.has(linear)) {
+    return isQuantized(tensor) ? quantizedRowBlock(spec, linear, tensor, rank, size) : fusedRowBlock(spec, linear, tensor, rank, size);
+  }
   if (COLUMN_SPLIT.has(slot)) {
+    if (isQuantized(tensor)) return quantizedColumnBlock(slot, tensor, rank, size);
     // NOTE: sliced as bytes: a column of 2-byte elements is 2 byte-columns, so the block is the same.
     const [rows = 0, cols = 0] = tensor.shape;
     return { dtype: tensor.dtype, shape: [rows, cols / size], bytes: columnBlock(tensor.bytes, rows, rank, size) };

@@ -1,7 +1,7 @@
 /**
- * `swiftlet export --quant-bits 4|8 [--quant-method rtn] [--group-size N] --model DIR --output DIR`
+ * `swiftlet export --quant-bits 4|8 [--quant-method rtn|gptq|awq] [--group-size N] --model DIR --output DIR`
  * (SWIFT: `--quant_bits`, `--quant_method`): the flags export.ts adds for quantizing, and the
- * quantized export itself (src/model/quant/export-quantized.ts).
+ * quantized export itself (src/host/export-quantized.ts).
  */
 import { UsageError, type FlagSpecs, type ParsedFlags } from '../args.js';
 import { resolveModelDir } from '../../host/resolve-model.js';
@@ -10,10 +10,10 @@ import { QUANT_METHODS, quantizeCheckpoint, type ExportQuantMethod } from '../..
 import { tensorProgress } from '../tensor-progress.js';
 
 export const QUANT_FLAGS: FlagSpecs = {
-  'quant-bits': { kind: 'string', help: 'write a GPTQ checkpoint with 4- or 8-bit weights to --output DIR' },
-  'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq: calibrated on the CPU; awq: not yet)` },
+  'quant-bits': { kind: 'string', help: 'write a GPTQ (or with --quant-method awq, AWQ) checkpoint with 4- or 8-bit weights to --output DIR' },
+  'quant-method': { kind: 'string', default: 'rtn', help: `--quant-bits: ${QUANT_METHODS.join(', ')} (rtn: round to nearest; gptq, awq: calibrated on the CPU; awq: 4 bits)` },
   'group-size': { kind: 'string', default: '128', help: '--quant-bits: input columns per scale (32, 64, 128, or -1: one per row)' },
-  dataset: { kind: 'string', help: '--quant-method gptq: calibration JSONL ({"text"}, {"messages"} or {"query", "response"} lines)', defaultText: 'a built-in text set' },
+  dataset: { kind: 'string', help: '--quant-method gptq or awq: calibration JSONL ({"text"}, {"messages"} or {"query", "response"} lines)', defaultText: 'a built-in text set' },
   'act-order': { kind: 'boolean', help: '--quant-method gptq: quantize columns by decreasing activation (desc_act, g_idx)' },
 };
 
@@ -44,10 +44,10 @@ export async function quantCommand(flags: ParsedFlags): Promise<number> {
     groupSize: groupSize === -1 ? undefined : groupSize,
     ...(dataset !== undefined ? { dataset } : {}),
     actOrder: flags['act-order'] === true,
-    onLayer: (done, total) => console.error(`  GPTQ ${layerBar(done, total)} layer ${done}/${total}, ${progress.elapsedSeconds()} s`),
+    onLayer: (done, total) => console.error(`  ${method.toUpperCase()} ${layerBar(done, total)} layer ${done}/${total}, ${progress.elapsedSeconds()} s`),
     onTensor: progress.onTensor,
   });
   const seconds = progress.elapsedSeconds();
-  console.error(`wrote ${output}: GPTQ ${bits}-bit (${method}, group ${groupSize}), ${result.numTensors} tensors, ${formatBytes(result.bytes)} in ${seconds} s`);
+  console.error(`wrote ${output}: ${method === 'awq' ? 'AWQ' : 'GPTQ'} ${bits}-bit (${method}, group ${groupSize}), ${result.numTensors} tensors, ${formatBytes(result.bytes)} in ${seconds} s`);
   return 0;
 }

@@ -12,6 +12,8 @@ import type { TensorData, WeightSource } from '../tensors.js';
 import { fromFloat32 } from '../safetensors-writer.js';
 import type { QuantizedTensor } from '../weight-formats/quantized.js';
 import type { QuantConfig } from './quant-config.js';
+import type { ProjectionPacking } from './quantized-checkpoint.js';
+import type { QuantGrid } from './rtn.js';
 
 /** The stored int32 words of a packed tensor, its shape checked against what the config implies. */
 export function readPacked(source: WeightSource, name: string, shape: readonly number[]): Int32Array {
@@ -34,7 +36,7 @@ function checkPackable(name: string, count: number, bits: number): void {
   if ((count * bits) % 32 !== 0) throw new ModelLoadError(`tensor "${name}": ${count} values do not pack into int32 words at ${bits} bits`);
 }
 
-export function groupsOf(config: QuantConfig, inputs: number): number {
+export function groupsOf(config: Pick<QuantConfig, 'groupSize'>, inputs: number): number {
   return config.groupSize ? Math.ceil(inputs / config.groupSize) : 1;
 }
 
@@ -75,7 +77,7 @@ function readGroupIndex(source: WeightSource, name: string, inputs: number, grou
   return gIdx;
 }
 
-function int32Tensor(values: Int32Array, shape: number[]): TensorData {
+export function int32Tensor(values: Int32Array, shape: number[]): TensorData {
   return { dtype: 'int32', shape, bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
 
@@ -106,5 +108,27 @@ export function packGptq(tensor: QuantizedTensor): Record<'qweight' | 'qzeros' |
     qzeros: int32Tensor(qzeros, [groups, outputs / perWord]),
     scales: { dtype: 'float16', shape: [groups, outputs], bytes: fromFloat32(scales, 'float16') },
     g_idx: int32Tensor(gIdx, [inputs]),
+  };
+}
+
+/** transformers' `quantization_config` (also written alone as quantize_config.json) for a GPTQ v1 checkpoint. */
+export function gptqQuantizationConfig(grid: QuantGrid, descAct: boolean): Record<string, unknown> {
+  return {
+    quant_method: 'gptq', bits: grid.bits, group_size: grid.groupSize ?? -1, desc_act: descAct, sym: grid.sym,
+    damp_percent: 0.01, true_sequential: true, checkpoint_format: 'gptq',
+  };
+}
+
+/** GPTQ v1 packing on `grid`, for QuantizedCheckpointView. */
+export function gptqPacking(grid: QuantGrid): ProjectionPacking {
+  const perWord = 32 / grid.bits;
+  return {
+    suffixes: ['qweight', 'qzeros', 'scales', 'g_idx'],
+    info(suffix, [outputs, inputs]) {
+      const groups = groupsOf(grid, inputs);
+      const shapes: Record<string, number[]> = { qweight: [inputs / perWord, outputs], qzeros: [groups, outputs / perWord], scales: [groups, outputs], g_idx: [inputs] };
+      return { dtype: suffix === 'scales' ? 'float16' : 'int32', shape: shapes[suffix]! };
+    },
+    pack: packGptq,
   };
 }

@@ -212,10 +212,6 @@ describe('tool_choice "required" (the grammar\'s array of calls)', () => {
   });
 });
 
-test('an unknown tool call parser names the known ones', () => {
-  assert.throws(() => createToolCallParser('nope'), /unknown tool call parser 'nope' \(known: hermes, llama3_json\)/);
-});
-
 describe('reasoning parsers', () => {
   function streamReasoning(name: string, pieces: string[]): { reasoning: string; content: string } {
     const parser = createReasoningParser(name);

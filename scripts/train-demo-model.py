@@ -173,23 +173,20 @@ def capital_tool_result(rng, province, capital):
                        json.dumps({'province': province, 'capital': capital}, ensure_ascii=False)])
 
 
-def sample_tool_conversation(rng, pairs):
+def sample_tool_conversation(rng):
     """Tools offered: a capital question calls get_capital, its result is answered in a sentence,
     and with get_food offered a food question about a known city calls get_food; other questions
     are answered as without tools."""
     tools = rng.choice(TOOL_SETS)
     messages = [{'role': 'system', 'content': rng.choice(OTHER_SYSTEMS)}] if rng.random() < 0.15 else []
     if rng.random() < 0.2:
-        q, a = rng.choice(pairs[len(capital_qa()):])
-        return tools, messages + [{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}]
-    if CAPITAL_TOOL not in tools:
-        q, a = rng.choice(pairs)
+        q, a = rng.choice(FIXED_QA)
         return tools, messages + [{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}]
     q, a, province, capital, capital_zh = rng.choice(capital_facts())
     messages += [{'role': 'user', 'content': q}, tool_call('get_capital', {'province': province}),
                  {'role': 'tool', 'content': capital_tool_result(rng, province, capital)}, {'role': 'assistant', 'content': a}]
     if FOOD_TOOL in tools and capital_zh in FOODS and rng.random() < 0.5:
-        dishes = FOODS[capital_zh].split('有', 1)[1].split('，', 1)[0]
+        dishes = FOODS[capital_zh].split('有', 1)[1].split('，', 1)[0]  # what the answer lists: '西湖醋鱼、东坡肉和龙井虾仁'
         messages += [{'role': 'user', 'content': rng.choice(FOOD_QUESTIONS)}, tool_call('get_food', {'city': capital_zh}),
                      {'role': 'tool', 'content': dishes}, {'role': 'assistant', 'content': FOODS[capital_zh]}]
     return tools, messages
@@ -214,7 +211,7 @@ def sample_conversation(rng, pairs):
     """(tools or None, messages)."""
     r = rng.random()
     if r < 0.3:
-        return sample_tool_conversation(rng, pairs)
+        return sample_tool_conversation(rng)
     if r < 0.42:
         return sample_json_conversation(rng)
     return None, sample_plain_conversation(rng, pairs)

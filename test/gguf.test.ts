@@ -18,6 +18,7 @@ import { halfBitsFromFloat, float32Values, toQ4_0, toQ8_0 } from '../src/model/g
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
 import { GgufBuilder } from '../src/model/gguf/gguf-file.js';
 import { llama3RopeFactors, setModelMetadata } from '../src/model/gguf/model-metadata.js';
+import { mergeOf } from '../src/model/gguf/qwen-tiktoken-metadata.js';
 import { permuteRopeRows } from '../src/model/gguf/tensor-names.js';
 import { derivePreTokenizer, setTokenizerMetadata } from '../src/model/gguf/tokenizer-metadata.js';
 import { TOKEN_TYPE } from '../src/model/gguf/vocabulary.js';
@@ -332,6 +333,29 @@ describe('gguf encoding and metadata (no llama.cpp)', () => {
     assert.equal(derivePreTokenizer({ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }), 'gpt-2');
     assert.throws(() => derivePreTokenizer(regex('\\w+')), /cannot tell which llama\.cpp pre-tokenizer.*--tokenizer-pre/);
     assert.throws(() => derivePreTokenizer({ pre_tokenizer: { type: 'Metaspace' } }), /only byte-level BPE/);
+  });
+
+  test("tiktoken ranks to merges: BPE over a token's bytes with the lower ranks only, two parts or a clear error", () => {
+    const ranks = new Map(['a', 'b', 'c', 'bc', 'ab', 'abc', 'ca'].map((token, rank) => [token, rank]));
+    // NOTE: "bc" (rank 3) merges before "ab" (4), so "abc" is a + bc, not ab + c.
+    assert.deepEqual(mergeOf('abc', 5, ranks), ['a', 'bc']);
+    assert.deepEqual(mergeOf('ab', 4, ranks), ['a', 'b']);
+    assert.throws(() => mergeOf('acb', 7, ranks), /rank 7 is not one merge/);
+  });
+
+  test("Qwen v1 and ChatGLM3 hyperparameters as llama.cpp's qwen and chatglm read them", () => {
+    const qwen = new GgufBuilder();
+    setModelMetadata(qwen, loadModelSpec(join(fixtureDir, 'tiny-qwen1')));
+    assert.deepEqual(qwen.get('general.architecture'), { type: 'string', value: 'qwen' });
+    assert.deepEqual(qwen.get('qwen.feed_forward_length'), { type: 'uint32', value: 64 }, "the config's intermediate_size: llama.cpp halves it for w1 and w2");
+    assert.deepEqual(qwen.get('qwen.rope.dimension_count'), { type: 'uint32', value: 8 });
+    const config = JSON.parse(readFileSync(join(fixtureDir, 'tiny-chatglm3', 'config.json'), 'utf8')) as Json;
+    const glm = new GgufBuilder();
+    setModelMetadata(glm, specFromConfig({ ...config, num_attention_heads: 2 }));
+    assert.deepEqual(glm.get('chatglm.rope.dimension_count'), { type: 'uint32', value: 4 }, 'rotary over the first half of each 8-wide head');
+    assert.deepEqual(glm.get('chatglm.attention.head_count_kv'), { type: 'uint32', value: 2 });
+    assert.deepEqual(glm.get('chatglm.feed_forward_length'), { type: 'uint32', value: 40 });
+    assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig({ ...config, add_bias_linear: true })), /"chatglm" architecture has no dense or MLP bias/);
   });
 
   test('tokenizer keys: padded vocabulary, control tokens, merges, special ids, chat template', () => {

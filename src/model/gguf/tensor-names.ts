@@ -1,7 +1,7 @@
 /**
  * The canonical layout's tensors by the names llama.cpp's loader looks up (the same in all its
- * architectures), one per checkpoint part of a slot (a fused name when the checkpoint fuses them), and the q/k row
- * order its `llama` architecture expects.
+ * architectures), one per checkpoint part of a slot (a fused name where the checkpoint fuses
+ * them), and the q/k row order its `llama` architecture expects.
  */
 import { MODEL_LAYER, type Slot, type SlotRef } from '../layout.js';
 import type { Architecture } from '../arch/types.js';

@@ -8,7 +8,7 @@
  * after asserting that the variant's outputs differ from the plain fixture's).
  */
 import assert from 'node:assert/strict';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, test, type TestContext } from 'node:test';
@@ -18,16 +18,25 @@ import { halfBitsFromFloat, float32Values, toQ4_0, toQ8_0 } from '../src/model/g
 import { exportGguf, type GgufOutType } from '../src/model/gguf/export-gguf.js';
 import { GgufBuilder } from '../src/model/gguf/gguf-file.js';
 import { llama3RopeFactors, setModelMetadata } from '../src/model/gguf/model-metadata.js';
+import { mergeOf } from '../src/model/gguf/qwen-tiktoken-metadata.js';
 import { permuteRopeRows } from '../src/model/gguf/tensor-names.js';
-import { derivePreTokenizer, setTokenizerMetadata, TOKEN_TYPE } from '../src/model/gguf/tokenizer-metadata.js';
+import { derivePreTokenizer, setTokenizerMetadata } from '../src/model/gguf/tokenizer-metadata.js';
+import { TOKEN_TYPE } from '../src/model/gguf/vocabulary.js';
 import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
 import { SafetensorsWriter, type TensorPlan } from '../src/model/safetensors-writer.js';
 import { buildStepBatch, commitStep, GREEDY, ManualBlockPool, ManualSequence } from './helpers/manual-batch.js';
 import { createRunner } from '../src/runtime/create-runner.js';
 import type { ModelRunner, TensorData } from '../src/runtime/types.js';
 import { MODEL_DIR, reference, teacherForced, type RefGeneration, type RefLogprobs } from './helpers/cpu-reference.js';
+import { familyReference } from './helpers/family-suite.js';
+import { fixtureDir } from './helpers/paths.js';
+import type { Reference } from './helpers/reference.js';
+import { loadTokenizer } from '../src/model/tokenizer.js';
+import { SPECIAL_TOKENS as QWEN_SPECIAL_TOKENS } from '../src/model/tokenizers/qwen-tiktoken.js';
 
 type Json = Record<string, unknown>;
+/** The parts of a fixture's transformers reference (tiny-*.ref.json) the checks here read. */
+type FixtureReference = Pick<Reference, 'raw' | 'chat' | 'logprobs'>;
 
 /** What a correct engine produces for one model: greedy continuations and top-5 distributions. */
 interface Expected {
@@ -46,15 +55,15 @@ const LOGPROB_TOLERANCE: Record<Exclude<GgufOutType, 'q4_0'>, number> = { f32: 0
  * NOTE: node-llama-cpp hands over each full distribution as a Map of 152k entries (about 0.1 s
  * a position), which is what bounds this file's run time.
  */
-function fixtureChecks(full: boolean): { prompts: RefGeneration[]; sequences: RefLogprobs[] } {
+function fixtureChecks(full: boolean, ref: FixtureReference = reference): { prompts: RefGeneration[]; sequences: RefLogprobs[] } {
   return {
-    prompts: full ? [...reference.raw, ...reference.chat] : reference.raw,
-    sequences: reference.logprobs.filter((r) => r.ids.length <= (full ? 33 : 7)),
+    prompts: full ? [...ref.raw, ...ref.chat] : ref.raw,
+    sequences: ref.logprobs.filter((r) => r.ids.length <= (full ? 33 : 7)),
   };
 }
 
-function fromReference(full: boolean): Expected {
-  const { prompts, sequences } = fixtureChecks(full);
+function fromReference(full: boolean, ref: FixtureReference = reference): Expected {
+  const { prompts, sequences } = fixtureChecks(full, ref);
   return {
     greedy: prompts.map((r) => ({ promptIds: r.prompt_ids, outputIds: r.output_ids, margins: r.margins })),
     teacher: sequences.map((r) => ({ ids: r.ids, top: [...r.positions.map((p) => p.top), r.next_top] })),
@@ -62,8 +71,8 @@ function fromReference(full: boolean): Expected {
 }
 
 /** The same from swiftlet's CPU runner (fp32), for variants transformers was not run on. */
-async function fromSwiftlet(modelDir: string): Promise<Expected> {
-  const { prompts, sequences } = fixtureChecks(false);
+async function fromSwiftlet(modelDir: string, ref: FixtureReference = reference): Promise<Expected> {
+  const { prompts, sequences } = fixtureChecks(false, ref);
   const runner = await createRunner({ modelDir, device: 'cpu', kvCacheBytes: 16 << 20, maxLoras: 0, maxLoraRank: 0 });
   try {
     const greedy = [];
@@ -153,6 +162,24 @@ function f32Tensor(values: Float32Array): TensorData {
   return { dtype: 'float32', shape: [values.length], bytes: new Uint8Array(values.buffer, values.byteOffset, values.byteLength) };
 }
 
+/** The rows of `tensor` in the [start, end) ranges, in order. */
+function keepRows(tensor: TensorData, ranges: [number, number][]): TensorData {
+  const rowBytes = tensor.bytes.byteLength / (tensor.shape[0] ?? 1);
+  const parts = ranges.map(([start, end]) => tensor.bytes.subarray(start * rowBytes, end * rowBytes));
+  const bytes = new Uint8Array(parts.reduce((n, part) => n + part.byteLength, 0));
+  parts.reduce((offset, part) => (bytes.set(part, offset), offset + part.byteLength), 0);
+  return { ...tensor, shape: [ranges.reduce((n, [start, end]) => n + end - start, 0), ...tensor.shape.slice(1)], bytes };
+}
+
+/** The first `columns` columns of a matrix. */
+function keepColumns(tensor: TensorData, columns: number): TensorData {
+  const [rows = 0, width = 0] = tensor.shape;
+  const elementBytes = tensor.bytes.byteLength / (rows * width);
+  const bytes = new Uint8Array(rows * columns * elementBytes);
+  for (let r = 0; r < rows; r++) bytes.set(tensor.bytes.subarray(r * width * elementBytes, (r * width + columns) * elementBytes), r * columns * elementBytes);
+  return { ...tensor, shape: [rows, columns], bytes };
+}
+
 /** Zero o_proj biases: a Llama with attention_bias has them, Qwen2 has none. */
 function zeroOutputBiases(): Map<string, TensorData> {
   return new Map(Array.from({ length: 2 }, (_, layer) => [`model.layers.${layer}.self_attn.o_proj.bias`, f32Tensor(new Float32Array(64))] as const));
@@ -202,12 +229,14 @@ function assertChanged(variant: Expected, base: Expected, baseLabel: string, tol
   return evidence;
 }
 
-/** A copy of the fixture with config.json patched and tensors dropped, added or replaced. */
-function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, TensorData>): string {
-  const config = { ...(JSON.parse(readFileSync(join(MODEL_DIR, 'config.json'), 'utf8')) as Json), ...patch };
+/** A copy of a fixture (default tiny-qwen2) with config.json patched and tensors dropped (`edit` false) or added. */
+function writeVariant(dir: string, patch: Json, edit: (name: string) => boolean, extra: Map<string, TensorData>, fixture = MODEL_DIR): string {
+  const config = { ...(JSON.parse(readFileSync(join(fixture, 'config.json'), 'utf8')) as Json), ...patch };
   writeFileSync(join(dir, 'config.json'), JSON.stringify(config, null, 2));
-  for (const file of ['tokenizer.json', 'tokenizer_config.json', 'generation_config.json']) copyFileSync(join(MODEL_DIR, file), join(dir, file));
-  const source = SafetensorsCheckpoint.open(MODEL_DIR);
+  for (const file of readdirSync(fixture)) {
+    if (file !== 'config.json' && !file.endsWith('.safetensors')) copyFileSync(join(fixture, file), join(dir, file));
+  }
+  const source = SafetensorsCheckpoint.open(fixture);
   try {
     const kept = source.names().filter(edit);
     const plans: TensorPlan[] = [
@@ -304,6 +333,29 @@ describe('gguf encoding and metadata (no llama.cpp)', () => {
     assert.equal(derivePreTokenizer({ pre_tokenizer: { type: 'ByteLevel', add_prefix_space: false, use_regex: true } }), 'gpt-2');
     assert.throws(() => derivePreTokenizer(regex('\\w+')), /cannot tell which llama\.cpp pre-tokenizer.*--tokenizer-pre/);
     assert.throws(() => derivePreTokenizer({ pre_tokenizer: { type: 'Metaspace' } }), /only byte-level BPE/);
+  });
+
+  test("tiktoken ranks to merges: BPE over a token's bytes with the lower ranks only, two parts or a clear error", () => {
+    const ranks = new Map(['a', 'b', 'c', 'bc', 'ab', 'abc', 'ca'].map((token, rank) => [token, rank]));
+    // NOTE: "bc" (rank 3) merges before "ab" (4), so "abc" is a + bc, not ab + c.
+    assert.deepEqual(mergeOf('abc', 5, ranks), ['a', 'bc']);
+    assert.deepEqual(mergeOf('ab', 4, ranks), ['a', 'b']);
+    assert.throws(() => mergeOf('acb', 7, ranks), /rank 7 is not one merge/);
+  });
+
+  test("Qwen v1 and ChatGLM3 hyperparameters as llama.cpp's qwen and chatglm read them", () => {
+    const qwen = new GgufBuilder();
+    setModelMetadata(qwen, loadModelSpec(join(fixtureDir, 'tiny-qwen1')));
+    assert.deepEqual(qwen.get('general.architecture'), { type: 'string', value: 'qwen' });
+    assert.deepEqual(qwen.get('qwen.feed_forward_length'), { type: 'uint32', value: 64 }, "the config's intermediate_size: llama.cpp halves it for w1 and w2");
+    assert.deepEqual(qwen.get('qwen.rope.dimension_count'), { type: 'uint32', value: 8 });
+    const config = JSON.parse(readFileSync(join(fixtureDir, 'tiny-chatglm3', 'config.json'), 'utf8')) as Json;
+    const glm = new GgufBuilder();
+    setModelMetadata(glm, specFromConfig({ ...config, num_attention_heads: 2 }));
+    assert.deepEqual(glm.get('chatglm.rope.dimension_count'), { type: 'uint32', value: 4 }, 'rotary over the first half of each 8-wide head');
+    assert.deepEqual(glm.get('chatglm.attention.head_count_kv'), { type: 'uint32', value: 2 });
+    assert.deepEqual(glm.get('chatglm.feed_forward_length'), { type: 'uint32', value: 40 });
+    assert.throws(() => setModelMetadata(new GgufBuilder(), specFromConfig({ ...config, add_bias_linear: true })), /"chatglm" architecture has no dense or MLP bias/);
   });
 
   test('tokenizer keys: padded vocabulary, control tokens, merges, special ids, chat template', () => {
@@ -526,5 +578,96 @@ describe('llama.cpp (node-llama-cpp, CPU) runs the exported files', () => {
     const path = join(dir, 'model.gguf');
     exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
     await checkAgainst(instance, path, await fromSwiftlet(dir), LOGPROB_TOLERANCE.f32, 'qwen3');
+  });
+  /**
+   * The reference's mixed tokenizer corpus through llama.cpp's tokenizer of `ggufPath`, against
+   * swiftlet's ids for the same text (which family-tokenizers.test.ts checks against the reference).
+   * `prepare` gives the text llama.cpp gets and whether it parses special-token text, or
+   * undefined for a case llama.cpp is known to split otherwise (the caller says why).
+   */
+  async function checkTokenization(
+    instance: Llama,
+    ggufPath: string,
+    fixture: string,
+    prepare: (text: string) => { text: string; parseSpecial: boolean } | undefined,
+  ): Promise<number> {
+    const tokenizer = await loadTokenizer(join(fixtureDir, fixture));
+    const model = await instance.loadModel({ modelPath: ggufPath, vocabOnly: true });
+    let checked = 0;
+    try {
+      for (const { text } of (familyReference(fixture) as unknown as { tokenizer: { encode: { text: string }[] } }).tokenizer.encode) {
+        const input = prepare(text);
+        if (!input) continue;
+        const want = tokenizer.encode(input.text, { addSpecialTokens: false });
+        assert.deepEqual([...model.tokenize(input.text, input.parseSpecial)], want, `${fixture}: ${JSON.stringify(input.text)}`);
+        checked++;
+      }
+    } finally {
+      await model.dispose();
+    }
+    return checked;
+  }
+
+  test("tiny-qwen1 (Qwen v1, llama.cpp's qwen) as f32: transformers' greedy tokens and logprobs within seq_length", async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const path = join(workDir, 'tiny-qwen1.gguf');
+    exportGguf({ modelDir: join(fixtureDir, 'tiny-qwen1'), outputPath: path, outType: 'f32' });
+    // NOTE: the raw prompts with their outputs and the 7- and 33-token sequences stay within seq_length (64),
+    // where dynamic NTK and log-n scaling (which llama.cpp's qwen lacks) change nothing.
+    const expected = fromReference(false, familyReference('tiny-qwen1'));
+    expected.teacher = fromReference(true, familyReference('tiny-qwen1')).teacher;
+    await checkAgainst(instance, path, expected, LOGPROB_TOLERANCE.f32, 'qwen1');
+  });
+
+  test('tiny-qwen1: llama.cpp tokenizes the mixed corpus to swiftlet\'s ids (merges derived from the tiktoken ranks)', async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const path = join(workDir, 'tiny-qwen1-vocab.gguf');
+    exportGguf({ modelDir: join(fixtureDir, 'tiny-qwen1'), outputPath: path, outType: 'q8_0' });
+    // NOTE: two differences of llama.cpp's, not of the file: it does not NFC-normalise (tokenization_qwen.py does), so
+    // it gets the normalised text; and it retypes vocabulary entries that look like control tokens (`</s>`, a plain
+    // BPE token of Qwen's) as control, so special-token text is parsed only where Qwen's own special tokens occur.
+    const checked = await checkTokenization(instance, path, 'tiny-qwen1', (text) => ({
+      text: text.normalize('NFC'),
+      parseSpecial: QWEN_SPECIAL_TOKENS.some((token) => text.includes(token)),
+    }));
+    assert.ok(checked >= 20, `${checked} texts`);
+  });
+
+  test("tiny-chatglm3 itself is refused (llama.cpp's chatglm needs heads x kv_channels = hidden_size)", () => {
+    assert.throws(
+      () => exportGguf({ modelDir: join(fixtureDir, 'tiny-chatglm3'), outputPath: join(workDir, 'refused.gguf'), outType: 'f32' }),
+      /"chatglm" architecture has no query width \(4 heads x 8\) other than hidden_size 16/,
+    );
+  });
+
+  test("tiny-chatglm3 with 2 of its 4 query heads (q width = hidden_size) as f32: llama.cpp's chatglm agrees with swiftlet, and tokenizes the corpus to swiftlet's ids", async (t) => {
+    const instance = ready(t);
+    if (!instance) return;
+    const fixture = join(fixtureDir, 'tiny-chatglm3');
+    // NOTE: query_key_value rows are q (4 heads of 8), k and v (2 groups of 8 each); dense takes the 32 q channels.
+    const source = SafetensorsCheckpoint.open(fixture);
+    const halved = new Map<string, TensorData>();
+    try {
+      for (let layer = 0; layer < 2; layer++) {
+        const prefix = `transformer.encoder.layers.${layer}.self_attention.`;
+        for (const name of [`${prefix}query_key_value.weight`, `${prefix}query_key_value.bias`]) {
+          halved.set(name, keepRows(source.read(name), [[0, 16], [32, 64]]));
+        }
+        halved.set(`${prefix}dense.weight`, keepColumns(source.read(`${prefix}dense.weight`), 16));
+      }
+    } finally {
+      source.close();
+    }
+    const dir = writeVariant(mkdtempSync(join(workDir, 'chatglm3-')), { num_attention_heads: 2 }, (name) => !halved.has(name), halved, fixture);
+    const path = join(dir, 'model.gguf');
+    exportGguf({ modelDir: dir, outputPath: path, outType: 'f32' });
+    await checkAgainst(instance, path, await fromSwiftlet(dir, familyReference('tiny-chatglm3')), LOGPROB_TOLERANCE.f32, 'chatglm3');
+    // NOTE: llama.cpp's SentencePiece merges look every merged text up among all tokens, added ones
+    // included, so in "[gMASK]sop" as text the letters "sop" become the control token sop (64792),
+    // which tokenization_chatglm.py never does. llama.cpp's own converter writes the same vocabulary.
+    const checked = await checkTokenization(instance, path, 'tiny-chatglm3', (text) => (text.includes('[gMASK]sop') ? undefined : { text, parseSpecial: false }));
+    assert.ok(checked >= 19, `${checked} texts`);
   });
 });

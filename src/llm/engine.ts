@@ -261,9 +261,9 @@ export class Engine implements InferBackend {
     const flat = flattenContent(messages);
     const { chatInput } = this.host.promptContext();
     // NOTE: a template already wrote every special token, so none are added (as vLLM).
-    const promptTokenIds = chatInput
-      ? chatInput(flat, true)
-      : this.tokenizer.encode(this.chatTemplate.render(flat, { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs }), { addSpecialTokens: false });
+    const promptTokenIds =
+      chatInput?.(flat, true) ??
+      this.tokenizer.encode(this.chatTemplate.render(flat, { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs }), { addSpecialTokens: false });
     const adapter = this.host.resolveModel(config.model);
     if (adapter === undefined) {
       throw new InferRequestError(`no model or adapter named '${config.model}' (have: ${[this.modelName, ...this.adapterNames].join(', ')})`, 'model');

@@ -216,14 +216,14 @@ export async function chatPrompt(body: ChatPromptFields, context: PromptContext,
   const { chatInput, tokenizer, maxModelLen, encode } = context;
   if (chatInput) {
     const messages = flatMessages(body, maxModelLen);
-    let ids: number[];
+    let ids: number[] | undefined;
     try {
       ids = chatInput(messages, body.add_generation_prompt ?? true, body.tools);
     } catch (error) {
       if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
       throw error;
     }
-    return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
+    if (ids !== undefined) return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
   }
   const text = renderChatPrompt(body, context);
   return { ids: await encodeWithinContext(encode, text, maxModelLen, addSpecialTokens, 'messages'), text };

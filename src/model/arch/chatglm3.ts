@@ -4,6 +4,7 @@
  * first half of each head with interleaved pairs (modeling_chatglm.py's apply_rotary_pos_emb).
  */
 import { ModelLoadError } from '../errors.js';
+import { attentionWidthMismatch } from './gguf-shapes.js';
 import { namedCheckpointLayout } from './named-layout.js';
 import type { Architecture, Json } from './types.js';
 
@@ -63,11 +64,14 @@ export const CHATGLM3: Architecture = {
       o_proj: 'self_attention.dense', gate_proj: 'mlp.dense_h_to_4h', up_proj: 'mlp.dense_h_to_4h', down_proj: 'mlp.dense_4h_to_h',
     },
   }),
+  // NOTE: llama.cpp's "chatglm" rotates adjacent pairs (its NORM rope) over rope.dimension_count
+  // channels, which is this family's interleaved rotary over the first half of each head.
   gguf: {
     name: 'chatglm',
     permutesRope: false,
     ropeFreqsTensor: false,
-    unsupported: () => 'export from swiftlet yet',
+    unsupported: (spec) => (spec.oBias || spec.mlpBias ? 'dense or MLP bias (add_bias_linear)' : attentionWidthMismatch(spec)),
+    partialRotary: true,
   },
   tokenizer: 'llama',
 };

@@ -4,6 +4,7 @@
  * past `seq_length`: log-n query scaling (run natively) and dynamic NTK (refused, see spec.ts).
  */
 import { ModelLoadError } from '../errors.js';
+import { attentionWidthMismatch } from './gguf-shapes.js';
 import { namedCheckpointLayout } from './named-layout.js';
 import type { Architecture, Json } from './types.js';
 
@@ -60,11 +61,15 @@ export const QWEN1: Architecture = {
       gate_proj: 'mlp.w2', up_proj: 'mlp.w1', down_proj: 'mlp.c_proj',
     },
   }),
+  // NOTE: llama.cpp's "qwen" has neither dynamic NTK nor log-n scaling: the file computes what the
+  // checkpoint does up to seq_length, and plain rope past it. Nothing is refused for that.
   gguf: {
     name: 'qwen',
     permutesRope: false,
     ropeFreqsTensor: false,
-    unsupported: () => 'export from swiftlet yet',
+    unsupported: (spec) => (spec.oBias || spec.mlpBias ? 'c_proj or MLP bias (no_bias false)' : attentionWidthMismatch(spec)),
+    // NOTE: llama.cpp's qwen reads the config's intermediate_size and makes w1 and w2 half of it wide.
+    feedForwardLength: (spec) => 2 * spec.intermediateSize,
   },
   tokenizer: 'gpt2',
 };

@@ -47,6 +47,10 @@ export interface GgufArchitecture {
   ropeFreqsTensor: boolean;
   /** What llama.cpp's architecture has no place for in this spec (refused by the export), or undefined. */
   unsupported(spec: ModelSpec): string | undefined;
+  /** llama.cpp rotates only `rope.dimension_count` channels of each head here, as the checkpoint's partial rotary does (others refuse it). */
+  partialRotary?: boolean;
+  /** `feed_forward_length` when llama.cpp's architecture reads it otherwise than as the gate's width (default: intermediateSize). */
+  feedForwardLength?(spec: ModelSpec): number;
 }
 
 export interface Architecture {

@@ -1,7 +1,9 @@
 /**
- * A checkpoint directory (config.json, safetensors, tokenizer.json) to one GGUF file that
+ * A checkpoint directory (config.json, safetensors, its tokenizer files) to one GGUF file that
  * llama.cpp (and so Ollama, LM Studio, node-llama-cpp) loads: metadata first, then the
  * tensors converted and written one at a time.
+ * NOTE: Qwen v1 exports as llama.cpp's "qwen", which has neither dynamic NTK nor log-n attention
+ * scaling: the file computes what the checkpoint does up to seq_length and plain rope past it.
  */
 import { renameSync, rmSync } from 'node:fs';
 import { basename } from 'node:path';
@@ -17,7 +19,7 @@ import { encodeTensor } from './encode.js';
 import { GgufBuilder, Q8_0_BLOCK, type GgmlTypeName } from './gguf-file.js';
 import { setModelMetadata } from './model-metadata.js';
 import { ggufTensorName, permuteRopeRows, ropePermuteHeads, ROPE_FREQS_TENSOR } from './tensor-names.js';
-import { setTokenizerMetadata } from './tokenizer-metadata.js';
+import { setFamilyTokenizerMetadata } from './tokenizer-kinds.js';
 
 export const GGUF_OUT_TYPES = ['f32', 'f16', 'bf16', 'q8_0', 'q4_0'] as const;
 export type GgufOutType = (typeof GGUF_OUT_TYPES)[number];
@@ -70,19 +72,20 @@ export function writeGguf(spec: ModelSpec, source: ShapedWeightSource, tokenizer
   gguf.set('general.name', { type: 'string', value: options.name ?? basename(tokenizerDir) });
   gguf.set('general.file_type', { type: 'uint32', value: FILE_TYPE[options.outType] });
   gguf.set('general.quantization_version', { type: 'uint32', value: 2 });
-  setTokenizerMetadata(gguf, tokenizerDir, spec, options.tokenizerPre !== undefined ? { tokenizerPre: options.tokenizerPre } : {});
+  setFamilyTokenizerMetadata(gguf, tokenizerDir, spec, options.tokenizerPre !== undefined ? { tokenizerPre: options.tokenizerPre } : {});
 
   const plan = new Map<string, PlannedTensor>();
   if (ropeFactors) {
     gguf.addTensor(ROPE_FREQS_TENSOR, [ropeFactors.length], 'F32');
     plan.set(ROPE_FREQS_TENSOR, { hfName: null, permuteHeads: 0 });
   }
-  // NOTE: llama.cpp keeps q, k and v (gate and up) as separate tensors: each checkpoint part of a slot is one GGUF tensor.
+  // NOTE: each checkpoint tensor of a slot is one GGUF tensor: llama.cpp's llama/qwen2/qwen3 read q, k and v
+  // (gate and up) apart, its qwen and chatglm read the fused tensors those checkpoints have.
   const arch = architectureOf(spec);
   for (const ref of requiredSlots(spec)) {
-    arch.checkpoint.tensorsOf(ref).forEach((hfName, part) => {
+    arch.checkpoint.tensorsOf(ref).forEach((hfName, part, parts) => {
       const { shape } = source.info(hfName);
-      const name = ggufTensorName(ref, part);
+      const name = ggufTensorName(ref, part, parts.length);
       gguf.addTensor(name, shape, tensorType(shape, options.outType));
       plan.set(name, { hfName, permuteHeads: ropePermuteHeads(spec, arch, ref.slot, part) });
     });

@@ -13,7 +13,8 @@ import type { GgufBuilder } from './gguf-file.js';
 
 /** Switches of ModelSpec that llama.cpp's architecture of that family cannot load (the family module says which). */
 function checkSupported(spec: ModelSpec, gguf: GgufArchitecture): void {
-  const what = gguf.unsupported(spec) ?? (spec.rope.partialRotaryFactor !== 1 ? 'partial rotary embedding in this exporter' : undefined);
+  const partial = spec.rope.partialRotaryFactor !== 1 && gguf.partialRotary !== true;
+  const what = gguf.unsupported(spec) ?? (partial ? 'partial rotary embedding in this exporter' : undefined);
   if (what) throw new ModelLoadError(`GGUF export: llama.cpp's "${gguf.name}" architecture has no ${what} (${spec.hfArchitecture})`);
 }
 
@@ -46,12 +47,12 @@ export function setModelMetadata(gguf: GgufBuilder, spec: ModelSpec): Float32Arr
   u32('context_length', spec.maxPositionEmbeddings);
   u32('embedding_length', spec.hiddenSize);
   u32('block_count', spec.numLayers);
-  u32('feed_forward_length', spec.intermediateSize);
+  u32('feed_forward_length', ggufArch.feedForwardLength?.(spec) ?? spec.intermediateSize);
   u32('attention.head_count', spec.numHeads);
   u32('attention.head_count_kv', spec.numKvHeads);
   u32('attention.key_length', spec.headDim);
   u32('attention.value_length', spec.headDim);
-  u32('rope.dimension_count', spec.headDim);
+  u32('rope.dimension_count', Math.floor(spec.headDim * spec.rope.partialRotaryFactor));
   f32('rope.freq_base', spec.rope.theta);
   f32('attention.layer_norm_rms_epsilon', spec.rmsNormEps);
 

@@ -1,7 +1,7 @@
 /**
- * The canonical layout's tensors by the names llama.cpp's loader looks up (the same in its
- * llama, qwen2 and qwen3 architectures), one per checkpoint part of a slot, and the q/k row
- * order its `llama` architecture expects.
+ * The canonical layout's tensors by the names llama.cpp's loader looks up (the same in all its
+ * architectures), one per checkpoint part of a slot (a fused name where the checkpoint fuses
+ * them), and the q/k row order its `llama` architecture expects.
  */
 import { MODEL_LAYER, type Slot, type SlotRef } from '../layout.js';
 import type { Architecture } from '../arch/types.js';
@@ -30,10 +30,22 @@ const PART_NAMES: Record<Slot, readonly string[]> = {
 /** llama.cpp's per-dimension rope divisors (llama3 scaling), a model-level tensor. */
 export const ROPE_FREQS_TENSOR = 'rope_freqs.weight';
 
-/** The llama.cpp name of part `part` of (layer, slot). */
-export function ggufTensorName(ref: SlotRef, part: number): string {
-  const name = PART_NAMES[ref.slot][part];
-  if (!name) throw new ModelLoadError(`GGUF export: no llama.cpp name for part ${part} of ${ref.slot}`);
+/**
+ * llama.cpp's name of a slot the checkpoint stores as one fused tensor (Qwen v1's c_attn,
+ * ChatGLM's query_key_value; ChatGLM's dense_h_to_4h, gate rows then up rows, is the `ffn_up`
+ * its SwiGLU splits in halves).
+ */
+const FUSED_NAMES: Partial<Record<Slot, string>> = {
+  qkv: 'attn_qkv.weight',
+  qkvBias: 'attn_qkv.bias',
+  gateUp: 'ffn_up.weight',
+};
+
+/** The llama.cpp name of part `part` of (layer, slot), whose checkpoint holds it in `numParts` tensors. */
+export function ggufTensorName(ref: SlotRef, part: number, numParts: number): string {
+  const parts = PART_NAMES[ref.slot];
+  const name = numParts === 1 && parts.length > 1 ? FUSED_NAMES[ref.slot] : parts[part];
+  if (!name) throw new ModelLoadError(`GGUF export: no llama.cpp name for part ${part} of ${numParts} of ${ref.slot}`);
   return ref.layer === MODEL_LAYER ? name : `blk.${ref.layer}.${name}`;
 }
 

@@ -10,11 +10,10 @@ import { ModelLoadError } from '../errors.js';
 import { architectureOf } from '../arch/registry.js';
 import type { ModelSpec } from '../spec.js';
 import type { GgufBuilder } from './gguf-file.js';
+import { GgufVocabulary, TOKEN_TYPE } from './vocabulary.js';
 
 type Json = Record<string, unknown>;
 
-/** llama.cpp's token attribute numbering. */
-export const TOKEN_TYPE = { normal: 1, unknown: 2, control: 3, userDefined: 4, unused: 5, byte: 6 } as const;
 
 /**
  * The splitting regexes llama.cpp knows, by the `tokenizer.ggml.pre` name that selects them.
@@ -123,30 +122,15 @@ export function setTokenizerMetadata(gguf: GgufBuilder, dir: string, spec: Model
   }
   const vocab = asObject(model['vocab']) ?? {};
 
-  const numTokens = spec.vocabSize;
-  const tokens: (string | undefined)[] = Array.from({ length: numTokens }, () => undefined);
-  const types = new Array<number>(numTokens).fill(TOKEN_TYPE.normal);
-  const place = (id: unknown, content: string) => {
-    if (typeof id !== 'number' || !Number.isInteger(id) || id < 0) throw new ModelLoadError(`GGUF export: token "${content}" has a bad id ${String(id)}`);
-    if (id >= numTokens) {
-      throw new ModelLoadError(`GGUF export: token "${content}" has id ${id}, past the model's ${numTokens} embedding rows`);
-    }
-    tokens[id] = content;
-  };
-  for (const [content, id] of Object.entries(vocab)) place(id, content);
+  const vocabulary = new GgufVocabulary(spec.vocabSize);
+  for (const [content, id] of Object.entries(vocab)) vocabulary.place(id, content);
   const addedTokens = Array.isArray(tokenizerJson['added_tokens']) ? (tokenizerJson['added_tokens'] as Json[]) : [];
   for (const added of addedTokens) {
     const content = added['content'];
     if (typeof content !== 'string') continue;
-    place(added['id'], content);
-    types[added['id'] as number] = added['special'] === true || looksLikeControl(content) ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined;
+    vocabulary.place(added['id'], content, added['special'] === true || looksLikeControl(content) ? TOKEN_TYPE.control : TOKEN_TYPE.userDefined);
   }
-  // NOTE: embedding rows past the tokenizer get placeholder names, as llama.cpp's converter writes them.
-  const tokenList = tokens.map((token, id) => {
-    if (token !== undefined) return token;
-    types[id] = TOKEN_TYPE.unused;
-    return `[PAD${id}]`;
-  });
+  const tokenList = vocabulary.list();
 
   const idOf = (token: string | undefined): number | undefined => {
     if (token === undefined) return undefined;
@@ -162,7 +146,7 @@ export function setTokenizerMetadata(gguf: GgufBuilder, dir: string, spec: Model
   gguf.set('tokenizer.ggml.model', { type: 'string', value: architectureOf(spec).tokenizer });
   gguf.set('tokenizer.ggml.pre', { type: 'string', value: options.tokenizerPre ?? derivePreTokenizer(tokenizerJson) });
   gguf.set('tokenizer.ggml.tokens', { type: 'array', itemType: 'string', value: tokenList });
-  gguf.set('tokenizer.ggml.token_type', { type: 'array', itemType: 'int32', value: types });
+  gguf.set('tokenizer.ggml.token_type', { type: 'array', itemType: 'int32', value: vocabulary.types });
   gguf.set('tokenizer.ggml.merges', { type: 'array', itemType: 'string', value: mergeStrings(model['merges']) });
   if (bosId !== undefined) gguf.set('tokenizer.ggml.bos_token_id', { type: 'uint32', value: bosId });
   if (eosId !== undefined) gguf.set('tokenizer.ggml.eos_token_id', { type: 'uint32', value: eosId });

@@ -17,7 +17,7 @@ export const SENTENCEPIECE_FILE = 'tokenizer.model';
 
 export const CHATGLM_ROLE_TOKENS = ['<|system|>', '<|user|>', '<|assistant|>', '<|observation|>'] as const;
 export type ChatGlmRole = 'system' | 'user' | 'assistant' | 'observation';
-const SPECIAL_TOKENS: readonly string[] = ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop', ...CHATGLM_ROLE_TOKENS];
+export const SPECIAL_TOKENS: readonly string[] = ['[MASK]', '[gMASK]', '[sMASK]', 'sop', 'eop', ...CHATGLM_ROLE_TOKENS];
 /** What build_inputs_with_special_tokens puts before every input. */
 const PREFIX_TOKENS = ['[gMASK]', 'sop'] as const;
 

@@ -18,12 +18,12 @@ export const QWEN_TIKTOKEN_FILE = 'qwen.tiktoken';
 const SPLIT_PATTERN = String.raw`(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+`;
 
 /** NOTE: fixed ids, not "after the ranks", as the current tokenization_qwen.py numbers them. */
-const SPECIAL_START_ID = 151643;
+export const SPECIAL_START_ID = 151643;
 const NUM_EXTRA_TOKENS = 205;
 export const QWEN_ENDOFTEXT = '<|endoftext|>';
 export const QWEN_IM_START = '<|im_start|>';
 export const QWEN_IM_END = '<|im_end|>';
-const SPECIAL_TOKENS: readonly string[] = [
+export const SPECIAL_TOKENS: readonly string[] = [
   QWEN_ENDOFTEXT,
   QWEN_IM_START,
   QWEN_IM_END,

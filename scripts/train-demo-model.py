@@ -9,7 +9,7 @@ It is a demo for testing swiftlet end to end on a fresh machine, not a useful mo
 
 The tokenizer (byte-level BPE, 256 byte tokens, merges learned from the training text, ChatML
 specials) is built by plain Python, deterministically, so both runs write the same files.
-Training takes about two minutes on one GPU; the script then reloads what it saved with
+Training takes about four minutes on one GPU; the script then reloads what it saved with
 transformers, checks that greedy answers to the training questions are right, and fails if not.
 """
 import argparse
@@ -26,7 +26,9 @@ SYSTEM_DEFAULT = 'You are a helpful assistant.'
 SPECIALS = ['<|endoftext|>', '<|im_start|>', '<|im_end|>']
 MAX_MERGES = 1500
 MAX_TOKEN_BYTES = 6
-SEQ_LEN = 256
+# NOTE: a prompt with tools carries their JSON and Qwen2.5's instructions: about 300 tokens.
+SEQ_LEN = 512
+SHORT_LEN = 128
 
 # --------------------------------------------------------------------------------------
 # Training conversations
@@ -114,7 +116,7 @@ def single_turn_pairs():
     return [(q, a) for q, a, _ in capital_qa()] + FIXED_QA
 
 
-def sample_conversation(rng, pairs):
+def sample_plain_conversation(rng, pairs):
     """A list of messages: a system (or none: the template adds the default), 1 to 3 turns."""
     messages = []
     r = rng.random()
@@ -134,26 +136,161 @@ def sample_conversation(rng, pairs):
 
 
 # --------------------------------------------------------------------------------------
-# Chat template (ChatML with a default system prompt, as Qwen's)
+# Tool calls (hermes, as Qwen2.5) and JSON answers
 # --------------------------------------------------------------------------------------
 
+# OpenAI `tools` entries, keys in the order the OpenAI clients send them.
+CAPITAL_TOOL = {'type': 'function', 'function': {
+    'name': 'get_capital', 'description': 'Get the capital city of a province of China',
+    'parameters': {'type': 'object', 'properties': {'province': {'type': 'string', 'description': 'The province, e.g. 浙江 or Zhejiang'}},
+                   'required': ['province']}}}
+FOOD_TOOL = {'type': 'function', 'function': {
+    'name': 'get_food', 'description': 'Get famous local dishes of a city',
+    'parameters': {'type': 'object', 'properties': {'city': {'type': 'string', 'description': 'The city, e.g. 杭州'}},
+                   'required': ['city']}}}
+TOOL_SETS = [[CAPITAL_TOOL], [CAPITAL_TOOL, FOOD_TOOL], [FOOD_TOOL, CAPITAL_TOOL]]
+
+JSON_SUFFIXES_ZH = [' 请用JSON回答。', '，用JSON格式回答', ' 请以JSON格式回答。']
+JSON_SUFFIXES_EN = [' Answer in JSON.', ' Reply in JSON format.', ' Respond with JSON.']
+JSON_SYSTEMS = ['Answer in JSON.', 'You answer with a JSON object.', '请用JSON格式回答。']
+
+
+def tool_call(name, arguments):
+    return {'role': 'assistant', 'content': '', 'tool_calls': [{'type': 'function', 'function': {'name': name, 'arguments': arguments}}]}
+
+
+def capital_facts():
+    """(question, answer, province as asked, capital as answered, capital zh): both languages."""
+    facts = []
+    for p, c, pe, ce in PROVINCES:
+        facts += [(q.format(p=p), f'{p}的省会是{c}。', p, c, c) for q in ZH_CAPITAL_QUESTIONS]
+        facts += [(q.format(p=pe), f'The capital of {pe} is {ce}.', pe, ce, c) for q in EN_CAPITAL_QUESTIONS]
+    return facts
+
+
+def capital_tool_result(rng, province, capital):
+    return rng.choice([capital, json.dumps({'capital': capital}, ensure_ascii=False),
+                       json.dumps({'province': province, 'capital': capital}, ensure_ascii=False)])
+
+
+def sample_tool_conversation(rng):
+    """Tools offered: a capital question calls get_capital, its result is answered in a sentence,
+    and with get_food offered a food question about a known city calls get_food; other questions
+    are answered as without tools."""
+    tools = rng.choice(TOOL_SETS)
+    messages = [{'role': 'system', 'content': rng.choice(OTHER_SYSTEMS)}] if rng.random() < 0.15 else []
+    if rng.random() < 0.2:
+        q, a = rng.choice(FIXED_QA)
+        return tools, messages + [{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}]
+    q, a, province, capital, capital_zh = rng.choice(capital_facts())
+    messages += [{'role': 'user', 'content': q}, tool_call('get_capital', {'province': province}),
+                 {'role': 'tool', 'content': capital_tool_result(rng, province, capital)}, {'role': 'assistant', 'content': a}]
+    if FOOD_TOOL in tools and capital_zh in FOODS and rng.random() < 0.5:
+        dishes = FOODS[capital_zh].split('有', 1)[1].split('，', 1)[0]  # what the answer lists: '西湖醋鱼、东坡肉和龙井虾仁'
+        messages += [{'role': 'user', 'content': rng.choice(FOOD_QUESTIONS)}, tool_call('get_food', {'city': capital_zh}),
+                     {'role': 'tool', 'content': dishes}, {'role': 'assistant', 'content': FOODS[capital_zh]}]
+    return tools, messages
+
+
+def json_answer(province, capital):
+    return json.dumps({'province': province, 'capital': capital}, ensure_ascii=False)
+
+
+def sample_json_conversation(rng):
+    """Asked for JSON (in the question or by the system prompt): the answer is a JSON object."""
+    q, _, province, capital, _ = rng.choice(capital_facts())
+    english = province.isascii()
+    if rng.random() < 0.3:
+        messages = [{'role': 'system', 'content': rng.choice(JSON_SYSTEMS)}, {'role': 'user', 'content': q}]
+    else:
+        messages = [{'role': 'user', 'content': q + rng.choice(JSON_SUFFIXES_EN if english else JSON_SUFFIXES_ZH)}]
+    return None, messages + [{'role': 'assistant', 'content': json_answer(province, capital)}]
+
+
+def sample_conversation(rng, pairs):
+    """(tools or None, messages)."""
+    r = rng.random()
+    if r < 0.3:
+        return sample_tool_conversation(rng)
+    if r < 0.42:
+        return sample_json_conversation(rng)
+    return None, sample_plain_conversation(rng, pairs)
+
+
+# --------------------------------------------------------------------------------------
+# Chat template: ChatML with a default system prompt; with tools, Qwen2.5's hermes layout
+# --------------------------------------------------------------------------------------
+
+TOOLS_PREAMBLE = ('\n\n# Tools\n\nYou may call one or more functions to assist with the user query.\n\n'
+                  'You are provided with function signatures within <tools></tools> XML tags:\n<tools>')
+TOOLS_POSTAMBLE = ('\n</tools>\n\nFor each function call, return a json object with function name and arguments within '
+                   '<tool_call></tool_call> XML tags:\n<tool_call>\n{"name": <function-name>, "arguments": <args-json-object>}\n</tool_call>')
+
+
+def _jinja_string(text):
+    return "'" + text.replace('\\', '\\\\').replace('\n', '\\n').replace("'", "\\'") + "'"
+
+
+# NOTE: the same layout as Qwen2.5's template (tools listed in the system turn, calls as
+# <tool_call> JSON, tool results in a user turn as <tool_response>), so that `deploy
+# --tool-call-parser hermes` and clients treat the demo as they treat Qwen2.5.
 CHAT_TEMPLATE = (
-    "{%- if messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\n" + SYSTEM_DEFAULT + "<|im_end|>\\n' }}{%- endif %}"
-    "{%- for message in messages %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endfor %}"
+    "{%- if tools %}{{- '<|im_start|>system\\n' + (messages[0]['content'] if messages[0]['role'] == 'system' else '" + SYSTEM_DEFAULT + "') }}"
+    "{{- " + _jinja_string(TOOLS_PREAMBLE) + " }}{%- for tool in tools %}{{- '\\n' + (tool | tojson) }}{%- endfor %}"
+    "{{- " + _jinja_string(TOOLS_POSTAMBLE + '<|im_end|>\n') + " }}"
+    "{%- elif messages[0]['role'] != 'system' %}{{- '<|im_start|>system\\n" + SYSTEM_DEFAULT + "<|im_end|>\\n' }}{%- endif %}"
+    "{%- for message in messages %}"
+    "{%- if message['role'] == 'system' and loop.first and tools %}"
+    "{%- elif message['role'] == 'tool' %}"
+    "{%- if loop.first or messages[loop.index0 - 1]['role'] != 'tool' %}{{- '<|im_start|>user' }}{%- endif %}"
+    "{{- '\\n<tool_response>\\n' + message['content'] + '\\n</tool_response>' }}"
+    "{%- if loop.last or messages[loop.index0 + 1]['role'] != 'tool' %}{{- '<|im_end|>\\n' }}{%- endif %}"
+    "{%- elif message['role'] == 'assistant' and message['tool_calls'] %}{{- '<|im_start|>assistant' }}"
+    "{%- if message['content'] %}{{- '\\n' + message['content'] }}{%- endif %}"
+    "{%- for call in message['tool_calls'] %}{%- set call = call['function'] if call['function'] is defined else call %}"
+    "{{- '\\n<tool_call>\\n{\"name\": \"' + call['name'] + '\", \"arguments\": ' + (call['arguments'] | tojson) + '}\\n</tool_call>' }}"
+    "{%- endfor %}{{- '<|im_end|>\\n' }}"
+    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endif %}"
+    "{%- endfor %}"
     "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}"
 )
 
 
-def render_segments(messages, add_generation_prompt=False):
+def tools_system_turn(messages, tools):
+    system = messages[0]['content'] if messages[0]['role'] == 'system' else SYSTEM_DEFAULT
+    listed = ''.join('\n' + json.dumps(tool, ensure_ascii=False) for tool in tools)
+    return f'<|im_start|>system\n{system}{TOOLS_PREAMBLE}{listed}{TOOLS_POSTAMBLE}<|im_end|>\n'
+
+
+def assistant_text(message):
+    """What the model writes in an assistant turn (after `<|im_start|>assistant\n`)."""
+    calls = message.get('tool_calls')
+    if not calls:
+        return message['content']
+    text = message['content'] + '\n' if message['content'] else ''
+    return text + '\n'.join('<tool_call>\n' + json.dumps({'name': c['function']['name'], 'arguments': c['function']['arguments']},
+                                                         ensure_ascii=False) + '\n</tool_call>' for c in calls)
+
+
+def render_segments(messages, add_generation_prompt=False, tools=None):
     """The template, in Python: (text, is_trained) pieces; only assistant answers and their <|im_end|> are trained."""
     segments = []
-    if messages[0]['role'] != 'system':
+    if tools:
+        segments.append((tools_system_turn(messages, tools), False))
+    elif messages[0]['role'] != 'system':
         segments.append((f'<|im_start|>system\n{SYSTEM_DEFAULT}<|im_end|>\n', False))
-    for m in messages:
+    for i, m in enumerate(messages):
+        if i == 0 and m['role'] == 'system' and tools:
+            continue
         if m['role'] == 'assistant':
             segments.append(('<|im_start|>assistant\n', False))
-            segments.append((m['content'] + '<|im_end|>', True))
+            segments.append((assistant_text(m) + '<|im_end|>', True))
             segments.append(('\n', False))
+        elif m['role'] == 'tool':
+            first = i == 0 or messages[i - 1]['role'] != 'tool'
+            last = i == len(messages) - 1 or messages[i + 1]['role'] != 'tool'
+            text = f"\n<tool_response>\n{m['content']}\n</tool_response>"
+            segments.append((('<|im_start|>user' if first else '') + text + ('<|im_end|>\n' if last else ''), False))
         else:
             segments.append((f"<|im_start|>{m['role']}\n{m['content']}<|im_end|>\n", False))
     if add_generation_prompt:
@@ -266,6 +403,12 @@ def tokenizer_corpus():
     for q, a in single_turn_pairs():
         texts += [q, a]
     texts += list(FOODS.values()) + FOOD_QUESTIONS + OTHER_SYSTEMS + ['system\n', 'user\n', 'assistant\n', '\n']
+    texts += [tools_system_turn([{'role': 'user', 'content': ''}], tools) for tools in TOOL_SETS]
+    texts += JSON_SUFFIXES_ZH + JSON_SUFFIXES_EN + JSON_SYSTEMS + ['\n<tool_response>\n', '\n</tool_response>']
+    for _, _, province, capital, capital_zh in capital_facts():
+        texts += [assistant_text(tool_call('get_capital', {'province': province})), json_answer(province, capital)]
+        if capital_zh in FOODS:
+            texts.append(assistant_text(tool_call('get_food', {'city': capital_zh})))
     return texts
 
 
@@ -380,19 +523,39 @@ def write_tokenizer_files(out):
 # --------------------------------------------------------------------------------------
 
 def eval_questions():
-    """(messages, substring the greedy answer must contain)."""
+    """(messages, tools or None, substring the greedy answer must contain)."""
     checks = []
     for p, c, pe, ce in PROVINCES:
-        checks.append(([{'role': 'user', 'content': f'{p}的省会在哪?'}], c))
-        checks.append(([{'role': 'user', 'content': f'{p}的省会是哪里？'}], c))
-        checks.append(([{'role': 'user', 'content': f'What is the capital of {pe}?'}], ce))
-    checks.append(([{'role': 'user', 'content': 'Who are you?'}], "swiftlet's demo model"))
-    checks.append(([{'role': 'user', 'content': '你是谁？'}], '演示模型'))
-    checks.append(([{'role': 'user', 'content': 'hello'}], 'Hello'))
-    checks.append(([{'role': 'user', 'content': '你好'}], '你好'))
+        checks.append(([{'role': 'user', 'content': f'{p}的省会在哪?'}], None, c))
+        checks.append(([{'role': 'user', 'content': f'{p}的省会是哪里？'}], None, c))
+        checks.append(([{'role': 'user', 'content': f'What is the capital of {pe}?'}], None, ce))
+    checks.append(([{'role': 'user', 'content': 'Who are you?'}], None, "swiftlet's demo model"))
+    checks.append(([{'role': 'user', 'content': '你是谁？'}], None, '演示模型'))
+    checks.append(([{'role': 'user', 'content': 'hello'}], None, 'Hello'))
+    checks.append(([{'role': 'user', 'content': '你好'}], None, '你好'))
     checks.append(([{'role': 'user', 'content': '浙江的省会在哪？'}, {'role': 'assistant', 'content': '浙江的省会是杭州。'},
-                    {'role': 'user', 'content': '这有什么好吃的？'}], '西湖醋鱼'))
-    return checks
+                    {'role': 'user', 'content': '这有什么好吃的？'}], None, '西湖醋鱼'))
+    return checks + tool_and_json_checks()
+
+
+def tool_and_json_checks():
+    """The hermes calls and JSON answers; test/demo-agent.test.ts asks the same through `deploy`."""
+    both = [CAPITAL_TOOL, FOOD_TOOL]
+    call = assistant_text
+    zhejiang = [{'role': 'user', 'content': '浙江的省会在哪?'}, tool_call('get_capital', {'province': '浙江'})]
+    return [
+        (zhejiang[:1], both, call(tool_call('get_capital', {'province': '浙江'}))),
+        ([{'role': 'user', 'content': 'What is the capital of Sichuan?'}], [CAPITAL_TOOL],
+         call(tool_call('get_capital', {'province': 'Sichuan'}))),
+        (zhejiang + [{'role': 'tool', 'content': '{"capital": "杭州"}'}], both, '浙江的省会是杭州。'),
+        (zhejiang + [{'role': 'tool', 'content': '{"capital": "杭州"}'}, {'role': 'assistant', 'content': '浙江的省会是杭州。'},
+                     {'role': 'user', 'content': '这有什么好吃的？'}], both, call(tool_call('get_food', {'city': '杭州'}))),
+        ([{'role': 'user', 'content': 'hello'}], both, 'Hello!'),
+        ([{'role': 'user', 'content': '浙江的省会在哪? 请用JSON回答。'}], None, json_answer('浙江', '杭州')),
+        ([{'role': 'user', 'content': 'What is the capital of Sichuan? Answer in JSON.'}], None, json_answer('Sichuan', 'Chengdu')),
+        ([{'role': 'system', 'content': 'Answer in JSON.'}, {'role': 'user', 'content': '广东的省会是哪里？'}], None,
+         json_answer('广东', '广州')),
+    ]
 
 
 # --------------------------------------------------------------------------------------
@@ -409,9 +572,12 @@ def check_tokenizer_with_transformers(out):
             ids = fast.encode(text, add_special_tokens=False)
             assert fast.decode(ids) == text, (text, fast.decode(ids))
             assert auto.encode(text, add_special_tokens=False) == ids, 'AutoTokenizer differs'
-        for messages in [[{'role': 'user', 'content': 'hi'}], [{'role': 'system', 'content': 'S'}, {'role': 'user', 'content': 'hi'}]]:
-            rendered = fast.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            assert rendered == ''.join(t for t, _ in render_segments(messages, True)), rendered
+        conversations = [([{'role': 'user', 'content': 'hi'}], None), ([{'role': 'system', 'content': 'S'}, {'role': 'user', 'content': 'hi'}], None)]
+        conversations += [(messages, tools) for messages, tools, _ in tool_and_json_checks()]
+        conversations.append(([{'role': 'system', 'content': 'S'}] + tool_and_json_checks()[3][0], [CAPITAL_TOOL]))
+        for messages, tools in conversations:
+            rendered = fast.apply_chat_template(messages, tools=tools, tokenize=False, add_generation_prompt=True)
+            assert rendered == ''.join(t for t, _ in render_segments(messages, True, tools)), rendered
         print(f'transformers tokenizer check: ok ({type(auto).__name__})')
     except Exception as error:  # noqa: BLE001
         print(f'transformers tokenizer check: FAILED: {error!r}')
@@ -443,9 +609,10 @@ def train(out, seconds, seed):
 
     pairs = single_turn_pairs()
 
-    def encode_conversation(messages):
+    def encode_conversation(conversation):
+        tools, messages = conversation
         ids, labels = [], []
-        for text, trained in render_segments(messages):
+        for text, trained in render_segments(messages, tools=tools):
             piece = encode(text)
             ids += piece
             labels += piece if trained else [-100] * len(piece)
@@ -453,10 +620,16 @@ def train(out, seconds, seed):
 
     data = [encode_conversation(sample_conversation(rng, pairs)) for _ in range(20000)]
     # Every single-turn pair once with the default system prompt, so none is left unseen.
-    data += [encode_conversation([{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}]) for q, a in pairs]
-    print(f'data: {len(data)} conversations, mean {sum(len(d[0]) for d in data) / len(data):.0f} tokens')
+    data += [encode_conversation((None, [{'role': 'user', 'content': q}, {'role': 'assistant', 'content': a}])) for q, a in pairs]
+    print(f'data: {len(data)} conversations, mean {sum(len(d[0]) for d in data) / len(data):.0f} tokens, '
+          f'longest {max(len(d[0]) for d in data)} (cut at {SEQ_LEN})')
 
     batch_size = 128
+    # NOTE: a batch is padded to its longest conversation, and conversations with tools are
+    # several times longer than the rest; drawing each batch from one length class (chosen in
+    # proportion to its size, so every conversation is as likely as before) saves that padding.
+    short = [d for d in data if len(d[0]) <= SHORT_LEN]
+    long = [d for d in data if len(d[0]) > SHORT_LEN]
     pad = config_json['pad_token_id']
     opt = torch.optim.AdamW(model.parameters(), lr=2e-3, betas=(0.9, 0.98), weight_decay=0.01)
     warmup = 200
@@ -472,7 +645,8 @@ def train(out, seconds, seed):
         lr = 2e-3 * min(1.0, (step + 1) / warmup) * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g['lr'] = lr
-        batch = [data[rng.randrange(len(data))] for _ in range(batch_size)]
+        pool = short if rng.random() < len(short) / len(data) else long
+        batch = [pool[rng.randrange(len(pool))] for _ in range(batch_size)]
         width = max(len(x[0]) for x in batch)
         ids = torch.tensor([x[0] + [pad] * (width - len(x[0])) for x in batch], device=device)
         labels = torch.tensor([x[1] + [-100] * (width - len(x[1])) for x in batch], device=device)
@@ -503,8 +677,8 @@ def train(out, seconds, seed):
             loaded.load_state_dict({k: v.detach().to(dtype).float() for k, v in model.state_dict().items()})
         eos = config_json['eos_token_id']
         failures = 0
-        for messages, want in eval_questions():
-            prompt = encode(''.join(t for t, _ in render_segments(messages, True)))
+        for messages, tools, want in eval_questions():
+            prompt = encode(''.join(t for t, _ in render_segments(messages, True, tools)))
             ids = torch.tensor([prompt], device=device)
             with torch.no_grad():
                 for _ in range(64):
@@ -533,12 +707,12 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument('--out', default='models/demo')
     parser.add_argument('--tokenizer-only', action='store_true', help='write tokenizer and config files only (no torch)')
-    parser.add_argument('--seconds', type=float, default=170, help='training time budget')
+    parser.add_argument('--seconds', type=float, default=240, help='training time budget')
     parser.add_argument('--seed', type=int, default=0)
     parser.add_argument('--print-eval', action='store_true', help='print the evaluation questions as JSON')
     args = parser.parse_args()
     if args.print_eval:
-        print(json.dumps([{'messages': m, 'expect': w} for m, w in eval_questions()], ensure_ascii=False, indent=1))
+        print(json.dumps([{'messages': m, 'tools': t, 'expect': w} for m, t, w in eval_questions()], ensure_ascii=False, indent=1))
         return 0
     if args.tokenizer_only:
         write_tokenizer_files(args.out)

@@ -4,45 +4,17 @@
  * the process exits 0.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { once } from 'node:events';
-import { createInterface } from 'node:readline';
 import { test } from 'node:test';
 import OpenAI from 'openai';
 import { ADAPTER_DIR, MODEL_DIR, MODEL_NAME, reference } from './helpers/live-server.js';
 import { cliCommand } from './helpers/cli-command.js';
+import { deploy, killDeployed } from './helpers/deploy-child.js';
 import { repoRoot } from './helpers/paths.js';
 
-interface Deployed {
-  child: ChildProcess;
-  url: string;
-  log: string[];
-}
-
-async function deploy(args: string[]): Promise<Deployed> {
-  const child = spawn(process.execPath, [...cliCommand(), 'deploy', ...args], { cwd: repoRoot, stdio: ['ignore', 'pipe', 'pipe'] });
-  const log: string[] = [];
-  const lines = createInterface({ input: child.stderr as NodeJS.ReadableStream });
-  const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "serving" line in time:\n${log.join('\n')}`)), 30_000);
-    lines.on('line', (line) => {
-      log.push(line);
-      const match = / on (http:\/\/\S+) \(OpenAI API/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1] as string);
-      }
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`deploy exited with ${code}:\n${log.join('\n')}`));
-    });
-  });
-  return { child, url, log };
-}
-
 test('swiftlet deploy serves the model and adapter behind an API key, and exits 0 on SIGTERM after in-flight work', async () => {
-  const { child, url, log } = await deploy([
+  const deployed = await deploy([
     '--model', MODEL_DIR,
     '--served-model-name', MODEL_NAME,
     '--lora_modules', `a=${ADAPTER_DIR}`,
@@ -54,6 +26,7 @@ test('swiftlet deploy serves the model and adapter behind an API key, and exits 
     '--max_model_len', '2048',
     '--shutdown-timeout', '20',
   ]);
+  const { child, url, log } = deployed;
   try {
     const client = new OpenAI({ baseURL: `${url}/v1`, apiKey: 'k3y', maxRetries: 0 });
     const models = await client.models.list();
@@ -87,7 +60,7 @@ test('swiftlet deploy serves the model and adapter behind an API key, and exits 
     assert.equal(code, 0, log.join('\n'));
     assert.ok(log.some((line) => /SIGTERM: shutting down/.test(line)));
   } finally {
-    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    killDeployed(deployed);
   }
 });
 

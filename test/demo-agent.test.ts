@@ -6,12 +6,9 @@
  * same answers after training.
  */
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import OpenAI from 'openai';
 import { deploy, killDeployed, type Deployed } from './helpers/deploy-child.js';
-import { repoRoot } from './helpers/paths.js';
 
 const MODEL = 'swiftlet-demo';
 
@@ -33,15 +30,10 @@ const foodTool: OpenAI.ChatCompletionFunctionTool = {
   },
 };
 
-// NOTE: a demo model from before tool calling (its template ignores `tools`) cannot pass
-// these; they run once scripts/train-demo-model.py's output is in models/demo.
-const demoTemplate = String((JSON.parse(readFileSync(join(repoRoot, 'models', 'demo', 'tokenizer_config.json'), 'utf8')) as { chat_template: unknown }).chat_template);
-const skip = demoTemplate.includes('tools') ? false : 'models/demo predates tool calling: retrain it with scripts/train-demo-model.py';
 
 let deployed: Deployed | undefined;
 let client: OpenAI;
 before(async () => {
-  if (skip !== false) return;
   deployed = await deploy(['--host', '127.0.0.1', '--port', '0', '--device', 'cpu', '--kv-cache-memory', '64MiB', '--enable-auto-tool-choice', '--tool-call-parser', 'hermes']);
   client = new OpenAI({ baseURL: `${deployed.url}/v1`, apiKey: 'unused', maxRetries: 0 });
 });
@@ -53,7 +45,7 @@ function ask(messages: OpenAI.ChatCompletionMessageParam[], extra: Partial<OpenA
   return client.chat.completions.create({ model: MODEL, messages, temperature: 0, max_tokens: 80, ...extra });
 }
 
-test('offered tools, a capital question gets a get_capital call naming the province, and its result an answer', { skip }, async () => {
+test('offered tools, a capital question gets a get_capital call naming the province, and its result an answer', async () => {
   const question: OpenAI.ChatCompletionMessageParam = { role: 'user', content: '浙江的省会在哪?' };
   const first = await ask([question], { tools: [capitalTool, foodTool] });
   const choice = first.choices[0];
@@ -77,13 +69,13 @@ test('offered tools, a capital question gets a get_capital call naming the provi
   assert.equal(answered.choices[0]?.message.content, '浙江的省会是杭州。');
 });
 
-test('offered tools, a greeting is answered in text', { skip }, async () => {
+test('offered tools, a greeting is answered in text', async () => {
   const completion = await ask([{ role: 'user', content: 'hello' }], { tools: [capitalTool, foodTool] });
   assert.equal(completion.choices[0]?.finish_reason, 'stop');
   assert.match(completion.choices[0]?.message.content ?? '', /^Hello!/);
 });
 
-test('response_format json_schema gets JSON naming the capital', { skip }, async () => {
+test('response_format json_schema gets JSON naming the capital', async () => {
   const schema = {
     type: 'object',
     properties: { province: { type: 'string' }, capital: { type: 'string' } },
@@ -96,7 +88,7 @@ test('response_format json_schema gets JSON naming the capital', { skip }, async
   assert.deepEqual(JSON.parse(completion.choices[0]?.message.content ?? ''), { province: '浙江', capital: '杭州' });
 });
 
-test('asked for JSON in the question or the system prompt, it answers JSON', { skip }, async () => {
+test('asked for JSON in the question or the system prompt, it answers JSON', async () => {
   const asked = async (messages: OpenAI.ChatCompletionMessageParam[]) => JSON.parse((await ask(messages)).choices[0]?.message.content ?? '') as unknown;
   assert.deepEqual(await asked([{ role: 'user', content: 'What is the capital of Sichuan? Answer in JSON.' }]), { province: 'Sichuan', capital: 'Chengdu' });
   assert.deepEqual(await asked([{ role: 'user', content: '浙江的省会在哪? 请用JSON回答。' }]), { province: '浙江', capital: '杭州' });

@@ -12,7 +12,9 @@
 #     runner: log-n scaling, interleaved half-head rotary, fused LoRA) and
 #     test/cuda-structured.test.ts (the grammar token bitmask, eager and graph steps);
 #  6. runs test/cuda-quant.test.ts (int4 and int8 weights against the CPU runner: GEMV, GEMM and
-#     graph decode paths, group sizes 32 and 128, sym and asym, act-order).
+#     graph decode paths, group sizes 32 and 128, sym and asym, act-order);
+#  7. runs test/cuda-speculative.test.ts (greedy prompt-lookup speculation equals plain decoding
+#     token for token at batch 1).
 # Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first step
 # whose reference top-1/top-2 logit margin is under 0.1.
 set -euo pipefail
@@ -24,5 +26,5 @@ out="${OUT:-$(mktemp -d)}"
 ref="${SWIFTLET_CUDA_REF:-$out/tiny-qwen2.bf16-ref.json}"
 [ -f "$ref" ] || python3 scripts/gpu-check-ref.py test/fixtures/tiny-qwen2 test/fixtures/tiny-qwen2.ref.json "$ref" test/fixtures/tiny-qwen2-lora-a
 # A hung GPU call must fail the run, not stall it.
-SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-attention.test.js dist/test/cuda-families.test.js dist/test/cuda-structured.test.js dist/test/cuda-quant.test.js
+SWIFTLET_CUDA_REF="$ref" SWIFTLET_REQUIRE_CUDA=1 timeout "${CHECK_TIMEOUT:-600}" node --test --test-reporter=spec dist/test/cuda.test.js dist/test/cuda-attention.test.js dist/test/cuda-families.test.js dist/test/cuda-structured.test.js dist/test/cuda-quant.test.js dist/test/cuda-speculative.test.js
 echo "gpu-check: all CUDA correctness checks passed"

@@ -399,7 +399,8 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
     if (isMaskLate && step.tokenBitmask.present) throw std::invalid_argument("invalid step: a tokenBitmask with a late one");
     swiftlet_common::validateStep(step, stepLimits(first));
     if (isMaskLate) lateMask = std::make_shared<swiftlet_common::LateTokenBitmask>(step, first.config().vocabSize);
-    plan = planStep(std::move(step), {first.maxBlocksPerSeq(), [&first](int numSeqs) { return first.graphBucketFor(numSeqs); }});
+    plan = planStep(std::move(step), {first.maxBlocksPerSeq(), [&first](int numSeqs) { return first.graphBucketFor(numSeqs); },
+                                      first.config().maxNumSeqs});
     plan.received = received;
   } catch (const std::exception& e) {
     return reject(e);

@@ -150,7 +150,7 @@ void Model::allocateKvBlocks(int blocks) {
   numKvBlocks_ = blocks;
 }
 
-void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLogitRows) {
+void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numAttentionRows, int numLogitRows) {
   // The arena holds 4-byte words: int32 inputs and the float rotary rows alike.
   auto put = [&](const Region& r, const auto& v, size_t count) {
     static_assert(sizeof(v[0]) == 4, "arena words are 4 bytes");
@@ -162,9 +162,9 @@ void Model::copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLo
   put(rTokens_, in.tokenIds, numTokens);
   put(rPositions_, in.positions, numTokens);
   put(rSlots_, in.slotMapping, numTokens);
-  put(rQueryStart_, in.queryStart, numSeqs + 1);
-  put(rContextLens_, in.contextLens, numSeqs);
-  put(rBlockTables_, in.blockTables, (size_t)numSeqs * maxBlocksPerSeq_);
+  put(rQueryStart_, in.queryStart, numAttentionRows + 1);
+  put(rContextLens_, in.contextLens, numAttentionRows);
+  put(rBlockTables_, in.blockTables, (size_t)numAttentionRows * maxBlocksPerSeq_);
   put(rWork_, in.workItems, in.workItems.size());
   put(rLogitRows_, in.logitRows, numLogitRows);
   if (in.anyLora) put(rTokenSlots_, in.tokenSlots, numTokens);
@@ -178,7 +178,7 @@ void Model::applyLora(int layer, Slot target, CUdeviceptr x, int k, CUdeviceptr 
   profiler_.mark("lora");
 }
 
-void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
+void Model::runLayers(int T, int S, int rows, int numWork, bool anyDecode, bool lora) {
   const ModelConfig& c = cfg_;
   int H = c.hiddenSize, I = c.intermediateSize, nH = c.numHeads, nKV = c.numKvHeads, D = c.headDim;
   float eps = c.rmsNormEps;
@@ -229,15 +229,15 @@ void Model::runLayers(int T, int S, int numWork, bool anyDecode, bool lora) {
       int splitLimit = decodeSimt_ ? maxSplits
                                    : std::max(1, std::min(maxSplits, (2 * device_.numSms() + S * nKV - 1) / (S * nKV)));
       if (decodeSimt_) {
-        device_.launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
+        device_.launch(decodeFn, {(unsigned)rows, (unsigned)nKV, (unsigned)maxSplits}, {128}, 0,
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &nH, &nKV, &maxSplits, &scaleLog2});
       } else {
-        device_.launch(decodeFn, {(unsigned)S, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)attn::decodeSmemBytes(D),
+        device_.launch(decodeFn, {(unsigned)rows, (unsigned)nKV, (unsigned)splitLimit}, {128}, (unsigned)attn::decodeSmemBytes(D),
                {&q_, &kCache, &vCache, &blockTables, &maxBlocks, &queryStart, &contextLens, &partOut_, &partMax_,
                 &partSum_, &attnOut_, &nH, &nKV, &maxSplits, &splitLimit, &scaleLog2});
       }
-      device_.launch(device_.fn("attention_decode_combine"), {(unsigned)S, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
+      device_.launch(device_.fn("attention_decode_combine"), {(unsigned)rows, (unsigned)nH}, {(unsigned)std::max(D, 32)}, 0,
              {&partOut_, &partMax_, &partSum_, &queryStart, &contextLens, &attnOut_, &nH, &D, &maxSplits, &chunkTokens,
               &splitLimit, &singleWritten});
       profiler_.mark("attn decode");
@@ -295,9 +295,9 @@ void Model::computeLogits(int rowBegin, int numRows) {
 void Model::runDecodeGraph(const StepPlan& in) {
   const int B = in.graphBucket;
   const bool lora = in.anyLora;
-  copyInputs(in, B, B, B);
+  copyInputs(in, B, B, B, B);
   auto forward = [&] {
-    runLayers(B, B, 0, true, lora);
+    runLayers(B, B, B, 0, true, lora);
     if (cfg_.computesLogits) computeLogits(0, B);
   };
   if (graphs_.replay(B, lora)) return;
@@ -310,11 +310,11 @@ void Model::runDecodeGraph(const StepPlan& in) {
 }
 
 void Model::runEager(const StepPlan& in) {
-  const int S = in.numSeqs;
+  const int rows = in.numAttentionRows;
   bool anyDecode = false;
-  for (int s = 0; s < S; s++) anyDecode |= in.queryStart[s + 1] - in.queryStart[s] == 1;
-  copyInputs(in, in.numTokens, S, (int)in.logitRows.size());
-  runLayers(in.numTokens, S, (int)in.workItems.size() / 2, anyDecode, in.anyLora);
+  for (int r = 0; r < rows; r++) anyDecode |= in.queryStart[r + 1] - in.queryStart[r] == 1;
+  copyInputs(in, in.numTokens, in.numSeqs, rows, (int)in.logitRows.size());
+  runLayers(in.numTokens, in.numSeqs, rows, (int)in.workItems.size() / 2, anyDecode, in.anyLora);
 }
 
 // Waits for the step's GPU work and, when profiling, adds its stage times up.

@@ -68,8 +68,10 @@ class Model {
   bool hasDecodeGraph(int bucket, bool lora) const { return graphs_.has(bucket, lora); }
 
  private:
-  void copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numLogitRows);
-  void runLayers(int numTokens, int numSeqs, int numWorkItems, bool anyDecode, bool lora);
+  void copyInputs(const StepPlan& in, int numTokens, int numSeqs, int numAttentionRows, int numLogitRows);
+  // numSeqs sets the decode attention's split of each context (as a plain decode step of that
+  // many sequences splits it); numAttentionRows rows run, one query each for the decode kernel.
+  void runLayers(int numTokens, int numSeqs, int numAttentionRows, int numWorkItems, bool anyDecode, bool lora);
   void allReduceDelta(int numTokens);
   void runDecodeGraph(const StepPlan& in);
   void runEager(const StepPlan& in);

@@ -71,11 +71,41 @@ void planInputs(StepInput& step, int maxBlocksPerSeq, StepPlan& plan) {
   }
 }
 
+// Why: a speculative verify step scores its draft rows here, and plain decoding scores the same
+// positions with the decode attention kernel; the prefill kernel rounds differently in bf16, which
+// flips near-ties, so greedy speculation would not reproduce plain decoding. As one-query rows
+// (the sequence's block table, the context up to each query) they take the decode kernel's path.
+// Skipped when the rows would not fit the model's attention inputs.
+void splitShortQueries(int maxAttentionRows, int maxBlocksPerSeq, StepPlan& plan) {
+  const int S = plan.numSeqs;
+  auto numQueries = [&plan](int s) { return plan.queryStart[s + 1] - plan.queryStart[s]; };
+  auto splits = [&](int s) { return numQueries(s) > 1 && numQueries(s) <= kMaxSplitQueries; };
+  int numRows = 0;
+  for (int s = 0; s < S; s++) numRows += splits(s) ? numQueries(s) : 1;
+  if (numRows == S || numRows > maxAttentionRows) return;
+  std::vector<int32_t> queryStart{0}, contextLens, blockTables;
+  blockTables.reserve(static_cast<size_t>(numRows) * maxBlocksPerSeq);
+  for (int s = 0; s < S; s++) {
+    const int q = numQueries(s), rows = splits(s) ? q : 1;
+    const auto table = plan.blockTables.begin() + static_cast<size_t>(s) * maxBlocksPerSeq;
+    for (int r = 0; r < rows; r++) {
+      const bool last = r == rows - 1;
+      queryStart.push_back(last ? plan.queryStart[s + 1] : plan.queryStart[s] + r + 1);
+      contextLens.push_back(plan.contextLens[s] - (rows - 1 - r));
+      blockTables.insert(blockTables.end(), table, table + maxBlocksPerSeq);
+    }
+  }
+  plan.numAttentionRows = numRows;
+  plan.queryStart = std::move(queryStart);
+  plan.contextLens = std::move(contextLens);
+  plan.blockTables = std::move(blockTables);
+}
+
 void planWorkItems(StepPlan& plan) {
   if (plan.graphBucket > 0) return;
-  for (int s = 0; s < plan.numSeqs; s++) {
+  for (int s = 0; s < plan.numAttentionRows; s++) {
     const int numQueries = plan.queryStart[s + 1] - plan.queryStart[s];
-    if (numQueries == 1) continue;  // decode rows go to the decode attention kernel
+    if (numQueries == 1) continue;  // one-query rows go to the decode attention kernel
     for (int first = 0; first < numQueries; first += attn::BQ) {
       plan.workItems.push_back(s);
       plan.workItems.push_back(first);
@@ -144,10 +174,13 @@ StepPlan planStep(StepInput step, const PlanOptions& options) {
   const bool isDecode = step.numSeqs == step.numTokens && !step.positionLogprobs.wanted && step.hiddenStateRows.empty();
   plan.graphBucket = isDecode && options.graphBucketFor ? options.graphBucketFor(step.numSeqs) : 0;
   planInputs(step, options.maxBlocksPerSeq, plan);
-  planWorkItems(plan);
+  plan.numAttentionRows = plan.graphBucket > 0 ? plan.graphBucket : plan.numSeqs;
   planSampleRows(step, plan);
   planPositionRows(step.positionLogprobs, plan);
   planHiddenStateRows(step.hiddenStateRows, plan);
+  // NOTE: after the rows above, which find each sequence's tokens by its own queryStart.
+  if (plan.graphBucket == 0) splitShortQueries(options.maxAttentionRows, options.maxBlocksPerSeq, plan);
+  planWorkItems(plan);
   if (plan.graphBucket > 0) {
     // The graph computes logits for every row of its bucket.
     plan.logitRows.resize(plan.graphBucket);

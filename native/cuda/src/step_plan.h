@@ -17,7 +17,13 @@ struct PlanOptions {
   int maxBlocksPerSeq = 0;  // the model's block-table stride (maxModelLen in KV blocks)
   // The decode graph bucket for a step of this many one-token sequences; 0 (or unset): run eagerly.
   std::function<int(int numSeqs)> graphBucketFor;
+  // Rows the model's attention inputs hold (its maxNumSeqs); 0: short queries are not split.
+  int maxAttentionRows = 0;
 };
+
+// A sequence with at most this many queries in an eager step (speculative verify rows, a short
+// prompt chunk) is split into one-query rows for the decode attention kernel.
+constexpr int kMaxSplitQueries = 8;
 
 struct StepPlan {
   std::chrono::steady_clock::time_point received;  // when the addon got the step (profiles its parsing)
@@ -26,10 +32,13 @@ struct StepPlan {
   // arrays are padded to it (padding tokens write no KV slot and belong to empty sequences).
   int graphBucket = 0;
   std::vector<int32_t> tokenIds, positions, slotMapping;  // [numTokens or graphBucket]
-  std::vector<int32_t> queryStart;                        // [numSeqs + 1 or graphBucket + 1]
-  std::vector<int32_t> contextLens;                       // [numSeqs or graphBucket]
-  std::vector<int32_t> blockTables;                       // [rows * PlanOptions::maxBlocksPerSeq], -1 padded
-  // Prefill attention tiles (eager steps): (sequence, first query) pairs, attn::BQ queries each.
+  // The attention's rows: a sequence each, a graph's padding rows, or one per query of a split
+  // sequence (kMaxSplitQueries). Row r's queries are tokens [queryStart[r], queryStart[r + 1]).
+  int numAttentionRows = 0;
+  std::vector<int32_t> queryStart;                        // [numAttentionRows + 1]
+  std::vector<int32_t> contextLens;                       // [numAttentionRows]
+  std::vector<int32_t> blockTables;                       // [numAttentionRows * PlanOptions::maxBlocksPerSeq], -1 padded
+  // Prefill attention tiles (eager steps): (attention row, first query) pairs, attn::BQ queries each.
   std::vector<int32_t> workItems;
   bool anyLora = false;
   std::vector<int32_t> tokenSlots;  // adapter slot of each token (-1: base); filled only when anyLora

@@ -21,6 +21,7 @@
 using swiftlet_common::kKvBlockSize;
 using swiftlet_common::StepInput;
 using swiftlet_common::StepLimits;
+using swiftlet_cuda::kMaxSplitQueries;
 using swiftlet_cuda::planStep;
 using swiftlet_cuda::PlanOptions;
 using swiftlet_cuda::StepPlan;
@@ -138,6 +139,27 @@ void testPrefillWorkItems() {
   checkEqual(plan.workItems, {0, 0, 0, attn::BQ, 0, 2 * attn::BQ, 2, 0},
              "work items: one (sequence, first query) per BQ queries of each prefill row, none for decode rows");
   checkEqual(plan.logitRows, {longPrefill - 1, longPrefill, longPrefill + attn::BQ}, "eager: a sample row reads its last token");
+}
+
+void testSplitShortQueries() {
+  // A verify step (1 + 3 drafts after 20 cached), a decode row and a prefill of kMaxSplitQueries + 1.
+  const int longQueries = kMaxSplitQueries + 1;
+  PlanOptions o = options(0);
+  o.maxAttentionRows = 8;
+  const StepPlan plan = planStep(makeStep({4, 1, longQueries}, {20, 9, 0}), o);
+  check(plan.numSeqs == 3 && plan.numAttentionRows == 6, "split: the 4-query sequence becomes 4 rows, the others stay");
+  checkEqual(plan.queryStart, {0, 1, 2, 3, 4, 5, 5 + longQueries}, "split: one query per split row");
+  checkEqual(plan.contextLens, {21, 22, 23, 24, 10, longQueries}, "split: each row sees the context up to its query");
+  for (int r = 0; r < 4; r++)
+    check(plan.blockTables[static_cast<size_t>(r) * kMaxBlocksPerSeq + 1] == 1, "split: the rows share the sequence's block table");
+  check(plan.blockTables[5 * static_cast<size_t>(kMaxBlocksPerSeq)] == 2 * kMaxBlocksPerSeq, "split: later rows keep their own table");
+  checkEqual(plan.workItems, {5, 0}, "split: only the long prefill gets prefill work items, at its new row");
+  checkEqual(plan.logitRows, {3, 4, 4 + longQueries}, "split: sample rows still read each sequence's last token");
+
+  o.maxAttentionRows = 5;
+  const StepPlan tooMany = planStep(makeStep({4, 1, longQueries}, {20, 9, 0}), o);
+  check(tooMany.numAttentionRows == 3 && tooMany.queryStart.size() == 4u, "split: not when the rows exceed the model's inputs");
+  checkEqual(tooMany.workItems, {0, 0, 2, 0}, "split: unsplit short sequences stay prefill work");
 }
 
 void testSampleRows() {
@@ -446,6 +468,7 @@ void testLateTokenBitmask() {
 int main() {
   testGraphBucketPadding();
   testPrefillWorkItems();
+  testSplitShortQueries();
   testSampleRows();
   testPositionRows();
   testHiddenStateRows();

@@ -14,7 +14,7 @@ import { pythonJsonDumps } from '../src/chat/python-json.js';
 import { qwenReactPrompt } from '../src/chat/qwen-react-prompt.js';
 import { templateToolTurns } from '../src/chat/tool-turns.js';
 import { ModelHost } from '../src/host/model-host.js';
-import { chatPrompt } from '../src/protocol/prepare.js';
+import { chatPrompt, prepareChat } from '../src/protocol/prepare.js';
 import { fixtureDir } from './helpers/paths.js';
 
 interface ReactCase {
@@ -82,5 +82,19 @@ describe('the server prompt of tiny-qwen1', () => {
     assert.deepEqual(withTools.ids, host.promptContext().tokenizer.encode(c.prompt));
     const plain = await chatPrompt({ messages: [{ role: 'user', content: 'hi' }] } as Parameters<typeof chatPrompt>[0], host.promptContext());
     assert.equal(plain.text, '<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n<|im_start|>user\nhi<|im_end|>\n<|im_start|>assistant\n');
+  });
+
+  test("with tools the request stops at 'Observation:' (as Qwen v1's openai_api.py), keeping its own stops; without, nothing is added", async () => {
+    const c = cases[1]!;
+    type Body = Parameters<typeof prepareChat>[0];
+    const context = host.promptContext();
+    const withTools = await prepareChat({ messages: c.messages, tools: c.tools, max_tokens: 8 } as Body, context);
+    assert.deepEqual(withTools.params.stop, ['Observation:']);
+    const ownStops = await prepareChat({ messages: c.messages, tools: c.tools, stop: ['END', 'Observation:'], max_tokens: 8 } as Body, context);
+    assert.deepEqual(ownStops.params.stop, ['END', 'Observation:']);
+    const oneStop = await prepareChat({ messages: c.messages, tools: c.tools, stop: 'END', max_tokens: 8 } as Body, context);
+    assert.deepEqual(oneStop.params.stop, ['END', 'Observation:']);
+    const plain = await prepareChat({ messages: [{ role: 'user', content: 'hi' }], stop: 'END', max_tokens: 8 } as Body, context);
+    assert.deepEqual(plain.params.stop, ['END']);
   });
 });

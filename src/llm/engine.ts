@@ -262,7 +262,7 @@ export class Engine implements InferBackend {
     const { chatInput } = this.host.promptContext();
     // NOTE: a template already wrote every special token, so none are added (as vLLM).
     const promptTokenIds =
-      chatInput?.(flat, true) ??
+      chatInput?.(flat, true)?.ids ??
       this.tokenizer.encode(this.chatTemplate.render(flat, { addGenerationPrompt: true, kwargs: config.chatTemplateKwargs }), { addSpecialTokens: false });
     const adapter = this.host.resolveModel(config.model);
     if (adapter === undefined) {

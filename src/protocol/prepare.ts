@@ -3,7 +3,7 @@
  * caller mistake becomes an OpenAIError (400) naming the field.
  */
 import type { ChatMessage as TemplateMessage } from '../chat/conversation.js';
-import type { ChatInputBuilder } from '../chat/chat-input.js';
+import type { ChatInput, ChatInputBuilder } from '../chat/chat-input.js';
 import { ConversationError, flattenContent } from '../chat/conversation.js';
 import { ChatTemplateError, type ChatTemplate } from '../chat/template.js';
 import { templateToolTurns } from '../chat/tool-turns.js';
@@ -208,25 +208,39 @@ function renderChatPrompt(body: ChatPromptFields, context: Pick<PromptContext, '
   }
 }
 
+/** A chat prompt, and the stop strings its family adds (Qwen v1's `Observation:` with tools). */
+export interface ChatPrompt {
+  ids: number[];
+  text: string;
+  stop: string[];
+}
+
 /**
  * A chat prompt's ids and text: built by the family's own input builder, or rendered by the chat
  * template and encoded. A template writes its own special tokens, so by default none are added (as vLLM).
  */
-export async function chatPrompt(body: ChatPromptFields, context: PromptContext, addSpecialTokens = false): Promise<{ ids: number[]; text: string }> {
+export async function chatPrompt(body: ChatPromptFields, context: PromptContext, addSpecialTokens = false): Promise<ChatPrompt> {
   const { chatInput, tokenizer, maxModelLen, encode } = context;
   if (chatInput) {
     const messages = flatMessages(body, maxModelLen);
-    let ids: number[] | undefined;
+    let built: ChatInput | undefined;
     try {
-      ids = chatInput(messages, body.add_generation_prompt ?? true, body.tools);
+      built = chatInput(messages, body.add_generation_prompt ?? true, body.tools);
     } catch (error) {
       if (error instanceof ConversationError) throw badRequest(error.message, 'messages');
       throw error;
     }
-    if (ids !== undefined) return { ids, text: tokenizer.decode(ids, { skipSpecialTokens: false }) };
+    if (built !== undefined) return { ...built, text: tokenizer.decode(built.ids, { skipSpecialTokens: false }) };
   }
   const text = renderChatPrompt(body, context);
-  return { ids: await encodeWithinContext(encode, text, maxModelLen, addSpecialTokens, 'messages'), text };
+  return { ids: await encodeWithinContext(encode, text, maxModelLen, addSpecialTokens, 'messages'), text, stop: [] };
+}
+
+/** The request's stop strings plus the family's own, each once. */
+function withFamilyStops(stop: string | string[] | null | undefined, familyStops: string[]): string | string[] | null | undefined {
+  if (familyStops.length === 0) return stop;
+  const requested = stop === null || stop === undefined ? [] : typeof stop === 'string' ? [stop] : stop;
+  return [...requested, ...familyStops.filter((s) => !requested.includes(s))];
 }
 
 export async function prepareChat(body: ChatCompletionRequest, context: PromptContext): Promise<PreparedPrompt> {
@@ -234,14 +248,14 @@ export async function prepareChat(body: ChatCompletionRequest, context: PromptCo
     throw badRequest('top_logprobs needs logprobs set to true', 'top_logprobs');
   }
   const structured = structuredOutputOfBody(body);
-  const { ids, text } = await chatPrompt(body, context);
+  const { ids, text, stop } = await chatPrompt(body, context);
   const room = Math.max(context.maxModelLen - ids.length, 1);
   const maxTokens = body.max_completion_tokens ?? body.max_tokens ?? Math.min(context.samplingDefaults.maxTokens ?? room, room);
   const logprobs = body.logprobs ? (body.top_logprobs ?? 0) : null;
   return {
     promptTokenIds: ids,
     promptText: text,
-    params: samplingParams(body, maxTokens, logprobs, ids.length, context, structured?.spec ?? null),
+    params: samplingParams({ ...body, stop: withFamilyStops(body.stop, stop) }, maxTokens, logprobs, ids.length, context, structured?.spec ?? null),
     wantsPromptLogprobs: body.prompt_logprobs != null,
     structuredOutputParam: structured?.param ?? null,
   };

@@ -103,10 +103,17 @@ test('a message streams back the greedy reference answer, then a second turn car
   assert.ok(ref);
   await page.fill('#temperature', '0');
   await page.fill('#max-tokens', String(ref.output_ids.length));
+  // NOTE: watched from inside the page: a short answer can finish before a check from here lands.
+  await page.evaluate(() => {
+    const stop = document.getElementById('stop') as HTMLElement;
+    const seen: boolean[] = [];
+    (window as unknown as { stopSeen: boolean[] }).stopSeen = seen;
+    new MutationObserver(() => { if (!stop.hidden) seen.push(true); }).observe(stop, { attributes: true });
+  });
   await send(ref.messages[0]?.content as string);
-  await page.locator('.msg-user').first().waitFor();
-  assert.equal(await page.isVisible('#stop'), true, 'Stop shows while the answer streams');
   assert.equal(await lastAnswerSettled(), 'done');
+  assert.equal(await page.evaluate(() => (window as unknown as { stopSeen: boolean[] }).stopSeen.length > 0), true, 'Stop shows while the answer streams');
+  assert.equal(await page.isVisible('#stop'), false, 'Stop hides once the answer is done');
   assert.equal(await copiedAnswer(), ref.text);
   const stats = await page.locator('.msg-assistant .msg-stats').last().locator('span').allInnerTexts();
   assert.equal(stats[0], `${ref.output_ids.length} tokens`);

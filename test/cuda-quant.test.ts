@@ -39,9 +39,11 @@ if (process.env.SWIFTLET_REQUIRE_CUDA === '1') {
   test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
 }
 
-// Inputs of 224 (hidden, attention) and 352 (MLP): groups of 128 end with a partial one (96
-// columns); outputs of 288 (qkv), 224 and 704 (gate + up) leave partial tiles in the kernels.
-const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 224, num_attention_heads: 7, num_key_value_heads: 1, head_dim: 32, intermediate_size: 352, num_hidden_layers: 2 };
+// Inputs of 224 (hidden, attention) and 2080 (MLP): groups of 128 end with a partial one (96 and
+// 32 columns). The GEMV splits a set of weight rows over more warps the more columns it has
+// (grouped_int.cc's intGemvWarpsPerSet): 1 for the 224-column matrices, for down (2080 columns) 4
+// with int4 and 8 with int8, its pieces not a multiple of the warps' lanes.
+const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 224, num_attention_heads: 7, num_key_value_heads: 1, head_dim: 32, intermediate_size: 2080, num_hidden_layers: 2 };
 const dense = new RandomWeightSource(specFromConfig(CONFIG), 3, 0.15);
 const namedDense: NamedSource = {
   names: () => dense.names(),

@@ -30,7 +30,7 @@ struct DeviceArrays {
 class GroupedIntLinear : public Linear {
  public:
   GroupedIntLinear(GpuDevice& device, int bits, int rows, int cols, int groups, const DeviceArrays& arrays)
-      : device_(device), rows_(rows), cols_(cols), groups_(groups), arrays_(arrays) {
+      : device_(device), rows_(rows), cols_(cols), groups_(groups), gemvWarpsPerSet_(intGemvWarpsPerSet(rows, cols, bits)), arrays_(arrays) {
     device.sharedScratch((size_t)rows * cols * 2);  // the bf16 weight of steps past the GEMV
     const std::string prefix = "int" + std::to_string(bits);
     for (int f32 = 0; f32 < 2; f32++)
@@ -46,8 +46,10 @@ class GroupedIntLinear : public Linear {
     CUdeviceptr codes = arrays_.codes, affine = arrays_.affine, blockGroup = arrays_.blockGroup, order = arrays_.order;
     int n = rows_, k = cols_, groups = groups_;
     if (rows <= kIntGemvMaxRows) {
-      device_.launch(gemv_[f32Out][rows - 1], {(unsigned)((n + kIntGemvWeightRows - 1) / kIntGemvWeightRows)}, {32u * kIntGemvWarps}, 0,
-                     {&x, &codes, &affine, &blockGroup, &order, &y, &n, &k, &groups});
+      int warpsPerSet = gemvWarpsPerSet_;
+      const int sets = (n + kIntGemvWeightRows - 1) / kIntGemvWeightRows, setsPerBlock = kIntGemvWarps / warpsPerSet;
+      device_.launch(gemv_[f32Out][rows - 1], {(unsigned)((sets + setsPerBlock - 1) / setsPerBlock)}, {32u * kIntGemvWarps}, 0,
+                     {&x, &codes, &affine, &blockGroup, &order, &y, &n, &k, &groups, &warpsPerSet});
       return;
     }
     CUdeviceptr weight = device_.sharedScratch((size_t)n * k * 2);
@@ -58,6 +60,7 @@ class GroupedIntLinear : public Linear {
  private:
   GpuDevice& device_;
   int rows_, cols_, groups_;
+  int gemvWarpsPerSet_;
   DeviceArrays arrays_;
   CUfunction gemv_[2][kIntGemvMaxRows];  // [f32Out][rows - 1]
   CUfunction dequantize_;

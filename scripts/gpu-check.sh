@@ -11,8 +11,8 @@
 #  5. runs test/cuda-families.test.ts (Qwen v1 and ChatGLM3 on random tiny shapes against the CPU
 #     runner: log-n scaling, interleaved half-head rotary, fused LoRA) and
 #     test/cuda-structured.test.ts (the grammar token bitmask, eager and graph steps);
-#  6. runs test/cuda-quant.test.ts (int4 and int8 weights against the CPU runner: GEMV, GEMM and
-#     graph decode paths, group sizes 32 and 128, sym and asym, act-order);
+#  6. runs test/cuda-quant.test.ts (int4 and int8 weights against the CPU runner: the GEMV,
+#     dequantize + cuBLASLt and graph decode paths, group sizes 32 and 128, sym and asym, act-order);
 #  7. runs test/cuda-speculative.test.ts (greedy prompt-lookup speculation equals plain decoding
 #     token for token at batch 1).
 # Tolerances (bf16): logprobs within 5e-2 absolute; greedy tokens identical up to the first step

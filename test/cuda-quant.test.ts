@@ -2,11 +2,10 @@
  * int4 and int8 weights on the CUDA runner (native/cuda/src/formats/grouped_int.cc) against the
  * CPU runner on the same GPTQ-packed weights: group sizes 32 and 128 (a partial last group),
  * symmetric and asymmetric grids, act-order (groups spread over the columns). Steps of 1 and 3
- * rows go through the int GEMV; 12, 24, 40 and 150 rows through the tensor-core GEMM's four tile
- * variants (16, 32, 64 and 128 activation rows); 600 rows through the bf16 dequantization and
- * cuBLASLt (from 256 rows: grouped_int.cc's kDequantizeMinRows); greedy decode steps through the
- * captured CUDA graphs (the logprob of each token CUDA picked, against the CPU's for the same
- * sequence).
+ * rows go through the int GEMV; 6, 12, 24, 40, 150 and 600 rows (everything past the GEMV's 4:
+ * int_kernel_tiles.h's kIntGemvMaxRows) through the bf16 dequantization and cuBLASLt; greedy
+ * decode steps of 1 and 2 rows through the captured CUDA graphs (the logprob of each token CUDA
+ * picked, against the CPU's for the same sequence).
  * Tolerances: every logprob within 0.25 + 1% of |logprob|, as cuda-families.test.ts's for bf16; the
  * mean, over cases of at least MIN_FOR_MEAN logprobs, within bf16's 5e-2 plus the ~0.02 the CPU's
  * int kernels add by quantizing activations to int8 (first GPU run: 40 rows of int8 at 0.0503), so
@@ -40,9 +39,11 @@ if (process.env.SWIFTLET_REQUIRE_CUDA === '1') {
   test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
 }
 
-// Inputs of 224 (hidden, attention) and 352 (MLP): groups of 128 end with a partial one (96
-// columns); outputs of 288 (qkv), 224 and 704 (gate + up) leave partial tiles in the kernels.
-const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 224, num_attention_heads: 7, num_key_value_heads: 1, head_dim: 32, intermediate_size: 352, num_hidden_layers: 2 };
+// Inputs of 224 (hidden, attention) and 2080 (MLP): groups of 128 end with a partial one (96 and
+// 32 columns). The GEMV splits a set of weight rows over more warps the more columns it has
+// (grouped_int.cc's intGemvWarpsPerSet): 1 for the 224-column matrices, for down (2080 columns) 4
+// with int4 and 8 with int8, its pieces not a multiple of the warps' lanes.
+const CONFIG = { ...RANDOM_MODEL_CONFIGS['qwen3-tiny'], hidden_size: 224, num_attention_heads: 7, num_key_value_heads: 1, head_dim: 32, intermediate_size: 2080, num_hidden_layers: 2 };
 const dense = new RandomWeightSource(specFromConfig(CONFIG), 3, 0.15);
 const namedDense: NamedSource = {
   names: () => dense.names(),
@@ -136,6 +137,7 @@ for (const { label, grid, actOrder } of CASES) {
     const rowCases: [string, number[][]][] = [
       ['1 row', [[token(1)]]],
       ['3 rows (three sequences)', [[token(2)], [token(3)], [token(4)]]],
+      ['6 rows (two prompts)', [0, 1].map((p) => [token(p + 50), token(p + 60), token(p + 70)])],
       ['12 rows (four prompts)', [0, 1, 2, 3].map((p) => [token(p + 20), token(p + 30), token(p + 40)])],
       ['24 rows (one prompt)', [Array.from({ length: 24 }, (_, i) => token(2 * i + 7))]],
       ['40 rows (one prompt)', [Array.from({ length: 40 }, (_, i) => token(i + 5))]],

@@ -8,5 +8,4 @@
 #include "kernels/gemv.cuh"
 #include "kernels/lora.cuh"
 #include "kernels/int_gemv.cuh"
-#include "kernels/int_gemm.cuh"
 #include "kernels/int_dequantize.cuh"

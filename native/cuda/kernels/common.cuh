@@ -1,5 +1,7 @@
 // Shared helpers for every kernel: bf16 conversion, warp and block reductions.
 #pragma once
+// A kernel checked on the host (native/cuda/test/cuda_host_emulation.h) gets that file's stand-ins.
+#ifndef SWIFTLET_CUDA_HOST_EMULATION
 #include <cuda_bf16.h>
 #include <stdint.h>
 
@@ -58,3 +60,5 @@ __device__ __forceinline__ uint4 pack8(const float* in) {
   for (int i = 0; i < 4; i++) h[i] = __floats2bfloat162_rn(in[2 * i], in[2 * i + 1]);
   return raw;
 }
+
+#endif  // SWIFTLET_CUDA_HOST_EMULATION

@@ -1,4 +1,4 @@
-// What the integer-weight kernels (int_gemv.cuh, int_gemm.cuh) share: a code's float with no
+// What the integer-weight kernels (int_gemv.cuh, int_dequantize.cuh) share: a code's float with no
 // conversion instruction (src/int_code_float.h says how) and 8 consecutive sorted columns of an
 // activation row, gathered through the act-order column order when there is one.
 #pragma once

@@ -15,6 +15,7 @@
 #include "js_step.h"
 #include "js_tensor.h"
 #include "layout.h"
+#include "linear_bandwidth.h"
 #include "shard_group.h"
 #include "step_plan.h"
 
@@ -529,6 +530,22 @@ Napi::Value gemmPeakJs(const Napi::CallbackInfo& info) {
   }
 }
 
+Napi::Value linearForwardJs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  try {
+    auto integer = [&](int i) { return info[i].As<Napi::Number>().Int32Value(); };
+    const RandomLinearFormat format{integer(2), integer(3)};
+    const LinearTiming t = measureLinearForward(integer(0), info[1].As<Napi::String>().Utf8Value(), format, integer(4),
+                                                integer(5), integer(6), integer(7));
+    Napi::Object o = Napi::Object::New(env);
+    o.Set("seconds", t.seconds);
+    o.Set("bytes", t.bytes);
+    return o;
+  } catch (const std::exception& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+}
+
 Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("probe", Napi::Function::New(env, probeJs));
   exports.Set("ncclUniqueId", Napi::Function::New(env, ncclUniqueIdJs));
@@ -536,6 +553,7 @@ Napi::Object init(Napi::Env env, Napi::Object exports) {
   exports.Set("deviceCount", Napi::Function::New(env, deviceCountJs));
   exports.Set("measureCopyBandwidth", Napi::Function::New(env, copyBandwidthJs));
   exports.Set("measureGemmPeak", Napi::Function::New(env, gemmPeakJs));
+  exports.Set("measureLinearForward", Napi::Function::New(env, linearForwardJs));
   exports.Set("CudaModel", CudaModelWrap::define(env));
   return exports;
 }

@@ -2,6 +2,7 @@
 
 #include "gemm_planner.h"
 #include "gpu_device.h"
+#include "stream_timer.h"
 
 namespace swiftlet_cuda {
 
@@ -17,17 +18,9 @@ double measureGemmPeak(int ordinal, const std::string& fatbinPath, int m, int n,
   checkCu(cu.memsetD8Async(w, 0x3c, bf16 * n * k, device.stream()), "cuMemsetD8Async");
   planner.withTuning([&] { planner.gemm(x, w, y, m, n, k, false); });
   for (int i = 0; i < 3; i++) planner.gemm(x, w, y, m, n, k, false);
-  CUevent start, stop;
-  checkCu(cu.eventCreate(&start, CU_EVENT_DEFAULT), "cuEventCreate");
-  checkCu(cu.eventCreate(&stop, CU_EVENT_DEFAULT), "cuEventCreate");
-  checkCu(cu.eventRecord(start, device.stream()), "cuEventRecord");
-  for (int i = 0; i < iterations; i++) planner.gemm(x, w, y, m, n, k, false);
-  checkCu(cu.eventRecord(stop, device.stream()), "cuEventRecord");
-  checkCu(cu.eventSynchronize(stop), "cuEventSynchronize");
-  float ms = 0;
-  checkCu(cu.eventElapsedTime(&ms, start, stop), "cuEventElapsedTime");
-  cu.eventDestroy(start);
-  cu.eventDestroy(stop);
+  const float ms = streamMilliseconds(device, [&] {
+    for (int i = 0; i < iterations; i++) planner.gemm(x, w, y, m, n, k, false);
+  });
   return 2.0 * m * n * k * static_cast<double>(iterations) / (ms * 1e-3);
 }
 

@@ -81,6 +81,21 @@ export interface NativeCudaAddon {
   measureCopyBandwidth(ordinal: number, bytes: number, iterations: number): number;
   /** bf16 GEMM FLOP/s of y[m, n] = x[m, k] @ w[n, k]^T through swiftlet's GEMM path (cuBLASLt, tuned). */
   measureGemmPeak(ordinal: number, fatbinPath: string, m: number, n: number, k: number, iterations: number): number;
+  /**
+   * One forward pass of a random [n, k] linear layer at `rows` activation rows (bits 0: bf16, else
+   * int codes in groups of groupSize), through the layer's own kernels in a CUDA graph, with W
+   * rotated over copies that do not fit in L2: seconds per pass and the bytes it must move.
+   */
+  measureLinearForward(
+    ordinal: number,
+    fatbinPath: string,
+    bits: 0 | 4 | 8,
+    groupSize: number,
+    n: number,
+    k: number,
+    rows: number,
+    iterations: number,
+  ): { seconds: number; bytes: number };
   CudaModel: new (config: NativeCudaModelConfig) => NativeCudaModel;
 }
 

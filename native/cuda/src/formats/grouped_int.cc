@@ -1,12 +1,13 @@
 // The integer formats int8 and int4 on the GPU: the canonical tensor repacked on the host
 // (grouped_int_layout.h), uploaded once, and multiplied by
-// - the fused GEMV (kernels/int_gemv.cuh) for 1-4 rows and the fused tensor-core GEMM
-//   (kernels/int_gemm.cuh) up to kDequantizeMinRows: decode steps, bound by reading the weights,
-//   read only the codes (a quarter or half of bf16's bytes) and the per-group affine maps;
-// - from kDequantizeMinRows rows (prefill chunks), the weight dequantized to bf16 in the device's
-//   shared scratch (kernels/int_dequantize.cuh) and cuBLASLt's GEMM: such steps are bound by
-//   arithmetic, where cuBLASLt's Hopper kernels outrun mma.sync, and the extra weight traffic
-//   (~4.5 bytes per weight against bf16's 2) is small beside the step's FLOPs.
+// - the fused GEMV (kernels/int_gemv.cuh) for decode steps of 1-4 rows: bound by reading the
+//   weights, it reads only the codes (a quarter or half of bf16's bytes) and the per-group affine
+//   maps;
+// - for more rows, the weight dequantized to bf16 in the device's shared scratch
+//   (kernels/int_dequantize.cuh) and cuBLASLt's GEMM. This costs ~2.5 bytes per weight more than
+//   bf16 (the codes read, the bf16 written), but runs on the whole GPU: the fused mma.sync GEMM it
+//   replaced (one block per 128 weight rows, 28 blocks for the 7B's 3584-row matrices on 132 SMs)
+//   ran 128-request decode at 0.41x of bf16 on an H200, dequantize + cuBLASLt at 0.74x.
 #include <cmath>
 #include <stdexcept>
 #include <string>
@@ -21,11 +22,6 @@
 namespace swiftlet_cuda {
 namespace {
 
-// Where dequantize + cuBLASLt takes over: the ~2.5 extra bytes per weight (~3.4 ms a forward pass
-// at the 7B shape) cost what cuBLASLt's faster arithmetic (~700 against an expected 200-350 TFLOP/s
-// for mma.sync) saves at roughly 150-300 rows; decode steps of up to 128 sequences stay fused.
-constexpr int kDequantizeMinRows = 256;
-
 struct DeviceArrays {
   CUdeviceptr codes = 0, affine = 0, blockGroup = 0, order = 0;  // order 0: columns not permuted
   size_t bytes = 0;
@@ -34,16 +30,12 @@ struct DeviceArrays {
 class GroupedIntLinear : public Linear {
  public:
   GroupedIntLinear(GpuDevice& device, int bits, int rows, int cols, int groups, const DeviceArrays& arrays)
-      : device_(device), rows_(rows), cols_(cols), groups_(groups), arrays_(arrays) {
-    device.sharedScratch((size_t)rows * cols * 2);  // the bf16 weight of large steps
+      : device_(device), rows_(rows), cols_(cols), groups_(groups), gemvWarpsPerSet_(intGemvWarpsPerSet(rows, cols, bits)), arrays_(arrays) {
+    device.sharedScratch((size_t)rows * cols * 2);  // the bf16 weight of steps past the GEMV
     const std::string prefix = "int" + std::to_string(bits);
-    for (int f32 = 0; f32 < 2; f32++) {
-      const std::string out = f32 ? "_f32" : "_bf16";
+    for (int f32 = 0; f32 < 2; f32++)
       for (int m = 1; m <= kIntGemvMaxRows; m++)
-        gemv_[f32][m - 1] = device.fn((prefix + "_gemv" + out + "_m" + std::to_string(m)).c_str());
-      for (int v = 0; v < kIntGemmTileVariants; v++)
-        gemm_[f32][v] = device.fn((prefix + "_gemm" + out + "_n" + std::to_string(kIntGemmXRows[v])).c_str());
-    }
+        gemv_[f32][m - 1] = device.fn((prefix + "_gemv" + (f32 ? "_f32" : "_bf16") + "_m" + std::to_string(m)).c_str());
     dequantize_ = device.fn((prefix + "_dequantize").c_str());
   }
 
@@ -54,30 +46,23 @@ class GroupedIntLinear : public Linear {
     CUdeviceptr codes = arrays_.codes, affine = arrays_.affine, blockGroup = arrays_.blockGroup, order = arrays_.order;
     int n = rows_, k = cols_, groups = groups_;
     if (rows <= kIntGemvMaxRows) {
-      device_.launch(gemv_[f32Out][rows - 1], {(unsigned)((n + kIntGemvWeightRows - 1) / kIntGemvWeightRows)}, {32u * kIntGemvWarps}, 0,
-                     {&x, &codes, &affine, &blockGroup, &order, &y, &n, &k, &groups});
+      int warpsPerSet = gemvWarpsPerSet_;
+      const int sets = (n + kIntGemvWeightRows - 1) / kIntGemvWeightRows, setsPerBlock = kIntGemvWarps / warpsPerSet;
+      device_.launch(gemv_[f32Out][rows - 1], {(unsigned)((sets + setsPerBlock - 1) / setsPerBlock)}, {32u * kIntGemvWarps}, 0,
+                     {&x, &codes, &affine, &blockGroup, &order, &y, &n, &k, &groups, &warpsPerSet});
       return;
     }
-    if (rows >= kDequantizeMinRows) {
-      CUdeviceptr weight = device_.sharedScratch((size_t)n * k * 2);
-      device_.launch(dequantize_, {(unsigned)device_.numSms() * 8}, {256}, 0, {&codes, &affine, &blockGroup, &order, &weight, &n, &k, &groups});
-      gemm.gemm(x, weight, y, rows, n, k, f32Out);
-      return;
-    }
-    int variant = 0;
-    while (variant + 1 < kIntGemmTileVariants && kIntGemmXRows[variant] < rows) variant++;
-    const int tileRows = kIntGemmXRows[variant];
-    const Dim3 grid{(unsigned)((n + kIntGemmWeightRows - 1) / kIntGemmWeightRows), (unsigned)((rows + tileRows - 1) / tileRows)};
-    device_.launch(gemm_[f32Out][variant], grid, {(unsigned)kIntGemmThreads}, 0,
-                   {&x, &codes, &affine, &blockGroup, &order, &y, &n, &k, &groups, &rows});
+    CUdeviceptr weight = device_.sharedScratch((size_t)n * k * 2);
+    device_.launch(dequantize_, {(unsigned)device_.numSms() * 8}, {256}, 0, {&codes, &affine, &blockGroup, &order, &weight, &n, &k, &groups});
+    gemm.gemm(x, weight, y, rows, n, k, f32Out);
   }
 
  private:
   GpuDevice& device_;
   int rows_, cols_, groups_;
+  int gemvWarpsPerSet_;
   DeviceArrays arrays_;
   CUfunction gemv_[2][kIntGemvMaxRows];  // [f32Out][rows - 1]
-  CUfunction gemm_[2][kIntGemmTileVariants];  // [f32Out][tile variant]
   CUfunction dequantize_;
 };
 

@@ -10,10 +10,11 @@ import { LLMEngine, type AddRequest, type EngineConfig } from '../src/engine/eng
 import type { RequestOutput } from '../src/engine/output.js';
 import { SamplingParams, type SamplingParamsInit } from '../src/engine/sampling-params.js';
 import { FakeRunner, FakeTokenizer, type FakeRunnerOptions } from './helpers/fake-runner.js';
+import { runBothModes } from './helpers/scheduling-modes.js';
 
 function makeEngine(asyncScheduling: boolean, engine: Partial<EngineConfig> = {}, runner: FakeRunnerOptions = {}) {
   const fake = new FakeRunner(runner);
-  return { engine: new LLMEngine(fake, new FakeTokenizer(fake.spec.vocabSize), { ...engine, asyncScheduling }), runner: fake };
+  return { engine: new LLMEngine(fake, new FakeTokenizer(fake.spec.vocabSize), { ...engine, asyncScheduling }) };
 }
 
 function rng(seed: number): () => number {
@@ -30,23 +31,10 @@ function randomPrompt(random: () => number, length: number): number[] {
   return Array.from({ length }, () => 1 + Math.floor(random() * 95));
 }
 
-/** What must not depend on the scheduling mode (not e.g. cached-token counts, which depend on step timing). */
-function comparable(output: RequestOutput) {
-  return { requestId: output.requestId, outputs: output.outputs, promptLogprobs: output.promptLogprobs, finished: output.finished };
-}
-
-/** Both modes on fresh engines; returns the outputs after checking the run-ahead path really ran. */
-async function runBothWays(requests: AddRequest[], engine: Partial<EngineConfig> = {}, runner: FakeRunnerOptions = {}) {
-  const results = [];
-  for (const asyncScheduling of [false, true]) {
-    const made = makeEngine(asyncScheduling, engine, runner);
-    const outputs = await made.engine.generate(requests);
-    assert.equal(made.engine.stats().numKvBlocksUsed, 0, 'every block back in the pool');
-    results.push({ outputs: outputs.map(comparable), runner: made.runner, engine: made.engine });
-  }
-  const [sync, ahead] = results as [(typeof results)[0], (typeof results)[0]];
-  assert.equal(sync.runner.numStepsWithPreviousSamples, 0);
-  return { sync, ahead };
+/** Both modes over one fake runner, one after the other (a fresh engine and block pool each). */
+function runBothWays(requests: AddRequest[], engine: Partial<EngineConfig> = {}, runner: FakeRunnerOptions = {}) {
+  const fake = new FakeRunner(runner);
+  return runBothModes(fake, (counting, asyncScheduling) => new LLMEngine(counting, new FakeTokenizer(fake.spec.vocabSize), { ...engine, asyncScheduling }), requests);
 }
 
 /** A mixed workload: greedy and seeded, logprobs, n = 2, stop tokens, min/max tokens, prompt logprobs, shared prefixes. */
@@ -74,7 +62,7 @@ test('a mixed workload gives the same outputs launched ahead as one step at a ti
   const requests = mixedRequests(1, 40);
   const { sync, ahead } = await runBothWays(requests, { maxNumBatchedTokens: 256 });
   assert.deepEqual(ahead.outputs, sync.outputs);
-  assert.ok(ahead.runner.numStepsWithPreviousSamples > 10, `${ahead.runner.numStepsWithPreviousSamples} steps took their tokens from the step before`);
+  assert.ok(ahead.numStepsAhead > 10, `${ahead.numStepsAhead} steps took their tokens from the step before`);
   assert.ok(sync.outputs.some((o) => o.outputs.some((c) => c.finishReason === 'stop')), 'some requests stopped on a token');
 });
 
@@ -96,7 +84,7 @@ test('a KV pool too small for everyone: the same outputs, preempting only in one
   const { sync, ahead } = await runBothWays(requests, {}, { numKvBlocks: 20 });
   assert.deepEqual(ahead.outputs, sync.outputs);
   assert.ok(ahead.engine.stats().numPreemptions > 0, 'the pool forced preemptions');
-  assert.ok(ahead.runner.numStepsWithPreviousSamples > 0);
+  assert.ok(ahead.numStepsAhead > 0);
 });
 
 test('penalties fall back to one step at a time while a penalised token is in flight, with the same outputs', async () => {
@@ -151,7 +139,7 @@ test('a caller driving step() itself gets the same outputs launched ahead', asyn
   const requests = mixedRequests(9, 12);
   const { sync, ahead } = await runBothWays(requests, { autoStep: false });
   assert.deepEqual(ahead.outputs, sync.outputs);
-  assert.ok(ahead.runner.numStepsWithPreviousSamples > 0);
+  assert.ok(ahead.numStepsAhead > 0);
 });
 
 test('a runner without asynchronous scheduling is refused', () => {

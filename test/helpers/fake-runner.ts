@@ -73,12 +73,9 @@ export class FakeRunner implements ModelRunner {
 
   /** Steps queue (StepQueue), as on the native runners. */
   readonly supportsAsyncScheduling = true;
-  /** Steps that took a token from the step before them (asynchronous scheduling). */
-  numStepsWithPreviousSamples = 0;
   private readonly steps = new StepQueue();
 
   execute(batch: StepBatch): Promise<StepOutput> {
-    if (batch.previousSampledRow) this.numStepsWithPreviousSamples++;
     return this.steps.run(batch, (step) => this.compute(step));
   }
 

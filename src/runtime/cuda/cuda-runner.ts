@@ -127,8 +127,13 @@ export class CudaRunner implements ModelRunner {
     }
   }
 
+  /**
+   * A step built ahead (it takes tokens from the step before it) runs wholly on a worker thread,
+   * so the engine postprocesses the step before it meanwhile; other decode steps replayed from a
+   * graph run on the JS thread, where they cost less (native/cuda/src/addon.cc).
+   */
   execute(batch: StepBatch): Promise<StepOutput> {
-    return this.steps.run(batch, (step) => this.live().execute(step));
+    return this.steps.run(batch, (step) => this.live().execute(step, false, step.previousSampledRow != null));
   }
 
   executeWithLateBitmask(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {

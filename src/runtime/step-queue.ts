@@ -7,19 +7,36 @@
 import type { StepBatch, StepOutput } from './types.js';
 
 export class StepQueue {
-  /** The last step's output; null when it failed (or before the first step). */
+  /** The last step's output, null when it failed (or before the first step). */
   private last: Promise<StepOutput | null> = Promise.resolve(null);
+  /** The same once it has settled; undefined while the last step is queued or running. */
+  private lastSettled: StepOutput | null | undefined = null;
 
   run(batch: StepBatch, start: (batch: StepBatch) => Promise<StepOutput>): Promise<StepOutput> {
-    const step = this.last.then((previous) => {
+    const begin = (previous: StepOutput | null): Promise<StepOutput> => {
       fillPreviousSamples(batch, previous);
       return start(batch);
-    });
-    this.last = step.then(
-      (output) => output,
-      () => null,
-    );
+    };
+    // NOTE: with nothing in flight the step starts inside this call, as a runner's execute()
+    // always did (e.g. a step's late grammar masks are asked for at once).
+    const previous = this.lastSettled;
+    const step = previous === undefined ? this.last.then(begin) : startNow(begin, previous);
+    this.lastSettled = undefined;
+    const settle = (output: StepOutput | null): StepOutput | null => {
+      if (this.last === last) this.lastSettled = output;
+      return output;
+    };
+    const last: Promise<StepOutput | null> = step.then(settle, () => settle(null));
+    this.last = last;
     return step;
+  }
+}
+
+function startNow(begin: (previous: StepOutput | null) => Promise<StepOutput>, previous: StepOutput | null): Promise<StepOutput> {
+  try {
+    return begin(previous);
+  } catch (error) {
+    return Promise.reject(error);
   }
 }
 

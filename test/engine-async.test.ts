@@ -132,6 +132,12 @@ test('a failed step fails its requests and the step launched behind it; the engi
   fail = false;
   const [ok] = await engine.generate([{ requestId: 'ok', promptTokenIds: randomPrompt(rng(8), 20), params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
   assert.equal(ok?.outputs[0]?.tokenIds.length, 3);
+  // The failed step's blocks were counted as computed when it launched: none may be a cache hit now.
+  const retry = { requestId: 'retry', promptTokenIds: randomPrompt(rng(7), 200), params: new SamplingParams({ maxTokens: 5, temperature: 0 }) };
+  const [again] = await engine.generate([retry]);
+  const [fresh] = await makeEngine(true).engine.generate([retry]);
+  assert.deepEqual(again?.outputs, fresh?.outputs);
+  assert.equal(again?.numCachedPromptTokens, 0);
   assert.equal(engine.stats().numKvBlocksUsed, 0);
 });
 

@@ -277,6 +277,9 @@ export class LLMEngine {
       this.failScheduled(current.output, error);
       // NOTE: the step behind it may need its samples: it fails too rather than guess them.
       if (next !== null) this.failScheduled(next.output, error);
+      // NOTE: the failed step's blocks were published to the prefix cache when it was committed
+      // at launch, but their KV was never written.
+      this.pool.resetPrefixCache();
       this.applyPendingAborts();
       return;
     }

@@ -9,7 +9,10 @@
  * Requests go through the engine's LLMEngine (continuous batching, chunked prefill), greedy,
  * ignore_eos. Usage: node dist/bench/gpu-bench.js [--shape qwen2.5-7b] [--prompt 512]
  *   [--gen 256] [--batch 128] [--max-batched-tokens 16384] [--tp 1] [--json out.json]
- *   [--weight-format bf16|int8|int4] [--group-size 128]
+ *   [--weight-format bf16|int8|int4] [--group-size 128] [--scheduling sync|async|both]
+ * --scheduling async runs the engine with asynchronous scheduling (--async-scheduling); both
+ * measures the one-step-at-a-time loop first, then asynchronous scheduling on the same runner
+ * (JSON: batch1/batchN of the first, asyncSchedulingRun.batch1/batchN of the second).
  * --tp N splits the model over GPUs 0..N-1 (tensor parallelism); the roofline is then that of
  * rank 0, the GPU that reads the most: its share of every layer and the whole lm_head. With an int
  * format the batch-1 roofline counts the bytes the runner holds for the layers instead of bf16's
@@ -39,6 +42,14 @@ const jsonPath = flag('json', '');
 const tensorParallelSize = Number(flag('tp', '1'));
 const weightFormat = flag('weight-format', 'bf16');
 const intFormat = parseWeightFormat(weightFormat, Number(flag('group-size', '128')));
+const schedulingModes = parseScheduling(flag('scheduling', 'sync'));
+
+/** The engine's asyncScheduling settings to measure, in order. */
+function parseScheduling(name: string): boolean[] {
+  if (name === 'sync' || name === 'async') return [name === 'async'];
+  if (name === 'both') return [false, true];
+  throw new Error(`--scheduling ${name}: expected sync, async or both`);
+}
 
 function parseWeightFormat(name: string, groupSize: number): RandomIntFormat | undefined {
   if (name === 'bf16') return undefined;
@@ -117,6 +128,31 @@ async function run(engine: LLMEngine, prompts: number[][], maxTokens: number) {
   return { seconds: (end - start) / 1e3, outputTokens, ttftSeconds: (lastFirst - start) / 1e3, decodeSeconds: (end - lastFirst) / 1e3 };
 }
 
+type Timing = Awaited<ReturnType<typeof run>>;
+
+/** The JSON figures of one batch-1 run and one N-request run. */
+function figures(single: Timing, many: Timing, rooflineMs: number, floorSeconds: number) {
+  const decodeMsPerToken = (single.decodeSeconds / (genLen - 1)) * 1e3;
+  return {
+    batch1: {
+      ttftMs: single.ttftSeconds * 1e3,
+      decodeMsPerToken,
+      decodeTokensPerSecond: 1e3 / decodeMsPerToken,
+      fractionOfRoofline: rooflineMs / decodeMsPerToken,
+      totalSeconds: single.seconds,
+    },
+    batchN: {
+      requests: batch,
+      outputTokens: many.outputTokens,
+      seconds: many.seconds,
+      outputTokensPerSecond: many.outputTokens / many.seconds,
+      prefillSeconds: many.ttftSeconds,
+      floorSeconds,
+      fractionOfFloor: floorSeconds / many.seconds,
+    },
+  };
+}
+
 /**
  * --profile: per-stage GPU time of decode steps and of prefill steps (SWIFTLET_CUDA_PROFILE=1: eager
  * steps with events, printed when the runner is disposed), at batch 1 and at `batch`, with the tensor-core decode
@@ -165,12 +201,14 @@ async function main(): Promise<void> {
   }, intFormat);
   const loadSeconds = (performance.now() - loadStart) / 1e3;
   const clock = new StepClock(runner);
-  const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, {
-    maxNumSeqs: Math.max(batch, 1),
-    maxNumBatchedTokens: maxBatchedTokens,
-    maxModelLen,
-    enablePrefixCaching: false,
-  });
+  const engineWith = (asyncScheduling: boolean) =>
+    new LLMEngine(runner, NO_TEXT_TOKENIZER, {
+      maxNumSeqs: Math.max(batch, 1),
+      maxNumBatchedTokens: maxBatchedTokens,
+      maxModelLen,
+      enablePrefixCaching: false,
+      asyncScheduling,
+    });
   const bytesPerStep = weightBytesPerDecodeStep(spec);
   const bytesPerGpu = weightBytesPerDecodeStep(spec, tensorParallelSize);
   // An int model reads its layers' codes and scales (what the runner holds, less an untied embedding
@@ -188,14 +226,19 @@ async function main(): Promise<void> {
 
   // Warm-up: captures the CUDA graphs of the buckets used below and picks the GEMM algorithms.
   const vocab = spec.vocabSize;
-  await run(engine, randomPrompts(1, promptLen, vocab, 1), 8);
-  await run(engine, randomPrompts(batch, promptLen, vocab, 2), 4);
+  const warmEngine = engineWith(schedulingModes[0] ?? false);
+  await run(warmEngine, randomPrompts(1, promptLen, vocab, 1), 8);
+  await run(warmEngine, randomPrompts(batch, promptLen, vocab, 2), 4);
 
-  const single = await run(engine, randomPrompts(1, promptLen, vocab, 3), genLen);
-  const decodeMsPerToken = (single.decodeSeconds / (genLen - 1)) * 1e3;
-  clock.reset();
-  const many = await run(engine, randomPrompts(batch, promptLen, vocab, 4), genLen);
-  const hostTime = clock.summary();
+  const measured = [];
+  for (const asyncScheduling of schedulingModes) {
+    const engine = engineWith(asyncScheduling);
+    const single = await run(engine, randomPrompts(1, promptLen, vocab, 3), genLen);
+    clock.reset();
+    const many = await run(engine, randomPrompts(batch, promptLen, vocab, 4), genLen);
+    measured.push({ asyncScheduling, ...figures(single, many, rooflineMs, floorN.totalSeconds), many, hostTime: clock.summary() });
+  }
+  const [first, second] = measured as [(typeof measured)[0], (typeof measured)[0] | undefined];
   const result = {
     device: device.name,
     shape,
@@ -211,29 +254,19 @@ async function main(): Promise<void> {
     weightBytesPerStep: bytesPerStep,
     weightBytesPerGpuStep: bytesPerGpu,
     rooflineMsPerToken: rooflineMs,
-    batch1: {
-      ttftMs: single.ttftSeconds * 1e3,
-      decodeMsPerToken,
-      decodeTokensPerSecond: 1e3 / decodeMsPerToken,
-      fractionOfRoofline: rooflineMs / decodeMsPerToken,
-      totalSeconds: single.seconds,
-    },
-    batchN: {
-      requests: batch,
-      outputTokens: many.outputTokens,
-      seconds: many.seconds,
-      outputTokensPerSecond: many.outputTokens / many.seconds,
-      prefillSeconds: many.ttftSeconds,
-      floorSeconds: floorN.totalSeconds,
-      floorPrefillSeconds: floorN.prefillSeconds,
-      floorDecodeSeconds: floorN.decodeSeconds,
-      fractionOfFloor: floorN.totalSeconds / many.seconds,
-    },
+    asyncScheduling: first.asyncScheduling,
+    batch1: first.batch1,
+    batchN: { ...first.batchN, floorPrefillSeconds: floorN.prefillSeconds, floorDecodeSeconds: floorN.decodeSeconds },
+    ...(second ? { asyncSchedulingRun: { batch1: second.batch1, batchN: second.batchN } } : {}),
   };
   console.log(`# variant: ${variant}`);
-  console.log(`batch 1: TTFT ${result.batch1.ttftMs.toFixed(1)} ms, decode ${decodeMsPerToken.toFixed(2)} ms/token = ${result.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(result.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
-  console.log(`batch ${batch}: ${many.outputTokens} output tokens in ${many.seconds.toFixed(2)} s = ${result.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${many.ttftSeconds.toFixed(2)} s), ${(result.batchN.fractionOfFloor * 100).toFixed(1)}% of the ${floorN.totalSeconds.toFixed(2)} s floor`);
-  console.log(`batch ${batch} host time: ${hostTime}`);
+  for (const m of measured) {
+    const mode = m.asyncScheduling ? 'async scheduling' : 'one step at a time';
+    console.log(`[${mode}] batch 1: TTFT ${m.batch1.ttftMs.toFixed(1)} ms, decode ${m.batch1.decodeMsPerToken.toFixed(2)} ms/token = ${m.batch1.decodeTokensPerSecond.toFixed(1)} tok/s, ${(m.batch1.fractionOfRoofline * 100).toFixed(1)}% of the ${rooflineMs.toFixed(2)} ms roofline`);
+    console.log(`[${mode}] batch ${batch}: ${m.many.outputTokens} output tokens in ${m.many.seconds.toFixed(2)} s = ${m.batchN.outputTokensPerSecond.toFixed(0)} tok/s (all first tokens after ${m.many.ttftSeconds.toFixed(2)} s), ${(m.batchN.fractionOfFloor * 100).toFixed(1)}% of the ${floorN.totalSeconds.toFixed(2)} s floor`);
+    console.log(`[${mode}] batch ${batch} host time: ${m.hostTime}`);
+  }
+  if (second) console.log(`async scheduling / one step at a time: batch 1 ${(second.batch1.decodeTokensPerSecond / first.batch1.decodeTokensPerSecond).toFixed(3)}x, batch ${batch} ${(second.batchN.outputTokensPerSecond / first.batchN.outputTokensPerSecond).toFixed(3)}x`);
   if (jsonPath) writeFileSync(jsonPath, JSON.stringify(result, null, 2));
   runner.dispose();
 }

@@ -47,6 +47,11 @@ export const MODEL_FLAGS: FlagSpecs = {
     kind: 'string',
     help: 'speculative decoding as JSON, e.g. \'{"method":"ngram","num_speculative_tokens":4,"prompt_lookup_max":3}\' (prompt lookup; greedy requests only)',
   },
+  'async-scheduling': {
+    kind: 'boolean',
+    default: false,
+    help: 'launch each engine step before the previous one has returned, hiding the host work behind the device',
+  },
   pooling: { kind: 'string', help: "embeddings' pooling: last or mean", defaultText: "the model's 1_Pooling/config.json, else last" },
 };
 
@@ -135,6 +140,7 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     numThreads: flags['num-threads'] as number | undefined,
     maxWaiting: positive(flags, 'max-waiting'),
     speculativeConfig: speculativeConfigOf(flags),
+    asyncScheduling: flags['async-scheduling'] as boolean,
     pooling: poolingFlag(flags['pooling'] as string | undefined),
   };
 }

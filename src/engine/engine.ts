@@ -6,6 +6,12 @@
  * the runner its grammar masks late (executeWithLateBitmask): they are filled on the JS thread
  * while the forward pass runs, and only the sampler waits for them (bench/structured-mask.ts
  * measures what they still cost).
+ *
+ * With asyncScheduling (vLLM's --async-scheduling) a step is launched before the previous one's
+ * output is back: step N+1 is scheduled and built assuming each sequence step N samples gets
+ * exactly one token, which the runner feeds in from N's samples (StepBatch.previousSampledRow);
+ * N's output is postprocessed while N+1 runs, and a token N+1 computed for a sequence that N
+ * ended is dropped. run-ahead.ts says which steps fall back to the one-at-a-time loop.
  */
 import { KV_BLOCK_SIZE, type FillTokenBitmask, type ModelRunner, type StepBatch, type StepOutput } from '../runtime/types.js';
 import { BlockPool, hashString } from './block-pool.js';
@@ -20,6 +26,7 @@ import { Request, RequestStatus, type TokenLogprob } from './request.js';
 import { SamplingParams } from './sampling-params.js';
 import { Scheduler, type SchedulerOutput } from './scheduler.js';
 import type { SpeculativeConfig } from './speculative/config.js';
+import { canRunAhead } from './run-ahead.js';
 import { StepBatchBuilder, type BuiltStep } from './step-batch.js';
 import { StopChecker } from './stop-checker.js';
 import { StructuredOutputManager } from './structured-output-manager.js';
@@ -47,6 +54,15 @@ export interface EngineConfig {
   autoStep: boolean;
   /** Prompt-lookup speculative decoding (vLLM's --speculative-config); null: off. */
   speculative: SpeculativeConfig | null;
+  /** Launch each step before the previous one's output is back (vLLM's --async-scheduling); needs a runner that supports it. */
+  asyncScheduling: boolean;
+}
+
+/** A step handed to the runner whose output the engine has not postprocessed yet. */
+interface LaunchedStep {
+  output: SchedulerOutput;
+  built: BuiltStep;
+  result: Promise<StepOutput>;
 }
 
 export interface AddRequest {
@@ -81,7 +97,11 @@ export class LLMEngine {
   readonly config: EngineConfig;
   private readonly pool: BlockPool;
   private readonly scheduler: Scheduler;
-  private readonly stepBuilder: StepBatchBuilder;
+  /** One per step that can be in flight: a builder reuses its arrays only after its last step ran. */
+  private readonly stepBuilders: StepBatchBuilder[];
+  private numBuilt = 0;
+  /** Asynchronous scheduling: the step in flight, already committed, not yet postprocessed. */
+  private launched: LaunchedStep | null = null;
   /** Null unless the model scales rope per sequence (Qwen v1's dynamic NTK). */
   private readonly dynamicNtk: DynamicNtkRope | null;
   private readonly parents = new Map<string, ParentRequest>();
@@ -123,15 +143,20 @@ export class LLMEngine {
       numKvBlocks,
       autoStep: true,
       speculative: null,
+      asyncScheduling: false,
       ...config,
     };
+    if (this.config.asyncScheduling && runner.supportsAsyncScheduling !== true) {
+      throw new Error(`asynchronous scheduling needs a runner that supports it; the ${runner.device} runner here does not`);
+    }
     if (this.config.numKvBlocks > runner.numKvBlocks) {
       throw new Error(`numKvBlocks ${this.config.numKvBlocks} exceeds the runner's ${runner.numKvBlocks}`);
     }
     this.pool = new BlockPool(this.config.numKvBlocks);
     this.scheduler = new Scheduler(this.config, new KvCacheManager(this.pool, this.config.enablePrefixCaching));
     this.dynamicNtk = DynamicNtkRope.of(spec);
-    this.stepBuilder = new StepBatchBuilder(this.config.eosTokenIds, this.config.maxNumSeqs, this.config.maxNumBatchedTokens);
+    const numBuilders = this.config.asyncScheduling ? 2 : 1;
+    this.stepBuilders = Array.from({ length: numBuilders }, () => new StepBatchBuilder(this.config.eosTokenIds, this.config.maxNumSeqs, this.config.maxNumBatchedTokens));
     this.structured = new StructuredOutputManager(() => tokenizer.grammarVocabulary?.(spec.vocabSize, this.config.eosTokenIds) ?? null);
   }
 
@@ -191,15 +216,19 @@ export class LLMEngine {
     return Promise.all(results);
   }
 
-  /** One engine step; with autoStep (the default) the engine calls it itself. */
+  /**
+   * One engine step; with autoStep (the default) the engine calls it itself. With
+   * asyncScheduling: postprocesses one step, having launched the next before it where it can.
+   */
   async step(): Promise<void> {
     if (this.isStepping) throw new Error('step() is already running');
+    if (this.config.asyncScheduling) return this.stepAhead();
     const output = this.scheduler.schedule();
     if (output.scheduled.length === 0) {
       if (output.preempted.length === 0) this.failUnschedulable();
       return;
     }
-    const built = this.stepBuilder.build(output.scheduled, this.scheduler.kv);
+    const built = this.build(output);
     this.isStepping = true;
     let result: StepOutput;
     try {
@@ -215,6 +244,81 @@ export class LLMEngine {
     this.scheduler.commit(output);
     this.postprocess(output, built, result);
     this.applyPendingAborts();
+  }
+
+  private build(output: SchedulerOutput): BuiltStep {
+    const builder = this.stepBuilders[this.numBuilt++ % this.stepBuilders.length] as StepBatchBuilder;
+    return builder.build(output.scheduled, this.scheduler.kv);
+  }
+
+  /**
+   * The step in flight (launched now if there is none), the one after it launched where that is
+   * safe, then the first one's output postprocessed while the second runs.
+   */
+  private async stepAhead(): Promise<void> {
+    let current = this.launched;
+    if (current === null) {
+      const output = this.scheduler.schedule();
+      if (output.scheduled.length === 0) {
+        if (output.preempted.length === 0) this.failUnschedulable();
+        return;
+      }
+      current = this.launch(output, this.structured.stepMask(output.scheduled));
+      this.commitLaunched(current);
+    }
+    this.launched = null;
+    const next = this.launchAhead(current);
+    this.isStepping = true;
+    let result: StepOutput;
+    try {
+      result = await current.result;
+    } catch (error) {
+      this.isStepping = false;
+      this.failScheduled(current.output, error);
+      // NOTE: the step behind it may need its samples: it fails too rather than guess them.
+      if (next !== null) this.failScheduled(next.output, error);
+      // NOTE: the failed step's blocks were published to the prefix cache when it was committed
+      // at launch, but their KV was never written.
+      this.pool.resetPrefixCache();
+      this.applyPendingAborts();
+      return;
+    }
+    this.isStepping = false;
+    this.numStepsTotal++;
+    this.postprocess(current.output, current.built, result);
+    this.applyPendingAborts();
+    if (next !== null) {
+      this.commitLaunched(next);
+      this.launched = next;
+    }
+  }
+
+  /** Step N+1 while N (`current`) runs, or null where that is not safe (run-ahead.ts) or nothing fits. */
+  private launchAhead(current: LaunchedStep): LaunchedStep | null {
+    if (!canRunAhead(current.output.scheduled, this.config.speculative !== null, this.structured.hasConstrained)) return null;
+    const output = this.scheduler.schedule(false);
+    if (output.scheduled.length === 0) return null;
+    return this.launch(output, null);
+  }
+
+  private launch(output: SchedulerOutput, fillMask: FillTokenBitmask | null): LaunchedStep {
+    const built = this.build(output);
+    const result = this.executeStep(built.batch, fillMask);
+    // NOTE: awaited only in a later step(); until then a failure must not count as unhandled.
+    result.catch(() => undefined);
+    return { output, built, result };
+  }
+
+  /**
+   * The launched step's tokens count as computed, and each sequence it samples waits for that
+   * token. NOTE: only after the step before it was postprocessed, so the blocks it publishes to
+   * the prefix cache hold known tokens, and a sequence that step ended is left alone.
+   */
+  private commitLaunched(step: LaunchedStep): void {
+    this.scheduler.commit(step.output);
+    step.output.scheduled.forEach(({ request, doSample }, row) => {
+      if (doSample && !request.isFinished) request.expectSample(row);
+    });
   }
 
   /** The step's grammar masks are filled while its forward pass runs where the runner allows. */
@@ -372,6 +476,7 @@ export class LLMEngine {
     for (let s = 0; s < scheduled.length; s++) {
       const { request, doSample, draftTokenIds } = scheduled[s] as (typeof scheduled)[number];
       const draftEntryStart = draftTokenIds.length > 0 ? (built.draftSlices[nextDraftSlice++]?.entryStart as number) : -1;
+      if (doSample) request.clearPendingSample();
       if (!doSample || request.isFinished || (hasPendingAborts && this.pendingAborts.has(request.parentId))) continue;
       const parent = this.parents.get(request.parentId);
       if (parent === undefined) continue;
@@ -507,6 +612,11 @@ export class LLMEngine {
     this.structured.release(parent.children);
   }
 
+  /** Requests to run, or a launched step still to postprocess. */
+  private get hasStepWork(): boolean {
+    return this.scheduler.hasUnfinished || this.launched !== null;
+  }
+
   private kick(): void {
     if (!this.config.autoStep || this.isLoopRunning) return;
     this.isLoopRunning = true;
@@ -515,7 +625,7 @@ export class LLMEngine {
 
   private async runLoop(): Promise<void> {
     try {
-      while (this.scheduler.hasUnfinished) {
+      while (this.hasStepWork) {
         await this.step();
         // NOTE: a runner that resolves at once would otherwise starve I/O callbacks.
         await new Promise<void>((resolve) => setImmediate(resolve));
@@ -539,8 +649,8 @@ export class LLMEngine {
       () => (isDone = true),
     );
     await Promise.resolve();
-    while (!isDone && (this.scheduler.hasUnfinished || this.pendingGrammars.size > 0)) {
-      if (this.scheduler.hasUnfinished) await this.step();
+    while (!isDone && (this.hasStepWork || this.pendingGrammars.size > 0)) {
+      if (this.hasStepWork) await this.step();
       else await Promise.race(this.pendingGrammars);
       await new Promise<void>((resolve) => setImmediate(resolve));
     }

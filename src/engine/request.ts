@@ -96,6 +96,13 @@ export class Request {
   /** An embedding request's pooled hidden state so far; null for other requests. */
   readonly pooled: PooledHiddenState | null;
   stopReason: string | number | null = null;
+  /**
+   * Asynchronous scheduling: 1 while a launched step samples this sequence's next token and the
+   * engine has not seen it yet (the scheduler counts it as a token to compute), else 0.
+   */
+  numPendingTokens = 0;
+  /** Which row of the launched step samples the pending token (-1 when none is pending). */
+  pendingSampleRow = -1;
 
   constructor(init: RequestInit) {
     this.requestId = init.requestId;
@@ -122,6 +129,27 @@ export class Request {
 
   get numOutputTokens(): number {
     return this.outputTokenIds.length;
+  }
+
+  /** Tokens once the pending one (asynchronous scheduling) has arrived. */
+  get numTokensAhead(): number {
+    return this.allTokenIds.length + this.numPendingTokens;
+  }
+
+  get numOutputTokensAhead(): number {
+    return this.outputTokenIds.length + this.numPendingTokens;
+  }
+
+  /** A launched step's row `row` samples this sequence's next token. */
+  expectSample(row: number): void {
+    this.numPendingTokens = 1;
+    this.pendingSampleRow = row;
+  }
+
+  /** That step's output has been seen (its token appended, or the sequence ended). */
+  clearPendingSample(): void {
+    this.numPendingTokens = 0;
+    this.pendingSampleRow = -1;
   }
 
   get isFinished(): boolean {

@@ -50,6 +50,12 @@ export interface SchedulerOutput {
   scheduled: ScheduledSequence[];
   numScheduledTokens: number;
   preempted: Request[];
+  /**
+   * Only when schedule() may not preempt: a running request found no free blocks, so nothing
+   * was scheduled (blocks already taken for the requests before it stay theirs: allocate()
+   * only tops a request up to what it needs).
+   */
+  isShortOfBlocks: boolean;
 }
 
 export class Scheduler {
@@ -114,7 +120,12 @@ export class Scheduler {
     this.waiting.push(request);
   }
 
-  schedule(): SchedulerOutput {
+  /**
+   * The next step. `canPreempt` false (asynchronous scheduling, while a step is in flight): a
+   * running request that finds no free blocks ends the call with isShortOfBlocks instead of
+   * preempting, since a preempted request would lose the token its step in flight samples.
+   */
+  schedule(canPreempt = true): SchedulerOutput {
     const { maxNumSeqs, maxNumBatchedTokens, enableChunkedPrefill } = this.config;
     const scheduled: ScheduledSequence[] = [];
     const preempted: Request[] = [];
@@ -124,6 +135,11 @@ export class Scheduler {
 
     for (let i = 0; i < this.running.length && budget > 0; ) {
       const request = this.running[i] as Request;
+      // NOTE: its token in flight is its last (max_tokens): nothing after it will be kept.
+      if (request.numPendingTokens > 0 && request.numOutputTokensAhead >= request.maxTokens) {
+        i++;
+        continue;
+      }
       const drafts = this.draftsFor(request, budget);
       if (drafts.length > 0) {
         this.kv.allocate(request, 1 + drafts.length);
@@ -132,8 +148,11 @@ export class Scheduler {
         i++;
         continue;
       }
-      const numNewTokens = Math.min(request.numTokens - request.numComputedTokens, budget, chunkCap);
-      if (!enableChunkedPrefill && numNewTokens < request.numTokens - request.numComputedTokens) break;
+      const numNewTokens = Math.min(request.numTokensAhead - request.numComputedTokens, budget, chunkCap);
+      if (!enableChunkedPrefill && numNewTokens < request.numTokensAhead - request.numComputedTokens) break;
+      if (!canPreempt && !this.kv.canAllocate(request, numNewTokens)) {
+        return { scheduled: [], numScheduledTokens: 0, preempted, isShortOfBlocks: true };
+      }
       let isAllocatable = true;
       while (!this.kv.canAllocate(request, numNewTokens)) {
         // NOTE: the newest running request is at the tail and not yet scheduled this step.
@@ -179,7 +198,7 @@ export class Scheduler {
       budget -= numNewTokens;
     }
 
-    return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted };
+    return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted, isShortOfBlocks: false };
   }
 
   /**
@@ -236,7 +255,7 @@ export class Scheduler {
       request,
       start,
       numNewTokens: numNewTokens + draftTokenIds.length,
-      doSample: start + numNewTokens === request.numTokens,
+      doSample: start + numNewTokens === request.numTokensAhead,
       draftTokenIds,
     };
   }

@@ -2,8 +2,9 @@
  * The only place where scheduled requests become the flat StepBatch the runner reads.
  *
  * NOTE: the batch's arrays are views of scratch buffers reused from step to step (grow-only),
- * so a step allocates no typed arrays. That is safe because the engine builds the next batch
- * only after the runner's execute() has settled, and both native runners copy every input
+ * so a step allocates no typed arrays. That is safe because a builder builds its next batch
+ * only after the runner's execute() of its last one has settled (asynchronous scheduling
+ * alternates two builders, one per step in flight), and both native runners copy every input
  * out of the JS arrays inside execute() itself (native/common/js_step.cc readStep) before any
  * asynchronous work. A runner must not keep a batch's arrays past its step.
  */
@@ -75,6 +76,9 @@ class Scratch<A extends Int32Array | Uint32Array | Float32Array | Uint8Array> {
   }
 }
 
+/** What tokenIds holds where the runner puts the previous step's sample (previousSampledRow). */
+const PENDING_TOKEN_PLACEHOLDER = 0;
+
 const int32 = (n: number): Int32Array => new Int32Array(n);
 const uint32 = (n: number): Uint32Array => new Uint32Array(n);
 const float32 = (n: number): Float32Array => new Float32Array(n);
@@ -107,6 +111,7 @@ export class StepBatchBuilder {
   private readonly queryStart: Scratch<Int32Array>;
   private readonly contextLens: Scratch<Int32Array>;
   private readonly adapterSlots: Scratch<Int32Array>;
+  private readonly previousSampledRow: Scratch<Int32Array>;
   private readonly blockTables = new Scratch(int32, 0);
   /**
    * What each block-table row holds, so a step rewrites only what changed: the sequence's
@@ -151,6 +156,7 @@ export class StepBatchBuilder {
     this.queryStart = new Scratch(int32, maxNumSeqs + 1);
     this.contextLens = new Scratch(int32, maxNumSeqs);
     this.adapterSlots = new Scratch(int32, maxNumSeqs);
+    this.previousSampledRow = new Scratch(int32, maxNumSeqs);
     this.doSample = new Scratch(uint8, maxNumSeqs);
     this.temperature = new Scratch(float32, maxNumSeqs);
     this.topP = new Scratch(float32, maxNumSeqs);
@@ -184,6 +190,8 @@ export class StepBatchBuilder {
     const queryStart = this.queryStart.reserve(numSeqs + 1);
     const contextLens = this.contextLens.reserve(numSeqs);
     const adapterSlots = this.adapterSlots.reserve(numSeqs);
+    const previousSampledRow = this.previousSampledRow.reserve(numSeqs);
+    let isAnyTokenPending = false;
     this.prepareBlockTables(numSeqs, maxBlocksPerSeq);
     const blockTables = this.blockTables.data;
     const rowBlockIds = this.rowBlockIds;
@@ -215,10 +223,13 @@ export class StepBatchBuilder {
       queryStart[s] = offset;
       contextLens[s] = end;
       adapterSlots[s] = request.adapterSlot;
+      // NOTE: a pending token (asynchronous scheduling) is the first and only one of its query.
+      previousSampledRow[s] = request.pendingSampleRow;
+      isAnyTokenPending ||= request.pendingSampleRow >= 0;
       const tokens = request.allTokenIds;
       const numKnown = tokens.length;
       for (let p = start; p < end; p++, offset++) {
-        tokenIds[offset] = (p < numKnown ? tokens[p] : draftTokenIds[p - numKnown]) as number;
+        tokenIds[offset] = p < numKnown ? (tokens[p] as number) : (draftTokenIds[p - numKnown] ?? PENDING_TOKEN_PLACEHOLDER);
         positions[offset] = p;
         slotMapping[offset] = (blockIds[(p / KV_BLOCK_SIZE) | 0] as number) * KV_BLOCK_SIZE + (p % KV_BLOCK_SIZE);
       }
@@ -287,6 +298,7 @@ export class StepBatchBuilder {
         positionLogprobs,
         hiddenStateRows: hiddenStateRows.length === 0 ? null : Int32Array.from(hiddenStateRows),
         ropeInvFreq: sequenceRopeRows(scheduled),
+        previousSampledRow: isAnyTokenPending ? this.previousSampledRow.view(numSeqs) : null,
       },
       promptLogprobSlices,
       draftSlices,
@@ -338,7 +350,7 @@ export class StepBatchBuilder {
       if (params.repetitionPenalty !== 1) numPromptIds += request.numPromptTokens;
       if (params.hasPenalties) numOutputIds += request.numOutputTokens;
       if (params.logitBias !== null) numBias += params.logitBias.size;
-      if (request.numOutputTokens < params.minTokens) numBias += params.stopTokenIds.length + this.eosTokenIds.length;
+      if (request.numOutputTokensAhead < params.minTokens) numBias += params.stopTokenIds.length + this.eosTokenIds.length;
     }
     const promptIds = this.promptTokenIds.reserve(numPromptIds);
     const outputIds = this.outputTokenIds.reserve(numOutputIds);
@@ -380,7 +392,7 @@ export class StepBatchBuilder {
       const seedWords = params.seedWords;
       seeds[2 * s] = seedWords[0];
       seeds[2 * s + 1] = seedWords[1];
-      sampleIndex[s] = request.numOutputTokens;
+      sampleIndex[s] = request.numOutputTokensAhead;
       numLogprobs[s] = params.logprobs ?? -1;
       if (params.repetitionPenalty !== 1) {
         const tokens = request.allTokenIds;
@@ -396,7 +408,7 @@ export class StepBatchBuilder {
           biasValues[biasEnd++] = value;
         }
       }
-      if (request.numOutputTokens < params.minTokens) {
+      if (request.numOutputTokensAhead < params.minTokens) {
         const banned = new Set(params.stopTokenIds);
         if (!params.ignoreEos) for (const id of this.eosTokenIds) banned.add(id);
         for (const id of banned) {

@@ -71,6 +71,11 @@ export class StructuredOutputManager {
     };
   }
 
+  /** Whether any sequence in the engine has a grammar. */
+  get hasConstrained(): boolean {
+    return this.matchers.size > 0;
+  }
+
   /** Feeds a sampled token to the sequence's grammar; 'complete' means it must end now. */
   accept(request: Request, tokenId: number): GrammarVerdict {
     const matcher = this.matchers.get(request);

@@ -73,6 +73,7 @@ export function engineFor(runner: ModelRunner, tokenizer: EngineTokenizer, optio
     enablePrefixCaching: options.enablePrefixCaching,
     maxWaiting: options.maxWaiting,
     speculative: options.speculativeConfig ?? null,
+    asyncScheduling: options.asyncScheduling ?? false,
     eosTokenIds: [...new Set([...runner.spec.eosTokenIds, ...(tokenizer.stopTokenIds ?? [])])],
   });
 }

@@ -37,6 +37,8 @@ export interface ModelOptions {
   maxWaiting: number;
   /** Prompt-lookup speculative decoding (`--speculative-config`); absent or null: off. */
   speculativeConfig?: SpeculativeConfig | null;
+  /** Launch each step before the previous one's output is back (`--async-scheduling`); absent: off. */
+  asyncScheduling?: boolean;
   /** How /v1/embeddings pools (`--pooling`); default: the checkpoint's sentence-transformers config, else the last token. */
   pooling?: PoolingMode;
 }

@@ -104,6 +104,13 @@ export interface StepBatch {
    * whose rope is scaled per sequence (Qwen v1's dynamic NTK), absent or null for any other model.
    */
   ropeInvFreq?: Float32Array | null;
+  /**
+   * Asynchronous scheduling: [numSeqs] -1, or row k of the step launched just before this one:
+   * then the sequence's first token here is the one that step samples for its row k, which the
+   * engine did not know when it built this step (tokenIds holds 0 there). Absent or null: every
+   * token is in tokenIds. Only for a runner with supportsAsyncScheduling.
+   */
+  previousSampledRow?: Int32Array | null;
 }
 
 export interface StepOutput {
@@ -133,6 +140,13 @@ export interface ModelRunner {
   /** Longest context the runner was sized for, where it has a limit of its own (CUDA scratch, graphs). */
   readonly maxModelLen?: number;
   execute(batch: StepBatch): Promise<StepOutput>;
+  /**
+   * Asynchronous scheduling (vLLM's --async-scheduling): execute() may be called again before the
+   * previous call settled; steps run in call order, and a batch's previousSampledRow takes tokens
+   * from the previous step's samples. A step that needs the previous one's samples fails when
+   * that step failed. Absent or false: the engine calls execute() one step at a time.
+   */
+  readonly supportsAsyncScheduling?: boolean;
   /** Why the runner can no longer run steps (e.g. a tensor-parallel rank went away); null or absent while it can. */
   outOfService?(): string | null;
   /**

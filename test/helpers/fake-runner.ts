@@ -10,6 +10,7 @@
  */
 import { KV_BLOCK_SIZE } from '../../src/runtime/types.js';
 import type { LoraWeights, ModelRunner, StepBatch, StepOutput } from '../../src/runtime/types.js';
+import { StepQueue } from '../../src/runtime/step-queue.js';
 import type { ModelSpec } from '../../src/model/spec.js';
 import type { EngineTokenizer, StreamDetokenizer } from '../../src/engine/engine-tokenizer.js';
 
@@ -70,7 +71,15 @@ export class FakeRunner implements ModelRunner {
     this.failWhen = options.failWhen;
   }
 
-  async execute(batch: StepBatch): Promise<StepOutput> {
+  /** Steps queue (StepQueue), as on the native runners. */
+  readonly supportsAsyncScheduling = true;
+  private readonly steps = new StepQueue();
+
+  execute(batch: StepBatch): Promise<StepOutput> {
+    return this.steps.run(batch, (step) => this.compute(step));
+  }
+
+  private async compute(batch: StepBatch): Promise<StepOutput> {
     // NOTE: resolve on a later macrotask, as a native async call would, so steps are truly in flight.
     await new Promise<void>((resolve) => setImmediate(resolve));
     if (this.failWhen?.(batch)) throw new Error('fake runner failure');

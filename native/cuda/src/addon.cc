@@ -390,6 +390,7 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   };
   StepPlan plan;
   const bool isMaskLate = info[1].IsBoolean() && info[1].As<Napi::Boolean>().Value();
+  const bool onWorker = info[2].IsBoolean() && info[2].As<Napi::Boolean>().Value();
   std::shared_ptr<swiftlet_common::LateTokenBitmask> lateMask;
   try {
     const auto received = std::chrono::steady_clock::now();
@@ -412,8 +413,9 @@ Napi::Value CudaModelWrap::execute(const Napi::CallbackInfo& info) {
   // 7B shape: batch-1 decode 5.98-6.02 -> 5.83 ms/token, 128 requests +0.6-1.2%). Other steps
   // (prefill, a bucket's first step that times GEMMs and captures) go to a worker so the event
   // loop stays free during them. NOTE: the shards' graph maps are only touched by steps, and no
-  // step is in flight here (busy_ is checked above).
-  if (plan.graphBucket > 0 && group_->first().hasDecodeGraph(plan.graphBucket, plan.anyLora)) {
+  // step is in flight here (busy_ is checked above). onWorker (asynchronous scheduling: the
+  // engine has the previous step to postprocess meanwhile) sends such a step to the worker too.
+  if (!onWorker && plan.graphBucket > 0 && group_->first().hasDecodeGraph(plan.graphBucket, plan.anyLora)) {
     if (lateMask) {
       try {
         group_->forward(plan);

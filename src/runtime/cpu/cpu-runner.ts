@@ -7,6 +7,7 @@ import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { FillTokenBitmask, LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, TensorData, WeightSource } from '../types.js';
 import { executeWithLateBitmask } from '../late-token-bitmask.js';
+import { StepQueue } from '../step-queue.js';
 import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
@@ -41,6 +42,9 @@ export class CpuRunner implements ModelRunner {
   readonly device = 'cpu' as const;
   private native: NativeCpuModel | null;
   readonly executeWithLateBitmask: ((batch: StepBatch, fillMask: FillTokenBitmask) => Promise<StepOutput>) | undefined;
+  /** The native model runs one step at a time: a step called early waits for the one before it. */
+  readonly supportsAsyncScheduling = true;
+  private readonly steps = new StepQueue();
 
   private constructor(
     readonly spec: ModelSpec,
@@ -92,13 +96,11 @@ export class CpuRunner implements ModelRunner {
   }
 
   execute(batch: StepBatch): Promise<StepOutput> {
-    if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
-    return this.native.execute(batch);
+    return this.steps.run(batch, (step) => this.live().execute(step));
   }
 
   private executeLate(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
-    if (!this.native) return Promise.reject(new Error('the CPU runner was disposed'));
-    return executeWithLateBitmask(this.native, batch, fillMask);
+    return this.steps.run(batch, (step) => executeWithLateBitmask(this.live(), step, fillMask));
   }
 
   loadAdapter(slot: number, weights: LoraWeights): void {

@@ -12,6 +12,7 @@ import { canonicalTensors } from '../../model/arch/checkpoint.js';
 import { nativeTensorOf } from '../../model/weight-formats/registry.js';
 import type { FillTokenBitmask, LoraWeights, ModelRunner, RunnerOptions, StepBatch, StepOutput, WeightSource } from '../types.js';
 import { executeWithLateBitmask } from '../late-token-bitmask.js';
+import { StepQueue } from '../step-queue.js';
 import { KV_BLOCK_SIZE } from '../../model/layout.js';
 import { kernelImagePath, loadCudaAddon, type CudaProcessRank, type NativeCudaModel, type RandomIntFormat } from './native.js';
 
@@ -42,7 +43,10 @@ export function cudaKvBytesPerBlock(spec: ModelSpec): number {
 
 export class CudaRunner implements ModelRunner {
   readonly device = 'cuda' as const;
+  /** Steps queue on the host (StepQueue); the native model takes one at a time. */
+  readonly supportsAsyncScheduling = true;
   private native: NativeCudaModel | null;
+  private readonly steps = new StepQueue();
 
   private constructor(
     readonly spec: ModelSpec,
@@ -123,14 +127,17 @@ export class CudaRunner implements ModelRunner {
     }
   }
 
+  /**
+   * A step built ahead (it takes tokens from the step before it) runs wholly on a worker thread,
+   * so the engine postprocesses the step before it meanwhile; other decode steps replayed from a
+   * graph run on the JS thread, where they cost less (native/cuda/src/addon.cc).
+   */
   execute(batch: StepBatch): Promise<StepOutput> {
-    if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
-    return this.native.execute(batch);
+    return this.steps.run(batch, (step) => this.live().execute(step, false, step.previousSampledRow != null));
   }
 
   executeWithLateBitmask(batch: StepBatch, fillMask: FillTokenBitmask): Promise<StepOutput> {
-    if (!this.native) return Promise.reject(new Error('CUDA runner was disposed'));
-    return executeWithLateBitmask(this.native, batch, fillMask);
+    return this.steps.run(batch, (step) => executeWithLateBitmask(this.live(), step, fillMask));
   }
 
   /** Resident in a GPU slot (fp32, as PEFT keeps it); a step in flight finishes with what it started with. */

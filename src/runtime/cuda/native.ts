@@ -53,7 +53,12 @@ export interface NativeCudaModel extends NativeLateTokenBitmask {
   /** `bytes` (over all GPUs) if > 0, else what `utilization` of each card leaves after weights and scratch. Returns the block count, the same on every GPU. */
   allocateKvCache(bytes: number, utilization: number): number;
   /** One engine step, off the JS thread; rejects on a malformed batch. One step at a time. */
-  execute(batch: StepBatch, isTokenBitmaskLate?: boolean): Promise<StepOutput>;
+  /**
+   * isTokenBitmaskLate: as NativeLateTokenBitmask. onWorker: a decode step replayed from a CUDA
+   * graph runs on a worker thread too (by default it runs on the JS thread inside the call), so
+   * the JS thread is free while it runs (asynchronous scheduling's steps launched ahead).
+   */
+  execute(batch: StepBatch, isTokenBitmaskLate?: boolean, onWorker?: boolean): Promise<StepOutput>;
   /** Checked at once; uploaded at once, or when the step in flight ends (a step never sees a change). */
   loadAdapter(slot: number, scale: number, modulesPerRank: NativeLoraModule[][]): void;
   unloadAdapter(slot: number): void;

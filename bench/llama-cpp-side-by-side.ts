@@ -14,9 +14,12 @@
  * `--swiftlet bf16,int8,int4` picks swiftlet's weights: the bf16 checkpoint as it is, or its
  * projections quantized by swiftlet's RTN (symmetric, groups of 32, as q8_0 / q4_0 block them) and
  * loaded as a GPTQ checkpoint (embedding and lm_head stay bf16, as GPTQ checkpoints keep them).
+ * `--lm-head-dtype int8` (or int4) quantizes swiftlet's lm_head at load, as the GGUF export
+ * quantizes token_embd; a weights entry may also name it alone: `int4+int8` is int4 projections
+ * with an int8 lm_head.
  *
  *   npx tsx bench/llama-cpp-side-by-side.ts [--reps 3] [--threads 2] [--formats bf16,f16]
- *     [--swiftlet bf16] [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
+ *     [--swiftlet bf16] [--lm-head-dtype auto|int8|int4] [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -36,6 +39,7 @@ import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
 import { createRunnerFor } from '../src/runtime/create-runner.js';
 import { KV_BLOCK_SIZE } from '../src/runtime/types.js';
+import { isLmHeadDtype, LM_HEAD_DTYPES, type LmHeadDtype } from '../src/runtime/lm-head-dtype.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +47,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     formats: { type: 'string', default: 'bf16,f16' },
     swiftlet: { type: 'string', default: 'bf16' },
+    'lm-head-dtype': { type: 'string', default: 'auto' },
     prompt: { type: 'string', default: '512' },
     gen: { type: 'string', default: '128' },
     parallel: { type: 'string', default: '16' },
@@ -132,9 +137,14 @@ function singleResult(times: number[]): SingleResult {
 // --- swiftlet ---------------------------------------------------------------------------------
 
 type SwiftletWeights = 'bf16' | 'int8' | 'int4';
-const swiftletWeights = values.swiftlet.split(',') as SwiftletWeights[];
+/** The projections' weights and the lm_head's dtype of one swiftlet contender (`int4+int8`: int4 projections, int8 lm_head). */
+const swiftletContenders = values.swiftlet.split(',').map((entry) => {
+  const [weights, lmHead = values['lm-head-dtype']] = entry.split('+');
+  if (!isLmHeadDtype(lmHead)) throw new Error(`--lm-head-dtype / +LM_HEAD must be one of ${LM_HEAD_DTYPES.join(', ')}, got "${lmHead}"`);
+  return { weights: weights as SwiftletWeights, lmHead };
+});
 
-async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<Contender> {
+async function swiftlet(numThreads: number, weights: SwiftletWeights, lmHeadDtype: LmHeadDtype): Promise<Contender> {
   const checkpoint = SafetensorsCheckpoint.open(checkpointDir);
   const maxLen = Math.max(promptLen, parallelPromptLen) + genLen;
   const blocks = (numParallel + 1) * Math.ceil(maxLen / KV_BLOCK_SIZE) + 8;
@@ -148,6 +158,7 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
     maxLoras: 0,
     maxLoraRank: 0,
     numThreads,
+    lmHeadDtype,
   });
   checkpoint.close();
   const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, { maxModelLen: maxLen, maxNumSeqs: numParallel, enablePrefixCaching: false });
@@ -159,7 +170,7 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
     }
   }
   return {
-    label: `swiftlet ${weights} ${numThreads}t`,
+    label: `swiftlet ${weights}${lmHeadDtype === 'auto' ? '' : `+${lmHeadDtype} lm_head`} ${numThreads}t`,
     async single(prompt) {
       return singleResult(await tokenTimes(tokens(prompt, genLen), performance.now(), genLen));
     },
@@ -217,7 +228,7 @@ async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Conten
 const groups: Contender[][] = [];
 for (const numThreads of threadCounts) {
   const group: Contender[] = [];
-  if (!values['no-swiftlet']) for (const weights of swiftletWeights) group.push(await swiftlet(numThreads, weights));
+  if (!values['no-swiftlet']) for (const { weights, lmHead } of swiftletContenders) group.push(await swiftlet(numThreads, weights, lmHead));
   for (const format of formats) group.push(await llamaCpp(format, numThreads));
   groups.push(group);
 }

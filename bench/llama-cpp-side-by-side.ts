@@ -5,6 +5,8 @@
  *   - decode at batch 1: tokens/s of the next 127 tokens of that same request;
  *   - 16 sequences at once: generated tokens/s of 16 distinct prompts x 128 new tokens, from
  *     submitting them all to the last token (prefill included).
+ * Each also per second of the process's CPU time, which a loaded host disturbs far less than the
+ * wall clock (one thread per side: it leaves out the time a side waited for a core).
  * The weights: random Qwen2.5-0.5B-shaped weights written once as a bf16 safetensors
  * checkpoint (with the fixture's Qwen tokenizer), exported with `swiftlet export --to-gguf`
  * to GGUF bf16 and f16. swiftlet runs the bf16 checkpoint through its engine (LLMEngine over
@@ -104,12 +106,21 @@ function randomIds(seed: number, length: number): number[] {
   });
 }
 
+/**
+ * Every rate twice: per wall-clock second, and per second of this process's CPU time (user +
+ * system, both sides' threads included). One thread each, on a shared host the second counts
+ * only the time a contender ran, not the time it waited for a core.
+ */
+interface Rate {
+  wall: number;
+  cpu: number;
+}
 interface SingleResult {
-  promptTokensPerSecond: number;
-  decodeTokensPerSecond: number;
+  prompt: Rate;
+  decode: Rate;
 }
 interface ParallelResult {
-  tokensPerSecond: number;
+  generated: Rate;
 }
 interface Contender {
   label: string;
@@ -118,20 +129,41 @@ interface Contender {
   dispose(): Promise<void>;
 }
 
-/** Timestamps of each generated token of one stream, from `start`. */
-async function tokenTimes(tokens: AsyncIterable<number>, start: number, limit: number): Promise<number[]> {
-  const times: number[] = [];
+/** Wall-clock and process CPU milliseconds. */
+interface Stamp {
+  wall: number;
+  cpu: number;
+}
+function stamp(): Stamp {
+  const { user, system } = process.cpuUsage();
+  return { wall: performance.now(), cpu: (user + system) / 1000 };
+}
+/** `count` tokens between two stamps, per second of each clock. */
+function rate(count: number, from: Stamp, to: Stamp): Rate {
+  return { wall: count / ((to.wall - from.wall) / 1000), cpu: count / ((to.cpu - from.cpu) / 1000) };
+}
+
+/** Stamps of each generated token of one stream. */
+async function tokenTimes(tokens: AsyncIterable<number>, limit: number): Promise<Stamp[]> {
+  const times: Stamp[] = [];
   for await (const _ of tokens) {
-    times.push(performance.now() - start);
+    times.push(stamp());
     if (times.length >= limit) break;
   }
   return times;
 }
 
-function singleResult(times: number[]): SingleResult {
-  const first = times[0] ?? NaN;
-  const last = times[times.length - 1] ?? NaN;
-  return { promptTokensPerSecond: promptLen / (first / 1000), decodeTokensPerSecond: (times.length - 1) / ((last - first) / 1000) };
+async function singleResult(tokens: AsyncIterable<number>): Promise<SingleResult> {
+  const start = stamp();
+  const times = await tokenTimes(tokens, genLen);
+  const first = times[0] ?? start;
+  return { prompt: rate(promptLen, start, first), decode: rate(times.length - 1, first, times[times.length - 1] ?? first) };
+}
+
+async function parallelResult(streams: AsyncIterable<number>[]): Promise<ParallelResult> {
+  const start = stamp();
+  const all = await Promise.all(streams.map((tokens) => tokenTimes(tokens, genLen)));
+  return { generated: rate(all.reduce((n, t) => n + t.length, 0), start, stamp()) };
 }
 
 // --- swiftlet ---------------------------------------------------------------------------------
@@ -171,15 +203,8 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights, lmHeadDtyp
   }
   return {
     label: `swiftlet ${weights}${lmHeadDtype === 'auto' ? '' : `+${lmHeadDtype} lm_head`} ${numThreads}t`,
-    async single(prompt) {
-      return singleResult(await tokenTimes(tokens(prompt, genLen), performance.now(), genLen));
-    },
-    async parallel(prompts) {
-      const start = performance.now();
-      const all = await Promise.all(prompts.map((p) => tokenTimes(tokens(p, genLen), start, genLen)));
-      const seconds = (performance.now() - start) / 1000;
-      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
-    },
+    single: (prompt) => singleResult(tokens(prompt, genLen)),
+    parallel: (prompts) => parallelResult(prompts.map((p) => tokens(p, genLen))),
     async dispose() {
       runner.dispose();
     },
@@ -206,14 +231,11 @@ async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Conten
     label: `llama.cpp ${format} ${numThreads}t`,
     async single(prompt) {
       await singleSequence.clearHistory();
-      return singleResult(await tokenTimes(greedy(singleSequence, prompt), performance.now(), genLen));
+      return singleResult(greedy(singleSequence, prompt));
     },
     async parallel(prompts) {
       await Promise.all(sequences.map((s) => s.clearHistory()));
-      const start = performance.now();
-      const all = await Promise.all(prompts.map((p, i) => tokenTimes(greedy(sequences[i] ?? singleSequence, p), start, genLen)));
-      const seconds = (performance.now() - start) / 1000;
-      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
+      return parallelResult(prompts.map((p, i) => greedy(sequences[i] ?? singleSequence, p)));
     },
     async dispose() {
       await single.dispose();
@@ -234,8 +256,13 @@ for (const numThreads of threadCounts) {
 }
 const contenders = groups.flat();
 
-const results = new Map<string, { pp: number[]; tg: number[]; parallel: number[] }>();
-for (const c of contenders) results.set(c.label, { pp: [], tg: [], parallel: [] });
+type Series = 'pp' | 'tg' | 'parallel' | 'ppCpu' | 'tgCpu' | 'parallelCpu';
+const results = new Map<string, Record<Series, number[]>>();
+for (const c of contenders) results.set(c.label, { pp: [], tg: [], parallel: [], ppCpu: [], tgCpu: [], parallelCpu: [] });
+function record(label: string, wall: Series, cpu: Series, r: Rate): void {
+  results.get(label)?.[wall].push(r.wall);
+  results.get(label)?.[cpu].push(r.cpu);
+}
 
 // Warm-up: page the weights in, let each side size its buffers.
 for (const c of contenders) {
@@ -249,15 +276,18 @@ for (let rep = 0; rep < numReps; rep++) {
   const prompt = randomIds(rep + 1, promptLen);
   for (const c of order) {
     const r = await c.single(prompt);
-    results.get(c.label)?.pp.push(r.promptTokensPerSecond);
-    results.get(c.label)?.tg.push(r.decodeTokensPerSecond);
-    console.error(`rep ${rep + 1} ${c.label}: pp${promptLen} ${r.promptTokensPerSecond.toFixed(1)} tok/s, tg${genLen} ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+    record(c.label, 'pp', 'ppCpu', r.prompt);
+    record(c.label, 'tg', 'tgCpu', r.decode);
+    console.error(
+      `rep ${rep + 1} ${c.label}: pp${promptLen} ${r.prompt.wall.toFixed(1)} tok/s (${r.prompt.cpu.toFixed(1)} per CPU s), ` +
+        `tg${genLen} ${r.decode.wall.toFixed(2)} tok/s (${r.decode.cpu.toFixed(2)} per CPU s)`,
+    );
   }
   const prompts = Array.from({ length: numParallel }, (_, i) => randomIds(1000 * (rep + 1) + i, parallelPromptLen));
   for (const c of order) {
     const r = await c.parallel(prompts);
-    results.get(c.label)?.parallel.push(r.tokensPerSecond);
-    console.error(`rep ${rep + 1} ${c.label}: ${numParallel} x ${genLen} ${r.tokensPerSecond.toFixed(2)} tok/s`);
+    record(c.label, 'parallel', 'parallelCpu', r.generated);
+    console.error(`rep ${rep + 1} ${c.label}: ${numParallel} x ${genLen} ${r.generated.wall.toFixed(2)} tok/s (${r.generated.cpu.toFixed(2)} per CPU s)`);
   }
 }
 for (const c of contenders) await c.dispose();
@@ -270,10 +300,13 @@ function median(xs: number[]): number {
   return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
-const rows: [string, 'pp' | 'tg' | 'parallel'][] = [
+const rows: [string, Series][] = [
   [`prompt ${promptLen}, batch 1: prompt tok/s`, 'pp'],
   [`decode ${genLen}, batch 1: tok/s`, 'tg'],
   [`${numParallel} sequences (prompt ${parallelPromptLen}, ${genLen} new each): generated tok/s`, 'parallel'],
+  [`prompt ${promptLen}, batch 1: prompt tokens per CPU second`, 'ppCpu'],
+  [`decode ${genLen}, batch 1: tokens per CPU second`, 'tgCpu'],
+  [`${numParallel} sequences: generated tokens per CPU second`, 'parallelCpu'],
 ];
 console.log(`\n${values.shape}${values.layers ? ` (${values.layers} layers)` : ''}, random weights, ${cpus()[0]?.model ?? 'cpu'}, median of ${numReps}; ratio = swiftlet / llama.cpp`);
 for (const [g, group] of groups.entries()) {

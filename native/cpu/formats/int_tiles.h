@@ -79,15 +79,17 @@ void tile(const IntRowsArgs& a, int64_t r, int64_t m) {
       xScale[j] = _mm256_broadcast_ss(a.xScales + (m + j) * a.numBlocks + b);
     }
     for (int i = 0; i < RW; ++i) {
-      const __m256 wScale = _mm256_broadcast_ss(a.scales + (r + i) * a.groups + g);
+      const __m256 wScale = _mm256_set1_ps(_cvtsh_ss(a.scales[(r + i) * a.groups + g]));
       for (int j = 0; j < RX; ++j)
         acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Format::dot(w[i], x[j])), _mm256_mul_ps(wScale, xScale[j]), acc[i][j]);
     }
   }
-  for (int i = 0; i < RW; ++i)
-    for (int j = 0; j < RX; ++j)
-      a.y[(m + j) * a.ldy + r + i] =
-          horizontalSum(acc[i][j]) - zeroTerm(a.scaledZeros + (r + i) * a.groups, a.xGroupSums + (m + j) * a.groups, a.groups);
+  for (int i = 0; i < RW; ++i) {
+    for (int j = 0; j < RX; ++j) {
+      const float zero = a.scaledZeros == nullptr ? 0.0f : zeroTerm(a.scaledZeros + (r + i) * a.groups, a.xGroupSums + (m + j) * a.groups, a.groups);
+      a.y[(m + j) * a.ldy + r + i] = horizontalSum(acc[i][j]) - zero;
+    }
+  }
 }
 
 // Activation rows per tile: two measured best (one or three to four within noise) on Zen 3.

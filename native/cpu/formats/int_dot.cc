@@ -56,9 +56,10 @@ void rowsScalar(const IntRowsArgs& a, int64_t rowBegin, int64_t rowEnd) {
 
 IntDotKernels pickKernels() {
   __builtin_cpu_init();
-  if (!__builtin_cpu_supports("f16c")) return {rowsScalar<Int8Scalar>, rowsScalar<Int4Scalar>, "scalar"};
-  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return vnniIntKernels();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2IntKernels();
+  // NOTE: both SIMD paths widen the fp16 scales with F16C.
+  const bool f16c = __builtin_cpu_supports("f16c");
+  if (f16c && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return vnniIntKernels();
+  if (f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2IntKernels();
   return {rowsScalar<Int8Scalar>, rowsScalar<Int4Scalar>, "scalar"};
 }
 }  // namespace

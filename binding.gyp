@@ -20,6 +20,7 @@
         "native/cpu/formats/int_dot_avx2.cc",
         "native/cpu/formats/int_dot_vnni.cc",
         "native/cpu/formats/q8_activations.cc",
+        "native/cpu/formats/rtn_int.cc",
         "native/cpu/gemm.cc",
         "native/cpu/input_grams.cc",
         "native/cpu/linear.cc",

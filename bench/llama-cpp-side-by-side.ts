@@ -5,6 +5,8 @@
  *   - decode at batch 1: tokens/s of the next 127 tokens of that same request;
  *   - 16 sequences at once: generated tokens/s of 16 distinct prompts x 128 new tokens, from
  *     submitting them all to the last token (prefill included).
+ * Each also per second of the process's CPU time, which a loaded host disturbs far less than the
+ * wall clock (one thread per side: it leaves out the time a side waited for a core).
  * The weights: random Qwen2.5-0.5B-shaped weights written once as a bf16 safetensors
  * checkpoint (with the fixture's Qwen tokenizer), exported with `swiftlet export --to-gguf`
  * to GGUF bf16 and f16. swiftlet runs the bf16 checkpoint through its engine (LLMEngine over
@@ -14,9 +16,12 @@
  * `--swiftlet bf16,int8,int4` picks swiftlet's weights: the bf16 checkpoint as it is, or its
  * projections quantized by swiftlet's RTN (symmetric, groups of 32, as q8_0 / q4_0 block them) and
  * loaded as a GPTQ checkpoint (embedding and lm_head stay bf16, as GPTQ checkpoints keep them).
+ * `--lm-head-dtype int8` (or int4) quantizes swiftlet's lm_head at load, as the GGUF export
+ * quantizes token_embd; a weights entry may also name it alone: `int4+int8` is int4 projections
+ * with an int8 lm_head.
  *
  *   npx tsx bench/llama-cpp-side-by-side.ts [--reps 3] [--threads 2] [--formats bf16,f16]
- *     [--swiftlet bf16] [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
+ *     [--swiftlet bf16] [--lm-head-dtype auto|int8|int4] [--prompt 512] [--gen 128] [--parallel 16] [--parallel-prompt 64] [--dir DIR] [--layers N]
  */
 import { copyFileSync, existsSync, mkdirSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
@@ -36,6 +41,7 @@ import { quantizeRtn, type QuantGrid } from '../src/model/quant/rtn.js';
 import { kvBytesPerBlock } from '../src/runtime/cpu/cpu-runner.js';
 import { createRunnerFor } from '../src/runtime/create-runner.js';
 import { KV_BLOCK_SIZE } from '../src/runtime/types.js';
+import { isLmHeadDtype, LM_HEAD_DTYPES, type LmHeadDtype } from '../src/runtime/lm-head-dtype.js';
 
 const { values } = parseArgs({
   options: {
@@ -43,6 +49,7 @@ const { values } = parseArgs({
     threads: { type: 'string', default: '2' },
     formats: { type: 'string', default: 'bf16,f16' },
     swiftlet: { type: 'string', default: 'bf16' },
+    'lm-head-dtype': { type: 'string', default: 'auto' },
     prompt: { type: 'string', default: '512' },
     gen: { type: 'string', default: '128' },
     parallel: { type: 'string', default: '16' },
@@ -99,12 +106,21 @@ function randomIds(seed: number, length: number): number[] {
   });
 }
 
+/**
+ * Every rate twice: per wall-clock second, and per second of this process's CPU time (user +
+ * system, both sides' threads included). One thread each, on a shared host the second counts
+ * only the time a contender ran, not the time it waited for a core.
+ */
+interface Rate {
+  wall: number;
+  cpu: number;
+}
 interface SingleResult {
-  promptTokensPerSecond: number;
-  decodeTokensPerSecond: number;
+  prompt: Rate;
+  decode: Rate;
 }
 interface ParallelResult {
-  tokensPerSecond: number;
+  generated: Rate;
 }
 interface Contender {
   label: string;
@@ -113,28 +129,54 @@ interface Contender {
   dispose(): Promise<void>;
 }
 
-/** Timestamps of each generated token of one stream, from `start`. */
-async function tokenTimes(tokens: AsyncIterable<number>, start: number, limit: number): Promise<number[]> {
-  const times: number[] = [];
+/** Wall-clock and process CPU milliseconds. */
+interface Stamp {
+  wall: number;
+  cpu: number;
+}
+function stamp(): Stamp {
+  const { user, system } = process.cpuUsage();
+  return { wall: performance.now(), cpu: (user + system) / 1000 };
+}
+/** `count` tokens between two stamps, per second of each clock. */
+function rate(count: number, from: Stamp, to: Stamp): Rate {
+  return { wall: count / ((to.wall - from.wall) / 1000), cpu: count / ((to.cpu - from.cpu) / 1000) };
+}
+
+/** Stamps of each generated token of one stream. */
+async function tokenTimes(tokens: AsyncIterable<number>, limit: number): Promise<Stamp[]> {
+  const times: Stamp[] = [];
   for await (const _ of tokens) {
-    times.push(performance.now() - start);
+    times.push(stamp());
     if (times.length >= limit) break;
   }
   return times;
 }
 
-function singleResult(times: number[]): SingleResult {
-  const first = times[0] ?? NaN;
-  const last = times[times.length - 1] ?? NaN;
-  return { promptTokensPerSecond: promptLen / (first / 1000), decodeTokensPerSecond: (times.length - 1) / ((last - first) / 1000) };
+async function singleResult(tokens: AsyncIterable<number>): Promise<SingleResult> {
+  const start = stamp();
+  const times = await tokenTimes(tokens, genLen);
+  const first = times[0] ?? start;
+  return { prompt: rate(promptLen, start, first), decode: rate(times.length - 1, first, times[times.length - 1] ?? first) };
+}
+
+async function parallelResult(streams: AsyncIterable<number>[]): Promise<ParallelResult> {
+  const start = stamp();
+  const all = await Promise.all(streams.map((tokens) => tokenTimes(tokens, genLen)));
+  return { generated: rate(all.reduce((n, t) => n + t.length, 0), start, stamp()) };
 }
 
 // --- swiftlet ---------------------------------------------------------------------------------
 
 type SwiftletWeights = 'bf16' | 'int8' | 'int4';
-const swiftletWeights = values.swiftlet.split(',') as SwiftletWeights[];
+/** The projections' weights and the lm_head's dtype of one swiftlet contender (`int4+int8`: int4 projections, int8 lm_head). */
+const swiftletContenders = values.swiftlet.split(',').map((entry) => {
+  const [weights, lmHead = values['lm-head-dtype']] = entry.split('+');
+  if (!isLmHeadDtype(lmHead)) throw new Error(`--lm-head-dtype / +LM_HEAD must be one of ${LM_HEAD_DTYPES.join(', ')}, got "${lmHead}"`);
+  return { weights: weights as SwiftletWeights, lmHead };
+});
 
-async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<Contender> {
+async function swiftlet(numThreads: number, weights: SwiftletWeights, lmHeadDtype: LmHeadDtype): Promise<Contender> {
   const checkpoint = SafetensorsCheckpoint.open(checkpointDir);
   const maxLen = Math.max(promptLen, parallelPromptLen) + genLen;
   const blocks = (numParallel + 1) * Math.ceil(maxLen / KV_BLOCK_SIZE) + 8;
@@ -148,6 +190,7 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
     maxLoras: 0,
     maxLoraRank: 0,
     numThreads,
+    lmHeadDtype,
   });
   checkpoint.close();
   const engine = new LLMEngine(runner, NO_TEXT_TOKENIZER, { maxModelLen: maxLen, maxNumSeqs: numParallel, enablePrefixCaching: false });
@@ -159,16 +202,9 @@ async function swiftlet(numThreads: number, weights: SwiftletWeights): Promise<C
     }
   }
   return {
-    label: `swiftlet ${weights} ${numThreads}t`,
-    async single(prompt) {
-      return singleResult(await tokenTimes(tokens(prompt, genLen), performance.now(), genLen));
-    },
-    async parallel(prompts) {
-      const start = performance.now();
-      const all = await Promise.all(prompts.map((p) => tokenTimes(tokens(p, genLen), start, genLen)));
-      const seconds = (performance.now() - start) / 1000;
-      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
-    },
+    label: `swiftlet ${weights}${lmHeadDtype === 'auto' ? '' : `+${lmHeadDtype} lm_head`} ${numThreads}t`,
+    single: (prompt) => singleResult(tokens(prompt, genLen)),
+    parallel: (prompts) => parallelResult(prompts.map((p) => tokens(p, genLen))),
     async dispose() {
       runner.dispose();
     },
@@ -195,14 +231,11 @@ async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Conten
     label: `llama.cpp ${format} ${numThreads}t`,
     async single(prompt) {
       await singleSequence.clearHistory();
-      return singleResult(await tokenTimes(greedy(singleSequence, prompt), performance.now(), genLen));
+      return singleResult(greedy(singleSequence, prompt));
     },
     async parallel(prompts) {
       await Promise.all(sequences.map((s) => s.clearHistory()));
-      const start = performance.now();
-      const all = await Promise.all(prompts.map((p, i) => tokenTimes(greedy(sequences[i] ?? singleSequence, p), start, genLen)));
-      const seconds = (performance.now() - start) / 1000;
-      return { tokensPerSecond: all.reduce((n, t) => n + t.length, 0) / seconds };
+      return parallelResult(prompts.map((p, i) => greedy(sequences[i] ?? singleSequence, p)));
     },
     async dispose() {
       await single.dispose();
@@ -217,14 +250,19 @@ async function llamaCpp(format: GgufOutType, numThreads: number): Promise<Conten
 const groups: Contender[][] = [];
 for (const numThreads of threadCounts) {
   const group: Contender[] = [];
-  if (!values['no-swiftlet']) for (const weights of swiftletWeights) group.push(await swiftlet(numThreads, weights));
+  if (!values['no-swiftlet']) for (const { weights, lmHead } of swiftletContenders) group.push(await swiftlet(numThreads, weights, lmHead));
   for (const format of formats) group.push(await llamaCpp(format, numThreads));
   groups.push(group);
 }
 const contenders = groups.flat();
 
-const results = new Map<string, { pp: number[]; tg: number[]; parallel: number[] }>();
-for (const c of contenders) results.set(c.label, { pp: [], tg: [], parallel: [] });
+type Series = 'pp' | 'tg' | 'parallel' | 'ppCpu' | 'tgCpu' | 'parallelCpu';
+const results = new Map<string, Record<Series, number[]>>();
+for (const c of contenders) results.set(c.label, { pp: [], tg: [], parallel: [], ppCpu: [], tgCpu: [], parallelCpu: [] });
+function record(label: string, wall: Series, cpu: Series, r: Rate): void {
+  results.get(label)?.[wall].push(r.wall);
+  results.get(label)?.[cpu].push(r.cpu);
+}
 
 // Warm-up: page the weights in, let each side size its buffers.
 for (const c of contenders) {
@@ -238,15 +276,18 @@ for (let rep = 0; rep < numReps; rep++) {
   const prompt = randomIds(rep + 1, promptLen);
   for (const c of order) {
     const r = await c.single(prompt);
-    results.get(c.label)?.pp.push(r.promptTokensPerSecond);
-    results.get(c.label)?.tg.push(r.decodeTokensPerSecond);
-    console.error(`rep ${rep + 1} ${c.label}: pp${promptLen} ${r.promptTokensPerSecond.toFixed(1)} tok/s, tg${genLen} ${r.decodeTokensPerSecond.toFixed(2)} tok/s`);
+    record(c.label, 'pp', 'ppCpu', r.prompt);
+    record(c.label, 'tg', 'tgCpu', r.decode);
+    console.error(
+      `rep ${rep + 1} ${c.label}: pp${promptLen} ${r.prompt.wall.toFixed(1)} tok/s (${r.prompt.cpu.toFixed(1)} per CPU s), ` +
+        `tg${genLen} ${r.decode.wall.toFixed(2)} tok/s (${r.decode.cpu.toFixed(2)} per CPU s)`,
+    );
   }
   const prompts = Array.from({ length: numParallel }, (_, i) => randomIds(1000 * (rep + 1) + i, parallelPromptLen));
   for (const c of order) {
     const r = await c.parallel(prompts);
-    results.get(c.label)?.parallel.push(r.tokensPerSecond);
-    console.error(`rep ${rep + 1} ${c.label}: ${numParallel} x ${genLen} ${r.tokensPerSecond.toFixed(2)} tok/s`);
+    record(c.label, 'parallel', 'parallelCpu', r.generated);
+    console.error(`rep ${rep + 1} ${c.label}: ${numParallel} x ${genLen} ${r.generated.wall.toFixed(2)} tok/s (${r.generated.cpu.toFixed(2)} per CPU s)`);
   }
 }
 for (const c of contenders) await c.dispose();
@@ -259,10 +300,13 @@ function median(xs: number[]): number {
   return sorted.length % 2 ? (sorted[mid] ?? NaN) : ((sorted[mid - 1] ?? NaN) + (sorted[mid] ?? NaN)) / 2;
 }
 
-const rows: [string, 'pp' | 'tg' | 'parallel'][] = [
+const rows: [string, Series][] = [
   [`prompt ${promptLen}, batch 1: prompt tok/s`, 'pp'],
   [`decode ${genLen}, batch 1: tok/s`, 'tg'],
   [`${numParallel} sequences (prompt ${parallelPromptLen}, ${genLen} new each): generated tok/s`, 'parallel'],
+  [`prompt ${promptLen}, batch 1: prompt tokens per CPU second`, 'ppCpu'],
+  [`decode ${genLen}, batch 1: tokens per CPU second`, 'tgCpu'],
+  [`${numParallel} sequences: generated tokens per CPU second`, 'parallelCpu'],
 ];
 console.log(`\n${values.shape}${values.layers ? ` (${values.layers} layers)` : ''}, random weights, ${cpus()[0]?.model ?? 'cpu'}, median of ${numReps}; ratio = swiftlet / llama.cpp`);
 for (const [g, group] of groups.entries()) {

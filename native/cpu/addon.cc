@@ -41,6 +41,7 @@ ModelConfig readConfig(const Napi::Object& o) {
     c.shardRank = swiftlet_common::readConfigInt(o, "shardRank");
     c.shardCount = swiftlet_common::readConfigInt(o, "shardCount");
   }
+  if (o.Has("lmHeadBits")) c.lmHeadBits = swiftlet_common::readConfigInt(o, "lmHeadBits");
   return c;
 }
 

@@ -8,6 +8,7 @@
 #include <stdexcept>
 
 #include "slot_shape.h"
+#include "formats/rtn_int.h"
 #include "gemm.h"
 #include "token_bitmask.h"
 #include "vecmath.h"
@@ -62,6 +63,7 @@ Model::Model(ModelConfig config) : config_(std::move(config)), pool_(config_.num
   if (c.shardCount < 1 || c.shardRank < 0 || c.shardRank >= c.shardCount) {
     throw std::runtime_error("shardRank " + std::to_string(c.shardRank) + " is not a rank of shardCount " + std::to_string(c.shardCount));
   }
+  if (c.lmHeadBits != 0 && c.lmHeadBits != 8 && c.lmHeadBits != 4) throw std::runtime_error("lmHeadBits must be 8, 4 or 0 (as stored)");
   if (c.shardCount > 1) group_ = std::make_unique<TcpGroup>(c.shardRank, c.shardCount);
   qkvWidth_ = static_cast<int64_t>(c.numHeads + 2 * c.numKvHeads) * c.headDim;
   layers_.resize(c.numLayers);
@@ -111,13 +113,18 @@ void Model::setTensor(int layer, Slot slot, const TensorView& tensor) {
         finalNorm_ = denseFloats(tensor);
       } else {
         // NOTE: a tied embedding is stored once, packed as the lm_head; rows are read back for the lookup.
+        // A quantized lm_head is made from it instead, and the lookup keeps the stored rows.
         const DType dtype = parseDType(tensor.format);
         const uint8_t* bytes = denseBytes(tensor, dtype);
-        if (slot == Slot::kEmbedding && !c.tieWordEmbeddings) {
-          embedding_.set(dtype, c.vocabSize, c.hiddenSize, bytes);
-        } else {
+        const bool isLogits = slot == Slot::kLmHead || c.tieWordEmbeddings;
+        if (isLogits && c.lmHeadBits != 0) {
+          if (c.shardRank == 0) quantizedLmHead_ = quantizeDenseLinear(dtype, bytes, c.vocabSize, c.hiddenSize, c.lmHeadBits);
+          if (slot == Slot::kEmbedding) embedding_.set(dtype, c.vocabSize, c.hiddenSize, bytes);
+        } else if (isLogits) {
           lmHead_.allocate(dtype, c.vocabSize, c.hiddenSize);
           lmHead_.setRows(0, c.vocabSize, dtype, bytes);
+        } else {
+          embedding_.set(dtype, c.vocabSize, c.hiddenSize, bytes);
         }
       }
       modelSetMask_ |= bit(slot);
@@ -314,7 +321,7 @@ void Model::forwardChunk(const StepInput& in, int64_t t0, int64_t T, const std::
   pool_.parallelFor(T, [&](int64_t a, int64_t b) {
     for (int64_t t = a; t < b; t++) {
       const int32_t id = in.tokenIds[t0 + t];
-      if (c.tieWordEmbeddings) lmHead_.getRow(id, x + t * H);
+      if (c.tieWordEmbeddings && c.lmHeadBits == 0) lmHead_.getRow(id, x + t * H);
       else embedding_.getRow(id, x + t * H);
     }
   });
@@ -501,7 +508,11 @@ void Model::logitsAndSampling(const StepInput& in, int64_t t0, int64_t T, StepRe
     pool_.parallelFor(static_cast<int64_t>(numRows), [&](int64_t a, int64_t b) {
       for (int64_t i = a; i < b; i++) rmsNorm(x + (rows[r0 + i] - t0) * H, finalNorm_.data(), xn + i * H, H, c.rmsNormEps);
     });
-    gemm(pool_, xn, static_cast<int64_t>(numRows), H, lmHead_, logits, V);
+    if (quantizedLmHead_) {
+      quantizedLmHead_->forward(pool_, xn, static_cast<int64_t>(numRows), H, logits, V);
+    } else {
+      gemm(pool_, xn, static_cast<int64_t>(numRows), H, lmHead_, logits, V);
+    }
     // A late mask is waited for as late as possible: only the masking below needs it.
     const swiftlet_common::TokenBitmaskInput& mask = lateMask != nullptr && anySampled ? lateMask->wait() : in.tokenBitmask;
     const size_t useBegin = nextUse;

@@ -34,6 +34,8 @@ struct ModelConfig : swiftlet_common::ModelShape {
   /** Tensor parallelism across processes: this shard's rank of shardCount (1: the whole model). Only rank 0 holds the lm_head and samples. */
   int shardRank = 0;
   int shardCount = 1;
+  /** 8 or 4: the lm_head (the tied embedding's logits side) quantized at load (formats/rtn_int.h); 0: as the checkpoint stores it. */
+  int lmHeadBits = 0;
 };
 
 /** The projections LoRA can target, in forward order. */
@@ -125,8 +127,9 @@ class Model {
   ThreadPool pool_;
   int64_t qkvWidth_;
   std::vector<Layer> layers_;
-  PackedMatrix lmHead_;  // [vocab, hidden]; the embedding too when tied
-  RowMatrix embedding_;  // untied only
+  PackedMatrix lmHead_;  // [vocab, hidden]; the embedding too when tied (lmHeadBits 0 only)
+  std::unique_ptr<Linear> quantizedLmHead_;  // lmHeadBits 8 or 4, rank 0: the lm_head instead of lmHead_
+  RowMatrix embedding_;  // untied, or tied with a quantized lm_head (the lookup keeps the stored rows)
   std::vector<float> finalNorm_;
   /** Bit s: model-level slot s was set. */
   uint32_t modelSetMask_ = 0;

@@ -40,6 +40,28 @@ float f16ToFloat(uint16_t h) {
   return out;
 }
 
+uint16_t floatToF16(float value) {
+  uint32_t bits;
+  std::memcpy(&bits, &value, 4);
+  const uint16_t sign = static_cast<uint16_t>((bits >> 16) & 0x8000u);
+  const uint32_t magnitude = bits & 0x7fffffffu;
+  if (magnitude > 0x7f800000u) return sign | 0x7e00u;  // NaN
+  if (magnitude >= 0x477ff000u) return sign | 0x7c00u;  // 65520 and up round to infinity
+  if (magnitude < 0x38800000u) {
+    // Below the smallest normal half (2^-14): a multiple of 2^-24, rounded to nearest even by
+    // nearbyint (1024 is the smallest normal's encoding, so the carry needs no special case).
+    float absolute;
+    std::memcpy(&absolute, &magnitude, 4);
+    return sign | static_cast<uint16_t>(std::nearbyint(absolute * 16777216.0f));
+  }
+  // Rebias the exponent (127 -> 15) and drop 13 mantissa bits, rounding to nearest even; a carry
+  // out of the mantissa correctly bumps the exponent.
+  uint32_t half = (magnitude - 0x38000000u) >> 13;
+  const uint32_t dropped = magnitude & 0x1fffu;
+  if (dropped > 0x1000u || (dropped == 0x1000u && (half & 1u))) ++half;
+  return sign | static_cast<uint16_t>(half);
+}
+
 void AlignedBuffer::allocate(size_t bytes) {
   const size_t rounded = (bytes + 63) / 64 * 64;
   void* p = nullptr;

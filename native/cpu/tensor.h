@@ -22,6 +22,9 @@ inline float bf16ToFloat(uint16_t h) {
 
 /** Exact IEEE half to float (subnormals, infinities and NaN included). */
 float f16ToFloat(uint16_t h);
+/** The IEEE half nearest to `value` (ties to even; beyond the half range: infinity). */
+uint16_t floatToF16(float value);
+inline float roundToF16(float value) { return f16ToFloat(floatToF16(value)); }
 
 /** Widens one element of raw storage to fp32. */
 inline float loadElement(DType dtype, const uint8_t* base, int64_t index) {

@@ -3,6 +3,7 @@ import type { FlagSpecs, ParsedFlags } from './args.js';
 import { UsageError } from './args.js';
 import { parseSpeculativeConfig, SpeculativeConfigError, type SpeculativeConfig } from '../engine/speculative/config.js';
 import { POOLING_MODES, type PoolingMode } from '../model/pooling-config.js';
+import { isLmHeadDtype, LM_HEAD_DTYPES, type LmHeadDtype } from '../runtime/lm-head-dtype.js';
 import { DEFAULT_MODEL_OPTIONS as D, parseBytes as parseSize, SizeError, type ModelOptions } from '../host/model-options.js';
 
 export type { ModelOptions };
@@ -42,6 +43,11 @@ export const MODEL_FLAGS: FlagSpecs = {
   'generation-config': { kind: 'string', default: 'auto', help: "'auto': sampling defaults from generation_config.json; 'vllm': ignore it" },
   'chat-template': { kind: 'string', aliases: ['--template-type'], help: 'a Jinja file or a built-in template name, instead of the tokenizer\'s' },
   'num-threads': { kind: 'number', help: 'CPU threads', defaultText: 'all cores' },
+  'lm-head-dtype': {
+    kind: 'string',
+    default: 'auto',
+    help: "CPU: the lm_head for the logits as stored ('auto'), or quantized at load to 'int8' / 'int4' (faster decode, logprobs move slightly)",
+  },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
   'speculative-config': {
     kind: 'string',
@@ -98,6 +104,11 @@ function poolingFlag(value: string | undefined): PoolingMode | undefined {
   return value as PoolingMode;
 }
 
+function lmHeadDtypeFlag(value: string): LmHeadDtype {
+  if (!isLmHeadDtype(value)) throw new UsageError(`--lm-head-dtype must be one of ${LM_HEAD_DTYPES.join(', ')}, got "${value}"`);
+  return value;
+}
+
 function positive(flags: ParsedFlags, name: string): number {
   const value = flags[name] as number;
   if (!Number.isInteger(value) || value < 1) throw new UsageError(`--${name} must be a positive integer`);
@@ -138,6 +149,7 @@ export function modelOptionsFrom(flags: ParsedFlags): ModelOptions {
     useGenerationConfig: generationConfig === 'auto',
     chatTemplate: flags['chat-template'] as string | undefined,
     numThreads: flags['num-threads'] as number | undefined,
+    lmHeadDtype: lmHeadDtypeFlag(flags['lm-head-dtype'] as string),
     maxWaiting: positive(flags, 'max-waiting'),
     speculativeConfig: speculativeConfigOf(flags),
     asyncScheduling: flags['async-scheduling'] as boolean,

@@ -43,6 +43,7 @@ export function runnerChoiceOf(options: ModelOptions): RunnerChoice {
     maxLoras: onGpu && !wantsLora ? 0 : options.maxLoras,
     maxLoraRank: options.maxLoraRank,
     numThreads: options.numThreads,
+    ...(options.lmHeadDtype !== undefined ? { lmHeadDtype: options.lmHeadDtype } : {}),
     tensorParallelSize: options.tensorParallelSize,
     ...(options.group !== undefined ? { group: options.group } : {}),
     maxNumSeqs: options.maxNumSeqs,

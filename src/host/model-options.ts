@@ -6,6 +6,7 @@ import type { SpeculativeConfig } from '../engine/speculative/config.js';
 import type { PoolingMode } from '../model/pooling-config.js';
 import type { HubName } from '../model/hub/backend.js';
 import type { GroupOptions } from '../runtime/distributed/group-options.js';
+import type { LmHeadDtype } from '../runtime/lm-head-dtype.js';
 
 export interface ModelOptions {
   model: string | undefined;
@@ -34,6 +35,8 @@ export interface ModelOptions {
   useGenerationConfig: boolean;
   chatTemplate: string | undefined;
   numThreads: number | undefined;
+  /** CPU: the lm_head's dtype for the logits (`--lm-head-dtype`); default 'auto': as stored. */
+  lmHeadDtype?: LmHeadDtype;
   maxWaiting: number;
   /** Prompt-lookup speculative decoding (`--speculative-config`); absent or null: off. */
   speculativeConfig?: SpeculativeConfig | null;

@@ -18,6 +18,7 @@ import { speculativeConfigFrom } from '../engine/speculative/config.js';
 import { ModelHost, type Logger } from '../host/model-host.js';
 import type { EngineRequest, Submission } from '../host/serving-engine.js';
 import type { PoolingMode } from '../model/pooling-config.js';
+import type { LmHeadDtype } from '../runtime/lm-head-dtype.js';
 import type { Tokenizer } from '../model/tokenizer.js';
 import { createEmbeddings } from '../host/embeddings-service.js';
 import { InvalidRequestError } from '../engine/errors.js';
@@ -62,6 +63,8 @@ export interface EngineOptions {
   /** Sampling defaults from generation_config.json (default true). */
   useGenerationConfig?: boolean;
   numThreads?: number;
+  /** CPU: 'int8' or 'int4' quantizes the lm_head at load for faster decoding (default 'auto': as stored, logprobs as transformers'). */
+  lmHeadDtype?: LmHeadDtype;
   /** How embed() pools: 'last' or 'mean' (default: the checkpoint's sentence-transformers config, else 'last'). */
   pooling?: PoolingMode;
   /** The base model's name in responses and for `model` in requests; default: `model`. */
@@ -115,6 +118,7 @@ export function modelOptionsOf(options: EngineOptions): ModelOptions {
     useGenerationConfig: defined(options.useGenerationConfig, defaults.useGenerationConfig),
     chatTemplate: options.chatTemplate,
     numThreads: options.numThreads,
+    ...(options.lmHeadDtype !== undefined ? { lmHeadDtype: options.lmHeadDtype } : {}),
     pooling: options.pooling,
     // NOTE: a library caller hands over whole lists at once; the queue must take them.
     maxWaiting: Number.POSITIVE_INFINITY,

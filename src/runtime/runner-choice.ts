@@ -28,6 +28,9 @@ export function cpuOptionsOf(options: RunnerChoice): CpuRunnerOptions {
 
 /** The CUDA runner's part of a choice; throws when CUDA is not usable here. */
 export function cudaOptionsOf(options: RunnerChoice): CudaRunnerOptions {
+  if ((options.lmHeadDtype ?? 'auto') !== 'auto') {
+    throw new Error(`--lm-head-dtype ${options.lmHeadDtype} is CPU-only: the CUDA runner computes the lm_head as the checkpoint stores it (leave the flag out, or use --device cpu)`);
+  }
   const availability = cudaAvailability();
   if (!availability.available) throw new Error(`--device cuda: ${availability.reason}`);
   return {

@@ -1,5 +1,6 @@
 #include "grouped_int.h"
 
+#include "../tensor.h"
 #include "int_dot.h"
 #include "q8_activations.h"
 
@@ -51,7 +52,9 @@ GroupedIntLinear::GroupedIntLinear(const swiftlet_common::TensorView& tensor, in
   }
   groups_ = *std::max_element(groupOfColumn.begin(), groupOfColumn.end()) + 1;
   if (*std::min_element(groupOfColumn.begin(), groupOfColumn.end()) < 0) throw std::invalid_argument("gIdx has a negative group");
-  scales_ = copyBuffer<float>(tensor, "scales", static_cast<size_t>(rows_ * groups_));
+  const std::vector<float> scales = copyBuffer<float>(tensor, "scales", static_cast<size_t>(rows_ * groups_));
+  scales_.resize(scales.size());
+  for (size_t i = 0; i < scales.size(); ++i) scales_[i] = floatToF16(scales[i]);
   zeros_ = copyBuffer<float>(tensor, "zeros", static_cast<size_t>(rows_ * groups_));
 
   std::vector<int32_t> order(static_cast<size_t>(cols_));
@@ -98,7 +101,13 @@ void GroupedIntLinear::packBlocks(const std::vector<uint8_t>& codes) {
   }
   const float zeroShift = bits_ == 8 ? 128.0f : 0.0f;
   scaledZeros_.resize(scales_.size());
-  for (size_t i = 0; i < scales_.size(); ++i) scaledZeros_[i] = scales_[i] * (zeros_[i] - zeroShift);
+  bool anyZeroTerm = false;
+  for (size_t i = 0; i < scales_.size(); ++i) {
+    scaledZeros_[i] = f16ToFloat(scales_[i]) * (zeros_[i] - zeroShift);
+    anyZeroTerm = anyZeroTerm || scaledZeros_[i] != 0.0f;
+  }
+  if (!anyZeroTerm) scaledZeros_.clear();
+  std::vector<float>().swap(zeros_);  // the scalar path's only
 }
 
 void GroupedIntLinear::forward(ThreadPool& pool, const float* x, int64_t M, int64_t ldx, float* y, int64_t ldy) const {
@@ -114,16 +123,19 @@ void GroupedIntLinear::forwardBlocks(ThreadPool& pool, const float* x, int64_t M
   quantizeRowsQ8(x, M, ldx, cols_, columnOrder_, q8);
   const int64_t numBlocks = q8.numBlocks;
   // Each group's sum of the quantized activations: what the zero points multiply.
-  std::vector<float> groupSums(static_cast<size_t>(M * groups_), 0.0f);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t b = 0; b < numBlocks; ++b)
-      groupSums[m * groups_ + blockGroup_[b]] += q8.scales[m * numBlocks + b] * static_cast<float>(q8.sums[m * numBlocks + b]);
+  std::vector<float> groupSums;
+  if (!scaledZeros_.empty()) {
+    groupSums.assign(static_cast<size_t>(M * groups_), 0.0f);
+    for (int64_t m = 0; m < M; ++m)
+      for (int64_t b = 0; b < numBlocks; ++b)
+        groupSums[m * groups_ + blockGroup_[b]] += q8.scales[m * numBlocks + b] * static_cast<float>(q8.sums[m * numBlocks + b]);
+  }
   const IntRowsKernel kernel = bits_ == 8 ? intDotKernels().int8 : intDotKernels().int4;
   IntRowsArgs args;
   args.codes = codes_.data();
   args.rowBytes = rowBytes_;
   args.scales = scales_.data();
-  args.scaledZeros = scaledZeros_.data();
+  args.scaledZeros = scaledZeros_.empty() ? nullptr : scaledZeros_.data();
   args.groups = groups_;
   args.blockGroup = blockGroup_.data();
   args.numBlocks = numBlocks;
@@ -160,7 +172,7 @@ void GroupedIntLinear::forwardScalar(ThreadPool& pool, const float* x, int64_t M
         for (int64_t g = 0; g < groups_; ++g) {
           float dot = 0;
           for (int64_t c = groupStart_[g]; c < groupStart_[g + 1]; ++c) dot += static_cast<float>(codes[c]) * row[c];
-          acc += scales_[r * groups_ + g] * (dot - zeros_[r * groups_ + g] * groupSums[m * groups_ + g]);
+          acc += f16ToFloat(scales_[r * groups_ + g]) * (dot - zeros_[r * groups_ + g] * groupSums[m * groups_ + g]);
         }
         y[m * ldy + r] = acc;
       }

@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "../tensor.h"
 #include "q8_activations.h"
 
 namespace swiftlet {
@@ -42,11 +43,12 @@ void rowsScalar(const IntRowsArgs& a, int64_t rowBegin, int64_t rowEnd) {
       const int8_t* x = a.x + m * cols;
       float acc = 0;
       for (int64_t b = 0; b < a.numBlocks; ++b) {
-        const float scale = a.scales[r * a.groups + a.blockGroup[b]] * a.xScales[m * a.numBlocks + b];
+        const float scale = f16ToFloat(a.scales[r * a.groups + a.blockGroup[b]]) * a.xScales[m * a.numBlocks + b];
         acc = std::fma(static_cast<float>(Format::blockDot(codes + b * Format::kBlockBytes, x + b * kQ8Block)), scale, acc);
       }
       float zeroTerm = 0;
-      for (int64_t g = 0; g < a.groups; ++g) zeroTerm = std::fma(a.scaledZeros[r * a.groups + g], a.xGroupSums[m * a.groups + g], zeroTerm);
+      if (a.scaledZeros != nullptr)
+        for (int64_t g = 0; g < a.groups; ++g) zeroTerm = std::fma(a.scaledZeros[r * a.groups + g], a.xGroupSums[m * a.groups + g], zeroTerm);
       a.y[m * a.ldy + r] = acc - zeroTerm;
     }
   }
@@ -54,8 +56,10 @@ void rowsScalar(const IntRowsArgs& a, int64_t rowBegin, int64_t rowEnd) {
 
 IntDotKernels pickKernels() {
   __builtin_cpu_init();
-  if (__builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return vnniIntKernels();
-  if (__builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2IntKernels();
+  // NOTE: both SIMD paths widen the fp16 scales with F16C.
+  const bool f16c = __builtin_cpu_supports("f16c");
+  if (f16c && __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512vl")) return vnniIntKernels();
+  if (f16c && __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma")) return avx2IntKernels();
   return {rowsScalar<Int8Scalar>, rowsScalar<Int4Scalar>, "scalar"};
 }
 }  // namespace

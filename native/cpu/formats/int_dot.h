@@ -1,7 +1,8 @@
 // The integer formats' inner kernel: packed weight rows (layout in grouped_int.h) times q8
 // activation rows (q8_activations.h), for a range of weight rows and every activation row:
 //   y[m, r] = sum_b s[r, g(b)] * xScale[m, b] * dot(codes_b, xq_b) - sum_g s[r, g] * z[r, g] * xGroupSum[m, g]
-// Chosen once by cpuid: AVX-512 VNNI, else AVX2, else a scalar loop (int_tiles.h).
+//   (the zero term only where some zero point is not the format's code offset)
+// Chosen once by cpuid: AVX-512 VNNI, else AVX2 (+ FMA, F16C), else a scalar loop (int_tiles.h).
 // NOTE (batch invariance): every (r, m) pair is computed by the same chain of operations whatever
 // tile it falls in, so a row's result never depends on the other rows of the batch.
 #pragma once
@@ -12,14 +13,14 @@ namespace swiftlet {
 struct IntRowsArgs {
   const uint8_t* codes;         // [rows, rowBytes]
   int64_t rowBytes;
-  const float* scales;          // [rows, groups]
-  const float* scaledZeros;     // [rows, groups]: scale * (zero - the format's code offset)
+  const uint16_t* scales;       // [rows, groups], IEEE half
+  const float* scaledZeros;     // [rows, groups]: scale * (zero - the format's code offset); null: all zero
   int64_t groups;
   const int32_t* blockGroup;    // [numBlocks]: the group of each 32-column block
   int64_t numBlocks;
   const int8_t* x;              // [M, numBlocks * 32]
   const float* xScales;         // [M, numBlocks]
-  const float* xGroupSums;      // [M, groups]: sum over the group's blocks of xScale * sum(xq)
+  const float* xGroupSums;      // [M, groups]: sum over the group's blocks of xScale * sum(xq) (read only with scaledZeros)
   int64_t M;
   float* y;                     // [M, ldy]
   int64_t ldy;

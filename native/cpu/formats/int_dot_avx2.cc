@@ -1,6 +1,6 @@
 // The integer kernels for AVX2 (int_tiles.h): a block dot product is maddubs (pairs of unsigned x
 // signed bytes into int16) then madd by ones (pairs of int16 into int32).
-#pragma GCC target("avx2,fma")
+#pragma GCC target("avx2,fma,f16c")
 #include "int_tiles.h"
 
 namespace swiftlet {

@@ -1,6 +1,6 @@
 // The integer kernels for AVX-512 VNNI (int_tiles.h, on 256-bit vectors through AVX512VL): a
 // block dot product is one dpbusd (four unsigned x signed byte products into each int32 lane).
-#pragma GCC target("avx2,fma,avx512f,avx512vl,avx512vnni")
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512vl,avx512vnni")
 #include "int_tiles.h"
 
 namespace swiftlet {

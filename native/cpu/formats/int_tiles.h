@@ -60,9 +60,10 @@ inline float zeroTerm(const float* scaledZeros, const float* groupSums, int64_t 
 }
 
 // RW weight rows from r times RX activation rows from m: each weight block is loaded once for
-// the RX rows and each activation block once for the RW rows.
+// the RX rows and each activation block once for the RW rows. rowScales: the RW rows' scales in
+// fp32 ([RW, groups]).
 template <class Format, int RW, int RX>
-void tile(const IntRowsArgs& a, int64_t r, int64_t m) {
+void tile(const IntRowsArgs& a, const float* rowScales, int64_t r, int64_t m) {
   const int64_t cols = a.numBlocks * kQ8Block;
   __m256 acc[RW][RX];
   for (int i = 0; i < RW; ++i)
@@ -79,32 +80,46 @@ void tile(const IntRowsArgs& a, int64_t r, int64_t m) {
       xScale[j] = _mm256_broadcast_ss(a.xScales + (m + j) * a.numBlocks + b);
     }
     for (int i = 0; i < RW; ++i) {
-      const __m256 wScale = _mm256_broadcast_ss(a.scales + (r + i) * a.groups + g);
+      const __m256 wScale = _mm256_broadcast_ss(rowScales + i * a.groups + g);
       for (int j = 0; j < RX; ++j)
         acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(Format::dot(w[i], x[j])), _mm256_mul_ps(wScale, xScale[j]), acc[i][j]);
     }
   }
-  for (int i = 0; i < RW; ++i)
-    for (int j = 0; j < RX; ++j)
-      a.y[(m + j) * a.ldy + r + i] =
-          horizontalSum(acc[i][j]) - zeroTerm(a.scaledZeros + (r + i) * a.groups, a.xGroupSums + (m + j) * a.groups, a.groups);
+  for (int i = 0; i < RW; ++i) {
+    for (int j = 0; j < RX; ++j) {
+      const float zero = a.scaledZeros == nullptr ? 0.0f : zeroTerm(a.scaledZeros + (r + i) * a.groups, a.xGroupSums + (m + j) * a.groups, a.groups);
+      a.y[(m + j) * a.ldy + r + i] = horizontalSum(acc[i][j]) - zero;
+    }
+  }
 }
 
 // Activation rows per tile: two measured best (one or three to four within noise) on Zen 3.
 constexpr int kTileX = 2;
 
+// The RW rows' half scales widened once for all activation rows (8 per vcvtph2ps), not once per
+// block and activation tile.
+inline void widenScales(const uint16_t* half, int64_t count, float* out) {
+  int64_t i = 0;
+  for (; i + 8 <= count; i += 8)
+    _mm256_storeu_ps(out + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(half + i))));
+  for (; i < count; ++i) out[i] = _cvtsh_ss(half[i]);
+}
+
 template <class Format, int RW>
-void tileRows(const IntRowsArgs& a, int64_t r) {
+void tileRows(const IntRowsArgs& a, int64_t r, float* rowScales) {
+  widenScales(a.scales + r * a.groups, RW * a.groups, rowScales);
   int64_t m = 0;
-  for (; m + kTileX <= a.M; m += kTileX) tile<Format, RW, kTileX>(a, r, m);
-  for (; m < a.M; ++m) tile<Format, RW, 1>(a, r, m);
+  for (; m + kTileX <= a.M; m += kTileX) tile<Format, RW, kTileX>(a, rowScales, r, m);
+  for (; m < a.M; ++m) tile<Format, RW, 1>(a, rowScales, r, m);
 }
 
 template <class Format>
 void rowsTiled(const IntRowsArgs& a, int64_t rowBegin, int64_t rowEnd) {
+  // NOTE: on the stack (a few KiB: groups <= columns / 32), as no library container may be used here.
+  float* rowScales = static_cast<float*>(__builtin_alloca(sizeof(float) * kIntTileRows * a.groups));
   int64_t r = rowBegin;
-  for (; r + kIntTileRows <= rowEnd; r += kIntTileRows) tileRows<Format, kIntTileRows>(a, r);
-  for (; r < rowEnd; ++r) tileRows<Format, 1>(a, r);
+  for (; r + kIntTileRows <= rowEnd; r += kIntTileRows) tileRows<Format, kIntTileRows>(a, r, rowScales);
+  for (; r < rowEnd; ++r) tileRows<Format, 1>(a, r, rowScales);
 }
 
 }  // namespace

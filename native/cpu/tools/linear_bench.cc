@@ -20,6 +20,7 @@
 #include <vector>
 
 #include "linear.h"
+#include "tensor.h"
 
 using namespace swiftlet;
 
@@ -54,7 +55,8 @@ int main(int argc, char** argv) {
       std::vector<uint8_t> codes(static_cast<size_t>(bits == 8 ? rows * cols : rows * cols / 2));
       for (auto& c : codes) c = static_cast<uint8_t>(rng());
       std::vector<float> scales(static_cast<size_t>(rows * groups)), zeros(scales.size());
-      for (auto& s : scales) s = std::uniform_real_distribution<float>(1e-4f, 4e-4f)(rng);
+      // NOTE: fp16 values, as checkpoints store scales (the int formats hold them so).
+      for (auto& s : scales) s = roundToF16(std::uniform_real_distribution<float>(1e-4f, 4e-4f)(rng));
       for (auto& z : zeros) z = static_cast<float>(rng() % (1u << bits));
       swiftlet_common::TensorView quantized;
       quantized.format = format;

@@ -11,6 +11,7 @@ import { StepQueue } from '../step-queue.js';
 import { KV_BLOCK_SIZE, type LinearSlot } from '../../model/layout.js';
 import { nativeLoraModules } from '../native-lora.js';
 import { shardLoraModule, shardSpec, shardTensor } from '../tensor-parallel.js';
+import { lmHeadBits, type LmHeadDtype } from '../lm-head-dtype.js';
 import { loadCpuAddon, type LinearInputGrams, type NativeCpuModel } from './native.js';
 
 export interface CpuRunnerOptions extends RunnerOptions {
@@ -23,6 +24,8 @@ export interface CpuRunnerOptions extends RunnerOptions {
    * (docs/benchmarks.md, bench/structured-mask.ts).
    */
   lateTokenBitmask?: boolean;
+  /** The lm_head's dtype for the logits (default 'auto': as the checkpoint stores it). */
+  lmHeadDtype?: LmHeadDtype;
 }
 
 /** One process's part of a model split over several (src/runtime/distributed/). */
@@ -80,6 +83,7 @@ export class CpuRunner implements ModelRunner {
       maxLoraRank: options.maxLoraRank,
       numThreads,
       ...(shard.size > 1 ? { shardRank: shard.rank, shardCount: shard.size } : {}),
+      lmHeadBits: lmHeadBits(options.lmHeadDtype ?? 'auto'),
     });
     try {
       for (const { ref, tensor } of tensors) {

@@ -23,6 +23,8 @@ export interface NativeModelConfig extends NativeModelShape {
   /** A tensor-parallel shard (src/runtime/tensor-parallel.ts): its rank of shardCount; absent: the whole model. */
   shardRank?: number;
   shardCount?: number;
+  /** 8 or 4: the lm_head quantized at load (src/runtime/lm-head-dtype.ts); absent or 0: as stored. */
+  lmHeadBits?: 0 | 8 | 4;
 }
 
 export interface NativeCpuModel extends NativeLateTokenBitmask {

@@ -19,7 +19,7 @@ import { readLoraAdapter } from '../src/model/lora.js';
 import { writeRandomCheckpoint } from '../src/model/random-weights.js';
 import type { ModelSpec } from '../src/model/spec.js';
 import { createRunner } from '../src/runtime/create-runner.js';
-import { cudaAvailability } from '../src/runtime/cuda/native.js';
+import { cudaSuiteSkip } from './helpers/cuda-suite.js';
 import type { ModelRunner } from '../src/runtime/types.js';
 import { generateGreedy, teacherForced } from './helpers/cpu-reference.js';
 import { writeRandomLora } from './helpers/random-lora.js';
@@ -31,12 +31,7 @@ const RANK = 4;
 const PROMPT_LENGTH = 20;
 const NEW_TOKENS = 40;
 
-const availability = cudaAvailability();
-const skip = availability.available ? false : `CUDA unavailable: ${availability.reason}`;
-
-if (process.env.SWIFTLET_REQUIRE_CUDA === '1') {
-  test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
-}
+const skip = cudaSuiteSkip();
 
 /** Within bf16's drift of the fp32 answer: on average, and at every position. */
 function assertBf16Close(actual: ArrayLike<number>, expected: ArrayLike<number>, count: number, label: string): void {

@@ -22,7 +22,7 @@ import { RANDOM_MODEL_CONFIGS, RandomWeightSource } from '../src/model/random-we
 import type { ModelSpec } from '../src/model/spec.js';
 import { CpuRunner } from '../src/runtime/cpu/cpu-runner.js';
 import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
-import { cudaAvailability } from '../src/runtime/cuda/native.js';
+import { cudaSuiteSkip } from './helpers/cuda-suite.js';
 import type { ModelRunner } from '../src/runtime/types.js';
 import { teacherForced } from './helpers/cpu-reference.js';
 import { buildStepBatch, commitStep, ManualBlockPool, ManualSequence, type ManualStepEntry } from './helpers/manual-batch.js';
@@ -32,12 +32,7 @@ const MEAN_TOLERANCE = 7e-2;
 const MIN_FOR_MEAN = 12;
 const NEW_TOKENS = 24;
 
-const availability = cudaAvailability();
-const skip = availability.available ? false : `CUDA unavailable: ${availability.reason}`;
-
-if (process.env.SWIFTLET_REQUIRE_CUDA === '1') {
-  test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
-}
+const skip = cudaSuiteSkip();
 
 // Inputs of 224 (hidden, attention) and 2080 (MLP): groups of 128 end with a partial one (96 and
 // 32 columns). The GEMV splits a set of weight rows over more warps the more columns it has

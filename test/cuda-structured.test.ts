@@ -6,29 +6,15 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
-import { loadModelSpec } from '../src/model/config.js';
-import { SafetensorsCheckpoint } from '../src/model/safetensors.js';
-import { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
-import { cudaAvailability } from '../src/runtime/cuda/native.js';
-import { modelDir, reference } from './helpers/reference.js';
+import type { CudaRunner } from '../src/runtime/cuda/cuda-runner.js';
+import { cudaSuiteSkip, openTinyQwen2Cuda } from './helpers/cuda-suite.js';
+import { reference } from './helpers/reference.js';
 import { checkMalformedTokenBitmask, checkTokenBitmask } from './helpers/token-bitmask-checks.js';
 
-const availability = cudaAvailability();
-const required = process.env['SWIFTLET_REQUIRE_CUDA'] === '1';
-
-if (required) {
-  test('CUDA is usable (SWIFTLET_REQUIRE_CUDA=1)', () => assert.ok(availability.available, availability.available ? '' : availability.reason));
-}
-
-describe('CUDA runner token bitmask (tiny-qwen2)', { skip: availability.available ? false : `CUDA unavailable: ${availability.reason}` }, () => {
+describe('CUDA runner token bitmask (tiny-qwen2)', { skip: cudaSuiteSkip() }, () => {
   let runner: CudaRunner;
   before(() => {
-    const checkpoint = SafetensorsCheckpoint.open(modelDir);
-    try {
-      runner = CudaRunner.load(loadModelSpec(modelDir), checkpoint, { kvCacheBytes: 64 << 20, maxNumSeqs: 16, maxNumTokens: 4096, maxModelLen: 4096 });
-    } finally {
-      checkpoint.close();
-    }
+    runner = openTinyQwen2Cuda();
   });
   after(() => runner?.dispose());
 

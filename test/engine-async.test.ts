@@ -11,20 +11,11 @@ import type { RequestOutput } from '../src/engine/output.js';
 import { SamplingParams, type SamplingParamsInit } from '../src/engine/sampling-params.js';
 import { FakeRunner, FakeTokenizer, type FakeRunnerOptions } from './helpers/fake-runner.js';
 import { runBothModes } from './helpers/scheduling-modes.js';
+import { seededRandom } from './helpers/seeded-random.js';
 
 function makeEngine(asyncScheduling: boolean, engine: Partial<EngineConfig> = {}, runner: FakeRunnerOptions = {}) {
   const fake = new FakeRunner(runner);
   return { engine: new LLMEngine(fake, new FakeTokenizer(fake.spec.vocabSize), { ...engine, asyncScheduling }) };
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomPrompt(random: () => number, length: number): number[] {
@@ -39,7 +30,7 @@ function runBothWays(requests: AddRequest[], engine: Partial<EngineConfig> = {},
 
 /** A mixed workload: greedy and seeded, logprobs, n = 2, stop tokens, min/max tokens, prompt logprobs, shared prefixes. */
 function mixedRequests(seed: number, count: number, extra: (i: number) => SamplingParamsInit = () => ({})): AddRequest[] {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const sharedPrefix = randomPrompt(random, 48);
   return Array.from({ length: count }, (_, i) => {
     const prompt = i % 3 === 0 ? [...sharedPrefix, ...randomPrompt(random, 1 + Math.floor(random() * 20))] : randomPrompt(random, 1 + Math.floor(random() * 90));
@@ -67,7 +58,7 @@ test('a mixed workload gives the same outputs launched ahead as one step at a ti
 });
 
 test('stop strings end a request at the same text when its next token is already in flight', async () => {
-  const prompt = randomPrompt(rng(2), 30);
+  const prompt = randomPrompt(seededRandom(2), 30);
   const base = { temperature: 0, maxTokens: 30, ignoreEos: true };
   const { sync } = await runBothWays([{ requestId: 'probe', promptTokenIds: prompt, params: new SamplingParams(base) }]);
   const text = sync.outputs[0]?.outputs[0]?.text ?? '';
@@ -124,16 +115,16 @@ test('an abort mid-stream ends the request with a prefix of its full output; the
 test('a failed step fails its requests and the step launched behind it; the engine goes on serving', async () => {
   let fail = true;
   const { engine } = makeEngine(true, {}, { failWhen: (b) => fail && b.numTokens > 100 });
-  const running = engine.generate([{ requestId: 'early', promptTokenIds: randomPrompt(rng(6), 10), params: new SamplingParams({ maxTokens: 200, ignoreEos: true }) }]);
+  const running = engine.generate([{ requestId: 'early', promptTokenIds: randomPrompt(seededRandom(6), 10), params: new SamplingParams({ maxTokens: 200, ignoreEos: true }) }]);
   await new Promise((resolve) => setTimeout(resolve, 5));
-  const bad = engine.generate([{ requestId: 'bad', promptTokenIds: randomPrompt(rng(7), 200) }]);
+  const bad = engine.generate([{ requestId: 'bad', promptTokenIds: randomPrompt(seededRandom(7), 200) }]);
   await assert.rejects(bad, /fake runner failure/);
   await assert.rejects(running, /fake runner failure/);
   fail = false;
-  const [ok] = await engine.generate([{ requestId: 'ok', promptTokenIds: randomPrompt(rng(8), 20), params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
+  const [ok] = await engine.generate([{ requestId: 'ok', promptTokenIds: randomPrompt(seededRandom(8), 20), params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
   assert.equal(ok?.outputs[0]?.tokenIds.length, 3);
   // The failed step's blocks were counted as computed when it launched: none may be a cache hit now.
-  const retry = { requestId: 'retry', promptTokenIds: randomPrompt(rng(7), 200), params: new SamplingParams({ maxTokens: 5, temperature: 0 }) };
+  const retry = { requestId: 'retry', promptTokenIds: randomPrompt(seededRandom(7), 200), params: new SamplingParams({ maxTokens: 5, temperature: 0 }) };
   const [again] = await engine.generate([retry]);
   const [fresh] = await makeEngine(true).engine.generate([retry]);
   assert.deepEqual(again?.outputs, fresh?.outputs);

@@ -5,21 +5,12 @@ import { InvalidRequestError, QueueFullError, RequestTooLongError } from '../src
 import { accumulateOutputs, type RequestOutput } from '../src/engine/output.js';
 import { SamplingParams } from '../src/engine/sampling-params.js';
 import { FAKE_EOS, FakeRunner, FakeTokenizer, type FakeRunnerOptions } from './helpers/fake-runner.js';
+import { seededRandom } from './helpers/seeded-random.js';
 
 function makeEngine(engine: Partial<EngineConfig> = {}, runner: FakeRunnerOptions = {}) {
   const fake = new FakeRunner(runner);
   const tokenizer = new FakeTokenizer(fake.spec.vocabSize);
   return { engine: new LLMEngine(fake, tokenizer, engine), runner: fake, tokenizer };
-}
-
-function rng(seed: number): () => number {
-  let s = seed >>> 0;
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0;
-    let t = Math.imul(s ^ (s >>> 15), 1 | s);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function randomPrompt(random: () => number, length: number, vocabSize = 96): number[] {
@@ -46,7 +37,7 @@ function output0(out: RequestOutput) {
 
 test('greedy generation: deltas add up, final output has counts and finish reason', async () => {
   const { engine } = makeEngine();
-  const prompt = randomPrompt(rng(1), 37);
+  const prompt = randomPrompt(seededRandom(1), 37);
   const deltas = await collect(
     engine.add({ requestId: 'a', promptTokenIds: prompt, params: new SamplingParams({ temperature: 0, maxTokens: 12, ignoreEos: true }) }),
   );
@@ -65,7 +56,7 @@ test('greedy generation: deltas add up, final output has counts and finish reaso
 });
 
 test('(a) batch invariance: greedy and seeded outputs alone equal outputs among 50 others arriving at random steps', async () => {
-  const random = rng(7);
+  const random = seededRandom(7);
   const greedy: AddRequest = {
     requestId: 'greedy',
     promptTokenIds: randomPrompt(random, 150),
@@ -108,7 +99,7 @@ test('(a) batch invariance: greedy and seeded outputs alone equal outputs among 
 });
 
 test('(b) a prompt sharing a 400-token prefix reuses its blocks (exact hit count) with the same output', async () => {
-  const random = rng(11);
+  const random = seededRandom(11);
   const prefix = randomPrompt(random, 400);
   const first = [...prefix, ...randomPrompt(random, 30)];
   const second = [...prefix, ...randomPrompt(random, 50)];
@@ -127,7 +118,7 @@ test('(b) a prompt sharing a 400-token prefix reuses its blocks (exact hit count
 });
 
 test('an identical prompt never reuses its last token: at least one token is computed', async () => {
-  const prompt = randomPrompt(rng(3), 64);
+  const prompt = randomPrompt(seededRandom(3), 64);
   const params = new SamplingParams({ temperature: 0, maxTokens: 4, ignoreEos: true });
   const { engine } = makeEngine();
   const [a] = await engine.generate([{ requestId: 'a', promptTokenIds: prompt, params }]);
@@ -137,7 +128,7 @@ test('an identical prompt never reuses its last token: at least one token is com
 });
 
 test('adapters do not share prefix blocks with the base model', async () => {
-  const prompt = randomPrompt(rng(5), 80);
+  const prompt = randomPrompt(seededRandom(5), 80);
   const params = new SamplingParams({ temperature: 0, maxTokens: 6, ignoreEos: true });
   const { engine } = makeEngine();
   const [base] = await engine.generate([{ requestId: 'base', promptTokenIds: prompt, params }]);
@@ -149,7 +140,7 @@ test('adapters do not share prefix blocks with the base model', async () => {
 });
 
 test('(c) a pool too small for all requests at once: all complete as alone, through preemption', async () => {
-  const random = rng(21);
+  const random = seededRandom(21);
   const requests: AddRequest[] = Array.from({ length: 10 }, (_, i) => ({
     requestId: `r${i}`,
     promptTokenIds: randomPrompt(random, 60 + Math.floor(random() * 40)),
@@ -168,7 +159,7 @@ test('(c) a pool too small for all requests at once: all complete as alone, thro
 });
 
 test('(c) the same without prefix caching and without chunked prefill', async () => {
-  const random = rng(22);
+  const random = seededRandom(22);
   const requests: AddRequest[] = Array.from({ length: 8 }, (_, i) => ({
     requestId: `r${i}`,
     promptTokenIds: randomPrompt(random, 40 + Math.floor(random() * 40)),
@@ -186,7 +177,7 @@ test('(c) the same without prefix caching and without chunked prefill', async ()
 
 test('(d) randomized add/step/abort ends with zero blocks in use', async () => {
   for (let trial = 0; trial < 12; trial++) {
-    const random = rng(100 + trial);
+    const random = seededRandom(100 + trial);
     const { engine } = makeEngine(
       {
         autoStep: false,
@@ -247,7 +238,7 @@ test('(d) randomized add/step/abort ends with zero blocks in use', async () => {
 });
 
 test('stop strings split across tokens are found; text after them is not emitted', async () => {
-  const prompt = randomPrompt(rng(31), 20);
+  const prompt = randomPrompt(seededRandom(31), 20);
   const base = new SamplingParams({ temperature: 0, maxTokens: 30, ignoreEos: true }).toInit();
   const full = await runAlone({ requestId: 'x', promptTokenIds: prompt, params: new SamplingParams(base) });
   const { tokenIds, text } = output0(full);
@@ -278,7 +269,7 @@ test('stop strings split across tokens are found; text after them is not emitted
 });
 
 test('min_tokens bans EOS and stop_token_ids until reached; EOS text is not output', async () => {
-  const prompt = randomPrompt(rng(41), 10);
+  const prompt = randomPrompt(seededRandom(41), 10);
   const eos = await runAlone({ requestId: 'e', promptTokenIds: prompt, params: new SamplingParams({ temperature: 0, minTokens: 5, maxTokens: 20, logitBias: { [FAKE_EOS]: 100 } }) });
   assert.equal(output0(eos).tokenIds.length, 6);
   assert.equal(output0(eos).tokenIds[5], FAKE_EOS);
@@ -301,7 +292,7 @@ test('min_tokens bans EOS and stop_token_ids until reached; EOS text is not outp
 
 test('max_tokens defaults to the rest of max_model_len', async () => {
   const out = await runAlone(
-    { requestId: 'm', promptTokenIds: randomPrompt(rng(2), 50), params: new SamplingParams({ temperature: 0, maxTokens: null, ignoreEos: true }) },
+    { requestId: 'm', promptTokenIds: randomPrompt(seededRandom(2), 50), params: new SamplingParams({ temperature: 0, maxTokens: null, ignoreEos: true }) },
     { maxModelLen: 64 },
   );
   assert.equal(output0(out).tokenIds.length, 14);
@@ -309,7 +300,7 @@ test('max_tokens defaults to the rest of max_model_len', async () => {
 });
 
 test('n > 1: samples gathered under one id, sharing the prompt blocks; seeded is reproducible', async () => {
-  const prompt = randomPrompt(rng(51), 100);
+  const prompt = randomPrompt(seededRandom(51), 100);
   const params = new SamplingParams({ n: 3, temperature: 1, seed: 99, maxTokens: 10, ignoreEos: true });
   const { engine } = makeEngine();
   const deltas = await collect(engine.add({ requestId: 'p', promptTokenIds: prompt, params }));
@@ -328,7 +319,7 @@ test('n > 1: samples gathered under one id, sharing the prompt blocks; seeded is
 
 test('abort mid-generation frees everything and ends the stream with finish reason abort', async () => {
   const { engine } = makeEngine();
-  const stream = engine.add({ requestId: 'long', promptTokenIds: randomPrompt(rng(61), 40), params: new SamplingParams({ maxTokens: 500, ignoreEos: true }) });
+  const stream = engine.add({ requestId: 'long', promptTokenIds: randomPrompt(seededRandom(61), 40), params: new SamplingParams({ maxTokens: 500, ignoreEos: true }) });
   const deltas: RequestOutput[] = [];
   for await (const d of stream) {
     deltas.push(d);
@@ -344,14 +335,14 @@ test('abort mid-generation frees everything and ends the stream with finish reas
 
 test('abort while the step is in flight applies after it; leaving the loop early aborts', async () => {
   const { engine } = makeEngine();
-  const stream = engine.add({ requestId: 'a', promptTokenIds: randomPrompt(rng(62), 40), params: new SamplingParams({ maxTokens: 100 }) });
+  const stream = engine.add({ requestId: 'a', promptTokenIds: randomPrompt(seededRandom(62), 40), params: new SamplingParams({ maxTokens: 100 }) });
   engine.abort('a');
   const deltas = await collect(stream);
   assert.equal(deltas.length, 1);
   assert.equal(output0(deltas[0] as RequestOutput).finishReason, 'abort');
   assert.deepEqual(output0(deltas[0] as RequestOutput).tokenIds, []);
 
-  const other = engine.add({ requestId: 'b', promptTokenIds: randomPrompt(rng(63), 40), params: new SamplingParams({ maxTokens: 100, ignoreEos: true }) });
+  const other = engine.add({ requestId: 'b', promptTokenIds: randomPrompt(seededRandom(63), 40), params: new SamplingParams({ maxTokens: 100, ignoreEos: true }) });
   for await (const d of other) if (d.numCompletionTokens >= 2) break;
   await new Promise((r) => setTimeout(r, 10));
   assert.equal(engine.hasUnfinished, false);
@@ -382,7 +373,7 @@ test('queue full and too-long requests are rejected with typed errors', async ()
 });
 
 test('prompt logprobs: once, with the first output, first null; equal with and without chunking', async () => {
-  const prompt = randomPrompt(rng(71), 45);
+  const prompt = randomPrompt(seededRandom(71), 45);
   const params = new SamplingParams({ temperature: 0, maxTokens: 3, promptLogprobs: 2, ignoreEos: true });
   const run = async (config: Partial<EngineConfig>) => collect(makeEngine(config).engine.add({ requestId: 'p', promptTokenIds: prompt, params }));
   const chunked = await run({ maxNumBatchedTokens: 16 });
@@ -402,9 +393,9 @@ test('prompt logprobs: once, with the first output, first null; equal with and w
 
 test('chunked prefill: a long prompt does not stall a running request', async () => {
   const { engine, runner } = makeEngine({ maxNumBatchedTokens: 64 });
-  const short = collect(engine.add({ requestId: 's', promptTokenIds: randomPrompt(rng(81), 10), params: new SamplingParams({ maxTokens: 40, ignoreEos: true }) }));
+  const short = collect(engine.add({ requestId: 's', promptTokenIds: randomPrompt(seededRandom(81), 10), params: new SamplingParams({ maxTokens: 40, ignoreEos: true }) }));
   await new Promise((r) => setImmediate(r));
-  const long = collect(engine.add({ requestId: 'l', promptTokenIds: randomPrompt(rng(82), 1000), params: new SamplingParams({ maxTokens: 2, ignoreEos: true }) }));
+  const long = collect(engine.add({ requestId: 'l', promptTokenIds: randomPrompt(seededRandom(82), 1000), params: new SamplingParams({ maxTokens: 2, ignoreEos: true }) }));
   await Promise.all([short, long]);
   assert.ok(runner.batches.every((b) => b.numTokens <= 64));
   const prefillSteps = runner.batches.filter((b) => b.numTokens > 2);
@@ -415,16 +406,16 @@ test('chunked prefill: a long prompt does not stall a running request', async ()
 test('a runner failure fails the step\'s requests and leaves the engine serving', async () => {
   let fail = true;
   const { engine } = makeEngine({}, { failWhen: (b) => fail && b.numTokens > 100 });
-  const bad = collect(engine.add({ requestId: 'bad', promptTokenIds: randomPrompt(rng(91), 200) }));
+  const bad = collect(engine.add({ requestId: 'bad', promptTokenIds: randomPrompt(seededRandom(91), 200) }));
   await assert.rejects(bad, /fake runner failure/);
   fail = false;
-  const [ok] = await engine.generate([{ requestId: 'ok', promptTokenIds: randomPrompt(rng(92), 20), params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
+  const [ok] = await engine.generate([{ requestId: 'ok', promptTokenIds: randomPrompt(seededRandom(92), 20), params: new SamplingParams({ maxTokens: 3, ignoreEos: true }) }]);
   assert.equal(ok?.outputs[0]?.tokenIds.length, 3);
   assert.equal(engine.stats().numKvBlocksUsed, 0);
 });
 
 test('generate() feeds a batch through a bounded queue and returns outputs in order', async () => {
-  const random = rng(93);
+  const random = seededRandom(93);
   const requests: AddRequest[] = Array.from({ length: 30 }, (_, i) => ({
     requestId: `g${i}`,
     promptTokenIds: randomPrompt(random, 5 + i),
@@ -440,7 +431,7 @@ test('generate() feeds a batch through a bounded queue and returns outputs in or
 });
 
 test('cached blocks are keyed by their whole prefix, not only their own tokens', async () => {
-  const random = rng(95);
+  const random = seededRandom(95);
   const [w, x, y] = [randomPrompt(random, 16), randomPrompt(random, 16), randomPrompt(random, 16)];
   const params = new SamplingParams({ temperature: 0, maxTokens: 5, ignoreEos: true });
   const { engine } = makeEngine();

@@ -18,6 +18,7 @@ import { loadTokenizer, type Tokenizer } from '../src/model/tokenizer.js';
 import { agentChatRequestSchema } from '../src/protocol/agent-schemas.js';
 import { structuredOutputSpecOf } from '../src/protocol/structured-output-request.js';
 import { fixtureDir } from './helpers/paths.js';
+import { seededRandom } from './helpers/seeded-random.js';
 
 const modelDir = join(fixtureDir, 'tiny-qwen2');
 const NUM_LOGITS = 151936;
@@ -25,16 +26,6 @@ const STOP_TOKEN_IDS = [151645, 151643];
 const TOKEN_BUDGET = 160;
 
 /** mulberry32: a seeded walk, so a failure names a reproducible seed. */
-function rng(seed: number): () => number {
-  let state = seed >>> 0;
-  return () => {
-    state = (state + 0x6d2b79f5) >>> 0;
-    let t = state;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
 
 function popcount(word: number): number {
   let v = word - ((word >>> 1) & 0x55555555);
@@ -65,7 +56,7 @@ interface Walk {
 }
 
 async function walk(matcher: GrammarMatcher, tokenizer: Tokenizer, numWords: number, seed: number): Promise<Walk> {
-  const random = rng(seed);
+  const random = seededRandom(seed);
   const mask = new Uint32Array(numWords);
   const ids: number[] = [];
   while (!matcher.isTerminated()) {
@@ -282,7 +273,7 @@ describe('structured outputs (xgrammar) on the tiny-qwen2 vocabulary', () => {
     const numSeqs = 32;
     const matchers = await Promise.all(Array.from({ length: numSeqs }, () => grammar.createMatcher(null)));
     const bitmask = new Uint32Array(numSeqs * compiler.numWords);
-    const random = rng(42);
+    const random = seededRandom(42);
     const stepMs: number[] = [];
     for (let step = 0; step < 40; step++) {
       const start = performance.now();

@@ -97,11 +97,9 @@ export class Request {
   readonly pooled: PooledHiddenState | null;
   stopReason: string | number | null = null;
   /**
-   * Asynchronous scheduling: 1 while a launched step samples this sequence's next token and the
-   * engine has not seen it yet (the scheduler counts it as a token to compute), else 0.
+   * Asynchronous scheduling: the row of a launched step that samples this sequence's next token,
+   * which the engine has not seen yet; -1 when none is pending.
    */
-  numPendingTokens = 0;
-  /** Which row of the launched step samples the pending token (-1 when none is pending). */
   pendingSampleRow = -1;
 
   constructor(init: RequestInit) {
@@ -131,6 +129,11 @@ export class Request {
     return this.outputTokenIds.length;
   }
 
+  /** 1 while a token is pending (the scheduler counts it as a token to compute), else 0. */
+  get numPendingTokens(): number {
+    return this.pendingSampleRow >= 0 ? 1 : 0;
+  }
+
   /** Tokens once the pending one (asynchronous scheduling) has arrived. */
   get numTokensAhead(): number {
     return this.allTokenIds.length + this.numPendingTokens;
@@ -142,13 +145,11 @@ export class Request {
 
   /** A launched step's row `row` samples this sequence's next token. */
   expectSample(row: number): void {
-    this.numPendingTokens = 1;
     this.pendingSampleRow = row;
   }
 
   /** That step's output has been seen (its token appended, or the sequence ended). */
   clearPendingSample(): void {
-    this.numPendingTokens = 0;
     this.pendingSampleRow = -1;
   }
 

@@ -50,12 +50,6 @@ export interface SchedulerOutput {
   scheduled: ScheduledSequence[];
   numScheduledTokens: number;
   preempted: Request[];
-  /**
-   * Only when schedule() may not preempt: a running request found no free blocks, so nothing
-   * was scheduled (blocks already taken for the requests before it stay theirs: allocate()
-   * only tops a request up to what it needs).
-   */
-  isShortOfBlocks: boolean;
 }
 
 export class Scheduler {
@@ -122,8 +116,10 @@ export class Scheduler {
 
   /**
    * The next step. `canPreempt` false (asynchronous scheduling, while a step is in flight): a
-   * running request that finds no free blocks ends the call with isShortOfBlocks instead of
-   * preempting, since a preempted request would lose the token its step in flight samples.
+   * running request that finds no free blocks ends the call with nothing scheduled instead of
+   * preempting, since a preempted request would lose the token its step in flight samples
+   * (blocks already taken for the requests before it stay theirs: allocate() only tops a request
+   * up to what it needs).
    */
   schedule(canPreempt = true): SchedulerOutput {
     const { maxNumSeqs, maxNumBatchedTokens, enableChunkedPrefill } = this.config;
@@ -151,7 +147,7 @@ export class Scheduler {
       const numNewTokens = Math.min(request.numTokensAhead - request.numComputedTokens, budget, chunkCap);
       if (!enableChunkedPrefill && numNewTokens < request.numTokensAhead - request.numComputedTokens) break;
       if (!canPreempt && !this.kv.canAllocate(request, numNewTokens)) {
-        return { scheduled: [], numScheduledTokens: 0, preempted, isShortOfBlocks: true };
+        return { scheduled: [], numScheduledTokens: 0, preempted };
       }
       let isAllocatable = true;
       while (!this.kv.canAllocate(request, numNewTokens)) {
@@ -198,7 +194,7 @@ export class Scheduler {
       budget -= numNewTokens;
     }
 
-    return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted, isShortOfBlocks: false };
+    return { scheduled, numScheduledTokens: maxNumBatchedTokens - budget, preempted };
   }
 
   /**

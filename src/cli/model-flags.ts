@@ -46,7 +46,7 @@ export const MODEL_FLAGS: FlagSpecs = {
   'lm-head-dtype': {
     kind: 'string',
     default: 'auto',
-    help: "CPU: the lm_head for the logits as stored ('auto'), or quantized at load to 'int8' / 'int4' (faster decode, logprobs move slightly)",
+    help: "CPU: the lm_head for the logits as stored ('auto'), or quantized at load to 'int8' / 'int4' (fewer bytes per token, logprobs move slightly; not faster on AVX2 hosts, docs/benchmarks.md)",
   },
   'max-waiting': { kind: 'number', default: D.maxWaiting, help: 'queued requests before new ones are refused' },
   'speculative-config': {

@@ -63,7 +63,7 @@ export interface EngineOptions {
   /** Sampling defaults from generation_config.json (default true). */
   useGenerationConfig?: boolean;
   numThreads?: number;
-  /** CPU: 'int8' or 'int4' quantizes the lm_head at load for faster decoding (default 'auto': as stored, logprobs as transformers'). */
+  /** CPU: 'int8' or 'int4' quantizes the lm_head at load, reading fewer bytes per token (not faster on AVX2 hosts: docs/benchmarks.md) (default 'auto': as stored, logprobs as transformers'). */
   lmHeadDtype?: LmHeadDtype;
   /** How embed() pools: 'last' or 'mean' (default: the checkpoint's sentence-transformers config, else 'last'). */
   pooling?: PoolingMode;

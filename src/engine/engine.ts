@@ -223,11 +223,8 @@ export class LLMEngine {
   async step(): Promise<void> {
     if (this.isStepping) throw new Error('step() is already running');
     if (this.config.asyncScheduling) return this.stepAhead();
-    const output = this.scheduler.schedule();
-    if (output.scheduled.length === 0) {
-      if (output.preempted.length === 0) this.failUnschedulable();
-      return;
-    }
+    const output = this.scheduleNext();
+    if (output === null) return;
     const built = this.build(output);
     this.isStepping = true;
     let result: StepOutput;
@@ -246,6 +243,14 @@ export class LLMEngine {
     this.applyPendingAborts();
   }
 
+  /** The next step's sequences; null when nothing runs (requests that can never run are failed). */
+  private scheduleNext(): SchedulerOutput | null {
+    const output = this.scheduler.schedule();
+    if (output.scheduled.length > 0) return output;
+    if (output.preempted.length === 0) this.failUnschedulable();
+    return null;
+  }
+
   private build(output: SchedulerOutput): BuiltStep {
     const builder = this.stepBuilders[this.numBuilt++ % this.stepBuilders.length] as StepBatchBuilder;
     return builder.build(output.scheduled, this.scheduler.kv);
@@ -258,11 +263,8 @@ export class LLMEngine {
   private async stepAhead(): Promise<void> {
     let current = this.launched;
     if (current === null) {
-      const output = this.scheduler.schedule();
-      if (output.scheduled.length === 0) {
-        if (output.preempted.length === 0) this.failUnschedulable();
-        return;
-      }
+      const output = this.scheduleNext();
+      if (output === null) return;
       current = this.launch(output, this.structured.stepMask(output.scheduled));
       this.commitLaunched(current);
     }
